@@ -1,0 +1,378 @@
+//! A session: INIT, then workers that read requests and run each as its own task.
+
+mod dispatch;
+mod init;
+mod interrupt;
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::sync::oneshot;
+use tokio::task::JoinSet;
+use tracing::{debug, error, info, warn};
+use zerocopy::IntoBytes;
+
+pub use init::InitInfo;
+
+use crate::abi;
+use crate::decode::{self, DecodeOptions, Operation};
+use crate::filesystem::Filesystem;
+use crate::mount::Mount;
+use crate::notify::{Notifier, Retrievals};
+use crate::pool::BufferPool;
+use crate::transport::{Channel, DevFuse};
+use init::Negotiated;
+use interrupt::Interrupts;
+
+/// How a session talks to the kernel. `Config::default()` suits most filesystems.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Workers, each with its own `/dev/fuse` queue. Default: the number of CPUs.
+    pub workers: usize,
+    /// Largest READ/WRITE payload (rounded to pages, at most 1 MiB). Default: 1 MiB.
+    pub max_write: u32,
+    /// Largest readahead the kernel may issue. Default: 1 MiB.
+    pub max_readahead: u32,
+    /// Asynchronous requests (readahead, writeback) the kernel keeps in flight. Default: 256.
+    pub max_background: u16,
+    /// In-flight background requests at which the kernel marks the filesystem congested.
+    pub congestion_threshold: u16,
+    /// Requests served at once; each holds one request buffer. Default: 128.
+    pub max_in_flight: usize,
+    /// Let the kernel cache writes (FUSE_WRITEBACK_CACHE). Default: off.
+    pub writeback_cache: bool,
+    /// Ask the kernel to enforce POSIX ACLs stored in xattrs (FUSE_POSIX_ACL). Default: off.
+    pub posix_acl: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_write: 1 << 20,
+            max_readahead: 1 << 20,
+            max_background: 256,
+            congestion_threshold: 192,
+            max_in_flight: 128,
+            writeback_cache: false,
+            posix_acl: false,
+        }
+    }
+}
+
+/// Why a session ended abnormally.
+#[derive(Debug, Error)]
+pub enum SessionError {
+    /// The kernel speaks a protocol version we cannot.
+    #[error(
+        "the kernel's FUSE protocol {major}.{minor} is too old (need 7.{})",
+        abi::MIN_KERNEL_MINOR_VERSION
+    )]
+    Unsupported { major: u32, minor: u32 },
+    /// The first request was not INIT, or the device failed.
+    #[error("FUSE handshake failed: {0}")]
+    Handshake(String),
+    /// Reading or writing `/dev/fuse` failed.
+    #[error("FUSE device I/O failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// The context of one request: who asked, and a way to learn the kernel gave up on it.
+#[derive(Debug)]
+pub struct Request<'a> {
+    header: &'a abi::InHeader,
+    interrupts: &'a Interrupts,
+}
+
+impl Request<'_> {
+    /// The kernel's id of this request.
+    pub fn unique(&self) -> u64 {
+        self.header.unique
+    }
+
+    /// The caller's effective user id.
+    pub fn uid(&self) -> u32 {
+        self.header.uid
+    }
+
+    /// The caller's effective group id.
+    pub fn gid(&self) -> u32 {
+        self.header.gid
+    }
+
+    /// The caller's thread group id (0 for requests the kernel makes on its own).
+    pub fn pid(&self) -> u32 {
+        self.header.pid
+    }
+
+    /// Resolves when the kernel interrupts this request (the caller got a signal). A handler
+    /// that may wait long selects on this and answers `EINTR`.
+    pub async fn interrupted(&self) {
+        self.interrupts.wait(self.header.unique).await;
+    }
+
+    /// Whether the kernel has interrupted this request.
+    pub fn is_interrupted(&self) -> bool {
+        self.interrupts.is_interrupted(self.header.unique)
+    }
+}
+
+/// State every request task shares.
+struct Shared<F> {
+    fs: F,
+    interrupts: Interrupts,
+    retrievals: Arc<Retrievals>,
+    decode: DecodeOptions,
+}
+
+/// A mounted filesystem waiting to be served.
+#[derive(Debug)]
+pub struct Session<F> {
+    fs: F,
+    config: Config,
+    mount: Mount,
+    main: Arc<DevFuse>,
+    retrievals: Arc<Retrievals>,
+    ready: Option<oneshot::Sender<InitInfo>>,
+}
+
+impl<F: Filesystem> Session<F> {
+    /// Prepares to serve `fs` on `mount`. Call inside a tokio runtime with I/O enabled.
+    pub fn new(fs: F, mut mount: Mount, config: Config) -> io::Result<Self> {
+        let main = Arc::new(DevFuse::new(mount.device()?)?);
+        Ok(Self {
+            fs,
+            config,
+            mount,
+            main,
+            retrievals: Arc::default(),
+            ready: None,
+        })
+    }
+
+    /// A handle for sending invalidations and data to the kernel's caches.
+    pub fn notifier(&self) -> Notifier {
+        Notifier::new(Arc::clone(&self.main) as _, Arc::clone(&self.retrievals))
+    }
+
+    /// Resolves once INIT is answered and the mount is usable.
+    pub fn ready(&mut self) -> oneshot::Receiver<InitInfo> {
+        let (tx, rx) = oneshot::channel();
+        self.ready = Some(tx);
+        rx
+    }
+
+    /// Serves until the filesystem is unmounted or the process gets SIGINT or SIGTERM, then
+    /// unmounts.
+    pub async fn run(self) -> Result<(), SessionError> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until the filesystem is unmounted or `stop` resolves, then unmounts.
+    pub async fn run_until(
+        mut self,
+        stop: impl Future<Output = ()> + Send,
+    ) -> Result<(), SessionError> {
+        let (info, decode) = self.handshake().await?;
+        let Session {
+            fs,
+            config,
+            mut mount,
+            main,
+            retrievals,
+            ready,
+        } = self;
+        let shared = Arc::new(Shared {
+            fs,
+            interrupts: Interrupts::default(),
+            retrievals,
+            decode,
+        });
+        shared.fs.init(&info).await;
+
+        let mut channels = vec![Arc::clone(&main)];
+        for _ in 1..config.workers.max(1) {
+            match main.try_clone() {
+                Ok(chan) => channels.push(Arc::new(chan)),
+                Err(e) => {
+                    warn!(
+                        "cannot clone /dev/fuse ({e}); serving with {} queue(s)",
+                        channels.len()
+                    );
+                    break;
+                }
+            }
+        }
+        // One page more than max_write holds the headers of the largest WRITE.
+        let pool = BufferPool::new(
+            info.max_write as usize + 4096,
+            config.max_in_flight.max(channels.len()),
+        );
+        let mut workers = JoinSet::new();
+        for chan in channels {
+            workers.spawn(worker(Arc::clone(&shared), chan, Arc::clone(&pool)));
+        }
+        info!(mountpoint = %mount.mountpoint().display(), minor = info.minor, workers = workers.len(), "FUSE session ready");
+        if let Some(tx) = ready {
+            let _ = tx.send(info);
+        }
+
+        let mut result = Ok(());
+        tokio::select! {
+            r = first_failure(&mut workers) => result = r,
+            () = stop => {
+                info!(mountpoint = %mount.mountpoint().display(), "stopping: unmounting");
+                if let Err(e) = mount.unmount() {
+                    warn!("unmount failed: {e}");
+                }
+                // A lazily detached mount keeps its connection while files are open; give
+                // workers a moment to see ENODEV, then close the queues, which aborts it.
+                if tokio::time::timeout(Duration::from_secs(2), first_failure(&mut workers)).await.is_err() {
+                    workers.abort_all();
+                }
+            }
+        }
+        while workers.join_next().await.is_some() {}
+        // Every buffer back in the pool means every request task has answered.
+        if tokio::time::timeout(Duration::from_secs(5), pool.drain())
+            .await
+            .is_err()
+        {
+            warn!("requests still running at shutdown");
+        }
+        shared.fs.destroy().await;
+        drop(mount);
+        result
+    }
+
+    async fn handshake(&mut self) -> Result<(InitInfo, DecodeOptions), SessionError> {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = self.main.receive(&mut buf).await?;
+            let request = decode::decode(&buf[..n], DecodeOptions::default())
+                .map_err(|e| SessionError::Handshake(format!("undecodable first request: {e}")))?;
+            let Operation::Init {
+                major,
+                minor,
+                max_readahead,
+                flags,
+            } = request.op
+            else {
+                return Err(SessionError::Handshake(format!(
+                    "expected INIT, got opcode {}",
+                    request.header.opcode
+                )));
+            };
+            debug!(major, minor, flags = format_args!("{flags:#x}"), "INIT");
+            let unique = request.header.unique;
+            match init::negotiate(&self.config, major, minor, max_readahead, flags) {
+                Negotiated::Retry { reply } => send_reply(&*self.main, unique, &[&reply]),
+                Negotiated::Refused {
+                    kernel_major,
+                    kernel_minor,
+                } => {
+                    send_error(&*self.main, unique, libc::EPROTO);
+                    return Err(SessionError::Unsupported {
+                        major: kernel_major,
+                        minor: kernel_minor,
+                    });
+                }
+                Negotiated::Ready { info, reply } => {
+                    send_reply(&*self.main, unique, &[&reply]);
+                    let decode = DecodeOptions {
+                        setxattr_ext: info.has(abi::init_flags::SETXATTR_EXT),
+                    };
+                    return Ok((info, decode));
+                }
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        error!("cannot install SIGINT/SIGTERM handlers; stop with umount");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => info!("SIGINT"),
+        _ = term.recv() => info!("SIGTERM"),
+    }
+}
+
+/// Waits for the first worker to end; ENODEV (unmounted) is a normal end.
+async fn first_failure(workers: &mut JoinSet<io::Result<()>>) -> Result<(), SessionError> {
+    match workers.join_next().await {
+        Some(Ok(Ok(()))) | None => Ok(()),
+        Some(Ok(Err(e))) => Err(e.into()),
+        Some(Err(join)) => Err(SessionError::Io(io::Error::other(join))),
+    }
+}
+
+async fn worker<F: Filesystem, C: Channel>(
+    shared: Arc<Shared<F>>,
+    chan: Arc<C>,
+    pool: Arc<BufferPool>,
+) -> io::Result<()> {
+    loop {
+        let mut buf = pool.take().await;
+        let len = match chan.receive(&mut buf).await {
+            Ok(len) => len,
+            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => return Ok(()),
+            Err(e) => {
+                error!("reading /dev/fuse failed: {e}");
+                return Err(e);
+            }
+        };
+        let shared = Arc::clone(&shared);
+        let chan = Arc::clone(&chan);
+        tokio::spawn(async move {
+            dispatch::dispatch(&shared, &*chan, &buf[..len]).await;
+            drop(buf);
+        });
+    }
+}
+
+/// Sends a successful reply made of `parts`.
+pub(crate) fn send_reply<C: Channel + ?Sized>(chan: &C, unique: u64, parts: &[&[u8]]) {
+    let len = size_of::<abi::OutHeader>() + parts.iter().map(|p| p.len()).sum::<usize>();
+    let header = abi::OutHeader {
+        len: len as u32,
+        error: 0,
+        unique,
+    };
+    let mut iov = [std::io::IoSlice::new(&[]); 4];
+    iov[0] = std::io::IoSlice::new(header.as_bytes());
+    for (slot, part) in iov[1..].iter_mut().zip(parts) {
+        *slot = std::io::IoSlice::new(part);
+    }
+    send(chan, unique, &iov[..1 + parts.len().min(3)]);
+}
+
+/// Sends an error reply.
+pub(crate) fn send_error<C: Channel + ?Sized>(chan: &C, unique: u64, errno: i32) {
+    let header = abi::OutHeader {
+        len: size_of::<abi::OutHeader>() as u32,
+        error: -errno,
+        unique,
+    };
+    send(chan, unique, &[std::io::IoSlice::new(header.as_bytes())]);
+}
+
+fn send<C: Channel + ?Sized>(chan: &C, unique: u64, iov: &[std::io::IoSlice<'_>]) {
+    match chan.send(iov) {
+        Ok(()) => {}
+        // The request was interrupted and the kernel no longer waits for it.
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            debug!(unique, "reply to an abandoned request")
+        }
+        Err(e) => warn!(unique, "writing reply failed: {e}"),
+    }
+}

@@ -1,0 +1,229 @@
+//! POSIX and flock locks through a real mount, and INTERRUPT of a blocked SETLKW.
+
+mod common;
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Mounted;
+use common::memfs::locks::LockTable;
+use datenlord_fuse::op::Lock;
+use nix::fcntl::{FcntlArg, Flock, FlockArg, fcntl};
+
+const CHILD_ENV: &str = "MEMFS_LOCK_WAITER";
+
+fn write_lock(start: i64, len: i64) -> libc::flock {
+    // SAFETY: flock is plain data; all-zero is a valid value that we then fill in.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as i16;
+    lock.l_whence = libc::SEEK_SET as i16;
+    lock.l_start = start;
+    lock.l_len = len;
+    lock
+}
+
+#[test]
+fn open_file_description_locks_conflict_and_release() {
+    let m = Mounted::new();
+    let path = m.join("locked");
+    File::create(&path).unwrap();
+    let a = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    let b = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    fcntl(&a, FcntlArg::F_OFD_SETLK(&write_lock(0, 100))).unwrap();
+    assert_eq!(
+        fcntl(&b, FcntlArg::F_OFD_SETLK(&write_lock(50, 10))),
+        Err(nix::errno::Errno::EAGAIN)
+    );
+    fcntl(&b, FcntlArg::F_OFD_SETLK(&write_lock(100, 10))).unwrap();
+    let mut probe = write_lock(0, 10);
+    fcntl(&b, FcntlArg::F_OFD_GETLK(&mut probe)).unwrap();
+    assert_eq!(
+        probe.l_type,
+        libc::F_WRLCK as i16,
+        "GETLK reports the conflicting lock"
+    );
+    assert_eq!((probe.l_start, probe.l_len), (0, 100));
+    let mut unlock = write_lock(0, 100);
+    unlock.l_type = libc::F_UNLCK as i16;
+    fcntl(&a, FcntlArg::F_OFD_SETLK(&unlock)).unwrap();
+    fcntl(&b, FcntlArg::F_OFD_SETLK(&write_lock(0, 10))).unwrap();
+}
+
+#[test]
+fn flock_conflicts_between_open_files_and_ends_with_close() {
+    let m = Mounted::new();
+    let path = m.join("flocked");
+    File::create(&path).unwrap();
+    let first = Flock::lock(File::open(&path).unwrap(), FlockArg::LockExclusiveNonblock).unwrap();
+    let second = Flock::lock(File::open(&path).unwrap(), FlockArg::LockExclusiveNonblock);
+    assert!(matches!(second, Err((_, nix::errno::Errno::EWOULDBLOCK))));
+    drop(first);
+    let third = Flock::lock(File::open(&path).unwrap(), FlockArg::LockSharedNonblock);
+    assert!(third.is_ok(), "closing the file released the flock");
+}
+
+/// Not a test of its own: the body of the child process `blocked_setlkw_is_interrupted` runs.
+#[test]
+fn lock_waiter_child() {
+    let Ok(path) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    extern "C" fn on_signal(_: libc::c_int) {}
+    // SAFETY: installs a handler that does nothing, without SA_RESTART, so a blocked
+    // fcntl returns EINTR; the sigaction struct is fully initialised.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_signal as *const () as usize;
+        libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut());
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    // SAFETY: gettid has no preconditions.
+    println!("tid {}", unsafe { libc::gettid() });
+    let lock = write_lock(0, 0);
+    // SAFETY: F_SETLKW reads the flock struct, which lives on our stack for the call.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLKW, &lock) };
+    let result = if rc == 0 {
+        "LOCKED".to_string()
+    } else {
+        format!(
+            "ERR {}",
+            std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+        )
+    };
+    println!("{result}");
+    std::process::exit(0);
+}
+
+fn wait_until_blocked_in_fuse(pid: u32, tid: i32) -> bool {
+    let wchan = format!("/proc/{pid}/task/{tid}/wchan");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let now = std::fs::read_to_string(&wchan).unwrap_or_default();
+        if now.contains("request_wait_answer") || now.contains("fuse") {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn blocked_setlkw_is_interrupted() {
+    let m = Mounted::new();
+    let path = m.join("contended");
+    File::create(&path).unwrap();
+    let holder = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    fcntl(&holder, FcntlArg::F_SETLK(&write_lock(0, 0))).unwrap();
+
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "lock_waiter_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, path.as_os_str())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let tid: i32 = loop {
+        let line = lines.next().expect("child output").unwrap();
+        // libtest prints "test NAME ... " before the child's own output, on the same line.
+        if let Some(at) = line.find("tid ") {
+            break line[at + 4..].trim().parse().unwrap();
+        }
+    };
+    let blocked = wait_until_blocked_in_fuse(child.id(), tid);
+    // SAFETY: tgkill with a live pid/tid pair of our own child and a handled signal.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_tgkill,
+            child.id() as libc::c_int,
+            tid,
+            libc::SIGUSR1,
+        )
+    };
+    // Read the child's verdict on another thread, so a child that stays blocked cannot hang us.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(
+            lines
+                .map_while(Result::ok)
+                .find(|l| l.starts_with("ERR") || l == "LOCKED"),
+        );
+    });
+    let result = rx.recv_timeout(Duration::from_secs(20));
+    // Releasing the lock unblocks a child that was not interrupted, so it can always exit.
+    drop(holder);
+    let status = child.wait().unwrap();
+    assert!(blocked, "the child never blocked in FUSE");
+    assert_eq!(rc, 0, "tgkill");
+    assert_eq!(
+        result,
+        Ok(Some(format!("ERR {}", libc::EINTR))),
+        "child status {status}"
+    );
+    assert!(Path::new(&path).exists());
+}
+
+fn range(start: u64, end: u64, typ: i32) -> Lock {
+    Lock {
+        start,
+        end,
+        typ,
+        pid: 1,
+    }
+}
+
+#[test]
+fn lock_table_splits_ranges_and_finds_conflicts() {
+    let mut t = LockTable::default();
+    t.apply(1, 10, &range(0, 99, libc::F_WRLCK), false);
+    t.apply(1, 10, &range(40, 59, libc::F_UNLCK), false);
+    assert!(
+        t.conflict(1, 20, &range(45, 50, libc::F_WRLCK), false)
+            .is_none()
+    );
+    assert_eq!(
+        t.conflict(1, 20, &range(30, 45, libc::F_RDLCK), false)
+            .unwrap()
+            .end,
+        39
+    );
+    assert!(
+        t.conflict(1, 10, &range(0, 99, libc::F_WRLCK), false)
+            .is_none(),
+        "own locks never conflict"
+    );
+    assert!(
+        t.conflict(1, 20, &range(0, 99, libc::F_WRLCK), true)
+            .is_none(),
+        "flock and POSIX are apart"
+    );
+    assert!(t.release_owner(1, 10, false));
+    assert!(
+        t.conflict(1, 20, &range(0, 99, libc::F_WRLCK), false)
+            .is_none()
+    );
+}

@@ -1,0 +1,151 @@
+//! Mounting and unmounting: error paths, stale mounts, lazy unmount, and the memfs binary's
+//! signal handling.
+
+mod common;
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Mounted, is_mounted};
+use datenlord_fuse::{Mount, MountConfig, MountError};
+
+#[test]
+fn missing_or_non_directory_mountpoints_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let err = Mount::new(&missing, &MountConfig::default()).unwrap_err();
+    assert!(matches!(err, MountError::MountpointMissing(_)));
+    assert!(err.to_string().contains("does not exist"), "{err}");
+    let file = dir.path().join("file");
+    fs::write(&file, b"").unwrap();
+    assert!(matches!(
+        Mount::new(&file, &MountConfig::default()),
+        Err(MountError::NotADirectory(_))
+    ));
+}
+
+#[test]
+fn a_dead_mount_is_reported_and_can_be_cleaned() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut mount = Mount::new(dir.path(), &MountConfig::default()).unwrap();
+    // Closing the device without unmounting is what a crashed daemon leaves behind.
+    drop(mount.device().unwrap());
+    std::mem::forget(mount);
+    assert_eq!(
+        fs::metadata(dir.path()).unwrap_err().raw_os_error(),
+        Some(libc::ENOTCONN)
+    );
+
+    let err = Mount::new(dir.path(), &MountConfig::default()).unwrap_err();
+    assert!(matches!(err, MountError::StaleMount(_)), "{err}");
+    assert!(err.to_string().contains("umount -l"), "{err}");
+
+    let mount = Mount::new(
+        dir.path(),
+        &MountConfig {
+            clean_stale: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(is_mounted(dir.path()));
+    drop(mount);
+    assert!(!is_mounted(dir.path()));
+}
+
+#[test]
+fn a_busy_mount_is_detached_lazily_on_stop() {
+    let m = Mounted::new();
+    let path = m.path().to_path_buf();
+    fs::write(m.join("open"), b"x").unwrap();
+    let file = File::open(m.join("open")).unwrap();
+    drop(m);
+    assert!(!is_mounted(&path));
+    drop(file);
+}
+
+/// The memfs example binary, which `cargo test` builds next to the test binaries.
+fn memfs_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/memfs");
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests with `cargo test`, which builds examples",
+        path.display()
+    );
+    path
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn spawn_memfs(mountpoint: &Path) -> Child {
+    let child = Command::new(memfs_binary())
+        .arg(mountpoint)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("memfs to mount", || is_mounted(mountpoint));
+    child
+}
+
+fn stop_with(signal: nix::sys::signal::Signal) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_memfs(dir.path());
+    fs::write(dir.path().join("f"), b"hello").unwrap();
+    assert_eq!(fs::read(dir.path().join("f")).unwrap(), b"hello");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+    let mut status = None;
+    wait_for("memfs to exit", || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    assert!(status.unwrap().success(), "memfs exit status {status:?}");
+    assert!(!is_mounted(dir.path()), "memfs left its mount behind");
+}
+
+#[test]
+fn memfs_unmounts_on_sigterm() {
+    stop_with(nix::sys::signal::Signal::SIGTERM);
+}
+
+#[test]
+fn memfs_unmounts_on_sigint() {
+    stop_with(nix::sys::signal::Signal::SIGINT);
+}
+
+#[test]
+fn memfs_explains_a_missing_mountpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(memfs_binary())
+        .arg(dir.path().join("nope"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    let mut help = String::new();
+    Command::new(memfs_binary())
+        .arg("--help")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+        .stdout
+        .unwrap()
+        .read_to_string(&mut help)
+        .unwrap();
+    assert!(help.contains("Examples"), "{help}");
+}

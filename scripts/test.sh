@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Every check and test of the workspace: formatting, lints, unit tests and the integration tests,
+# which mount real FUSE filesystems (so this runs as root, with /dev/fuse).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "test.sh: the integration tests mount FUSE filesystems; run as root" >&2
+    exit 1
+fi
+if [ ! -c /dev/fuse ]; then
+    echo "test.sh: /dev/fuse is missing; load the module with 'modprobe fuse'" >&2
+    exit 1
+fi
+
+# Tools the tests drive; installed only when missing.
+missing=()
+command -v setpriv >/dev/null || missing+=(util-linux)
+command -v fusermount3 >/dev/null || missing+=(fuse3)
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
+
+leftover=$(awk '$2 ~ /memfs-test-/ {print $2}' /proc/self/mounts)
+if [ -n "$leftover" ]; then
+    echo "test.sh: tests left mounts behind: $leftover" >&2
+    exit 1
+fi
+echo "test.sh: all checks passed"
