@@ -1,7 +1,7 @@
 //! The `Filesystem` trait: one async method per operation, each answering ENOSYS by default.
 //!
 //! Methods return `impl Future + Send`, so implementations write plain `async fn`s and the
-//! session can run every request as its own task. A method's return type is its reply type.
+//! session can move a request that waits onto the tokio runtime. A method's return type is its reply type.
 
 use std::future::Future;
 

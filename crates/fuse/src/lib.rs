@@ -4,8 +4,9 @@
 //! - [`Filesystem`]: one async method per operation, each with an ENOSYS default; the return
 //!   type of a method is its reply type ([`reply`]).
 //! - [`Mount`] mounts (mount(2) as root, `fusermount3` otherwise) and unmounts on drop.
-//! - [`Session`] answers INIT, then serves requests from several cloned `/dev/fuse` queues, each
-//!   request as its own tokio task, with pooled request buffers.
+//! - [`Session`] answers INIT, then serves requests from several cloned `/dev/fuse` queues, one
+//!   worker thread each: a handler runs on the worker until it first waits, then continues as a
+//!   tokio task, so requests are served concurrently. Request buffers are pooled.
 //! - [`Notifier`] sends cache invalidations and data to the kernel.
 //! - [`transport::Channel`] is the boundary a FUSE-over-io_uring transport plugs into.
 //!

@@ -9,7 +9,7 @@ use std::ffi::OsStr;
 use std::io::{self, IoSlice};
 use std::os::unix::ffi::OsStrExt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -60,6 +60,14 @@ impl Retrievals {
             .remove(&id);
     }
 
+    /// The session ended: no answer will come to retrieves still waiting.
+    pub(crate) fn close(&self) {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     /// The kernel answered retrieve `id` with `data` found at `offset`.
     pub(crate) fn complete(&self, id: u64, offset: u64, data: &[u8]) {
         let waiter = self
@@ -76,10 +84,13 @@ impl Retrievals {
     }
 }
 
-/// Sends notifications to the kernel. Cheap to clone; usable from any task.
+/// Sends notifications to the kernel. Cheap to clone; usable from any thread.
+///
+/// It does not keep the connection alive: once the session ends, notifications fail with
+/// `ENOTCONN`, and the kernel, with no device left open, fails requests instead of waiting.
 #[derive(Clone)]
 pub struct Notifier {
-    chan: Arc<dyn Sender>,
+    chan: Weak<dyn Sender>,
     retrievals: Arc<Retrievals>,
 }
 
@@ -90,7 +101,7 @@ impl std::fmt::Debug for Notifier {
 }
 
 impl Notifier {
-    pub(crate) fn new(chan: Arc<dyn Sender>, retrievals: Arc<Retrievals>) -> Self {
+    pub(crate) fn new(chan: Weak<dyn Sender>, retrievals: Arc<Retrievals>) -> Self {
         Self { chan, retrievals }
     }
 
@@ -109,7 +120,11 @@ impl Notifier {
             IoSlice::new(arg.as_bytes()),
         ];
         iov.extend(tail.iter().map(|t| IoSlice::new(t)));
-        self.chan.send_parts(&iov)
+        let chan = self
+            .chan
+            .upgrade()
+            .ok_or_else(|| io::Error::from_raw_os_error(libc::ENOTCONN))?;
+        chan.send_parts(&iov)
     }
 
     /// Drops cached attributes of `ino` and its cached data in `offset..offset + len`

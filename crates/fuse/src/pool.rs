@@ -1,16 +1,24 @@
-//! Request buffers, reused: the hot path takes one from the pool and gives it back when the
-//! request is answered. The pool's size bounds the requests in flight (back-pressure).
+//! Request buffers, reused: a worker takes one for each request and the buffer comes back when
+//! the request is answered. The pool's size bounds the requests in flight (back-pressure).
 
 use std::ops::{Deref, DerefMut};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+#[derive(Debug)]
+struct State {
+    free: Vec<Box<[u8]>>,
+    out: usize,
+    /// Threads sleeping on `returned`; returning a buffer wakes them only if there are any,
+    /// because a condvar notification is a syscall even with no one waiting.
+    waiting: usize,
+}
 
 /// A bounded set of equally sized buffers.
 #[derive(Debug)]
 pub(crate) struct BufferPool {
-    free: Mutex<Vec<Box<[u8]>>>,
-    permits: Arc<Semaphore>,
+    state: Mutex<State>,
+    returned: Condvar,
     max_buffers: usize,
     buf_size: usize,
 }
@@ -18,35 +26,58 @@ pub(crate) struct BufferPool {
 impl BufferPool {
     pub(crate) fn new(buf_size: usize, max_buffers: usize) -> Arc<Self> {
         Arc::new(Self {
-            free: Mutex::new(Vec::with_capacity(max_buffers)),
-            permits: Arc::new(Semaphore::new(max_buffers)),
-            max_buffers,
+            state: Mutex::new(State {
+                free: Vec::with_capacity(max_buffers),
+                out: 0,
+                waiting: 0,
+            }),
+            returned: Condvar::new(),
+            max_buffers: max_buffers.max(1),
             buf_size,
         })
     }
 
-    /// Waits until fewer than `max_buffers` are out, then hands one out.
-    pub(crate) async fn take(self: &Arc<Self>) -> PooledBuf {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .expect("the pool never closes its semaphore");
-        let reused = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Blocks until fewer than `max_buffers` are out, then hands one out.
+    pub(crate) fn take(self: &Arc<Self>) -> PooledBuf {
+        let mut state = self.lock();
+        while state.out >= self.max_buffers {
+            state.waiting += 1;
+            state = self.returned.wait(state).unwrap_or_else(|e| e.into_inner());
+            state.waiting -= 1;
+        }
+        state.out += 1;
+        let reused = state.free.pop();
+        drop(state);
         // A fresh buffer is zeroed by calloc, so its pages cost nothing until a large write fills them.
         let buf = reused.unwrap_or_else(|| vec![0; self.buf_size].into_boxed_slice());
         PooledBuf {
             buf: Some(buf),
             pool: Arc::clone(self),
-            _permit: permit,
         }
     }
-}
 
-impl BufferPool {
-    /// Resolves once every buffer is back, that is, once no request is in flight.
-    pub(crate) async fn drain(&self) {
-        let all = u32::try_from(self.max_buffers).unwrap_or(u32::MAX);
-        let _ = self.permits.acquire_many(all).await;
+    /// Waits up to `timeout` for every buffer to come back (no request in flight).
+    pub(crate) fn drain(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        while state.out > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state.waiting += 1;
+            state = self
+                .returned
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            state.waiting -= 1;
+        }
+        true
     }
 }
 
@@ -55,7 +86,6 @@ impl BufferPool {
 pub(crate) struct PooledBuf {
     buf: Option<Box<[u8]>>,
     pool: Arc<BufferPool>,
-    _permit: OwnedSemaphorePermit,
 }
 
 impl Deref for PooledBuf {
@@ -73,12 +103,15 @@ impl DerefMut for PooledBuf {
 
 impl Drop for PooledBuf {
     fn drop(&mut self) {
+        let mut state = self.pool.lock();
         if let Some(buf) = self.buf.take() {
-            self.pool
-                .free
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(buf);
+            state.free.push(buf);
+        }
+        state.out -= 1;
+        let wake = state.waiting > 0;
+        drop(state);
+        if wake {
+            self.pool.returned.notify_all();
         }
     }
 }
@@ -87,20 +120,29 @@ impl Drop for PooledBuf {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn buffers_are_reused_and_bounded() {
+    #[test]
+    fn buffers_are_reused_and_bounded() {
         let pool = BufferPool::new(16, 2);
-        let a = pool.take().await;
+        let a = pool.take();
         let ptr = a.as_ptr();
-        let _b = pool.take().await;
+        let b = pool.take();
         assert!(
-            tokio::time::timeout(std::time::Duration::from_millis(20), pool.take())
-                .await
-                .is_err()
+            !pool.drain(Duration::from_millis(10)),
+            "two buffers are out"
         );
+        let waiter = std::thread::spawn({
+            let pool = Arc::clone(&pool);
+            move || pool.take().len()
+        });
         drop(a);
-        let c = pool.take().await;
+        assert_eq!(
+            waiter.join().unwrap(),
+            16,
+            "a blocked take resumes when a buffer returns"
+        );
+        let c = pool.take();
         assert_eq!(c.as_ptr(), ptr);
-        assert_eq!(c.len(), 16);
+        drop((b, c));
+        assert!(pool.drain(Duration::from_secs(1)));
     }
 }

@@ -61,9 +61,20 @@ fn a_busy_mount_is_detached_lazily_on_stop() {
     let m = Mounted::new();
     let path = m.path().to_path_buf();
     fs::write(m.join("open"), b"x").unwrap();
-    let file = File::open(m.join("open")).unwrap();
+    let mut file = File::open(m.join("open")).unwrap();
+    let notifier = m.fs.notifier().unwrap().clone();
     drop(m);
     assert!(!is_mounted(&path));
+    // With the daemon gone the connection is aborted: callers get an error instead of waiting.
+    let mut buf = [0u8; 1];
+    assert_eq!(
+        file.read(&mut buf).unwrap_err().raw_os_error(),
+        Some(libc::ENOTCONN)
+    );
+    assert_eq!(
+        notifier.inval_inode(1, 0, 0).unwrap_err().raw_os_error(),
+        Some(libc::ENOTCONN)
+    );
     drop(file);
 }
 

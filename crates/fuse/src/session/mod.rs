@@ -1,4 +1,5 @@
-//! A session: INIT, then workers that read requests and run each as its own task.
+//! A session: INIT, then worker threads that read requests, each from its own queue, and run
+//! every handler until it first waits; handlers that wait continue as tokio tasks.
 
 mod dispatch;
 mod init;
@@ -9,9 +10,12 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::task::{Context, Waker};
 use thiserror::Error;
 use tokio::sync::oneshot;
-use tokio::task::JoinSet;
+
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 use zerocopy::IntoBytes;
 
@@ -140,7 +144,7 @@ pub struct Session<F> {
 }
 
 impl<F: Filesystem> Session<F> {
-    /// Prepares to serve `fs` on `mount`. Call inside a tokio runtime with I/O enabled.
+    /// Prepares to serve `fs` on `mount`. [`Session::run`] must then be awaited on a tokio runtime.
     pub fn new(fs: F, mut mount: Mount, config: Config) -> io::Result<Self> {
         let main = Arc::new(DevFuse::new(mount.device()?)?);
         Ok(Self {
@@ -155,7 +159,8 @@ impl<F: Filesystem> Session<F> {
 
     /// A handle for sending invalidations and data to the kernel's caches.
     pub fn notifier(&self) -> Notifier {
-        Notifier::new(Arc::clone(&self.main) as _, Arc::clone(&self.retrievals))
+        let main: Arc<dyn crate::notify::Sender> = Arc::clone(&self.main) as _;
+        Notifier::new(Arc::downgrade(&main), Arc::clone(&self.retrievals))
     }
 
     /// Resolves once INIT is answered and the mount is usable.
@@ -173,10 +178,13 @@ impl<F: Filesystem> Session<F> {
 
     /// Serves until the filesystem is unmounted or `stop` resolves, then unmounts.
     pub async fn run_until(
-        mut self,
+        self,
         stop: impl Future<Output = ()> + Send,
     ) -> Result<(), SessionError> {
-        let (info, decode) = self.handshake().await?;
+        let (config, main) = (self.config.clone(), Arc::clone(&self.main));
+        let (info, decode) = tokio::task::spawn_blocking(move || handshake(&config, &*main))
+            .await
+            .map_err(|e| SessionError::Io(io::Error::other(e)))??;
         let Session {
             fs,
             config,
@@ -211,82 +219,100 @@ impl<F: Filesystem> Session<F> {
             info.max_write as usize + 4096,
             config.max_in_flight.max(channels.len()),
         );
-        let mut workers = JoinSet::new();
-        for chan in channels {
-            workers.spawn(worker(Arc::clone(&shared), chan, Arc::clone(&pool)));
+        let (ended_tx, mut ended) = mpsc::unbounded_channel();
+        let runtime = tokio::runtime::Handle::current();
+        let workers = channels.len();
+        for (index, chan) in channels.into_iter().enumerate() {
+            let (shared, pool, runtime, ended_tx) = (
+                Arc::clone(&shared),
+                Arc::clone(&pool),
+                runtime.clone(),
+                ended_tx.clone(),
+            );
+            let spawned = std::thread::Builder::new()
+                .name(format!("fuse-worker-{index}"))
+                .spawn(move || {
+                    let result = worker(&shared, &chan, &pool, &runtime);
+                    let _ = ended_tx.send(result);
+                });
+            if let Err(e) = spawned {
+                main.stop();
+                return Err(SessionError::Io(e));
+            }
         }
-        info!(mountpoint = %mount.mountpoint().display(), minor = info.minor, workers = workers.len(), "FUSE session ready");
+        drop(ended_tx);
+        info!(mountpoint = %mount.mountpoint().display(), minor = info.minor, workers, "FUSE session ready");
         if let Some(tx) = ready {
             let _ = tx.send(info);
         }
 
-        let mut result = Ok(());
-        tokio::select! {
-            r = first_failure(&mut workers) => result = r,
+        let result = tokio::select! {
+            first = ended.recv() => first.unwrap_or(Ok(())).map_err(SessionError::from),
             () = stop => {
                 info!(mountpoint = %mount.mountpoint().display(), "stopping: unmounting");
                 if let Err(e) = mount.unmount() {
                     warn!("unmount failed: {e}");
                 }
-                // A lazily detached mount keeps its connection while files are open; give
-                // workers a moment to see ENODEV, then close the queues, which aborts it.
-                if tokio::time::timeout(Duration::from_secs(2), first_failure(&mut workers)).await.is_err() {
-                    workers.abort_all();
-                }
+                Ok(())
             }
-        }
-        while workers.join_next().await.is_some() {}
+        };
+        // Workers of a lazily detached mount would wait for requests forever; stop them all.
+        main.stop();
+        while ended.recv().await.is_some() {}
         // Every buffer back in the pool means every request task has answered.
-        if tokio::time::timeout(Duration::from_secs(5), pool.drain())
-            .await
-            .is_err()
-        {
+        let drained = tokio::task::spawn_blocking(move || pool.drain(Duration::from_secs(5))).await;
+        if !matches!(drained, Ok(true)) {
             warn!("requests still running at shutdown");
         }
         shared.fs.destroy().await;
+        shared.retrievals.close();
         drop(mount);
         result
     }
+}
 
-    async fn handshake(&mut self) -> Result<(InitInfo, DecodeOptions), SessionError> {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            let n = self.main.receive(&mut buf).await?;
-            let request = decode::decode(&buf[..n], DecodeOptions::default())
-                .map_err(|e| SessionError::Handshake(format!("undecodable first request: {e}")))?;
-            let Operation::Init {
-                major,
-                minor,
-                max_readahead,
-                flags,
-            } = request.op
-            else {
-                return Err(SessionError::Handshake(format!(
-                    "expected INIT, got opcode {}",
-                    request.header.opcode
-                )));
-            };
-            debug!(major, minor, flags = format_args!("{flags:#x}"), "INIT");
-            let unique = request.header.unique;
-            match init::negotiate(&self.config, major, minor, max_readahead, flags) {
-                Negotiated::Retry { reply } => send_reply(&*self.main, unique, &[&reply]),
-                Negotiated::Refused {
-                    kernel_major,
-                    kernel_minor,
-                } => {
-                    send_error(&*self.main, unique, libc::EPROTO);
-                    return Err(SessionError::Unsupported {
-                        major: kernel_major,
-                        minor: kernel_minor,
-                    });
-                }
-                Negotiated::Ready { info, reply } => {
-                    send_reply(&*self.main, unique, &[&reply]);
-                    let decode = DecodeOptions {
-                        setxattr_ext: info.has(abi::init_flags::SETXATTR_EXT),
-                    };
-                    return Ok((info, decode));
-                }
+/// Reads INIT and answers it.
+fn handshake<C: Channel>(
+    config: &Config,
+    chan: &C,
+) -> Result<(InitInfo, DecodeOptions), SessionError> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = chan.receive(&mut buf)?;
+        let request = decode::decode(&buf[..n], DecodeOptions::default())
+            .map_err(|e| SessionError::Handshake(format!("undecodable first request: {e}")))?;
+        let Operation::Init {
+            major,
+            minor,
+            max_readahead,
+            flags,
+        } = request.op
+        else {
+            return Err(SessionError::Handshake(format!(
+                "expected INIT, got opcode {}",
+                request.header.opcode
+            )));
+        };
+        debug!(major, minor, flags = format_args!("{flags:#x}"), "INIT");
+        let unique = request.header.unique;
+        match init::negotiate(config, major, minor, max_readahead, flags) {
+            Negotiated::Retry { reply } => send_reply(chan, unique, &[&reply]),
+            Negotiated::Refused {
+                kernel_major,
+                kernel_minor,
+            } => {
+                send_error(chan, unique, libc::EPROTO);
+                return Err(SessionError::Unsupported {
+                    major: kernel_major,
+                    minor: kernel_minor,
+                });
+            }
+            Negotiated::Ready { info, reply } => {
+                send_reply(chan, unique, &[&reply]);
+                let decode = DecodeOptions {
+                    setxattr_ext: info.has(abi::init_flags::SETXATTR_EXT),
+                };
+                return Ok((info, decode));
             }
         }
     }
@@ -307,36 +333,36 @@ async fn shutdown_signal() {
     }
 }
 
-/// Waits for the first worker to end; ENODEV (unmounted) is a normal end.
-async fn first_failure(workers: &mut JoinSet<io::Result<()>>) -> Result<(), SessionError> {
-    match workers.join_next().await {
-        Some(Ok(Ok(()))) | None => Ok(()),
-        Some(Ok(Err(e))) => Err(e.into()),
-        Some(Err(join)) => Err(SessionError::Io(io::Error::other(join))),
-    }
-}
-
-async fn worker<F: Filesystem, C: Channel>(
-    shared: Arc<Shared<F>>,
-    chan: Arc<C>,
-    pool: Arc<BufferPool>,
+/// One worker: reads requests from its queue and runs each handler on this thread until it
+/// first has to wait; a handler that waits (for a lock, say) continues as a task on the runtime.
+fn worker<F: Filesystem, C: Channel>(
+    shared: &Arc<Shared<F>>,
+    chan: &Arc<C>,
+    pool: &Arc<BufferPool>,
+    runtime: &Handle,
 ) -> io::Result<()> {
+    let _runtime = runtime.enter();
+    let mut cx = Context::from_waker(Waker::noop());
     loop {
-        let mut buf = pool.take().await;
-        let len = match chan.receive(&mut buf).await {
+        let mut buf = pool.take();
+        let len = match chan.receive(&mut buf) {
             Ok(len) => len,
-            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => return Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENODEV | libc::ECANCELED)) => {
+                return Ok(());
+            }
             Err(e) => {
                 error!("reading /dev/fuse failed: {e}");
                 return Err(e);
             }
         };
-        let shared = Arc::clone(&shared);
-        let chan = Arc::clone(&chan);
-        tokio::spawn(async move {
-            dispatch::dispatch(&shared, &*chan, &buf[..len]).await;
-            drop(buf);
-        });
+        let (shared, chan) = (Arc::clone(shared), Arc::clone(chan));
+        let mut request =
+            Box::pin(async move { dispatch::dispatch(&shared, &*chan, &buf[..len]).await });
+        // Polling with a no-op waker is sound: a pending request is handed to the runtime, whose
+        // first poll of it re-checks whatever it was waiting for.
+        if request.as_mut().poll(&mut cx).is_pending() {
+            runtime.spawn(request);
+        }
     }
 }
 
