@@ -160,3 +160,52 @@ fn memfs_explains_a_missing_mountpoint() {
         .unwrap();
     assert!(help.contains("Examples"), "{help}");
 }
+
+#[test]
+fn a_non_root_mount_goes_through_fusermount3() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let mountpoint = dir.path().join("mnt");
+    fs::create_dir(&mountpoint).unwrap();
+    std::os::unix::fs::chown(&mountpoint, Some(65534), Some(65534)).unwrap();
+    let mut child = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(memfs_binary())
+        .arg(&mountpoint)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if is_mounted(&mountpoint) {
+            // Where unprivileged FUSE is allowed, the mount works and SIGTERM takes it down.
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            )
+            .unwrap();
+            assert!(child.wait().unwrap().success());
+            assert!(!is_mounted(&mountpoint));
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            // Where it is not (/dev/fuse only for root, no setuid), the user is told why.
+            let mut stderr = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            assert!(!status.success());
+            assert!(stderr.contains("fusermount3"), "{stderr}");
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "memfs as a user neither mounted nor failed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

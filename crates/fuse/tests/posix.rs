@@ -524,3 +524,58 @@ fn shell_tools_work_on_the_mount() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn sync_access_ioctl_and_poll() {
+    let m = Mounted::with(common::Options {
+        mount: vec![],
+        ..Default::default()
+    });
+    let path = m.join("f");
+    fs::write(&path, b"data").unwrap();
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    f.sync_all().unwrap();
+    f.sync_data().unwrap();
+    File::open(m.path()).unwrap().sync_all().unwrap();
+    let status = Command::new("sync").arg("-f").arg(&path).status().unwrap();
+    assert!(status.success());
+
+    // Without default_permissions the kernel asks the filesystem (ACCESS).
+    let c = common::cpath(&path);
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    // SAFETY: access(2) with a valid C string.
+    let read_write = unsafe { libc::access(c.as_ptr(), libc::R_OK | libc::W_OK) };
+    assert_eq!(read_write, 0);
+    // SAFETY: as above.
+    let execute = unsafe { libc::access(c.as_ptr(), libc::X_OK) };
+    assert_eq!(execute, -1, "root needs an x bit to execute");
+    assert_eq!(
+        std::io::Error::last_os_error().raw_os_error(),
+        Some(libc::EACCES)
+    );
+
+    // memfs has no ioctls of its own: the kernel turns ENOSYS into ENOTTY. (_IOR('x', 1, int),
+    // a command the VFS does not answer itself, so it reaches FUSE_IOCTL.)
+    let mut n: libc::c_int = 0;
+    // SAFETY: the command reads at most one c_int through a pointer to a live local.
+    let rc = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&f), 0x8004_7801, &mut n) };
+    assert_eq!(rc, -1);
+    assert_eq!(
+        std::io::Error::last_os_error().raw_os_error(),
+        Some(libc::ENOTTY)
+    );
+
+    // Without a POLL handler a file is always ready.
+    let mut fds = [libc::pollfd {
+        fd: std::os::fd::AsRawFd::as_raw_fd(&f),
+        events: libc::POLLIN | libc::POLLOUT,
+        revents: 0,
+    }];
+    // SAFETY: poll over one valid pollfd.
+    assert_eq!(unsafe { libc::poll(fds.as_mut_ptr(), 1, 1000) }, 1);
+    assert!(fds[0].revents & libc::POLLIN != 0);
+}

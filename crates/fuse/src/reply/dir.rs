@@ -52,87 +52,79 @@ fn align8(len: usize) -> usize {
     len.div_ceil(8) * 8
 }
 
-/// Appends `fuse_dirent` records while they fit in `limit` bytes.
-fn push_dirent(
-    buf: &mut Vec<u8>,
-    limit: usize,
-    prefix: &[u8],
-    ino: u64,
-    offset: u64,
-    kind: FileType,
-    name: &OsStr,
-) -> bool {
-    let name = name.as_bytes();
-    let head = abi::Dirent {
-        ino,
-        off: offset,
-        namelen: name.len() as u32,
-        typ: kind.dirent_type(),
-    };
-    let record = align8(prefix.len() + size_of::<abi::Dirent>() + name.len());
-    if buf.len() + record > limit {
-        return false;
-    }
-    let start = buf.len();
-    buf.extend_from_slice(prefix);
-    buf.extend_from_slice(head.as_bytes());
-    buf.extend_from_slice(name);
-    buf.resize(start + record, 0);
-    true
-}
-
-/// The buffer a READDIR fills.
+/// Records of at most `limit` bytes in all, as the kernel asked.
 #[derive(Debug)]
-pub struct DirEntries {
+struct DirBuf {
     buf: Vec<u8>,
     limit: usize,
 }
 
-impl DirEntries {
-    pub(crate) fn new(limit: u32) -> Self {
+impl DirBuf {
+    fn new(limit: u32) -> Self {
         let limit = limit as usize;
         Self {
             buf: Vec::with_capacity(limit.min(64 * 1024)),
             limit,
         }
+    }
+
+    /// Appends a `fuse_dirent` record (after `prefix`, the entry of READDIRPLUS) if it fits.
+    fn push(&mut self, prefix: &[u8], ino: u64, offset: u64, kind: FileType, name: &OsStr) -> bool {
+        let name = name.as_bytes();
+        let head = abi::Dirent {
+            ino,
+            off: offset,
+            namelen: name.len() as u32,
+            typ: kind.dirent_type(),
+        };
+        let record = align8(prefix.len() + size_of::<abi::Dirent>() + name.len());
+        if self.buf.len() + record > self.limit {
+            return false;
+        }
+        let start = self.buf.len();
+        self.buf.extend_from_slice(prefix);
+        self.buf.extend_from_slice(head.as_bytes());
+        self.buf.extend_from_slice(name);
+        self.buf.resize(start + record, 0);
+        true
+    }
+}
+
+/// The buffer a READDIR fills.
+#[derive(Debug)]
+pub struct DirEntries(DirBuf);
+
+impl DirEntries {
+    pub(crate) fn new(limit: u32) -> Self {
+        Self(DirBuf::new(limit))
     }
 
     /// Adds an entry; `offset` is what the kernel passes back to continue after it (never 0).
     /// Returns `false`, adding nothing, once the buffer is full: stop there.
     pub fn push(&mut self, ino: u64, offset: u64, kind: FileType, name: &OsStr) -> bool {
-        push_dirent(&mut self.buf, self.limit, &[], ino, offset, kind, name)
+        self.0.push(&[], ino, offset, kind, name)
     }
 
     pub(crate) fn into_bytes(self) -> Vec<u8> {
-        self.buf
+        self.0.buf
     }
 }
 
 /// The buffer a READDIRPLUS fills: each name comes with its entry, which counts as a lookup.
 #[derive(Debug)]
-pub struct DirEntriesPlus {
-    buf: Vec<u8>,
-    limit: usize,
-}
+pub struct DirEntriesPlus(DirBuf);
 
 impl DirEntriesPlus {
     pub(crate) fn new(limit: u32) -> Self {
-        let limit = limit as usize;
-        Self {
-            buf: Vec::with_capacity(limit.min(64 * 1024)),
-            limit,
-        }
+        Self(DirBuf::new(limit))
     }
 
     /// Adds an entry; returns `false`, adding nothing, once the buffer is full. An entry that was
     /// added counts as a lookup of its inode (the kernel will FORGET it), except "." and "..".
     pub fn push(&mut self, entry: &Entry, offset: u64, name: &OsStr) -> bool {
         let kind = FileType::from_mode(entry.attr.mode).unwrap_or(FileType::RegularFile);
-        let out = entry.to_abi();
-        push_dirent(
-            &mut self.buf,
-            self.limit,
-            out.as_bytes(),
+        self.0.push(
+            entry.to_abi().as_bytes(),
             entry.attr.ino,
             offset,
             kind,
@@ -141,7 +133,7 @@ impl DirEntriesPlus {
     }
 
     pub(crate) fn into_bytes(self) -> Vec<u8> {
-        self.buf
+        self.0.buf
     }
 }
 
@@ -154,7 +146,7 @@ mod tests {
         let mut d = DirEntries::new(64);
         assert!(d.push(5, 1, FileType::RegularFile, OsStr::new("abc")));
         // 24-byte header + 3-byte name, padded to 32.
-        assert_eq!(d.buf.len(), 32);
+        assert_eq!(d.0.buf.len(), 32);
         assert!(d.push(6, 2, FileType::Directory, OsStr::new("defgh")));
         assert!(!d.push(7, 3, FileType::Directory, OsStr::new("x")));
         let bytes = d.into_bytes();

@@ -10,7 +10,7 @@ use crate::abi;
 use crate::decode::{self, Operation};
 use crate::errno::{Errno, Result};
 use crate::filesystem::Filesystem;
-use crate::reply::{DirEntries, DirEntriesPlus};
+use crate::reply::{Created, DirEntries, DirEntriesPlus};
 use crate::transport::Channel;
 
 /// Largest extended attribute value or list the kernel accepts (`XATTR_SIZE_MAX`).
@@ -47,6 +47,18 @@ impl<C: Channel + ?Sized> Reply<'_, C> {
     fn data(&self, result: Result<impl AsRef<[u8]>>) {
         match result {
             Ok(data) => send_reply(self.chan, self.unique, &[data.as_ref()]),
+            Err(e) => self.error(e),
+        }
+    }
+
+    /// CREATE and TMPFILE: the entry, then the open file.
+    fn created(&self, result: Result<Created>) {
+        match result {
+            Ok(c) => send_reply(
+                self.chan,
+                self.unique,
+                &[c.entry.to_abi().as_bytes(), c.open.to_abi().as_bytes()],
+            ),
             Err(e) => self.error(e),
         }
     }
@@ -178,22 +190,8 @@ pub(super) async fn dispatch<F: Filesystem, C: Channel + ?Sized>(
         }),
         Operation::Setlk(op) => reply.empty(fs.setlk(&req, op).await),
         Operation::Access(op) => reply.empty(fs.access(&req, op).await),
-        Operation::Create(op) => match fs.create(&req, op).await {
-            Ok(c) => send_reply(
-                chan,
-                header.unique,
-                &[c.entry.to_abi().as_bytes(), c.open.to_abi().as_bytes()],
-            ),
-            Err(e) => reply.error(e),
-        },
-        Operation::Tmpfile(op) => match fs.tmpfile(&req, op).await {
-            Ok(c) => send_reply(
-                chan,
-                header.unique,
-                &[c.entry.to_abi().as_bytes(), c.open.to_abi().as_bytes()],
-            ),
-            Err(e) => reply.error(e),
-        },
+        Operation::Create(op) => reply.created(fs.create(&req, op).await),
+        Operation::Tmpfile(op) => reply.created(fs.tmpfile(&req, op).await),
         Operation::Bmap(op) => reply.with(fs.bmap(&req, op).await, |block| abi::BmapOut { block }),
         Operation::Ioctl(op) => {
             let out_size = op.out_size as usize;
