@@ -1,5 +1,10 @@
 //! Request buffers, reused: a worker takes one for each request and the buffer comes back when
-//! the request is answered. The pool's size bounds the requests in flight (back-pressure).
+//! the request is answered, so serving requests allocates nothing once the pool is warm.
+//!
+//! The pool never makes a worker wait: requests that wait in the filesystem (a blocked SETLKW)
+//! hold their buffers, and a bound here could leave no buffer to read the request that would
+//! release them. The kernel bounds what is in flight (max_background, and each caller waits for
+//! its own request); the pool bounds only how many idle buffers it keeps.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -9,30 +14,30 @@ use std::time::{Duration, Instant};
 struct State {
     free: Vec<Box<[u8]>>,
     out: usize,
-    /// Threads sleeping on `returned`; returning a buffer wakes them only if there are any,
-    /// because a condvar notification is a syscall even with no one waiting.
-    waiting: usize,
+    /// Whether `drain` sleeps on `returned`: a condvar notification is a syscall even with no one
+    /// waiting, so returning a buffer notifies only then.
+    draining: bool,
 }
 
-/// A bounded set of equally sized buffers.
+/// Equally sized buffers, handed out and taken back.
 #[derive(Debug)]
 pub(crate) struct BufferPool {
     state: Mutex<State>,
     returned: Condvar,
-    max_buffers: usize,
+    max_idle: usize,
     buf_size: usize,
 }
 
 impl BufferPool {
-    pub(crate) fn new(buf_size: usize, max_buffers: usize) -> Arc<Self> {
+    pub(crate) fn new(buf_size: usize, max_idle: usize) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State {
-                free: Vec::with_capacity(max_buffers),
+                free: Vec::with_capacity(max_idle),
                 out: 0,
-                waiting: 0,
+                draining: false,
             }),
             returned: Condvar::new(),
-            max_buffers: max_buffers.max(1),
+            max_idle,
             buf_size,
         })
     }
@@ -41,14 +46,9 @@ impl BufferPool {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Blocks until fewer than `max_buffers` are out, then hands one out.
+    /// Hands out an idle buffer, or a new one when none is idle.
     pub(crate) fn take(self: &Arc<Self>) -> PooledBuf {
         let mut state = self.lock();
-        while state.out >= self.max_buffers {
-            state.waiting += 1;
-            state = self.returned.wait(state).unwrap_or_else(|e| e.into_inner());
-            state.waiting -= 1;
-        }
         state.out += 1;
         let reused = state.free.pop();
         drop(state);
@@ -69,13 +69,12 @@ impl BufferPool {
             if left.is_zero() {
                 return false;
             }
-            state.waiting += 1;
+            state.draining = true;
             state = self
                 .returned
                 .wait_timeout(state, left)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
-            state.waiting -= 1;
         }
         true
     }
@@ -104,11 +103,13 @@ impl DerefMut for PooledBuf {
 impl Drop for PooledBuf {
     fn drop(&mut self) {
         let mut state = self.pool.lock();
-        if let Some(buf) = self.buf.take() {
+        state.out -= 1;
+        if let Some(buf) = self.buf.take()
+            && state.free.len() < self.pool.max_idle
+        {
             state.free.push(buf);
         }
-        state.out -= 1;
-        let wake = state.waiting > 0;
+        let wake = state.draining && state.out == 0;
         drop(state);
         if wake {
             self.pool.returned.notify_all();
@@ -121,28 +122,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buffers_are_reused_and_bounded() {
-        let pool = BufferPool::new(16, 2);
+    fn buffers_are_reused_up_to_the_idle_limit() {
+        let pool = BufferPool::new(16, 1);
         let a = pool.take();
         let ptr = a.as_ptr();
         let b = pool.take();
-        assert!(
-            !pool.drain(Duration::from_millis(10)),
-            "two buffers are out"
-        );
+        let c = pool.take();
+        assert_eq!(pool.lock().out, 3, "taking never waits");
+        assert!(!pool.drain(Duration::from_millis(10)), "buffers are out");
+        drop(a);
+        let d = pool.take();
+        assert_eq!(d.as_ptr(), ptr, "an idle buffer is reused");
+        drop((b, c));
+        assert_eq!(pool.lock().free.len(), 1, "at most max_idle are kept");
         let waiter = std::thread::spawn({
             let pool = Arc::clone(&pool);
-            move || pool.take().len()
+            move || pool.drain(Duration::from_secs(10))
         });
-        drop(a);
-        assert_eq!(
+        std::thread::sleep(Duration::from_millis(20));
+        drop(d);
+        assert!(
             waiter.join().unwrap(),
-            16,
-            "a blocked take resumes when a buffer returns"
+            "drain returns once the last buffer is back"
         );
-        let c = pool.take();
-        assert_eq!(c.as_ptr(), ptr);
-        drop((b, c));
-        assert!(pool.drain(Duration::from_secs(1)));
     }
 }

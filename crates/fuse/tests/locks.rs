@@ -26,6 +26,13 @@ fn write_lock(start: i64, len: i64) -> libc::flock {
     lock
 }
 
+fn unlock(start: i64, len: i64) -> libc::flock {
+    libc::flock {
+        l_type: libc::F_UNLCK as i16,
+        ..write_lock(start, len)
+    }
+}
+
 #[test]
 fn open_file_description_locks_conflict_and_release() {
     let m = Mounted::new();
@@ -226,4 +233,52 @@ fn lock_table_splits_ranges_and_finds_conflicts() {
         t.conflict(1, 20, &range(0, 99, libc::F_WRLCK), false)
             .is_none()
     );
+}
+
+/// Waiters hold their request buffers; more waiters than the session keeps buffers for must not
+/// leave it unable to read the unlock that frees them.
+#[test]
+fn many_blocked_waiters_do_not_stall_the_session() {
+    const WAITERS: usize = 200;
+    let m = Mounted::new();
+    let path = m.join("queue");
+    File::create(&path).unwrap();
+    let holder = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    fcntl(&holder, FcntlArg::F_OFD_SETLK(&write_lock(0, 0))).unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let waiters: Vec<_> = (0..WAITERS)
+        .map(|_| {
+            let (path, done) = (path.clone(), std::sync::Arc::clone(&done));
+            std::thread::spawn(move || {
+                let file = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&path)
+                    .unwrap();
+                fcntl(&file, FcntlArg::F_OFD_SETLKW(&write_lock(0, 0))).unwrap();
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                // FUSE drops no open-file-description locks on close: unlock by hand.
+                fcntl(&file, FcntlArg::F_OFD_SETLK(&unlock(0, 0))).unwrap();
+            })
+        })
+        .collect();
+    // Every waiter is queued in memfs before the holder lets go (or the test would prove little).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while m.fs.lock_waiters() < WAITERS {
+        assert!(
+            Instant::now() < deadline,
+            "only {} waiters queued",
+            m.fs.lock_waiters()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    fcntl(&holder, FcntlArg::F_OFD_SETLK(&unlock(0, 0))).unwrap();
+    for waiter in waiters {
+        waiter.join().unwrap();
+    }
+    assert_eq!(done.load(std::sync::atomic::Ordering::SeqCst), WAITERS);
 }

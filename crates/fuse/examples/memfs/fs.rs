@@ -2,7 +2,7 @@
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -33,6 +33,8 @@ struct Inner {
     tree: RwLock<Tree>,
     locks: Mutex<LockTable>,
     lock_changed: Notify,
+    /// SETLKW requests waiting for a lock right now.
+    lock_waiters: AtomicUsize,
     next_fh: AtomicU64,
     ttl: Ttl,
     notifier: OnceLock<Notifier>,
@@ -53,6 +55,7 @@ impl MemFs {
                 tree: RwLock::new(Tree::new(uid, gid)),
                 locks: Mutex::new(LockTable::default()),
                 lock_changed: Notify::new(),
+                lock_waiters: AtomicUsize::new(0),
                 next_fh: AtomicU64::new(1),
                 ttl,
                 notifier: OnceLock::new(),
@@ -164,6 +167,7 @@ impl MemFs {
     }
 
     async fn wait_for_lock(&self, req: &Request<'_>, op: &op::Setlk) -> Result<()> {
+        let mut queued = None;
         loop {
             let notified = self.inner.lock_changed.notified();
             tokio::pin!(notified);
@@ -181,6 +185,7 @@ impl MemFs {
                     return Err(Errno::EAGAIN);
                 }
             }
+            queued.get_or_insert_with(|| Waiting::new(&self.inner.lock_waiters));
             tokio::select! {
                 () = &mut notified => {}
                 () = req.interrupted() => return Err(Errno::EINTR),
@@ -223,6 +228,11 @@ impl MemFs {
         Ok(())
     }
 
+    /// How many SETLKW requests are waiting for a lock.
+    pub fn lock_waiters(&self) -> usize {
+        self.inner.lock_waiters.load(Ordering::Relaxed)
+    }
+
     /// Renames directly, behind the kernel's back.
     pub fn rename_behind(&self, parent: u64, from: &OsStr, to: &OsStr) -> Result<()> {
         let mut tree = self.write();
@@ -238,6 +248,22 @@ impl MemFs {
         let ino = tree.dir_mut(parent)?.remove(name).ok_or(Errno::ENOENT)?;
         tree.drop_link(ino);
         Ok(ino)
+    }
+}
+
+/// Counts a SETLKW among the waiters while it waits.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -44,8 +44,9 @@ pub struct Config {
     pub max_background: u16,
     /// In-flight background requests at which the kernel marks the filesystem congested.
     pub congestion_threshold: u16,
-    /// Requests served at once; each holds one request buffer. Default: 128.
-    pub max_in_flight: usize,
+    /// Idle request buffers (`max_write` + 4 KiB each) kept for reuse. Default: 4 per worker.
+    /// Requests in flight are not bounded here; the kernel bounds them.
+    pub idle_buffers: usize,
     /// Let the kernel cache writes (FUSE_WRITEBACK_CACHE). Default: off.
     pub writeback_cache: bool,
     /// Ask the kernel to enforce POSIX ACLs stored in xattrs (FUSE_POSIX_ACL). Default: off.
@@ -54,13 +55,14 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
-            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            workers,
             max_write: 1 << 20,
             max_readahead: 1 << 20,
             max_background: 256,
             congestion_threshold: 192,
-            max_in_flight: 128,
+            idle_buffers: 4 * workers,
             writeback_cache: false,
             posix_acl: false,
         }
@@ -215,10 +217,7 @@ impl<F: Filesystem> Session<F> {
             }
         }
         // One page more than max_write holds the headers of the largest WRITE.
-        let pool = BufferPool::new(
-            info.max_write as usize + 4096,
-            config.max_in_flight.max(channels.len()),
-        );
+        let pool = BufferPool::new(info.max_write as usize + 4096, config.idle_buffers);
         let (ended_tx, mut ended) = mpsc::unbounded_channel();
         let runtime = tokio::runtime::Handle::current();
         let workers = channels.len();
