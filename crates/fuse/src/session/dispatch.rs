@@ -127,7 +127,7 @@ pub(super) async fn dispatch<F: Filesystem, C: Channel + ?Sized>(
     match decoded.op {
         Operation::Init { .. } => reply.error(Errno::EIO),
         Operation::Destroy => {
-            fs.destroy().await;
+            shared.destroy().await;
             reply.empty(Ok(()));
         }
         Operation::Interrupt { unique } => shared.interrupts.interrupt(unique),

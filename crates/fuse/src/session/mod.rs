@@ -8,6 +8,7 @@ mod interrupt;
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use std::task::{Context, Waker};
@@ -129,9 +130,19 @@ impl Request<'_> {
 /// State every request task shares.
 struct Shared<F> {
     fs: F,
+    /// Set once `destroy` ran (on DESTROY, or at the end of the session), so it runs once.
+    destroyed: AtomicBool,
     interrupts: Interrupts,
     retrievals: Arc<Retrievals>,
     decode: DecodeOptions,
+}
+
+impl<F: Filesystem> Shared<F> {
+    async fn destroy(&self) {
+        if !self.destroyed.swap(true, Ordering::AcqRel) {
+            self.fs.destroy().await;
+        }
+    }
 }
 
 /// A mounted filesystem waiting to be served.
@@ -197,6 +208,7 @@ impl<F: Filesystem> Session<F> {
         } = self;
         let shared = Arc::new(Shared {
             fs,
+            destroyed: AtomicBool::new(false),
             interrupts: Interrupts::default(),
             retrievals,
             decode,
@@ -263,7 +275,7 @@ impl<F: Filesystem> Session<F> {
         if !matches!(drained, Ok(true)) {
             warn!("requests still running at shutdown");
         }
-        shared.fs.destroy().await;
+        shared.destroy().await;
         shared.retrievals.close();
         drop(mount);
         result
@@ -365,7 +377,7 @@ fn worker<F: Filesystem, C: Channel>(
     }
 }
 
-/// Sends a successful reply made of `parts`.
+/// Sends a successful reply made of `parts` (at most three: a struct, another, and data).
 pub(crate) fn send_reply<C: Channel + ?Sized>(chan: &C, unique: u64, parts: &[&[u8]]) {
     let len = size_of::<abi::OutHeader>() + parts.iter().map(|p| p.len()).sum::<usize>();
     let header = abi::OutHeader {
@@ -373,6 +385,7 @@ pub(crate) fn send_reply<C: Channel + ?Sized>(chan: &C, unique: u64, parts: &[&[
         error: 0,
         unique,
     };
+    debug_assert!(parts.len() <= 3, "a reply has at most three parts");
     let mut iov = [std::io::IoSlice::new(&[]); 4];
     iov[0] = std::io::IoSlice::new(header.as_bytes());
     for (slot, part) in iov[1..].iter_mut().zip(parts) {
