@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use std::task::{Context, Waker};
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 use thiserror::Error;
 use tokio::sync::oneshot;
 
@@ -354,6 +355,9 @@ fn worker<F: Filesystem, C: Channel>(
 ) -> io::Result<()> {
     let _runtime = runtime.enter();
     let mut cx = Context::from_waker(Waker::noop());
+    // The heap slot a request's future runs in. A request that completes at once leaves the
+    // slot empty for the next one; only a request that waits takes its slot to the runtime.
+    let mut slot = Box::pin(None);
     loop {
         let mut buf = pool.take();
         let len = match chan.receive(&mut buf) {
@@ -367,14 +371,26 @@ fn worker<F: Filesystem, C: Channel>(
             }
         };
         let (shared, chan) = (Arc::clone(shared), Arc::clone(chan));
-        let mut request =
-            Box::pin(async move { dispatch::dispatch(&shared, &*chan, &buf[..len]).await });
+        slot.set(Some(async move {
+            dispatch::dispatch(&shared, &*chan, &buf[..len]).await
+        }));
         // Polling with a no-op waker is sound: a pending request is handed to the runtime, whose
         // first poll of it re-checks whatever it was waiting for.
-        if request.as_mut().poll(&mut cx).is_pending() {
-            runtime.spawn(request);
+        if poll_slot(slot.as_mut(), &mut cx).is_ready() {
+            slot.set(None);
+        } else {
+            let mut waiting = std::mem::replace(&mut slot, Box::pin(None));
+            runtime.spawn(std::future::poll_fn(move |cx| {
+                poll_slot(waiting.as_mut(), cx)
+            }));
         }
     }
+}
+
+/// Polls the future in a slot; an empty slot is a finished request.
+fn poll_slot<T: Future<Output = ()>>(slot: Pin<&mut Option<T>>, cx: &mut Context<'_>) -> Poll<()> {
+    slot.as_pin_mut()
+        .map_or(Poll::Ready(()), |request| request.poll(cx))
 }
 
 /// Sends a successful reply made of `parts` (at most three: a struct, another, and data).
