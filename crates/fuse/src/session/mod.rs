@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use thiserror::Error;
@@ -370,27 +371,44 @@ fn worker<F: Filesystem, C: Channel>(
                 return Err(e);
             }
         };
-        let (shared, chan) = (Arc::clone(shared), Arc::clone(chan));
+        let unique = decode::header(&buf[..len]).map_or(0, |h| h.unique);
+        let (shared, reply_chan) = (Arc::clone(shared), Arc::clone(chan));
         slot.set(Some(async move {
-            dispatch::dispatch(&shared, &*chan, &buf[..len]).await
+            dispatch::dispatch(&shared, &*reply_chan, &buf[..len]).await
         }));
         // Polling with a no-op waker is sound: a pending request is handed to the runtime, whose
         // first poll of it re-checks whatever it was waiting for.
-        if poll_slot(slot.as_mut(), &mut cx).is_ready() {
+        if poll_guarded(slot.as_mut(), &mut cx, &**chan, unique).is_ready() {
             slot.set(None);
         } else {
             let mut waiting = std::mem::replace(&mut slot, Box::pin(None));
+            let chan = Arc::clone(chan);
             runtime.spawn(std::future::poll_fn(move |cx| {
-                poll_slot(waiting.as_mut(), cx)
+                poll_guarded(waiting.as_mut(), cx, &*chan, unique)
             }));
         }
     }
 }
 
-/// Polls the future in a slot; an empty slot is a finished request.
-fn poll_slot<T: Future<Output = ()>>(slot: Pin<&mut Option<T>>, cx: &mut Context<'_>) -> Poll<()> {
-    slot.as_pin_mut()
-        .map_or(Poll::Ready(()), |request| request.poll(cx))
+/// Polls the request in a slot (an empty slot is a finished request). A handler that panics
+/// answers EIO: the caller gets an error instead of waiting forever, and the worker lives on.
+fn poll_guarded<T: Future<Output = ()>, C: Channel>(
+    mut slot: Pin<&mut Option<T>>,
+    cx: &mut Context<'_>,
+    chan: &C,
+    unique: u64,
+) -> Poll<()> {
+    let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        slot.as_mut()
+            .as_pin_mut()
+            .map_or(Poll::Ready(()), |request| request.poll(cx))
+    }));
+    polled.unwrap_or_else(|_| {
+        error!(unique, "a filesystem handler panicked; answering EIO");
+        slot.set(None);
+        send_error(chan, unique, libc::EIO);
+        Poll::Ready(())
+    })
 }
 
 /// Sends a successful reply made of `parts` (at most three: a struct, another, and data).
