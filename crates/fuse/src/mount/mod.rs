@@ -1,5 +1,6 @@
 //! Mounting and unmounting: mount(2) directly as root, `fusermount3` otherwise.
 
+mod connection;
 mod fusermount;
 mod kernel;
 
@@ -11,7 +12,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// A mount option.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +105,8 @@ pub struct Mount {
     mountpoint: PathBuf,
     method: Method,
     mounted: bool,
+    /// The kernel's id of the connection, for aborting it through fusectl.
+    connection: Option<u32>,
 }
 
 /// Options for [`Mount::new`] beyond the kernel options.
@@ -155,12 +158,14 @@ impl Mount {
                 Method::Fusermount,
             )
         };
-        info!(mountpoint = %mountpoint.display(), "mounted");
+        let connection = connection::id(&mountpoint);
+        info!(mountpoint = %mountpoint.display(), connection, "mounted");
         Ok(Self {
             device: Some(device),
             mountpoint,
             method,
             mounted: true,
+            connection,
         })
     }
 
@@ -174,6 +179,18 @@ impl Mount {
         self.device
             .take()
             .ok_or_else(|| io::Error::other("the FUSE device was already taken"))
+    }
+
+    /// Aborts the connection (best effort; needs fusectl at /sys/fs/fuse/connections): requests
+    /// still waiting on a lazily detached mount fail with ENOTCONN instead of waiting for a
+    /// server that is gone.
+    pub fn abort_connection(&self) {
+        let Some(id) = self.connection else { return };
+        match connection::abort(id) {
+            Ok(()) => debug!(connection = id, "connection aborted"),
+            // Already gone with the unmount, or fusectl is not mounted.
+            Err(e) => debug!(connection = id, "cannot abort connection: {e}"),
+        }
     }
 
     /// Unmounts now; a busy mount is detached lazily (it goes away when no longer used).

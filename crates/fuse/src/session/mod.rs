@@ -277,6 +277,7 @@ impl<F: Filesystem> Session<F> {
         if !matches!(drained, Ok(true)) {
             warn!("requests still running at shutdown");
         }
+        mount.abort_connection();
         shared.destroy().await;
         shared.retrievals.close();
         drop(mount);
