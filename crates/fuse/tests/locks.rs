@@ -14,6 +14,15 @@ use common::memfs::locks::LockTable;
 use datenlord_fuse::op::Lock;
 use nix::fcntl::{FcntlArg, Flock, FlockArg, fcntl};
 
+/// Opens `path` for reading and writing: locks need a writable descriptor.
+fn open_rw(path: impl AsRef<Path>) -> File {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap()
+}
+
 const CHILD_ENV: &str = "MEMFS_LOCK_WAITER";
 
 fn write_lock(start: i64, len: i64) -> libc::flock {
@@ -38,16 +47,8 @@ fn open_file_description_locks_conflict_and_release() {
     let m = Mounted::new();
     let path = m.join("locked");
     File::create(&path).unwrap();
-    let a = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .unwrap();
-    let b = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .unwrap();
+    let a = open_rw(&path);
+    let b = open_rw(&path);
     fcntl(&a, FcntlArg::F_OFD_SETLK(&write_lock(0, 100))).unwrap();
     assert_eq!(
         fcntl(&b, FcntlArg::F_OFD_SETLK(&write_lock(50, 10))),
@@ -95,11 +96,7 @@ fn lock_waiter_child() {
         action.sa_sigaction = on_signal as *const () as usize;
         libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut());
     }
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .unwrap();
+    let file = open_rw(&path);
     // SAFETY: gettid has no preconditions.
     println!("tid {}", unsafe { libc::gettid() });
     let lock = write_lock(0, 0);
@@ -135,11 +132,7 @@ fn blocked_setlkw_is_interrupted() {
     let m = Mounted::new();
     let path = m.join("contended");
     File::create(&path).unwrap();
-    let holder = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .unwrap();
+    let holder = open_rw(&path);
     fcntl(&holder, FcntlArg::F_SETLK(&write_lock(0, 0))).unwrap();
 
     let mut child = Command::new(std::env::current_exe().unwrap())
@@ -243,22 +236,14 @@ fn many_blocked_waiters_do_not_stall_the_session() {
     let m = Mounted::new();
     let path = m.join("queue");
     File::create(&path).unwrap();
-    let holder = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .unwrap();
+    let holder = open_rw(&path);
     fcntl(&holder, FcntlArg::F_OFD_SETLK(&write_lock(0, 0))).unwrap();
     let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let waiters: Vec<_> = (0..WAITERS)
         .map(|_| {
             let (path, done) = (path.clone(), std::sync::Arc::clone(&done));
             std::thread::spawn(move || {
-                let file = OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open(&path)
-                    .unwrap();
+                let file = open_rw(&path);
                 fcntl(&file, FcntlArg::F_OFD_SETLKW(&write_lock(0, 0))).unwrap();
                 done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 // FUSE drops no open-file-description locks on close: unlock by hand.
