@@ -188,7 +188,10 @@ impl<F: Filesystem> Session<F> {
     /// Serves until the filesystem is unmounted or the process gets SIGINT or SIGTERM, then
     /// unmounts.
     pub async fn run(self) -> Result<(), SessionError> {
-        self.run_until(shutdown_signal()).await
+        // Listen before the handshake: a signal that arrives while INIT is pending must unmount
+        // too, not kill the process and leave a dead mount behind.
+        let signals = shutdown_signal();
+        self.run_until(signals).await
     }
 
     /// Serves until the filesystem is unmounted or `stop` resolves, then unmounts.
@@ -332,18 +335,20 @@ fn handshake<C: Channel>(
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves at the first SIGINT or SIGTERM; the handlers are installed when this is called.
+fn shutdown_signal() -> impl Future<Output = ()> + Send {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        error!("cannot install SIGINT/SIGTERM handlers; stop with umount");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = int.recv() => info!("SIGINT"),
-        _ = term.recv() => info!("SIGTERM"),
+    let listeners =
+        signal(SignalKind::interrupt()).and_then(|int| Ok((int, signal(SignalKind::terminate())?)));
+    async move {
+        let Ok((mut int, mut term)) = listeners else {
+            error!("cannot install SIGINT/SIGTERM handlers; stop with umount");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = int.recv() => info!("SIGINT"),
+            _ = term.recv() => info!("SIGTERM"),
+        }
     }
 }
 
