@@ -174,8 +174,8 @@ impl<F: Filesystem> Session<F> {
 
     /// A handle for sending invalidations and data to the kernel's caches.
     pub fn notifier(&self) -> Notifier {
-        let main: Arc<dyn crate::notify::Sender> = Arc::clone(&self.main) as _;
-        Notifier::new(Arc::downgrade(&main), Arc::clone(&self.retrievals))
+        let main: std::sync::Weak<DevFuse> = Arc::downgrade(&self.main);
+        Notifier::new(main, Arc::clone(&self.retrievals))
     }
 
     /// Resolves once INIT is answered and the mount is usable.
