@@ -1,0 +1,504 @@
+//! File data in the metadata: each 64 MiB chunk of a file has a list of slices, oldest first,
+//! each pointing into an immutable object. A read resolves which slice is visible where (newer
+//! wins); a write appends slices; truncate and hole punching append holes; deleting a chunk
+//! drops one reference per slice, and an object nobody references is queued for deletion.
+
+use crate::error::{MetaError, Result, errno};
+use crate::keys;
+use crate::kv::{AnyTxn, KvTxn};
+use crate::meta::{
+    Meta, add_counter, charged, get_attr, put_attr, read_txn, scan_prefix, write_txn,
+};
+use crate::model::{Attr, CHUNK_SIZE, FileKind, SLICE_LEN, Slice, Timespec};
+
+/// A chunk whose record holds more slices than this is worth compacting.
+pub const COMPACT_SLICES: usize = 64;
+
+/// Bytes of `len` at `pos` in a chunk, and where to read them (object 0: zeros).
+pub type Piece = Slice;
+
+/// The visible pieces of `[start, end)` in a chunk with these slices, in position order,
+/// gaps filled with holes.
+pub fn visible(slices: &[Slice], start: u32, end: u32) -> Vec<Piece> {
+    let mut pieces: Vec<Piece> = Vec::new();
+    let mut uncovered = vec![(start, end)];
+    for slice in slices.iter().rev() {
+        if uncovered.is_empty() {
+            break;
+        }
+        let (s_start, s_end) = (slice.pos, slice.pos.saturating_add(slice.len));
+        let mut rest = Vec::with_capacity(uncovered.len());
+        for (a, b) in uncovered {
+            let (lo, hi) = (a.max(s_start), b.min(s_end));
+            if lo >= hi {
+                rest.push((a, b));
+                continue;
+            }
+            pieces.push(Slice {
+                pos: lo,
+                len: hi - lo,
+                object: slice.object,
+                offset: if slice.is_hole() {
+                    0
+                } else {
+                    slice.offset + u64::from(lo - s_start)
+                },
+            });
+            if a < lo {
+                rest.push((a, lo));
+            }
+            if hi < b {
+                rest.push((hi, b));
+            }
+        }
+        uncovered = rest;
+    }
+    pieces.extend(uncovered.into_iter().map(|(a, b)| Slice::hole(a, b - a)));
+    pieces.sort_by_key(|p| p.pos);
+    pieces
+}
+
+/// The chunks `[offset, offset + len)` of a file touches, each as (chunk index, start, end)
+/// with positions inside the chunk.
+pub fn split_range(offset: u64, len: u64) -> impl Iterator<Item = (u32, u32, u32)> {
+    let end = offset.saturating_add(len);
+    let mut at = offset;
+    std::iter::from_fn(move || {
+        if at >= end {
+            return None;
+        }
+        let index = at / CHUNK_SIZE;
+        let chunk_end = ((index + 1) * CHUNK_SIZE).min(end);
+        let item = (
+            u32::try_from(index).ok()?,
+            (at % CHUNK_SIZE) as u32,
+            (chunk_end - index * CHUNK_SIZE) as u32,
+        );
+        at = chunk_end;
+        Some(item)
+    })
+}
+
+/// A slice written into one chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkSlice {
+    pub chunk: u32,
+    pub slice: Slice,
+}
+
+impl Meta {
+    /// The slices of chunk `index` of `ino`, oldest first.
+    pub async fn chunk(&self, ino: u64, index: u32) -> Result<Vec<Slice>> {
+        read_txn!(self, |txn| read_chunk(&mut txn, ino, index).await)
+    }
+
+    /// Records a write: `slices` point into the new object `object` of `object_len` bytes.
+    /// The file grows to `new_len` if shorter. Returns the attributes and the chunks now worth
+    /// compacting. ENOENT when the file is gone: the caller then discards the object.
+    pub async fn commit_write(
+        &self,
+        ino: u64,
+        object: u64,
+        object_len: u64,
+        slices: &[ChunkSlice],
+        new_len: u64,
+        mtime: Timespec,
+    ) -> Result<(Attr, Vec<u32>)> {
+        write_txn!(self, |txn| {
+            let mut attr = get_attr(&mut txn, ino).await?;
+            if attr.kind != FileKind::File {
+                return errno(libc::EINVAL);
+            }
+            let mut crowded = Vec::new();
+            for one in slices {
+                let key = keys::chunk(ino, one.chunk);
+                let mut record = txn.get(&key).await?.unwrap_or_default();
+                one.slice.encode_into(&mut record);
+                if record.len() / SLICE_LEN > COMPACT_SLICES && !crowded.contains(&one.chunk) {
+                    crowded.push(one.chunk);
+                }
+                txn.put(&key, &record)?;
+            }
+            if !slices.is_empty() {
+                add_refs(&mut txn, object, object_len, slices.len() as u64).await?;
+            }
+            if new_len > attr.size {
+                resize(&mut txn, &mut attr, new_len).await?;
+            }
+            attr.mtime = mtime;
+            attr.ctime = mtime.max(attr.ctime);
+            put_attr(&mut txn, ino, &attr)?;
+            Ok((attr, crowded))
+        })
+    }
+
+    /// Queues an object that was written but never referenced (its commit failed).
+    pub async fn discard_object(&self, object: u64, object_len: u64) -> Result<()> {
+        write_txn!(self, |txn| {
+            txn.put(&keys::doomed(object), &object_len.to_be_bytes())?;
+            Ok(())
+        })
+    }
+
+    /// Sets the length of a regular file; bytes past a shrunk end read as zeros if it grows
+    /// again.
+    pub async fn truncate(&self, ino: u64, size: u64, now: Timespec) -> Result<Attr> {
+        write_txn!(self, |txn| {
+            let mut attr = get_attr(&mut txn, ino).await?;
+            match attr.kind {
+                FileKind::File => {}
+                FileKind::Dir => return errno(libc::EISDIR),
+                _ => return errno(libc::EINVAL),
+            }
+            if size < attr.size {
+                cut(&mut txn, ino, size).await?;
+            }
+            resize(&mut txn, &mut attr, size).await?;
+            attr.mtime = now;
+            attr.ctime = now;
+            put_attr(&mut txn, ino, &attr)?;
+            Ok(attr)
+        })
+    }
+
+    /// Turns `[offset, offset + len)` into a hole; with `grow` the file is extended to cover
+    /// the range (fallocate ZERO_RANGE without KEEP_SIZE).
+    pub async fn punch(&self, ino: u64, offset: u64, len: u64, grow: bool) -> Result<Attr> {
+        write_txn!(self, |txn| {
+            let mut attr = get_attr(&mut txn, ino).await?;
+            if attr.kind != FileKind::File {
+                return errno(libc::ENODEV);
+            }
+            let limit = if grow {
+                offset.saturating_add(len)
+            } else {
+                attr.size
+            };
+            let end = offset.saturating_add(len).min(limit);
+            if end > offset {
+                for (index, start, stop) in split_range(offset, end - offset) {
+                    append(&mut txn, ino, index, Slice::hole(start, stop - start)).await?;
+                }
+            }
+            if grow && offset.saturating_add(len) > attr.size {
+                resize(&mut txn, &mut attr, offset.saturating_add(len)).await?;
+            }
+            let now = Timespec::now();
+            attr.mtime = now;
+            attr.ctime = now;
+            put_attr(&mut txn, ino, &attr)?;
+            Ok(attr)
+        })
+    }
+
+    /// Makes `[dst_offset, +len)` of `dst` share the objects behind `[src_offset, +len)` of
+    /// `src` (copy_file_range without copying bytes). Returns the bytes copied and `dst`'s
+    /// attributes.
+    pub async fn clone_range(
+        &self,
+        src: u64,
+        src_offset: u64,
+        dst: u64,
+        dst_offset: u64,
+        len: u64,
+    ) -> Result<(u64, Attr)> {
+        write_txn!(self, |txn| {
+            let src_attr = get_attr(&mut txn, src).await?;
+            let mut dst_attr = get_attr(&mut txn, dst).await?;
+            if src_attr.kind != FileKind::File || dst_attr.kind != FileKind::File {
+                return errno(libc::EINVAL);
+            }
+            let len = len.min(src_attr.size.saturating_sub(src_offset));
+            if len == 0 {
+                return Ok((0, dst_attr));
+            }
+            let mut copied = 0;
+            for (index, start, stop) in split_range(src_offset, len) {
+                let slices = read_chunk(&mut txn, src, index).await?;
+                for piece in visible(&slices, start, stop) {
+                    let file_pos = u64::from(index) * CHUNK_SIZE + u64::from(piece.pos);
+                    let target = dst_offset + (file_pos - src_offset);
+                    let mut at = 0;
+                    for (d_index, d_start, d_stop) in split_range(target, u64::from(piece.len)) {
+                        let part = Slice {
+                            pos: d_start,
+                            len: d_stop - d_start,
+                            object: piece.object,
+                            offset: if piece.is_hole() {
+                                0
+                            } else {
+                                piece.offset + at
+                            },
+                        };
+                        at += u64::from(part.len);
+                        if !part.is_hole() {
+                            add_refs(&mut txn, part.object, 0, 1).await?;
+                        }
+                        append(&mut txn, dst, d_index, part).await?;
+                    }
+                }
+                copied += u64::from(stop - start);
+            }
+            if dst_offset + copied > dst_attr.size {
+                resize(&mut txn, &mut dst_attr, dst_offset + copied).await?;
+            }
+            let now = Timespec::now();
+            dst_attr.mtime = now;
+            dst_attr.ctime = now;
+            put_attr(&mut txn, dst, &dst_attr)?;
+            Ok((copied, dst_attr))
+        })
+    }
+
+    /// Replaces chunk `index` of `ino` with `new` (pointing into `object`) if it still holds
+    /// exactly `old`; returns whether it did. Compaction uses this after rewriting a chunk.
+    pub async fn replace_chunk(
+        &self,
+        ino: u64,
+        index: u32,
+        old: &[Slice],
+        new: &[Slice],
+        object: u64,
+        object_len: u64,
+    ) -> Result<bool> {
+        write_txn!(self, |txn| {
+            if read_chunk(&mut txn, ino, index).await? != old {
+                return Ok(false);
+            }
+            let mut record = Vec::with_capacity(new.len() * SLICE_LEN);
+            new.iter().for_each(|s| s.encode_into(&mut record));
+            txn.put(&keys::chunk(ino, index), &record)?;
+            let fresh = new.iter().filter(|s| !s.is_hole()).count() as u64;
+            if fresh > 0 {
+                add_refs(&mut txn, object, object_len, fresh).await?;
+            }
+            for slice in old.iter().filter(|s| !s.is_hole()) {
+                drop_ref(&mut txn, slice.object).await?;
+            }
+            Ok(true)
+        })
+    }
+
+    /// Objects nobody references any more, with their sizes, for the block deleter.
+    pub async fn doomed_objects(&self, limit: usize) -> Result<Vec<(u64, u64)>> {
+        read_txn!(self, |txn| {
+            let prefix = keys::DOOMED_PREFIX;
+            txn.scan(prefix, &crate::kv::prefix_end(prefix), limit)
+                .await?
+                .into_iter()
+                .map(|(key, value)| {
+                    let object = keys::u64_at(&key, 1)
+                        .ok_or_else(|| MetaError::Corrupt("doomed object key".into()))?;
+                    Ok((object, crate::model::decode_u64(&value, "object size")?))
+                })
+                .collect()
+        })
+    }
+
+    /// The blocks of `object` are deleted.
+    pub async fn forget_object(&self, object: u64) -> Result<()> {
+        write_txn!(self, |txn| Ok(txn.delete(&keys::doomed(object))?))
+    }
+}
+
+pub(crate) async fn read_chunk(txn: &mut AnyTxn, ino: u64, index: u32) -> Result<Vec<Slice>> {
+    match txn.get(&keys::chunk(ino, index)).await? {
+        Some(bytes) => Slice::decode_all(&bytes),
+        None => Ok(Vec::new()),
+    }
+}
+
+async fn append(txn: &mut AnyTxn, ino: u64, index: u32, slice: Slice) -> Result<()> {
+    let key = keys::chunk(ino, index);
+    let mut record = txn.get(&key).await?.unwrap_or_default();
+    slice.encode_into(&mut record);
+    Ok(txn.put(&key, &record)?)
+}
+
+/// Sets a file's size and charges the difference.
+async fn resize(txn: &mut AnyTxn, attr: &mut Attr, size: u64) -> Result<()> {
+    let delta = charged(attr.kind, size) - charged(attr.kind, attr.size);
+    attr.size = size;
+    add_counter(txn, keys::USED_SPACE, delta).await
+}
+
+/// Hides everything at and after `size`: later chunks are dropped, the chunk holding `size`
+/// gets a hole from there to its end.
+async fn cut(txn: &mut AnyTxn, ino: u64, size: u64) -> Result<()> {
+    let index = size / CHUNK_SIZE;
+    let within = (size % CHUNK_SIZE) as u32;
+    let first_dropped = if within == 0 { index } else { index + 1 };
+    if within != 0 {
+        let index = index as u32;
+        if txn.get(&keys::chunk(ino, index)).await?.is_some() {
+            append(
+                txn,
+                ino,
+                index,
+                Slice::hole(within, CHUNK_SIZE as u32 - within),
+            )
+            .await?;
+        }
+    }
+    drop_chunks_from(txn, ino, u32::try_from(first_dropped).unwrap_or(u32::MAX)).await
+}
+
+/// Deletes chunks `first..` of `ino`, dropping their references.
+pub(crate) async fn drop_chunks_from(txn: &mut AnyTxn, ino: u64, first: u32) -> Result<()> {
+    let start = keys::chunk(ino, first);
+    let end = crate::kv::prefix_end(&keys::chunks(ino));
+    for (key, value) in txn.scan(&start, &end, usize::MAX).await? {
+        for slice in Slice::decode_all(&value)? {
+            if !slice.is_hole() {
+                drop_ref(txn, slice.object).await?;
+            }
+        }
+        txn.delete(&key)?;
+    }
+    Ok(())
+}
+
+/// Adds `count` references to an object; `len` is its size, recorded on first reference.
+async fn add_refs(txn: &mut AnyTxn, object: u64, len: u64, count: u64) -> Result<()> {
+    let key = keys::refs(object);
+    let (refs, size) = match txn.get(&key).await? {
+        Some(bytes) => decode_refs(&bytes)?,
+        None => (0, len),
+    };
+    txn.put(&key, &encode_refs(refs + count, size))?;
+    Ok(())
+}
+
+async fn drop_ref(txn: &mut AnyTxn, object: u64) -> Result<()> {
+    let key = keys::refs(object);
+    let Some(bytes) = txn.get(&key).await? else {
+        tracing::warn!(
+            object,
+            "dropping a reference to an object without references"
+        );
+        return Ok(());
+    };
+    let (refs, size) = decode_refs(&bytes)?;
+    if refs <= 1 {
+        txn.delete(&key)?;
+        txn.put(&keys::doomed(object), &size.to_be_bytes())?;
+    } else {
+        txn.put(&key, &encode_refs(refs - 1, size))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn encode_refs(refs: u64, size: u64) -> [u8; 16] {
+    let mut out = [0; 16];
+    out[..8].copy_from_slice(&refs.to_be_bytes());
+    out[8..].copy_from_slice(&size.to_be_bytes());
+    out
+}
+
+pub(crate) fn decode_refs(bytes: &[u8]) -> Result<(u64, u64)> {
+    match bytes.split_first_chunk::<8>() {
+        Some((refs, size)) if size.len() == 8 => Ok((
+            u64::from_be_bytes(*refs),
+            crate::model::decode_u64(size, "object size")?,
+        )),
+        _ => Err(MetaError::Corrupt("object reference record".into())),
+    }
+}
+
+/// Every chunk record of a file, for checks and SEEK_DATA.
+pub(crate) async fn all_chunks(txn: &mut AnyTxn, ino: u64) -> Result<Vec<(u32, Vec<Slice>)>> {
+    let prefix = keys::chunks(ino);
+    scan_prefix(txn, &prefix)
+        .await?
+        .into_iter()
+        .map(|(key, value)| {
+            let index = keys::u32_at(&key, prefix.len())
+                .ok_or_else(|| MetaError::Corrupt("chunk key".into()))?;
+            Ok((index, Slice::decode_all(&value)?))
+        })
+        .collect()
+}
+
+impl Meta {
+    /// `lseek` with SEEK_DATA (`data`) or SEEK_HOLE from `offset`: ENXIO at or past the end,
+    /// or when no data follows. The end of the file counts as a hole.
+    pub async fn seek(&self, ino: u64, offset: u64, data: bool) -> Result<u64> {
+        read_txn!(self, |txn| {
+            let attr = get_attr(&mut txn, ino).await?;
+            if offset >= attr.size {
+                return errno(libc::ENXIO);
+            }
+            let mut extents = Vec::new();
+            for (index, slices) in all_chunks(&mut txn, ino).await? {
+                let base = u64::from(index) * CHUNK_SIZE;
+                for piece in visible(&slices, 0, CHUNK_SIZE as u32) {
+                    if !piece.is_hole() {
+                        let start = base + u64::from(piece.pos);
+                        extents.push((start, (start + u64::from(piece.len)).min(attr.size)));
+                    }
+                }
+            }
+            let mut at = offset;
+            for (start, end) in extents.into_iter().filter(|&(s, e)| s < e) {
+                if data {
+                    if end > at {
+                        return Ok(start.max(at));
+                    }
+                } else if start > at {
+                    return Ok(at);
+                } else if end > at {
+                    at = end;
+                }
+            }
+            if data {
+                errno(libc::ENXIO)
+            } else {
+                Ok(at.min(attr.size))
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(pos: u32, len: u32, object: u64) -> Slice {
+        Slice {
+            pos,
+            len,
+            object,
+            offset: 0,
+        }
+    }
+
+    #[test]
+    fn newer_slices_win_and_gaps_are_holes() {
+        let slices = [s(0, 100, 1), s(50, 10, 2), Slice::hole(90, 20)];
+        let pieces = visible(&slices, 0, 120);
+        let summary: Vec<_> = pieces
+            .iter()
+            .map(|p| (p.pos, p.len, p.object, p.offset))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (0, 50, 1, 0),
+                (50, 10, 2, 0),
+                (60, 30, 1, 60),
+                (90, 20, 0, 0),
+                (110, 10, 0, 0)
+            ]
+        );
+    }
+
+    #[test]
+    fn ranges_split_at_chunk_boundaries() {
+        let parts: Vec<_> = split_range(CHUNK_SIZE - 10, 30).collect();
+        assert_eq!(
+            parts,
+            vec![(0, (CHUNK_SIZE - 10) as u32, CHUNK_SIZE as u32), (1, 0, 20)]
+        );
+        assert_eq!(split_range(5, 0).count(), 0);
+    }
+}

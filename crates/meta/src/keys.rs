@@ -1,0 +1,122 @@
+//! The whole key schema, one builder per kind of key. Integers are big-endian so that keys of
+//! one kind sort by number and a prefix scan walks them in order.
+//!
+//! ```text
+//! 0x00                        durability marker (written by the embedded engine's sync)
+//! "V"                         volume settings (JSON, see `volume.rs`)
+//! "C" name                    counter (u64): next inode, next object id, used space, used inodes
+//! "A" ino                     inode attributes (see `codec.rs`)
+//! "D" parent name             directory entry: kind (u8) + inode (u64)
+//! "S" ino                     symbolic link target
+//! "X" ino name                extended attribute value
+//! "F" ino chunk:u32           chunk map: the slices written into one 64 MiB chunk, oldest first
+//! "R" object                  how many slices point into an object (u64)
+//! "Z" object                  an object nobody references: its size, until its blocks are deleted
+//! "E" session                 a mount session (JSON) with its heartbeat
+//! "O" session ino             an inode a session holds open after its last link went
+//! ```
+
+/// Counter names.
+pub const NEXT_INODE: &str = "nextInode";
+pub const NEXT_OBJECT: &str = "nextObject";
+pub const NEXT_SESSION: &str = "nextSession";
+pub const USED_SPACE: &str = "usedSpace";
+pub const USED_INODES: &str = "usedInodes";
+
+pub const VOLUME: &[u8] = b"V";
+pub const ATTR_PREFIX: &[u8] = b"A";
+pub const ENTRY_PREFIX: &[u8] = b"D";
+pub const CHUNK_PREFIX: &[u8] = b"F";
+pub const REFS_PREFIX: &[u8] = b"R";
+pub const DOOMED_PREFIX: &[u8] = b"Z";
+pub const SESSION_PREFIX: &[u8] = b"E";
+pub const OPEN_UNLINKED_PREFIX: &[u8] = b"O";
+pub const SYMLINK_PREFIX: &[u8] = b"S";
+pub const XATTR_PREFIX: &[u8] = b"X";
+
+fn with(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    let len = prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>();
+    let mut key = Vec::with_capacity(len);
+    key.extend_from_slice(prefix);
+    for part in parts {
+        key.extend_from_slice(part);
+    }
+    key
+}
+
+pub fn counter(name: &str) -> Vec<u8> {
+    with(b"C", &[name.as_bytes()])
+}
+
+pub fn attr(ino: u64) -> Vec<u8> {
+    with(ATTR_PREFIX, &[&ino.to_be_bytes()])
+}
+
+pub fn entry(parent: u64, name: &[u8]) -> Vec<u8> {
+    with(ENTRY_PREFIX, &[&parent.to_be_bytes(), name])
+}
+
+/// The prefix of every entry of a directory.
+pub fn entries(parent: u64) -> Vec<u8> {
+    attr_like(ENTRY_PREFIX, parent)
+}
+
+pub fn symlink(ino: u64) -> Vec<u8> {
+    with(SYMLINK_PREFIX, &[&ino.to_be_bytes()])
+}
+
+pub fn xattr(ino: u64, name: &[u8]) -> Vec<u8> {
+    with(XATTR_PREFIX, &[&ino.to_be_bytes(), name])
+}
+
+pub fn xattrs(ino: u64) -> Vec<u8> {
+    attr_like(XATTR_PREFIX, ino)
+}
+
+pub fn chunk(ino: u64, index: u32) -> Vec<u8> {
+    with(CHUNK_PREFIX, &[&ino.to_be_bytes(), &index.to_be_bytes()])
+}
+
+/// The prefix of every chunk of a file.
+pub fn chunks(ino: u64) -> Vec<u8> {
+    attr_like(CHUNK_PREFIX, ino)
+}
+
+pub fn refs(object: u64) -> Vec<u8> {
+    with(REFS_PREFIX, &[&object.to_be_bytes()])
+}
+
+pub fn doomed(object: u64) -> Vec<u8> {
+    with(DOOMED_PREFIX, &[&object.to_be_bytes()])
+}
+
+pub fn session(id: u64) -> Vec<u8> {
+    with(SESSION_PREFIX, &[&id.to_be_bytes()])
+}
+
+pub fn open_unlinked(session: u64, ino: u64) -> Vec<u8> {
+    with(
+        OPEN_UNLINKED_PREFIX,
+        &[&session.to_be_bytes(), &ino.to_be_bytes()],
+    )
+}
+
+pub fn open_unlinked_of(session: u64) -> Vec<u8> {
+    attr_like(OPEN_UNLINKED_PREFIX, session)
+}
+
+fn attr_like(prefix: &[u8], id: u64) -> Vec<u8> {
+    with(prefix, &[&id.to_be_bytes()])
+}
+
+/// Reads the big-endian u64 at `at` in a key.
+pub fn u64_at(key: &[u8], at: usize) -> Option<u64> {
+    let bytes = key.get(at..at + 8)?;
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}
+
+/// Reads the big-endian u32 at `at` in a key.
+pub fn u32_at(key: &[u8], at: usize) -> Option<u32> {
+    let bytes = key.get(at..at + 4)?;
+    Some(u32::from_be_bytes(bytes.try_into().ok()?))
+}

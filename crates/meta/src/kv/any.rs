@@ -1,0 +1,64 @@
+//! Static dispatch over the engines, so the metadata layer names one type and pays no boxing.
+
+use super::sqlite::SqliteTxn;
+use super::{KvEngine, KvError, KvTxn, Pair, SqliteEngine};
+
+/// Any engine.
+#[derive(Debug, Clone)]
+pub enum AnyKv {
+    Sqlite(SqliteEngine),
+}
+
+/// A transaction of any engine.
+#[derive(Debug)]
+pub enum AnyTxn {
+    Sqlite(SqliteTxn),
+}
+
+impl KvEngine for AnyKv {
+    type Txn = AnyTxn;
+
+    async fn begin(&self, write: bool) -> Result<AnyTxn, KvError> {
+        match self {
+            Self::Sqlite(kv) => kv.begin(write).await.map(AnyTxn::Sqlite),
+        }
+    }
+
+    async fn sync(&self) -> Result<(), KvError> {
+        match self {
+            Self::Sqlite(kv) => kv.sync().await,
+        }
+    }
+}
+
+impl KvTxn for AnyTxn {
+    async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
+        match self {
+            Self::Sqlite(txn) => txn.get(key).await,
+        }
+    }
+
+    async fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Pair>, KvError> {
+        match self {
+            Self::Sqlite(txn) => txn.scan(start, end, limit).await,
+        }
+    }
+
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), KvError> {
+        match self {
+            Self::Sqlite(txn) => txn.put(key, value),
+        }
+    }
+
+    fn delete(&mut self, key: &[u8]) -> Result<(), KvError> {
+        match self {
+            Self::Sqlite(txn) => txn.delete(key),
+        }
+    }
+
+    async fn commit(self) -> Result<(), KvError> {
+        match self {
+            Self::Sqlite(txn) => txn.commit().await,
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! The transactional ordered key-value store all metadata lives in.
+//!
+//! Keys and values are bytes; keys sort bytewise. A transaction reads (point gets and range
+//! scans, which see its own writes), buffers or applies writes, and commits atomically. An
+//! engine that runs transactions optimistically reports a lost race as [`KvError::Conflict`]
+//! at commit and the metadata layer retries the whole transaction (`txn!`), so the logic above
+//! is written once for every engine. Engines: [`sqlite`] (embedded); etcd comes next.
+
+mod any;
+pub mod sqlite;
+
+use std::future::Future;
+
+pub use any::{AnyKv, AnyTxn};
+pub use sqlite::SqliteEngine;
+
+/// A key-value pair returned by a scan.
+pub type Pair = (Vec<u8>, Vec<u8>);
+
+/// Why a key-value operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KvError {
+    /// Another transaction changed what this one read; retry it.
+    #[error("transaction conflict")]
+    Conflict,
+    /// The disk under the engine is full.
+    #[error("metadata store is out of space: {0}")]
+    NoSpace(String),
+    /// The engine's files cannot be written.
+    #[error("metadata store is read-only: {0}")]
+    ReadOnly(String),
+    /// The engine could not be opened.
+    #[error("cannot open metadata store {url}: {reason}")]
+    Open { url: String, reason: String },
+    /// Any other failure of the engine.
+    #[error("metadata store error: {0}")]
+    Engine(String),
+}
+
+/// A transactional ordered key-value engine.
+pub trait KvEngine: Send + Sync {
+    /// The transactions of this engine.
+    type Txn: KvTxn;
+
+    /// Starts a transaction. A read-only one must not write; an engine may run it on a
+    /// snapshot without taking any lock.
+    fn begin(&self, write: bool) -> impl Future<Output = Result<Self::Txn, KvError>> + Send;
+
+    /// Makes every committed transaction durable (survives power loss) before returning.
+    fn sync(&self) -> impl Future<Output = Result<(), KvError>> + Send;
+}
+
+/// One transaction: reads see its own writes; nothing is visible to others before `commit`.
+pub trait KvTxn: Send {
+    /// The value of `key`.
+    fn get(&mut self, key: &[u8]) -> impl Future<Output = Result<Option<Vec<u8>>, KvError>> + Send;
+
+    /// Up to `limit` pairs with `start <= key < end`, in key order.
+    fn scan(
+        &mut self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Pair>, KvError>> + Send;
+
+    /// Sets `key` to `value`.
+    fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), KvError>;
+
+    /// Removes `key` (absent keys are fine).
+    fn delete(&mut self, key: &[u8]) -> Result<(), KvError>;
+
+    /// Applies every write atomically, or fails with [`KvError::Conflict`] when what was read
+    /// changed meanwhile. Dropping a transaction without committing discards its writes.
+    fn commit(self) -> impl Future<Output = Result<(), KvError>> + Send;
+}
+
+/// The first key after every key starting with `prefix`, for prefix scans.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![u8::MAX; prefix.len() + 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn prefix_end_carries() {
+        assert_eq!(prefix_end(b"ab"), b"ac");
+        assert_eq!(prefix_end(&[1, 0xff]), vec![2]);
+        assert_eq!(prefix_end(&[0xff]), vec![0xff, 0xff]);
+    }
+}

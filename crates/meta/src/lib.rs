@@ -1,0 +1,29 @@
+//! DatenLord's metadata: inodes, directory entries, symbolic links, extended attributes and
+//! the chunk maps of file data, written once over a transactional ordered key-value store
+//! ([`kv`]) so that every engine (SQLite embedded, etcd) shares the logic. The key schema is in
+//! [`keys`], the record encodings in [`model`].
+
+pub mod acl;
+mod attr;
+pub mod chunk;
+mod error;
+pub mod keys;
+pub mod kv;
+mod meta;
+pub mod model;
+mod namespace;
+mod session;
+mod url;
+pub mod volume;
+mod xattr;
+
+pub use attr::{SetAttr, kill_suidgid};
+pub use chunk::{COMPACT_SLICES, ChunkSlice, Piece, split_range, visible};
+pub use error::{MetaError, Result};
+pub use meta::{Caller, Meta, Usage};
+pub use model::{Attr, CHUNK_SIZE, Dirent, FileKind, ROOT_INO, Slice, Timespec};
+pub use namespace::{DIR_SIZE, NewInode, OpenFiles, RENAME_EXCHANGE, RENAME_NOREPLACE, Removed};
+pub use session::SessionInfo;
+pub use url::{MetaUrl, SCHEMES};
+pub use volume::{DEFAULT_BLOCK_SIZE, FORMAT_VERSION, Volume};
+pub use xattr::{XATTR_CREATE, XATTR_REPLACE};

@@ -1,0 +1,300 @@
+//! `Meta`: the metadata of one volume, all its logic written once over [`AnyKv`].
+
+use std::sync::Mutex;
+
+use crate::error::{MetaError, Result, errno};
+use crate::keys;
+use crate::kv::{AnyKv, AnyTxn, KvEngine, KvTxn, prefix_end};
+use crate::model::{Attr, FileKind, ROOT_INO, Timespec, decode_u64, encode_u64};
+use crate::volume::{FORMAT_VERSION, Volume};
+
+/// Inode numbers and object ids are taken from the shared counters this many at a time.
+const ID_BATCH: u64 = 1024;
+
+/// Runs `$body` in a write transaction on `$meta`, retrying it when the engine reports a
+/// conflict. `$body` is an expression using `$txn` that evaluates to `Result<T>`.
+macro_rules! write_txn {
+    ($meta:expr, |$txn:ident| $body:expr) => {{
+        let mut attempt: u32 = 0;
+        loop {
+            let mut $txn = $crate::kv::KvEngine::begin(&$meta.kv, true).await?;
+            let result: $crate::error::Result<_> = async { $body }.await;
+            let outcome = match result {
+                Ok(value) => $crate::kv::KvTxn::commit($txn)
+                    .await
+                    .map(|()| value)
+                    .map_err(Into::into),
+                Err(err) => Err(err),
+            };
+            match outcome {
+                Err($crate::error::MetaError::Kv($crate::kv::KvError::Conflict))
+                    if attempt < $crate::meta::MAX_ATTEMPTS =>
+                {
+                    attempt += 1;
+                    $crate::meta::back_off(attempt).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+/// Runs `$body` in a read-only transaction (one consistent snapshot).
+macro_rules! read_txn {
+    ($meta:expr, |$txn:ident| $body:expr) => {{
+        let mut $txn = $crate::kv::KvEngine::begin(&$meta.kv, false).await?;
+        let result: $crate::error::Result<_> = async { $body }.await;
+        result
+    }};
+}
+
+pub(crate) use {read_txn, write_txn};
+
+/// How often a conflicting transaction is tried before the conflict is returned.
+pub(crate) const MAX_ATTEMPTS: u32 = 50;
+
+pub(crate) async fn back_off(attempt: u32) {
+    // A conflict means another writer just committed; yielding lets it finish. Engines that
+    // conflict across machines (etcd) get a growing pause from their own client.
+    let spins = 1u32 << attempt.min(6);
+    for _ in 0..spins {
+        std::thread::yield_now();
+    }
+}
+
+/// Who asks: the owner of what they create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Caller {
+    pub const ROOT: Self = Self { uid: 0, gid: 0 };
+}
+
+/// Space and inodes in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    pub space: u64,
+    pub inodes: u64,
+}
+
+/// The metadata of one volume.
+#[derive(Debug)]
+pub struct Meta {
+    pub(crate) kv: AnyKv,
+    volume: Volume,
+    inodes: Mutex<std::ops::Range<u64>>,
+    objects: Mutex<std::ops::Range<u64>>,
+}
+
+impl Meta {
+    /// Formats a volume: writes its settings and the root directory. Formatting again with
+    /// the same settings changes nothing; other settings need `force`, and the block size can
+    /// never change once data was written.
+    pub async fn format(kv: &AnyKv, volume: &Volume, force: bool) -> Result<Volume> {
+        let kv = kv.clone();
+        let holder = Self::with_volume(kv, volume.clone());
+        write_txn!(holder, |txn| {
+            if let Some(old) = txn.get(keys::VOLUME).await? {
+                let old = decode_volume(&old)?;
+                let diffs = old.differences(volume);
+                if diffs.is_empty() {
+                    return Ok(old);
+                }
+                if !force {
+                    return Err(MetaError::Corrupt(format!(
+                        "volume {} is already formatted with other settings: {}; use --force to change them",
+                        old.name,
+                        diffs.join(", ")
+                    )));
+                }
+                let used = get_counter(&mut txn, keys::USED_SPACE).await?;
+                if old.block_size != volume.block_size && used > 0 {
+                    return Err(MetaError::Corrupt(format!(
+                        "volume {} holds data in blocks of {} bytes; the block size cannot change",
+                        old.name, old.block_size
+                    )));
+                }
+                let kept = Volume {
+                    uuid: old.uuid,
+                    created: old.created,
+                    ..volume.clone()
+                };
+                put_volume(&mut txn, &kept)?;
+                return Ok(kept);
+            }
+            put_volume(&mut txn, volume)?;
+            let now = Timespec::now();
+            let root = Attr {
+                kind: FileKind::Dir,
+                perm: 0o755,
+                uid: 0,
+                gid: 0,
+                nlink: 2,
+                size: crate::namespace::DIR_SIZE,
+                rdev: 0,
+                atime: now,
+                mtime: now,
+                ctime: now,
+                parent: ROOT_INO,
+            };
+            put_attr(&mut txn, ROOT_INO, &root)?;
+            txn.put(&keys::counter(keys::NEXT_INODE), &encode_u64(ROOT_INO + 1))?;
+            txn.put(&keys::counter(keys::NEXT_OBJECT), &encode_u64(1))?;
+            txn.put(&keys::counter(keys::USED_INODES), &encode_u64(1))?;
+            txn.put(&keys::counter(keys::USED_SPACE), &encode_u64(0))?;
+            Ok(volume.clone())
+        })
+    }
+
+    /// Opens a formatted volume.
+    pub async fn open(kv: AnyKv) -> Result<Self> {
+        let mut txn = kv.begin(false).await?;
+        let Some(bytes) = txn.get(keys::VOLUME).await? else {
+            return Err(MetaError::Corrupt(
+                "the metadata store holds no volume; run `datenlord format` first".into(),
+            ));
+        };
+        let volume = decode_volume(&bytes)?;
+        if volume.version > FORMAT_VERSION {
+            return Err(MetaError::Corrupt(format!(
+                "volume {} uses metadata format {} but this release reads up to {FORMAT_VERSION}",
+                volume.name, volume.version
+            )));
+        }
+        drop(txn);
+        Ok(Self::with_volume(kv, volume))
+    }
+
+    fn with_volume(kv: AnyKv, volume: Volume) -> Self {
+        Self {
+            kv,
+            volume,
+            inodes: Mutex::new(0..0),
+            objects: Mutex::new(0..0),
+        }
+    }
+
+    /// The volume's settings.
+    pub fn volume(&self) -> &Volume {
+        &self.volume
+    }
+
+    /// The engine underneath.
+    pub fn kv(&self) -> &AnyKv {
+        &self.kv
+    }
+
+    /// Makes every committed change durable.
+    pub async fn sync(&self) -> Result<()> {
+        Ok(self.kv.sync().await?)
+    }
+
+    /// A new inode number. Taken before the transaction that uses it: an engine with one
+    /// writer (SQLite) could not allocate inside another write transaction.
+    pub async fn next_inode(&self) -> Result<u64> {
+        self.next_id(&self.inodes, keys::NEXT_INODE).await
+    }
+
+    /// A new object id.
+    pub async fn next_object(&self) -> Result<u64> {
+        self.next_id(&self.objects, keys::NEXT_OBJECT).await
+    }
+
+    async fn next_id(&self, range: &Mutex<std::ops::Range<u64>>, counter: &str) -> Result<u64> {
+        if let Some(id) = lock(range).next() {
+            return Ok(id);
+        }
+        let start = write_txn!(self, |txn| {
+            let start = get_counter(&mut txn, counter).await?;
+            txn.put(&keys::counter(counter), &encode_u64(start + ID_BATCH))?;
+            Ok(start)
+        })?;
+        let mut range = lock(range);
+        *range = start + 1..start + ID_BATCH;
+        Ok(start)
+    }
+
+    /// Space and inodes in use.
+    pub async fn usage(&self) -> Result<Usage> {
+        read_txn!(self, |txn| {
+            Ok(Usage {
+                space: get_counter(&mut txn, keys::USED_SPACE).await?,
+                inodes: get_counter(&mut txn, keys::USED_INODES).await?,
+            })
+        })
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn decode_volume(bytes: &[u8]) -> Result<Volume> {
+    serde_json::from_slice(bytes).map_err(|e| MetaError::Corrupt(format!("volume settings: {e}")))
+}
+
+fn put_volume(txn: &mut AnyTxn, volume: &Volume) -> Result<()> {
+    let bytes = serde_json::to_vec(volume)
+        .map_err(|e| MetaError::Corrupt(format!("volume settings: {e}")))?;
+    Ok(txn.put(keys::VOLUME, &bytes)?)
+}
+
+/// The attributes of `ino`, or ENOENT.
+pub(crate) async fn get_attr(txn: &mut AnyTxn, ino: u64) -> Result<Attr> {
+    match txn.get(&keys::attr(ino)).await? {
+        Some(bytes) => Attr::decode(&bytes),
+        None => errno(libc::ENOENT),
+    }
+}
+
+/// The attributes of directory `ino`: ENOENT when gone (or being removed), ENOTDIR when not one.
+pub(crate) async fn get_dir(txn: &mut AnyTxn, ino: u64) -> Result<Attr> {
+    let attr = get_attr(txn, ino).await?;
+    if attr.kind != FileKind::Dir {
+        return errno(libc::ENOTDIR);
+    }
+    if attr.nlink == 0 {
+        return errno(libc::ENOENT);
+    }
+    Ok(attr)
+}
+
+pub(crate) fn put_attr(txn: &mut AnyTxn, ino: u64, attr: &Attr) -> Result<()> {
+    Ok(txn.put(&keys::attr(ino), &attr.encode())?)
+}
+
+pub(crate) async fn get_counter(txn: &mut AnyTxn, name: &str) -> Result<u64> {
+    match txn.get(&keys::counter(name)).await? {
+        Some(bytes) => decode_u64(&bytes, "counter"),
+        None => Ok(0),
+    }
+}
+
+/// Adds `delta` to a counter, never going below zero.
+pub(crate) async fn add_counter(txn: &mut AnyTxn, name: &str, delta: i64) -> Result<()> {
+    if delta == 0 {
+        return Ok(());
+    }
+    let value = get_counter(txn, name).await?.saturating_add_signed(delta);
+    Ok(txn.put(&keys::counter(name), &encode_u64(value))?)
+}
+
+/// Every pair under `prefix`.
+pub(crate) async fn scan_prefix(txn: &mut AnyTxn, prefix: &[u8]) -> Result<Vec<crate::kv::Pair>> {
+    Ok(txn.scan(prefix, &prefix_end(prefix), usize::MAX).await?)
+}
+
+/// The space a file of `size` bytes is charged: whole 4 KiB blocks.
+pub(crate) fn charged(kind: FileKind, size: u64) -> i64 {
+    let bytes = match kind {
+        FileKind::File => size.div_ceil(4096) * 4096,
+        FileKind::Dir | FileKind::Symlink => 4096,
+        _ => 0,
+    };
+    i64::try_from(bytes).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,390 @@
+//! The records of the data model and their byte encodings. Every encoding starts with a version
+//! byte (or has a fixed record size), so a newer release can read what an older one wrote.
+
+use crate::error::{MetaError, Result};
+
+/// Bytes in one chunk: a file is cut into chunks, each with its own list of slices.
+pub const CHUNK_SIZE: u64 = 64 << 20;
+
+/// The inode of the root directory.
+pub const ROOT_INO: u64 = 1;
+
+/// What an inode is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileKind {
+    File,
+    Dir,
+    Symlink,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
+}
+
+impl FileKind {
+    fn to_byte(self) -> u8 {
+        match self {
+            Self::File => 1,
+            Self::Dir => 2,
+            Self::Symlink => 3,
+            Self::Fifo => 4,
+            Self::Socket => 5,
+            Self::CharDevice => 6,
+            Self::BlockDevice => 7,
+        }
+    }
+
+    fn from_byte(byte: u8) -> Option<Self> {
+        Some(match byte {
+            1 => Self::File,
+            2 => Self::Dir,
+            3 => Self::Symlink,
+            4 => Self::Fifo,
+            5 => Self::Socket,
+            6 => Self::CharDevice,
+            7 => Self::BlockDevice,
+            _ => return None,
+        })
+    }
+
+    /// The `S_IF*` bits of this kind.
+    pub fn mode_bits(self) -> u32 {
+        match self {
+            Self::File => libc::S_IFREG,
+            Self::Dir => libc::S_IFDIR,
+            Self::Symlink => libc::S_IFLNK,
+            Self::Fifo => libc::S_IFIFO,
+            Self::Socket => libc::S_IFSOCK,
+            Self::CharDevice => libc::S_IFCHR,
+            Self::BlockDevice => libc::S_IFBLK,
+        }
+    }
+
+    /// The kind named by the `S_IF*` bits of `mode`.
+    pub fn from_mode(mode: u32) -> Option<Self> {
+        Some(match mode & libc::S_IFMT {
+            libc::S_IFREG => Self::File,
+            libc::S_IFDIR => Self::Dir,
+            libc::S_IFLNK => Self::Symlink,
+            libc::S_IFIFO => Self::Fifo,
+            libc::S_IFSOCK => Self::Socket,
+            libc::S_IFCHR => Self::CharDevice,
+            libc::S_IFBLK => Self::BlockDevice,
+            _ => return None,
+        })
+    }
+}
+
+/// A point in time: seconds and nanoseconds since the epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Timespec {
+    pub sec: i64,
+    pub nsec: u32,
+}
+
+impl Timespec {
+    /// The current time.
+    pub fn now() -> Self {
+        Self::from(std::time::SystemTime::now())
+    }
+}
+
+impl From<std::time::SystemTime> for Timespec {
+    fn from(time: std::time::SystemTime) -> Self {
+        match time.duration_since(std::time::UNIX_EPOCH) {
+            Ok(after) => Self {
+                sec: i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+                nsec: after.subsec_nanos(),
+            },
+            Err(before) => {
+                let before = before.duration();
+                let sec = -i64::try_from(before.as_secs()).unwrap_or(i64::MAX);
+                match before.subsec_nanos() {
+                    0 => Self { sec, nsec: 0 },
+                    nanos => Self {
+                        sec: sec - 1,
+                        nsec: 1_000_000_000 - nanos,
+                    },
+                }
+            }
+        }
+    }
+}
+
+impl From<Timespec> for std::time::SystemTime {
+    fn from(time: Timespec) -> Self {
+        let nanos = std::time::Duration::from_nanos(u64::from(time.nsec));
+        if time.sec >= 0 {
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(time.sec.unsigned_abs()) + nanos
+        } else {
+            std::time::UNIX_EPOCH - std::time::Duration::from_secs(time.sec.unsigned_abs()) + nanos
+        }
+    }
+}
+
+/// The attributes of an inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attr {
+    pub kind: FileKind,
+    /// Permission bits with set-user-id, set-group-id and sticky (`0o7777`).
+    pub perm: u16,
+    pub uid: u32,
+    pub gid: u32,
+    pub nlink: u32,
+    pub size: u64,
+    pub rdev: u32,
+    pub atime: Timespec,
+    pub mtime: Timespec,
+    pub ctime: Timespec,
+    /// The directory holding a directory (its ".."); for other kinds the first parent.
+    pub parent: u64,
+}
+
+const ATTR_VERSION: u8 = 1;
+const ATTR_LEN: usize = 1 + 1 + 2 + 4 * 3 + 8 + 4 + 12 * 3 + 8;
+
+impl Attr {
+    /// The full `st_mode`.
+    pub fn mode(&self) -> u32 {
+        self.kind.mode_bits() | u32::from(self.perm)
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(ATTR_LEN);
+        out.push(ATTR_VERSION);
+        out.push(self.kind.to_byte());
+        out.extend_from_slice(&self.perm.to_be_bytes());
+        out.extend_from_slice(&self.uid.to_be_bytes());
+        out.extend_from_slice(&self.gid.to_be_bytes());
+        out.extend_from_slice(&self.nlink.to_be_bytes());
+        out.extend_from_slice(&self.size.to_be_bytes());
+        out.extend_from_slice(&self.rdev.to_be_bytes());
+        for time in [self.atime, self.mtime, self.ctime] {
+            out.extend_from_slice(&time.sec.to_be_bytes());
+            out.extend_from_slice(&time.nsec.to_be_bytes());
+        }
+        out.extend_from_slice(&self.parent.to_be_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(bytes, "inode attributes");
+        let version = r.u8()?;
+        if version != ATTR_VERSION {
+            return Err(MetaError::Corrupt(format!(
+                "inode attributes of version {version} (this release reads {ATTR_VERSION})"
+            )));
+        }
+        let kind = FileKind::from_byte(r.u8()?)
+            .ok_or_else(|| MetaError::Corrupt("unknown inode kind".into()))?;
+        let perm = u16::from_be_bytes(r.array()?);
+        let uid = r.u32()?;
+        let gid = r.u32()?;
+        let nlink = r.u32()?;
+        let size = r.u64()?;
+        let rdev = r.u32()?;
+        let mut times = [Timespec::default(); 3];
+        for time in &mut times {
+            time.sec = i64::from_be_bytes(r.array()?);
+            time.nsec = r.u32()?;
+        }
+        let parent = r.u64()?;
+        Ok(Self {
+            kind,
+            perm,
+            uid,
+            gid,
+            nlink,
+            size,
+            rdev,
+            atime: times[0],
+            mtime: times[1],
+            ctime: times[2],
+            parent,
+        })
+    }
+}
+
+/// A directory entry's value: what the name points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dirent {
+    pub kind: FileKind,
+    pub ino: u64,
+}
+
+impl Dirent {
+    pub fn encode(&self) -> [u8; 9] {
+        let mut out = [0; 9];
+        out[0] = self.kind.to_byte();
+        out[1..].copy_from_slice(&self.ino.to_be_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(bytes, "directory entry");
+        let kind = FileKind::from_byte(r.u8()?)
+            .ok_or_else(|| MetaError::Corrupt("unknown entry kind".into()))?;
+        Ok(Self {
+            kind,
+            ino: r.u64()?,
+        })
+    }
+}
+
+/// A run of bytes in a chunk and where they live: `len` bytes at `pos` in the chunk are the
+/// bytes at `offset` in object `object`. Object 0 is a hole (zeros). Objects are immutable;
+/// several slices (of one file or many) may point into one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slice {
+    pub pos: u32,
+    pub len: u32,
+    pub object: u64,
+    pub offset: u64,
+}
+
+/// Encoded size of one slice in a chunk record.
+pub const SLICE_LEN: usize = 4 + 4 + 8 + 8;
+
+impl Slice {
+    pub fn hole(pos: u32, len: u32) -> Self {
+        Self {
+            pos,
+            len,
+            object: 0,
+            offset: 0,
+        }
+    }
+
+    pub fn is_hole(&self) -> bool {
+        self.object == 0
+    }
+
+    /// One past the last byte, as a position in the chunk.
+    pub fn end(&self) -> u64 {
+        u64::from(self.pos) + u64::from(self.len)
+    }
+
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.pos.to_be_bytes());
+        out.extend_from_slice(&self.len.to_be_bytes());
+        out.extend_from_slice(&self.object.to_be_bytes());
+        out.extend_from_slice(&self.offset.to_be_bytes());
+    }
+
+    /// Decodes a whole chunk record.
+    pub fn decode_all(bytes: &[u8]) -> Result<Vec<Self>> {
+        if !bytes.len().is_multiple_of(SLICE_LEN) {
+            return Err(MetaError::Corrupt(format!(
+                "chunk record of {} bytes is not a whole number of slices",
+                bytes.len()
+            )));
+        }
+        bytes
+            .chunks_exact(SLICE_LEN)
+            .map(|one| {
+                let mut r = Reader::new(one, "slice");
+                Ok(Self {
+                    pos: r.u32()?,
+                    len: r.u32()?,
+                    object: r.u64()?,
+                    offset: r.u64()?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Encodes a u64 counter or reference count.
+pub fn encode_u64(value: u64) -> [u8; 8] {
+    value.to_be_bytes()
+}
+
+pub fn decode_u64(bytes: &[u8], what: &'static str) -> Result<u64> {
+    Reader::new(bytes, what).u64()
+}
+
+/// A bounds-checked cursor over a stored value.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8], what: &'static str) -> Self {
+        Self { bytes, what }
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        match self.bytes.split_first_chunk::<N>() {
+            Some((head, rest)) => {
+                self.bytes = rest;
+                Ok(*head)
+            }
+            None => Err(MetaError::Corrupt(format!("truncated {}", self.what))),
+        }
+    }
+
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> Result<u64> {
+        Ok(u64::from_be_bytes(self.array()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attr_round_trips() {
+        let attr = Attr {
+            kind: FileKind::CharDevice,
+            perm: 0o4755,
+            uid: 1000,
+            gid: 100,
+            nlink: 3,
+            size: u64::MAX,
+            rdev: 0x0103,
+            atime: Timespec { sec: -5, nsec: 7 },
+            mtime: Timespec {
+                sec: 1,
+                nsec: 999_999_999,
+            },
+            ctime: Timespec::now(),
+            parent: 42,
+        };
+        let bytes = attr.encode();
+        assert_eq!(bytes.len(), ATTR_LEN);
+        assert_eq!(Attr::decode(&bytes).unwrap(), attr);
+        assert!(Attr::decode(&bytes[..10]).is_err());
+    }
+
+    #[test]
+    fn slices_round_trip_and_reject_partial_records() {
+        let slices = [
+            Slice {
+                pos: 0,
+                len: 10,
+                object: 5,
+                offset: 100,
+            },
+            Slice::hole(10, 20),
+        ];
+        let mut bytes = Vec::new();
+        slices.iter().for_each(|s| s.encode_into(&mut bytes));
+        assert_eq!(Slice::decode_all(&bytes).unwrap(), slices);
+        assert!(Slice::decode_all(&bytes[1..]).is_err());
+    }
+
+    #[test]
+    fn times_before_the_epoch_round_trip() {
+        let t = Timespec { sec: -2, nsec: 500 };
+        assert_eq!(Timespec::from(std::time::SystemTime::from(t)), t);
+    }
+}

@@ -1,0 +1,435 @@
+//! Names: lookup, create (files, directories, links, nodes), hard links, unlink, rmdir,
+//! rename and directory listing. Permission checks are the caller's (the kernel does them for
+//! a FUSE mount with `default_permissions`); here live the rules of the namespace itself.
+
+use crate::acl::{self, Acl};
+use crate::error::{Result, errno};
+use crate::keys;
+use crate::kv::AnyTxn;
+use crate::kv::KvTxn;
+use crate::meta::{
+    Caller, Meta, add_counter, charged, get_attr, get_dir, put_attr, read_txn, scan_prefix,
+    write_txn,
+};
+use crate::model::{Attr, Dirent, FileKind, ROOT_INO, Timespec};
+
+/// The size a directory reports.
+pub const DIR_SIZE: u64 = 4096;
+
+/// `rename` flags (from `renameat2`).
+pub const RENAME_NOREPLACE: u32 = 1;
+pub const RENAME_EXCHANGE: u32 = 2;
+
+/// What to create.
+#[derive(Debug, Clone, Copy)]
+pub struct NewInode<'a> {
+    pub kind: FileKind,
+    /// Permission bits asked for (0o7777).
+    pub perm: u16,
+    /// Applied unless the directory has a default ACL.
+    pub umask: u16,
+    pub rdev: u32,
+    /// The target of a symbolic link.
+    pub target: Option<&'a [u8]>,
+}
+
+/// Which inodes a caller holds open, so that unlinking the last name keeps their data.
+pub trait OpenFiles: Sync {
+    fn is_open(&self, ino: u64) -> bool;
+    /// The session that will hold the inode until its last close.
+    fn session(&self) -> u64;
+}
+
+/// An inode that lost a name: `attr` is after the change.
+#[derive(Debug, Clone, Copy)]
+pub struct Removed {
+    pub ino: u64,
+    pub attr: Attr,
+}
+
+impl Meta {
+    /// The inode `name` in `parent` names.
+    pub async fn lookup(&self, parent: u64, name: &[u8]) -> Result<(u64, Attr)> {
+        read_txn!(self, |txn| {
+            let Some(bytes) = txn.get(&keys::entry(parent, name)).await? else {
+                get_dir(&mut txn, parent).await?;
+                return errno(libc::ENOENT);
+            };
+            let dirent = Dirent::decode(&bytes)?;
+            Ok((dirent.ino, get_attr(&mut txn, dirent.ino).await?))
+        })
+    }
+
+    /// The attributes of `ino`.
+    pub async fn getattr(&self, ino: u64) -> Result<Attr> {
+        read_txn!(self, |txn| get_attr(&mut txn, ino).await)
+    }
+
+    /// Creates `name` in `parent`.
+    pub async fn create(
+        &self,
+        caller: Caller,
+        parent: u64,
+        name: &[u8],
+        new: NewInode<'_>,
+    ) -> Result<(u64, Attr)> {
+        let ino = self.next_inode().await?;
+        write_txn!(self, |txn| {
+            let mut dir = get_dir(&mut txn, parent).await?;
+            if txn.get(&keys::entry(parent, name)).await?.is_some() {
+                return errno(libc::EEXIST);
+            }
+            let now = Timespec::now();
+            let mut perm = new.perm & 0o7777;
+            let mut gid = caller.gid;
+            if dir.perm & libc::S_ISGID as u16 != 0 {
+                gid = dir.gid;
+                if new.kind == FileKind::Dir {
+                    perm |= libc::S_ISGID as u16;
+                }
+            }
+            match txn.get(&keys::xattr(parent, acl::DEFAULT)).await? {
+                Some(default) if new.kind != FileKind::Symlink => {
+                    let default = Acl::decode(&default)?;
+                    let (access, bits) = default.inherit(perm);
+                    perm = bits;
+                    if !access.is_minimal() {
+                        txn.put(&keys::xattr(ino, acl::ACCESS), &access.encode())?;
+                    }
+                    if new.kind == FileKind::Dir {
+                        txn.put(&keys::xattr(ino, acl::DEFAULT), &default.encode())?;
+                    }
+                }
+                _ => perm &= !(new.umask & 0o777),
+            }
+            if new.kind == FileKind::Symlink {
+                perm = 0o777;
+            }
+            let size = match (new.kind, new.target) {
+                (FileKind::Dir, _) => DIR_SIZE,
+                (FileKind::Symlink, Some(target)) => target.len() as u64,
+                _ => 0,
+            };
+            let attr = Attr {
+                kind: new.kind,
+                perm,
+                uid: caller.uid,
+                gid,
+                nlink: if new.kind == FileKind::Dir { 2 } else { 1 },
+                size,
+                rdev: new.rdev,
+                atime: now,
+                mtime: now,
+                ctime: now,
+                parent,
+            };
+            put_attr(&mut txn, ino, &attr)?;
+            if let (FileKind::Symlink, Some(target)) = (new.kind, new.target) {
+                txn.put(&keys::symlink(ino), target)?;
+            }
+            let dirent = Dirent {
+                kind: new.kind,
+                ino,
+            };
+            txn.put(&keys::entry(parent, name), &dirent.encode())?;
+            if new.kind == FileKind::Dir {
+                dir.nlink += 1;
+            }
+            dir.mtime = now;
+            dir.ctime = now;
+            put_attr(&mut txn, parent, &dir)?;
+            add_counter(&mut txn, keys::USED_INODES, 1).await?;
+            add_counter(&mut txn, keys::USED_SPACE, charged(new.kind, size)).await?;
+            Ok((ino, attr))
+        })
+    }
+
+    /// Gives `ino` another name.
+    pub async fn link(&self, ino: u64, parent: u64, name: &[u8]) -> Result<Attr> {
+        write_txn!(self, |txn| {
+            let mut attr = get_attr(&mut txn, ino).await?;
+            if attr.kind == FileKind::Dir {
+                return errno(libc::EPERM);
+            }
+            if attr.nlink == 0 {
+                return errno(libc::ENOENT);
+            }
+            if attr.nlink == u32::MAX {
+                return errno(libc::EMLINK);
+            }
+            let mut dir = get_dir(&mut txn, parent).await?;
+            if txn.get(&keys::entry(parent, name)).await?.is_some() {
+                return errno(libc::EEXIST);
+            }
+            let now = Timespec::now();
+            attr.nlink += 1;
+            attr.ctime = now;
+            put_attr(&mut txn, ino, &attr)?;
+            let dirent = Dirent {
+                kind: attr.kind,
+                ino,
+            };
+            txn.put(&keys::entry(parent, name), &dirent.encode())?;
+            dir.mtime = now;
+            dir.ctime = now;
+            put_attr(&mut txn, parent, &dir)?;
+            Ok(attr)
+        })
+    }
+
+    /// Removes the name of a non-directory. When it was the last name, the inode goes with it,
+    /// unless `open` holds it: then it lives until [`Meta::release_unlinked`].
+    pub async fn unlink(&self, parent: u64, name: &[u8], open: &dyn OpenFiles) -> Result<Removed> {
+        write_txn!(self, |txn| {
+            let mut dir = get_dir(&mut txn, parent).await?;
+            let Some(bytes) = txn.get(&keys::entry(parent, name)).await? else {
+                return errno(libc::ENOENT);
+            };
+            let dirent = Dirent::decode(&bytes)?;
+            if dirent.kind == FileKind::Dir {
+                return errno(libc::EISDIR);
+            }
+            let now = Timespec::now();
+            txn.delete(&keys::entry(parent, name))?;
+            dir.mtime = now;
+            dir.ctime = now;
+            put_attr(&mut txn, parent, &dir)?;
+            let attr = drop_link(&mut txn, dirent.ino, now, open).await?;
+            Ok(Removed {
+                ino: dirent.ino,
+                attr,
+            })
+        })
+    }
+
+    /// Removes an empty directory.
+    pub async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<Removed> {
+        write_txn!(self, |txn| {
+            let mut dir = get_dir(&mut txn, parent).await?;
+            let Some(bytes) = txn.get(&keys::entry(parent, name)).await? else {
+                return errno(libc::ENOENT);
+            };
+            let dirent = Dirent::decode(&bytes)?;
+            if dirent.kind != FileKind::Dir {
+                return errno(libc::ENOTDIR);
+            }
+            if has_entries(&mut txn, dirent.ino).await? {
+                return errno(libc::ENOTEMPTY);
+            }
+            let now = Timespec::now();
+            let mut attr = get_attr(&mut txn, dirent.ino).await?;
+            txn.delete(&keys::entry(parent, name))?;
+            remove_inode(&mut txn, dirent.ino, &attr).await?;
+            attr.nlink = 0;
+            attr.ctime = now;
+            dir.nlink = dir.nlink.saturating_sub(1);
+            dir.mtime = now;
+            dir.ctime = now;
+            put_attr(&mut txn, parent, &dir)?;
+            Ok(Removed {
+                ino: dirent.ino,
+                attr,
+            })
+        })
+    }
+
+    /// Renames `parent/name` to `new_parent/new_name` (`flags`: [`RENAME_NOREPLACE`],
+    /// [`RENAME_EXCHANGE`]). Returns the inode that lost its name by being replaced.
+    pub async fn rename(
+        &self,
+        parent: u64,
+        name: &[u8],
+        new_parent: u64,
+        new_name: &[u8],
+        flags: u32,
+        open: &dyn OpenFiles,
+    ) -> Result<Option<Removed>> {
+        if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE) != 0
+            || flags == RENAME_NOREPLACE | RENAME_EXCHANGE
+        {
+            return errno(libc::EINVAL);
+        }
+        write_txn!(self, |txn| {
+            get_dir(&mut txn, parent).await?;
+            get_dir(&mut txn, new_parent).await?;
+            let Some(bytes) = txn.get(&keys::entry(parent, name)).await? else {
+                return errno(libc::ENOENT);
+            };
+            let src = Dirent::decode(&bytes)?;
+            let dst = match txn.get(&keys::entry(new_parent, new_name)).await? {
+                Some(bytes) => Some(Dirent::decode(&bytes)?),
+                None => None,
+            };
+            if parent == new_parent && name == new_name {
+                return Ok(None);
+            }
+            match (dst, flags) {
+                (Some(_), RENAME_NOREPLACE) => return errno(libc::EEXIST),
+                (None, RENAME_EXCHANGE) => return errno(libc::ENOENT),
+                (Some(dst), _) if dst.ino == src.ino && flags != RENAME_EXCHANGE => {
+                    return Ok(None);
+                }
+                (Some(dst), 0) => {
+                    if src.kind == FileKind::Dir && dst.kind != FileKind::Dir {
+                        return errno(libc::ENOTDIR);
+                    }
+                    if src.kind != FileKind::Dir && dst.kind == FileKind::Dir {
+                        return errno(libc::EISDIR);
+                    }
+                    if dst.kind == FileKind::Dir && has_entries(&mut txn, dst.ino).await? {
+                        return errno(libc::ENOTEMPTY);
+                    }
+                }
+                _ => {}
+            }
+            if src.kind == FileKind::Dir && parent != new_parent {
+                ensure_not_within(&mut txn, src.ino, new_parent).await?;
+            }
+            if let (Some(dst), RENAME_EXCHANGE) = (dst, flags)
+                && dst.kind == FileKind::Dir
+                && parent != new_parent
+            {
+                ensure_not_within(&mut txn, dst.ino, parent).await?;
+            }
+
+            let now = Timespec::now();
+            let mut replaced = None;
+            txn.put(&keys::entry(new_parent, new_name), &src.encode())?;
+            if let (Some(dst), RENAME_EXCHANGE) = (dst, flags) {
+                txn.put(&keys::entry(parent, name), &dst.encode())?;
+                move_inode(&mut txn, dst.ino, parent, now).await?;
+            } else {
+                txn.delete(&keys::entry(parent, name))?;
+                if let Some(dst) = dst {
+                    let attr = if dst.kind == FileKind::Dir {
+                        let mut attr = get_attr(&mut txn, dst.ino).await?;
+                        remove_inode(&mut txn, dst.ino, &attr).await?;
+                        adjust_nlink(&mut txn, new_parent, -1).await?;
+                        attr.nlink = 0;
+                        attr
+                    } else {
+                        drop_link(&mut txn, dst.ino, now, open).await?
+                    };
+                    replaced = Some(Removed { ino: dst.ino, attr });
+                }
+            }
+            move_inode(&mut txn, src.ino, new_parent, now).await?;
+            if parent != new_parent {
+                let moved_dirs = i32::from(src.kind == FileKind::Dir)
+                    - i32::from(
+                        flags == RENAME_EXCHANGE && dst.is_some_and(|d| d.kind == FileKind::Dir),
+                    );
+                adjust_nlink(&mut txn, parent, -moved_dirs).await?;
+                adjust_nlink(&mut txn, new_parent, moved_dirs).await?;
+            }
+            for dir in [parent, new_parent] {
+                let mut attr = get_attr(&mut txn, dir).await?;
+                attr.mtime = now;
+                attr.ctime = now;
+                put_attr(&mut txn, dir, &attr)?;
+            }
+            Ok(replaced)
+        })
+    }
+
+    /// Every entry of directory `ino` (without "." and ".."), in name order.
+    pub async fn readdir(&self, ino: u64) -> Result<Vec<(Vec<u8>, Dirent)>> {
+        read_txn!(self, |txn| {
+            get_dir(&mut txn, ino).await?;
+            let prefix = keys::entries(ino);
+            scan_prefix(&mut txn, &prefix)
+                .await?
+                .into_iter()
+                .map(|(key, value)| Ok((key[prefix.len()..].to_vec(), Dirent::decode(&value)?)))
+                .collect()
+        })
+    }
+
+    /// The target of symbolic link `ino`.
+    pub async fn readlink(&self, ino: u64) -> Result<Vec<u8>> {
+        read_txn!(self, |txn| {
+            match txn.get(&keys::symlink(ino)).await? {
+                Some(target) => Ok(target),
+                None => {
+                    get_attr(&mut txn, ino).await?;
+                    errno(libc::EINVAL)
+                }
+            }
+        })
+    }
+}
+
+async fn has_entries(txn: &mut AnyTxn, dir: u64) -> Result<bool> {
+    let prefix = keys::entries(dir);
+    Ok(!txn
+        .scan(&prefix, &crate::kv::prefix_end(&prefix), 1)
+        .await?
+        .is_empty())
+}
+
+/// EINVAL when `target` is `dir` or below it: a directory cannot move into itself.
+async fn ensure_not_within(txn: &mut AnyTxn, dir: u64, mut target: u64) -> Result<()> {
+    loop {
+        if target == dir {
+            return errno(libc::EINVAL);
+        }
+        if target == ROOT_INO {
+            return Ok(());
+        }
+        target = get_attr(txn, target).await?.parent;
+    }
+}
+
+/// Points an inode's parent at `parent` and touches its ctime.
+async fn move_inode(txn: &mut AnyTxn, ino: u64, parent: u64, now: Timespec) -> Result<()> {
+    let mut attr = get_attr(txn, ino).await?;
+    attr.parent = parent;
+    attr.ctime = now;
+    put_attr(txn, ino, &attr)
+}
+
+async fn adjust_nlink(txn: &mut AnyTxn, ino: u64, delta: i32) -> Result<()> {
+    if delta == 0 {
+        return Ok(());
+    }
+    let mut attr = get_attr(txn, ino).await?;
+    attr.nlink = attr.nlink.saturating_add_signed(delta);
+    put_attr(txn, ino, &attr)
+}
+
+/// Takes one link from a non-directory; at zero the inode is removed, or kept for its last
+/// close when open. Returns the attributes after the change.
+async fn drop_link(
+    txn: &mut AnyTxn,
+    ino: u64,
+    now: Timespec,
+    open: &dyn OpenFiles,
+) -> Result<Attr> {
+    let mut attr = get_attr(txn, ino).await?;
+    attr.nlink = attr.nlink.saturating_sub(1);
+    attr.ctime = now;
+    if attr.nlink > 0 || open.is_open(ino) {
+        put_attr(txn, ino, &attr)?;
+        if attr.nlink == 0 {
+            txn.put(&keys::open_unlinked(open.session(), ino), &[])?;
+        }
+    } else {
+        remove_inode(txn, ino, &attr).await?;
+    }
+    Ok(attr)
+}
+
+/// Deletes an inode and everything it owns: attributes, xattrs, link target and data.
+pub(crate) async fn remove_inode(txn: &mut AnyTxn, ino: u64, attr: &Attr) -> Result<()> {
+    txn.delete(&keys::attr(ino))?;
+    for (key, _) in scan_prefix(txn, &keys::xattrs(ino)).await? {
+        txn.delete(&key)?;
+    }
+    match attr.kind {
+        FileKind::Symlink => txn.delete(&keys::symlink(ino))?,
+        FileKind::File => crate::chunk::drop_chunks_from(txn, ino, 0).await?,
+        _ => {}
+    }
+    add_counter(txn, keys::USED_INODES, -1).await?;
+    add_counter(txn, keys::USED_SPACE, -charged(attr.kind, attr.size)).await
+}

@@ -1,0 +1,386 @@
+//! The metadata rules, checked on the embedded engine.
+
+use datenlord_meta::{
+    Caller, ChunkSlice, FileKind, Meta, MetaUrl, NewInode, OpenFiles, RENAME_EXCHANGE,
+    RENAME_NOREPLACE, ROOT_INO, SetAttr, Slice, Timespec, Volume,
+};
+
+struct Opens(Vec<u64>);
+
+impl OpenFiles for Opens {
+    fn is_open(&self, ino: u64) -> bool {
+        self.0.contains(&ino)
+    }
+    fn session(&self) -> u64 {
+        7
+    }
+}
+
+const NONE_OPEN: Opens = Opens(Vec::new());
+
+async fn fresh() -> (tempfile::TempDir, Meta) {
+    let dir = tempfile::tempdir().unwrap();
+    let url: MetaUrl = format!("sqlite://{}/meta.db", dir.path().display())
+        .parse()
+        .unwrap();
+    let kv = url.open(true).unwrap();
+    let volume = Volume {
+        name: "test".into(),
+        uuid: "u".into(),
+        storage: "memory://".into(),
+        block_size: 4 << 20,
+        created: 0,
+        version: 1,
+    };
+    Meta::format(&kv, &volume, false).await.unwrap();
+    (dir, Meta::open(kv).await.unwrap())
+}
+
+fn file(perm: u16) -> NewInode<'static> {
+    NewInode {
+        kind: FileKind::File,
+        perm,
+        umask: 0o022,
+        rdev: 0,
+        target: None,
+    }
+}
+
+fn dir() -> NewInode<'static> {
+    NewInode {
+        kind: FileKind::Dir,
+        perm: 0o777,
+        umask: 0o022,
+        rdev: 0,
+        target: None,
+    }
+}
+
+const ME: Caller = Caller {
+    uid: 1000,
+    gid: 1000,
+};
+
+#[tokio::test]
+async fn create_lookup_and_names() {
+    let (_d, meta) = fresh().await;
+    let (ino, attr) = meta.create(ME, ROOT_INO, b"a", file(0o666)).await.unwrap();
+    assert_eq!(attr.perm, 0o644);
+    assert_eq!((attr.uid, attr.gid, attr.nlink), (1000, 1000, 1));
+    assert_eq!(meta.lookup(ROOT_INO, b"a").await.unwrap().0, ino);
+    let err = meta
+        .create(ME, ROOT_INO, b"a", file(0o666))
+        .await
+        .unwrap_err();
+    assert_eq!(err.errno(), libc::EEXIST);
+    assert_eq!(
+        meta.lookup(ROOT_INO, b"b").await.unwrap_err().errno(),
+        libc::ENOENT
+    );
+    assert_eq!(
+        meta.lookup(ino, b"x").await.unwrap_err().errno(),
+        libc::ENOTDIR
+    );
+
+    let (d, _) = meta.create(ME, ROOT_INO, b"d", dir()).await.unwrap();
+    assert_eq!(meta.getattr(ROOT_INO).await.unwrap().nlink, 3);
+    meta.link(ino, d, b"hard").await.unwrap();
+    assert_eq!(meta.getattr(ino).await.unwrap().nlink, 2);
+    assert_eq!(
+        meta.link(d, ROOT_INO, b"dl").await.unwrap_err().errno(),
+        libc::EPERM
+    );
+    assert_eq!(
+        meta.rmdir(ROOT_INO, b"d").await.unwrap_err().errno(),
+        libc::ENOTEMPTY
+    );
+    assert_eq!(
+        meta.unlink(ROOT_INO, b"d", &NONE_OPEN)
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::EISDIR
+    );
+    meta.unlink(d, b"hard", &NONE_OPEN).await.unwrap();
+    meta.rmdir(ROOT_INO, b"d").await.unwrap();
+    assert_eq!(meta.getattr(ROOT_INO).await.unwrap().nlink, 2);
+    let names: Vec<_> = meta
+        .readdir(ROOT_INO)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(names, vec![b"a".to_vec()]);
+
+    let target = NewInode {
+        kind: FileKind::Symlink,
+        perm: 0o777,
+        umask: 0,
+        rdev: 0,
+        target: Some(b"a"),
+    };
+    let (link, attr) = meta.create(ME, ROOT_INO, b"s", target).await.unwrap();
+    assert_eq!(attr.size, 1);
+    assert_eq!(meta.readlink(link).await.unwrap(), b"a");
+    assert_eq!(meta.readlink(ino).await.unwrap_err().errno(), libc::EINVAL);
+    assert_eq!(meta.usage().await.unwrap().inodes, 3);
+}
+
+#[tokio::test]
+async fn rename_rules() {
+    let (_d, meta) = fresh().await;
+    let (a, _) = meta.create(ME, ROOT_INO, b"a", file(0o644)).await.unwrap();
+    let (b, _) = meta.create(ME, ROOT_INO, b"b", file(0o644)).await.unwrap();
+    let (d1, _) = meta.create(ME, ROOT_INO, b"d1", dir()).await.unwrap();
+    let (d2, _) = meta.create(ME, d1, b"d2", dir()).await.unwrap();
+    let flags = |f| f;
+    let r = |n: &'static [u8], p, m: &'static [u8], f| {
+        let meta = &meta;
+        async move { meta.rename(ROOT_INO, n, p, m, f, &NONE_OPEN).await }
+    };
+    assert_eq!(
+        r(b"a", ROOT_INO, b"b", RENAME_NOREPLACE)
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::EEXIST
+    );
+    assert_eq!(
+        r(b"a", ROOT_INO, b"zz", RENAME_EXCHANGE)
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::ENOENT
+    );
+    assert_eq!(
+        r(b"d1", d2, b"x", 0).await.unwrap_err().errno(),
+        libc::EINVAL
+    );
+    assert_eq!(
+        r(b"a", ROOT_INO, b"d1", 0).await.unwrap_err().errno(),
+        libc::EISDIR
+    );
+    assert_eq!(
+        r(b"d1", ROOT_INO, b"a", 0).await.unwrap_err().errno(),
+        libc::ENOTDIR
+    );
+
+    r(b"a", ROOT_INO, b"b", RENAME_EXCHANGE).await.unwrap();
+    assert_eq!(meta.lookup(ROOT_INO, b"a").await.unwrap().0, b);
+    let replaced = r(b"a", ROOT_INO, b"b", flags(0)).await.unwrap().unwrap();
+    assert_eq!(replaced.ino, a);
+    assert_eq!(meta.getattr(a).await.unwrap_err().errno(), libc::ENOENT);
+
+    meta.rename(d1, b"d2", ROOT_INO, b"d2", 0, &NONE_OPEN)
+        .await
+        .unwrap();
+    assert_eq!(meta.getattr(d1).await.unwrap().nlink, 2);
+    assert_eq!(meta.getattr(ROOT_INO).await.unwrap().nlink, 4);
+    assert_eq!(meta.getattr(d2).await.unwrap().parent, ROOT_INO);
+    // An empty directory may be replaced by another.
+    meta.rename(ROOT_INO, b"d2", ROOT_INO, b"d1", 0, &NONE_OPEN)
+        .await
+        .unwrap();
+    assert_eq!(meta.getattr(ROOT_INO).await.unwrap().nlink, 3);
+}
+
+#[tokio::test]
+async fn open_unlinked_files_live_until_release() {
+    let (_d, meta) = fresh().await;
+    let (ino, _) = meta.create(ME, ROOT_INO, b"f", file(0o644)).await.unwrap();
+    let removed = meta
+        .unlink(ROOT_INO, b"f", &Opens(vec![ino]))
+        .await
+        .unwrap();
+    assert_eq!(removed.attr.nlink, 0);
+    assert_eq!(meta.getattr(ino).await.unwrap().nlink, 0);
+    assert!(meta.release_unlinked(7, ino).await.unwrap());
+    assert_eq!(meta.getattr(ino).await.unwrap_err().errno(), libc::ENOENT);
+
+    let (ino, _) = meta.create(ME, ROOT_INO, b"g", file(0o644)).await.unwrap();
+    let info = datenlord_meta::SessionInfo {
+        host: "h".into(),
+        pid: 1,
+        mountpoint: "/m".into(),
+        version: "v".into(),
+        started: 0,
+        heartbeat: 0,
+    };
+    let session = meta.register_session(&info).await.unwrap();
+    struct InSession(u64, u64);
+    impl OpenFiles for InSession {
+        fn is_open(&self, ino: u64) -> bool {
+            ino == self.1
+        }
+        fn session(&self) -> u64 {
+            self.0
+        }
+    }
+    meta.unlink(ROOT_INO, b"g", &InSession(session, ino))
+        .await
+        .unwrap();
+    assert_eq!(
+        meta.reclaim_dead_sessions(|s| s.pid == 1).await.unwrap(),
+        vec![session]
+    );
+    assert_eq!(meta.getattr(ino).await.unwrap_err().errno(), libc::ENOENT);
+    assert!(meta.sessions().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn data_slices_truncate_clone_and_references() {
+    let (_d, meta) = fresh().await;
+    let (ino, _) = meta.create(ME, ROOT_INO, b"f", file(0o644)).await.unwrap();
+    let object = meta.next_object().await.unwrap();
+    let slice = Slice {
+        pos: 0,
+        len: 100,
+        object,
+        offset: 0,
+    };
+    let (attr, _) = meta
+        .commit_write(
+            ino,
+            object,
+            100,
+            &[ChunkSlice { chunk: 0, slice }],
+            100,
+            Timespec::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(attr.size, 100);
+    assert_eq!(meta.usage().await.unwrap().space, 4096);
+    assert_eq!(meta.seek(ino, 0, true).await.unwrap(), 0);
+    assert_eq!(meta.seek(ino, 0, false).await.unwrap(), 100);
+
+    let (copy, _) = meta
+        .create(ME, ROOT_INO, b"copy", file(0o644))
+        .await
+        .unwrap();
+    assert_eq!(
+        meta.clone_range(ino, 10, copy, 0, 1000).await.unwrap().0,
+        90
+    );
+    meta.truncate(ino, 50, Timespec::now()).await.unwrap();
+    meta.truncate(ino, 80, Timespec::now()).await.unwrap();
+    assert_eq!(
+        meta.seek(ino, 60, true).await.unwrap_err().errno(),
+        libc::ENXIO
+    );
+    let pieces = datenlord_meta::visible(&meta.chunk(ino, 0).await.unwrap(), 0, 80);
+    assert!(pieces.iter().any(|p| p.is_hole() && p.pos == 50));
+
+    meta.punch(copy, 0, 10, false).await.unwrap();
+    assert_eq!(meta.seek(copy, 0, true).await.unwrap(), 10);
+
+    meta.unlink(ROOT_INO, b"f", &NONE_OPEN).await.unwrap();
+    assert!(
+        meta.doomed_objects(10).await.unwrap().is_empty(),
+        "the copy still refers to it"
+    );
+    meta.unlink(ROOT_INO, b"copy", &NONE_OPEN).await.unwrap();
+    assert_eq!(meta.doomed_objects(10).await.unwrap(), vec![(object, 100)]);
+    meta.forget_object(object).await.unwrap();
+    assert_eq!(meta.usage().await.unwrap().space, 0);
+}
+
+#[tokio::test]
+async fn permissions_acls_and_xattrs() {
+    let (_d, meta) = fresh().await;
+    let (d, _) = meta.create(ME, ROOT_INO, b"d", dir()).await.unwrap();
+    meta.setattr(
+        ME,
+        d,
+        SetAttr {
+            mode: Some(0o2775),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let (sub, attr) = meta
+        .create(Caller { uid: 5, gid: 5 }, d, b"sub", dir())
+        .await
+        .unwrap();
+    assert_eq!(
+        (attr.gid, attr.perm & 0o2000),
+        (1000, 0o2000),
+        "setgid directories pass on their group"
+    );
+
+    // A default ACL: user::rwx group::r-x other::--- → children inherit, no umask.
+    let acl: Vec<u8> = [
+        2u32.to_le_bytes().to_vec(),
+        entry(1, 7),
+        entry(4, 5),
+        entry(0x20, 0),
+    ]
+    .concat();
+    meta.setxattr(sub, b"system.posix_acl_default", &acl, 0, false)
+        .await
+        .unwrap();
+    let (_, child) = meta.create(ME, sub, b"c", file(0o666)).await.unwrap();
+    assert_eq!(child.perm, 0o640);
+
+    meta.setxattr(sub, b"user.k", b"v", 0, false).await.unwrap();
+    assert_eq!(
+        meta.setxattr(sub, b"user.k", b"v", 1, false)
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::EEXIST
+    );
+    assert_eq!(meta.getxattr(sub, b"user.k").await.unwrap(), b"v");
+    assert_eq!(
+        meta.removexattr(sub, b"user.none")
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::ENODATA
+    );
+    let list = meta.listxattr(sub).await.unwrap();
+    assert_eq!(list, b"system.posix_acl_default\0user.k\0");
+
+    let access: Vec<u8> = [
+        2u32.to_le_bytes().to_vec(),
+        entry(1, 6),
+        entry(4, 0),
+        entry(0x20, 4),
+    ]
+    .concat();
+    meta.setxattr(sub, b"system.posix_acl_access", &access, 0, false)
+        .await
+        .unwrap();
+    assert_eq!(meta.getattr(sub).await.unwrap().perm & 0o777, 0o604);
+    assert_eq!(
+        meta.getxattr(sub, b"system.posix_acl_access")
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::ENODATA,
+        "a minimal ACL lives in the mode only"
+    );
+}
+
+fn entry(tag: u16, perm: u16) -> Vec<u8> {
+    [
+        tag.to_le_bytes().to_vec(),
+        perm.to_le_bytes().to_vec(),
+        u32::MAX.to_le_bytes().to_vec(),
+    ]
+    .concat()
+}
+
+#[tokio::test]
+async fn format_refuses_other_settings_without_force() {
+    let (dir, meta) = fresh().await;
+    let mut other = meta.volume().clone();
+    other.storage = "file:///elsewhere".into();
+    let err = Meta::format(meta.kv(), &other, false).await.unwrap_err();
+    assert!(err.to_string().contains("other settings"), "{err}");
+    let kept = Meta::format(meta.kv(), &other, true).await.unwrap();
+    assert_eq!(kept.uuid, meta.volume().uuid);
+    drop(dir);
+}
