@@ -1,1 +1,15 @@
-//! placeholder
+//! DatenLord's block store. File data lives in immutable objects, each cut into blocks of the
+//! volume's block size and stored as `{object}_{index}`; an object is written once and only
+//! ever deleted whole, so no block is ever changed in place.
+//!
+//! Backends: [`local`] (a directory on the local disk, the default) and OpenDAL services
+//! (`memory://` now, S3 next).
+
+mod error;
+pub mod local;
+mod store;
+mod url;
+
+pub use error::{Result, StoreError};
+pub use store::{BlockStore, Capacity};
+pub use url::StorageUrl;
