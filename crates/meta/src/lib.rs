@@ -5,6 +5,7 @@
 
 pub mod acl;
 mod attr;
+mod check;
 pub mod chunk;
 mod error;
 pub mod keys;
@@ -18,6 +19,7 @@ pub mod volume;
 mod xattr;
 
 pub use attr::{SetAttr, kill_suidgid};
+pub use check::MetaReport;
 pub use chunk::{COMPACT_SLICES, ChunkSlice, Piece, split_range, visible};
 pub use error::{MetaError, Result};
 pub use meta::{Caller, Meta, Usage};

@@ -144,7 +144,10 @@ impl Meta {
             txn.put(&keys::counter(keys::NEXT_INODE), &encode_u64(ROOT_INO + 1))?;
             txn.put(&keys::counter(keys::NEXT_OBJECT), &encode_u64(1))?;
             txn.put(&keys::counter(keys::USED_INODES), &encode_u64(1))?;
-            txn.put(&keys::counter(keys::USED_SPACE), &encode_u64(0))?;
+            txn.put(
+                &keys::counter(keys::USED_SPACE),
+                &encode_u64(charged(FileKind::Dir, 0) as u64),
+            )?;
             Ok(volume.clone())
         })
     }

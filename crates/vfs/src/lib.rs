@@ -1,1 +1,17 @@
-//! placeholder
+//! DatenLord's POSIX layer: the operations of a mounted volume over [`datenlord_meta`] (names,
+//! attributes, chunk maps) and [`datenlord_store`] (blocks). It owns what exists only while a
+//! volume is mounted: open files with their write buffers, handles, directory listings being
+//! read, and locks. Errors become errnos in one place ([`VfsError::errno`]).
+
+mod background;
+mod buffer;
+mod check;
+mod error;
+mod locks;
+mod open_file;
+mod vfs;
+
+pub use check::{FsckReport, fsck};
+pub use error::{Result, VfsError};
+pub use locks::{LockRange, Locks};
+pub use vfs::{DirEntry, FsStats, Vfs, VfsConfig};

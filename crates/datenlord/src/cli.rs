@@ -1,0 +1,138 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "datenlord",
+    version,
+    about = "DatenLord: a POSIX filesystem (and soon S3 and KV) over a metadata engine and a block store",
+    after_help = "Start with `datenlord mount /mnt/dl`: it formats and mounts the default volume under \
+                  $DATENLORD_HOME (default ~/.datenlord)."
+)]
+pub struct Cli {
+    /// Log level or filter (error, warn, info, debug, trace, or a tracing filter).
+    #[arg(long, global = true, default_value = "info", env = "DATENLORD_LOG")]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Format(FormatArgs),
+    Mount(MountArgs),
+    #[command(alias = "unmount")]
+    Umount(UmountArgs),
+    Status(StatusArgs),
+    Fsck(FsckArgs),
+}
+
+/// Where a volume's metadata lives.
+#[derive(Debug, Args)]
+pub struct MetaArg {
+    /// Metadata engine URL, e.g. sqlite:///var/lib/datenlord/meta.db
+    /// [default: sqlite://$DATENLORD_HOME/meta.db]
+    #[arg(long, value_name = "META_URL")]
+    pub meta: Option<String>,
+}
+
+/// Create a volume, or change the settings of an empty one.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    datenlord format myvol\n  \
+    datenlord format --meta sqlite:///var/lib/dl/meta.db --storage file:///data/dl-blocks myvol\n  \
+    datenlord format --block-size 1M --storage memory:// scratch")]
+pub struct FormatArgs {
+    #[command(flatten)]
+    pub meta: MetaArg,
+    /// Where blocks are stored: file:///DIR or memory://
+    /// [default: file://$DATENLORD_HOME/blocks]
+    #[arg(long, value_name = "STORAGE_URL")]
+    pub storage: Option<String>,
+    /// Size of a block (64K to 16M, a power of two); fixed once data is written.
+    #[arg(long, value_name = "SIZE", default_value = "4M")]
+    pub block_size: String,
+    /// Change the settings of an existing volume.
+    #[arg(long)]
+    pub force: bool,
+    /// The volume's name.
+    pub name: String,
+}
+
+/// Mount a volume (the default one, formatted on first use, unless --meta is given).
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    datenlord mount /mnt/dl\n  \
+    datenlord mount -d /mnt/dl --meta sqlite:///var/lib/dl/meta.db -o allow_other\n  \
+    datenlord mount /mnt/dl --attr-timeout 5 --entry-timeout 5 --workers 4 --log debug")]
+pub struct MountArgs {
+    /// An existing empty directory.
+    pub mountpoint: PathBuf,
+    #[command(flatten)]
+    pub meta: MetaArg,
+    /// Return once the mount is ready (exit 0) or failed (non-zero, with the reason), and keep
+    /// serving in the background; its log goes to $DATENLORD_HOME/logs.
+    #[arg(short = 'd', long)]
+    pub background: bool,
+    /// Mount options, comma-separated: allow_other, ro, noatime, noexec, suid, dev, fsname=...
+    #[arg(short = 'o', value_delimiter = ',', value_name = "OPTION")]
+    pub options: Vec<String>,
+    /// Seconds the kernel may cache attributes.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub attr_timeout: f64,
+    /// Seconds the kernel may cache names (and their absence).
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub entry_timeout: f64,
+    /// Let the kernel cache writes and send them in large batches.
+    #[arg(long)]
+    pub writeback_cache: bool,
+    /// Threads reading requests from the kernel [default: the number of CPUs].
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Memory for buffered writes, in MiB; writers wait for flushes beyond it.
+    #[arg(long, default_value_t = 512, value_name = "MIB")]
+    pub buffer_size: usize,
+    /// Detach a dead FUSE mount ("Transport endpoint is not connected") at MOUNTPOINT first.
+    #[arg(long)]
+    pub clean_stale: bool,
+}
+
+/// Unmount a DatenLord mount.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  datenlord umount /mnt/dl\n  datenlord umount -l /mnt/dl")]
+pub struct UmountArgs {
+    pub mountpoint: PathBuf,
+    /// Detach now even if busy; it goes away when no longer used.
+    #[arg(short = 'l', long)]
+    pub lazy: bool,
+}
+
+/// Show a volume: settings, active mounts, space and inodes.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  datenlord status\n  datenlord status --meta sqlite:///var/lib/dl/meta.db --json"
+)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub meta: MetaArg,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Check a volume's metadata and that every block its files need exists.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Exits 0 when the volume is consistent, 1 when problems were found (fixed \
+    or not).\n\nExamples:\n  datenlord fsck\n  datenlord fsck --meta sqlite:///var/lib/dl/meta.db --repair"
+)]
+pub struct FsckArgs {
+    #[command(flatten)]
+    pub meta: MetaArg,
+    /// Fix what can be fixed: link counts, usage counters, dangling entries, leaked blocks.
+    #[arg(long)]
+    pub repair: bool,
+}

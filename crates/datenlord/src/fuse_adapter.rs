@@ -1,0 +1,471 @@
+//! The FUSE front end: each FUSE operation becomes a `Vfs` call and its reply.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use datenlord_fuse::reply::{
+    Attr as AttrReply, Created, DirEntries, DirEntriesPlus, Entry, FileAttr, FileType, Open,
+    Statfs, Timespec as FuseTime,
+};
+use datenlord_fuse::{Errno, Filesystem, Request, Result, op};
+use datenlord_meta::{Attr, Caller, FileKind, NewInode, SetAttr, Timespec};
+use datenlord_vfs::{LockRange, Vfs, VfsError};
+
+/// How long the kernel may cache attributes and names.
+#[derive(Debug, Clone, Copy)]
+pub struct Ttl {
+    pub attr: Duration,
+    pub entry: Duration,
+}
+
+/// `Vfs` served over FUSE.
+#[derive(Debug, Clone)]
+pub struct FuseAdapter {
+    vfs: Arc<Vfs>,
+    ttl: Ttl,
+}
+
+const BLOCK: u32 = 4096;
+
+fn errno(err: VfsError) -> Errno {
+    Errno::from_raw(err.errno())
+}
+
+fn time(t: Timespec) -> FuseTime {
+    FuseTime {
+        sec: t.sec,
+        nsec: t.nsec,
+    }
+}
+
+fn meta_time(t: op::TimeOrNow) -> Timespec {
+    match t {
+        op::TimeOrNow::Now => Timespec::now(),
+        op::TimeOrNow::At(at) => Timespec::from(at),
+    }
+}
+
+fn caller(req: &Request<'_>) -> Caller {
+    Caller {
+        uid: req.uid(),
+        gid: req.gid(),
+    }
+}
+
+fn file_attr(ino: u64, attr: &Attr) -> FileAttr {
+    FileAttr {
+        ino,
+        size: attr.size,
+        blocks: attr.size.div_ceil(512),
+        atime: time(attr.atime),
+        mtime: time(attr.mtime),
+        ctime: time(attr.ctime),
+        btime: None,
+        mode: attr.mode(),
+        nlink: attr.nlink,
+        uid: attr.uid,
+        gid: attr.gid,
+        rdev: attr.rdev,
+        blksize: BLOCK,
+    }
+}
+
+fn kind_of(kind: FileKind) -> FileType {
+    FileType::from_mode(kind.mode_bits()).unwrap_or(FileType::RegularFile)
+}
+
+impl FuseAdapter {
+    pub fn new(vfs: Arc<Vfs>, ttl: Ttl) -> Self {
+        Self { vfs, ttl }
+    }
+
+    fn entry(&self, ino: u64, attr: &Attr) -> Entry {
+        Entry {
+            attr: file_attr(ino, attr),
+            generation: 0,
+            entry_ttl: self.ttl.entry,
+            attr_ttl: self.ttl.attr,
+        }
+    }
+
+    fn attr(&self, ino: u64, attr: &Attr) -> AttrReply {
+        AttrReply {
+            attr: file_attr(ino, attr),
+            ttl: self.ttl.attr,
+        }
+    }
+
+    async fn make(
+        &self,
+        req: &Request<'_>,
+        parent: u64,
+        name: &OsStr,
+        new: NewInode<'_>,
+    ) -> Result<Entry> {
+        let (ino, attr) = self
+            .vfs
+            .mknod(caller(req), parent, name.as_bytes(), new)
+            .await
+            .map_err(errno)?;
+        Ok(self.entry(ino, &attr))
+    }
+}
+
+impl Filesystem for FuseAdapter {
+    async fn destroy(&self) {
+        if let Err(err) = self.vfs.flush_all().await {
+            tracing::error!(%err, "flushing at unmount failed");
+        }
+    }
+
+    async fn lookup(&self, _req: &Request<'_>, op: op::Lookup<'_>) -> Result<Entry> {
+        match self.vfs.lookup(op.parent, op.name.as_bytes()).await {
+            Ok((ino, attr)) => Ok(self.entry(ino, &attr)),
+            Err(err) => Err(errno(err)),
+        }
+    }
+
+    async fn getattr(&self, _req: &Request<'_>, op: op::Getattr) -> Result<AttrReply> {
+        let attr = self.vfs.getattr(op.ino).await.map_err(errno)?;
+        Ok(self.attr(op.ino, &attr))
+    }
+
+    async fn setattr(&self, req: &Request<'_>, op: op::Setattr) -> Result<AttrReply> {
+        let set = SetAttr {
+            mode: op.mode,
+            uid: op.uid,
+            gid: op.gid,
+            atime: op.atime.map(meta_time),
+            mtime: op.mtime.map(meta_time),
+            ctime: op.ctime.map(Timespec::from),
+            kill_suidgid: op.kill_suidgid,
+        };
+        let attr = self
+            .vfs
+            .setattr(caller(req), op.ino, op.size, set)
+            .await
+            .map_err(errno)?;
+        Ok(self.attr(op.ino, &attr))
+    }
+
+    async fn readlink(&self, _req: &Request<'_>, op: op::Readlink) -> Result<Bytes> {
+        Ok(Bytes::from(self.vfs.readlink(op.ino).await.map_err(errno)?))
+    }
+
+    async fn symlink(&self, req: &Request<'_>, op: op::Symlink<'_>) -> Result<Entry> {
+        let new = NewInode {
+            kind: FileKind::Symlink,
+            perm: 0o777,
+            umask: 0,
+            rdev: 0,
+            target: Some(op.target.as_bytes()),
+        };
+        self.make(req, op.parent, op.name, new).await
+    }
+
+    async fn mknod(&self, req: &Request<'_>, op: op::Mknod<'_>) -> Result<Entry> {
+        let kind = FileKind::from_mode(op.mode).ok_or(Errno::EINVAL)?;
+        if kind == FileKind::Dir || kind == FileKind::Symlink {
+            return Err(Errno::EINVAL);
+        }
+        let new = NewInode {
+            kind,
+            perm: (op.mode & 0o7777) as u16,
+            umask: op.umask as u16,
+            rdev: op.rdev,
+            target: None,
+        };
+        self.make(req, op.parent, op.name, new).await
+    }
+
+    async fn mkdir(&self, req: &Request<'_>, op: op::Mkdir<'_>) -> Result<Entry> {
+        let new = NewInode {
+            kind: FileKind::Dir,
+            perm: (op.mode & 0o7777) as u16,
+            umask: op.umask as u16,
+            rdev: 0,
+            target: None,
+        };
+        self.make(req, op.parent, op.name, new).await
+    }
+
+    async fn unlink(&self, _req: &Request<'_>, op: op::Unlink<'_>) -> Result<()> {
+        self.vfs
+            .unlink(op.parent, op.name.as_bytes())
+            .await
+            .map(drop)
+            .map_err(errno)
+    }
+
+    async fn rmdir(&self, _req: &Request<'_>, op: op::Unlink<'_>) -> Result<()> {
+        self.vfs
+            .rmdir(op.parent, op.name.as_bytes())
+            .await
+            .map(drop)
+            .map_err(errno)
+    }
+
+    async fn rename(&self, _req: &Request<'_>, op: op::Rename<'_>) -> Result<()> {
+        self.vfs
+            .rename(
+                op.parent,
+                op.name.as_bytes(),
+                op.newparent,
+                op.newname.as_bytes(),
+                op.flags,
+            )
+            .await
+            .map(drop)
+            .map_err(errno)
+    }
+
+    async fn link(&self, _req: &Request<'_>, op: op::Link<'_>) -> Result<Entry> {
+        let attr = self
+            .vfs
+            .link(op.ino, op.newparent, op.newname.as_bytes())
+            .await
+            .map_err(errno)?;
+        Ok(self.entry(op.ino, &attr))
+    }
+
+    async fn open(&self, req: &Request<'_>, op: op::Open) -> Result<Open> {
+        let fh = self
+            .vfs
+            .open(caller(req), op.ino, op.flags)
+            .await
+            .map_err(errno)?;
+        Ok(Open::new(fh))
+    }
+
+    async fn read(&self, _req: &Request<'_>, op: op::Read) -> Result<Bytes> {
+        self.vfs
+            .read(op.fh, op.offset, op.size)
+            .await
+            .map_err(errno)
+    }
+
+    async fn write(&self, _req: &Request<'_>, op: op::Write<'_>) -> Result<u32> {
+        self.vfs
+            .write(op.fh, op.offset, op.data, op.kill_suidgid())
+            .await
+            .map_err(errno)
+    }
+
+    async fn statfs(&self, _req: &Request<'_>, _op: op::Statfs) -> Result<Statfs> {
+        let stats = self.vfs.statfs().await.map_err(errno)?;
+        let blocks = stats.total_bytes / u64::from(BLOCK);
+        let free = stats.free_bytes / u64::from(BLOCK);
+        Ok(Statfs {
+            blocks,
+            bfree: free,
+            bavail: free,
+            files: stats.used_inodes + stats.free_inodes,
+            ffree: stats.free_inodes,
+            bsize: BLOCK,
+            namelen: 255,
+            frsize: BLOCK,
+        })
+    }
+
+    async fn release(&self, _req: &Request<'_>, op: op::Release) -> Result<()> {
+        let flock_owner = op.flock_unlock.then_some(op.lock_owner).flatten();
+        self.vfs.release(op.fh, flock_owner).await;
+        Ok(())
+    }
+
+    async fn fsync(&self, _req: &Request<'_>, op: op::Fsync) -> Result<()> {
+        self.vfs.fsync(op.fh).await.map_err(errno)
+    }
+
+    async fn setxattr(&self, _req: &Request<'_>, op: op::Setxattr<'_>) -> Result<()> {
+        const ACL_KILL_SGID: u32 = 1;
+        self.vfs
+            .setxattr(
+                op.ino,
+                op.name.as_bytes(),
+                op.value,
+                op.flags,
+                op.setxattr_flags & ACL_KILL_SGID != 0,
+            )
+            .await
+            .map_err(errno)
+    }
+
+    async fn getxattr(&self, _req: &Request<'_>, op: op::Getxattr<'_>) -> Result<Bytes> {
+        let value = self
+            .vfs
+            .getxattr(op.ino, op.name.as_bytes())
+            .await
+            .map_err(errno)?;
+        Ok(Bytes::from(value))
+    }
+
+    async fn listxattr(&self, _req: &Request<'_>, op: op::Listxattr) -> Result<Bytes> {
+        Ok(Bytes::from(
+            self.vfs.listxattr(op.ino).await.map_err(errno)?,
+        ))
+    }
+
+    async fn removexattr(&self, _req: &Request<'_>, op: op::Removexattr<'_>) -> Result<()> {
+        self.vfs
+            .removexattr(op.ino, op.name.as_bytes())
+            .await
+            .map_err(errno)
+    }
+
+    async fn flush(&self, _req: &Request<'_>, op: op::Flush) -> Result<()> {
+        self.vfs
+            .flush_handle(op.fh, Some(op.lock_owner))
+            .await
+            .map_err(errno)
+    }
+
+    async fn opendir(&self, _req: &Request<'_>, op: op::Open) -> Result<Open> {
+        Ok(Open::new(self.vfs.opendir(op.ino).await.map_err(errno)?))
+    }
+
+    async fn readdir(
+        &self,
+        _req: &Request<'_>,
+        op: op::Readdir,
+        out: &mut DirEntries,
+    ) -> Result<()> {
+        let entries = self.vfs.readdir(op.fh, op.offset).await.map_err(errno)?;
+        for (i, e) in entries.iter().enumerate().skip(op.offset as usize) {
+            if !out.push(
+                e.ino,
+                i as u64 + 1,
+                kind_of(e.kind),
+                OsStr::from_bytes(&e.name),
+            ) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn readdirplus(
+        &self,
+        _req: &Request<'_>,
+        op: op::Readdir,
+        out: &mut DirEntriesPlus,
+    ) -> Result<()> {
+        let entries = self.vfs.readdir(op.fh, op.offset).await.map_err(errno)?;
+        for (i, e) in entries.iter().enumerate().skip(op.offset as usize) {
+            // The kernel takes no reference for "." and "..", so their TTLs do not matter.
+            let Ok(attr) = self.vfs.getattr(e.ino).await else {
+                continue;
+            };
+            let entry = self.entry(e.ino, &attr);
+            if !out.push(&entry, i as u64 + 1, OsStr::from_bytes(&e.name)) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn releasedir(&self, _req: &Request<'_>, op: op::Release) -> Result<()> {
+        self.vfs.releasedir(op.fh);
+        Ok(())
+    }
+
+    async fn fsyncdir(&self, _req: &Request<'_>, _op: op::Fsync) -> Result<()> {
+        self.vfs.sync_all().await.map_err(errno)
+    }
+
+    async fn getlk(&self, _req: &Request<'_>, op: op::Getlk) -> Result<op::Lock> {
+        let lock = range(&op.lock);
+        Ok(
+            match self.vfs.locks().conflict(op.ino, op.owner, &lock, false) {
+                Some(held) => op::Lock {
+                    start: held.start,
+                    end: held.end,
+                    typ: held.typ,
+                    pid: held.pid,
+                },
+                None => op::Lock {
+                    typ: libc::F_UNLCK,
+                    ..op.lock
+                },
+            },
+        )
+    }
+
+    async fn setlk(&self, req: &Request<'_>, op: op::Setlk) -> Result<()> {
+        self.vfs
+            .locks()
+            .set(
+                op.ino,
+                op.owner,
+                range(&op.lock),
+                op.flock,
+                op.sleep,
+                req.interrupted(),
+            )
+            .await
+            .map_err(errno)
+    }
+
+    async fn create(&self, req: &Request<'_>, op: op::Create<'_>) -> Result<Created> {
+        let (ino, attr, fh) = self
+            .vfs
+            .create(
+                caller(req),
+                op.parent,
+                op.name.as_bytes(),
+                (op.mode & 0o7777) as u16,
+                op.umask as u16,
+                op.flags,
+            )
+            .await
+            .map_err(errno)?;
+        Ok(Created {
+            entry: self.entry(ino, &attr),
+            open: Open::new(fh),
+        })
+    }
+
+    async fn fallocate(&self, _req: &Request<'_>, op: op::Fallocate) -> Result<()> {
+        self.vfs
+            .fallocate(op.fh, op.offset, op.length, op.mode)
+            .await
+            .map_err(errno)
+    }
+
+    async fn lseek(&self, _req: &Request<'_>, op: op::Lseek) -> Result<u64> {
+        let offset = u64::try_from(op.offset).map_err(|_| Errno::ENXIO)?;
+        let data = match op.whence {
+            libc::SEEK_DATA => true,
+            libc::SEEK_HOLE => false,
+            _ => return Err(Errno::EINVAL),
+        };
+        self.vfs.lseek(op.fh, offset, data).await.map_err(errno)
+    }
+
+    async fn copy_file_range(&self, _req: &Request<'_>, op: op::CopyFileRange) -> Result<u64> {
+        if op.flags != 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.vfs
+            .copy_file_range(op.fh_in, op.offset_in, op.fh_out, op.offset_out, op.len)
+            .await
+            .map_err(errno)
+    }
+
+    async fn syncfs(&self, _req: &Request<'_>, _op: op::Syncfs) -> Result<()> {
+        self.vfs.flush_all().await.map_err(errno)?;
+        self.vfs.sync_all().await.map_err(errno)
+    }
+}
+
+fn range(lock: &op::Lock) -> LockRange {
+    LockRange {
+        start: lock.start,
+        end: lock.end,
+        typ: lock.typ,
+        pid: lock.pid,
+    }
+}

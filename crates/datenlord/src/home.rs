@@ -1,0 +1,133 @@
+//! Where a volume lives: the default volume under `$DATENLORD_HOME`, or the one a META_URL
+//! names.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use datenlord_meta::{DEFAULT_BLOCK_SIZE, FORMAT_VERSION, Meta, MetaUrl, Timespec, Volume};
+use datenlord_store::{BlockStore, StorageUrl};
+
+/// `$DATENLORD_HOME`, default `~/.datenlord`.
+pub fn home() -> PathBuf {
+    if let Some(home) = std::env::var_os("DATENLORD_HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(home);
+    }
+    let user_home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
+    user_home.join(".datenlord")
+}
+
+pub fn default_meta() -> MetaUrl {
+    MetaUrl::Sqlite(home().join("meta.db"))
+}
+
+pub fn default_storage() -> StorageUrl {
+    StorageUrl::File(home().join("blocks"))
+}
+
+pub fn meta_url(arg: Option<&str>) -> Result<MetaUrl> {
+    match arg {
+        Some(url) => Ok(url.parse()?),
+        None => Ok(default_meta()),
+    }
+}
+
+/// Parses a size like `4M`, `64K`, `1MiB` or `1048576`.
+pub fn parse_size(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(digits);
+    let number: u64 = number
+        .parse()
+        .with_context(|| format!("invalid size {text:?}: expected a number like 4M"))?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        other => bail!("invalid size {text:?}: unknown unit {other:?} (use K, M or G)"),
+    };
+    number
+        .checked_mul(1 << shift)
+        .with_context(|| format!("size {text:?} is too large"))
+}
+
+/// A random id for a new volume.
+pub fn new_uuid() -> String {
+    let mut bytes = [0u8; 16];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .is_err()
+    {
+        let now = Timespec::now();
+        bytes[..8].copy_from_slice(&now.sec.to_le_bytes());
+        bytes[8..12].copy_from_slice(&now.nsec.to_le_bytes());
+        bytes[12..].copy_from_slice(&std::process::id().to_le_bytes());
+    }
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// The settings of a new volume.
+pub fn new_volume(name: &str, storage: &StorageUrl, block_size: u32) -> Volume {
+    Volume {
+        name: name.to_string(),
+        uuid: new_uuid(),
+        storage: storage.to_string(),
+        block_size,
+        created: Timespec::now().sec,
+        version: FORMAT_VERSION,
+    }
+}
+
+/// Formats a volume (see `datenlord format`).
+pub async fn format(
+    meta: &MetaUrl,
+    storage: &StorageUrl,
+    block_size: u32,
+    name: &str,
+    force: bool,
+) -> Result<Volume> {
+    let store = BlockStore::open(storage, block_size, true)?;
+    store
+        .probe()
+        .await
+        .with_context(|| format!("storage {storage} is not writable"))?;
+    let kv = meta.open(true)?;
+    let volume = new_volume(name, storage, block_size);
+    Ok(Meta::format(&kv, &volume, force).await?)
+}
+
+/// Opens a formatted volume: its metadata and its block store. The default volume is
+/// formatted on first use.
+pub async fn open(meta_arg: Option<&str>) -> Result<(Meta, BlockStore)> {
+    let url = meta_url(meta_arg)?;
+    if meta_arg.is_none() && !home().join("meta.db").exists() {
+        let volume = format(
+            &url,
+            &default_storage(),
+            DEFAULT_BLOCK_SIZE,
+            "default",
+            false,
+        )
+        .await
+        .context("formatting the default volume")?;
+        eprintln!(
+            "datenlord: formatted the default volume {} under {}",
+            volume.name,
+            home().display()
+        );
+    }
+    let kv = url.open(false)?;
+    let meta = Meta::open(kv).await?;
+    let storage: StorageUrl = meta.volume().storage.parse()?;
+    let store = BlockStore::open(&storage, meta.volume().block_size, false)
+        .with_context(|| format!("opening the block store of volume {}", meta.volume().name))?;
+    Ok((meta, store))
+}

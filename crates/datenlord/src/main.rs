@@ -1,0 +1,31 @@
+//! The `datenlord` command: parses the command line and runs one subcommand.
+
+mod admin;
+mod cli;
+mod fuse_adapter;
+mod home;
+mod mount;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        cli::Command::Format(args) => admin::format(args),
+        cli::Command::Mount(args) => mount::run(args),
+        cli::Command::Umount(args) => admin::umount(args),
+        cli::Command::Status(args) => admin::status(args),
+        cli::Command::Fsck(args) => admin::fsck(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("datenlord: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

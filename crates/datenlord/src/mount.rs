@@ -1,0 +1,261 @@
+//! `datenlord mount`: serve a volume on a mountpoint, in the foreground or as a daemon.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use datenlord_fuse::{Config, Mount, MountConfig, MountOption, Session};
+use datenlord_meta::{SessionInfo, Timespec};
+use datenlord_vfs::{Vfs, VfsConfig};
+
+use crate::cli::MountArgs;
+use crate::fuse_adapter::{FuseAdapter, Ttl};
+use crate::home;
+
+/// The daemon reports readiness on this inherited descriptor.
+const READY_FD: &str = "DATENLORD_READY_FD";
+
+/// How long `mount -d` waits for the daemon.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A session whose heartbeat is older than this is dead.
+const SESSION_TIMEOUT_SECS: i64 = 60;
+
+fn seconds(value: f64, what: &str) -> Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| anyhow::anyhow!("--{what} must be a non-negative number of seconds"))
+}
+
+pub fn run(args: MountArgs) -> Result<std::process::ExitCode> {
+    if args.background {
+        return daemonize(&args).map(|()| std::process::ExitCode::SUCCESS);
+    }
+    let ready = std::env::var(READY_FD).ok();
+    if ready.is_some() {
+        // A daemon outlives the terminal that started it.
+        let _ = nix::unistd::setsid();
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(serve(&args, ready.as_deref()));
+    if let (Err(err), Some(fd)) = (&result, ready.as_deref()) {
+        report(fd, &format!("error: {err:#}"));
+    }
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    result.map(|()| std::process::ExitCode::SUCCESS)
+}
+
+/// Writes one line to the waiting `mount -d`.
+fn report(fd: &str, line: &str) {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/self/fd/{fd}"))
+    {
+        Ok(mut pipe) => {
+            let _ = writeln!(pipe, "{line}");
+        }
+        Err(err) => tracing::warn!(%err, "cannot report to the starting process"),
+    }
+}
+
+fn mount_options(args: &MountArgs, volume: &str) -> Vec<MountOption> {
+    let mut options = vec![
+        MountOption::FsName(format!("datenlord:{volume}")),
+        MountOption::Subtype("datenlord".into()),
+        MountOption::DefaultPermissions,
+    ];
+    options.extend(
+        args.options
+            .iter()
+            .map(|o| o.trim())
+            .filter(|o| !o.is_empty())
+            .map(MountOption::parse),
+    );
+    options
+}
+
+/// Refuses a mountpoint that already has a FUSE filesystem on it.
+fn check_not_mounted(mountpoint: &Path) -> Result<()> {
+    let Ok(canonical) = mountpoint.canonicalize() else {
+        return Ok(());
+    };
+    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Ok(());
+    };
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(sep) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        let point = fields.get(4).map(|p| p.replace("\\040", " "));
+        let fstype = fields.get(sep + 1).copied().unwrap_or("");
+        if point.as_deref() == Some(&*canonical.to_string_lossy()) && fstype.starts_with("fuse") {
+            bail!(
+                "{} is already mounted ({fstype}); unmount it first with `datenlord umount {}`",
+                mountpoint.display(),
+                mountpoint.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
+    let ttl = Ttl {
+        attr: seconds(args.attr_timeout, "attr-timeout")?,
+        entry: seconds(args.entry_timeout, "entry-timeout")?,
+    };
+    let (meta, store) = home::open(args.meta.meta.as_deref()).await?;
+    if !args.clean_stale {
+        check_not_mounted(&args.mountpoint)?;
+    }
+    let meta = Arc::new(meta);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    reclaim_dead_sessions(&meta, &host).await;
+
+    let volume = meta.volume().name.clone();
+    let mount = Mount::new(
+        &args.mountpoint,
+        &MountConfig {
+            options: mount_options(args, &volume),
+            clean_stale: args.clean_stale,
+        },
+    )?;
+    let now = Timespec::now().sec;
+    let info = SessionInfo {
+        host,
+        pid: std::process::id(),
+        mountpoint: absolute(&args.mountpoint).display().to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        started: now,
+        heartbeat: now,
+    };
+    let session_id = meta.register_session(&info).await?;
+    let vfs_config = VfsConfig {
+        buffer_size: args.buffer_size.max(8) << 20,
+        ..VfsConfig::default()
+    };
+    let vfs = Arc::new(Vfs::new(meta.clone(), Arc::new(store), vfs_config));
+    vfs.set_session(session_id);
+
+    let mut config = Config {
+        writeback_cache: args.writeback_cache,
+        posix_acl: true,
+        ..Config::default()
+    };
+    if let Some(workers) = args.workers {
+        config.workers = workers.max(1);
+    }
+    let mut session = Session::new(FuseAdapter::new(vfs.clone(), ttl), mount, config)?;
+    let initialised = session.ready();
+    let background = tokio::spawn(vfs.clone().background());
+    let mountpoint = args.mountpoint.display().to_string();
+    let ready = ready.map(str::to_string);
+    let announce = tokio::spawn(async move {
+        if initialised.await.is_ok() {
+            tracing::info!(volume, mountpoint, "mounted");
+            if let Some(fd) = ready {
+                report(&fd, "ok");
+            }
+        }
+    });
+    let served = session.run().await;
+    announce.abort();
+    background.abort();
+    let flushed = vfs.flush_all().await;
+    let synced = vfs.sync_all().await;
+    if let Err(err) = meta.close_session(session_id).await {
+        tracing::warn!(%err, "cannot close the mount session");
+    }
+    served?;
+    flushed.context("flushing buffered writes at unmount")?;
+    synced.context("syncing at unmount")?;
+    Ok(())
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Ends sessions whose mount is gone: their process is not running on this host, or their
+/// heartbeat stopped.
+async fn reclaim_dead_sessions(meta: &datenlord_meta::Meta, host: &str) {
+    let now = Timespec::now().sec;
+    let dead = |s: &SessionInfo| {
+        let process_gone = s.host == host
+            && nix::sys::signal::kill(nix::unistd::Pid::from_raw(s.pid as i32), None)
+                == Err(nix::errno::Errno::ESRCH);
+        process_gone || now - s.heartbeat > SESSION_TIMEOUT_SECS
+    };
+    if let Err(err) = meta.reclaim_dead_sessions(dead).await {
+        tracing::warn!(%err, "cannot reclaim the sessions of dead mounts");
+    }
+}
+
+/// `mount -d`: starts this program again without `-d`, detached, and waits for its word.
+fn daemonize(args: &MountArgs) -> Result<()> {
+    let logs = home::home().join("logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+    let name: String = absolute(&args.mountpoint)
+        .display()
+        .to_string()
+        .trim_matches('/')
+        .replace('/', "-");
+    let log_path = logs.join(format!(
+        "mount-{}.log",
+        if name.is_empty() { "root" } else { &name }
+    ));
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
+    let (reader, writer) = std::io::pipe()?;
+    // The daemon must inherit the write end.
+    nix::fcntl::fcntl(
+        &writer,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+    )?;
+    let mut child_args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    child_args.retain(|a| a != "-d" && a != "--background");
+    let child = Command::new(std::env::current_exe()?)
+        .args(child_args)
+        .env(READY_FD, writer.as_raw_fd().to_string())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("starting the mount daemon")?;
+    // The child has its copy; with ours closed, EOF means the child is gone.
+    drop(writer);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(reader).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(READY_TIMEOUT).unwrap_or_default();
+    match line.trim() {
+        "ok" => {
+            println!(
+                "datenlord: mounted {} (pid {}, log {})",
+                args.mountpoint.display(),
+                child.id(),
+                log_path.display()
+            );
+            Ok(())
+        }
+        "" => bail!(
+            "the mount daemon did not become ready; see {}",
+            log_path.display()
+        ),
+        message => bail!("{}", message.trim_start_matches("error: ")),
+    }
+}

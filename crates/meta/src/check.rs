@@ -1,0 +1,258 @@
+//! `fsck` of the metadata: every name points at a live inode of the right kind, link counts and
+//! usage counters add up, every slice's object is reference-counted exactly, and nothing is
+//! orphaned. Repairs are applied in one transaction.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::chunk::{decode_refs, encode_refs};
+use crate::error::Result;
+use crate::keys;
+use crate::kv::KvTxn;
+use crate::meta::{Meta, charged, get_counter, read_txn, scan_prefix, write_txn};
+use crate::model::{Attr, Dirent, FileKind, ROOT_INO, Slice, encode_u64};
+
+/// What a check found.
+#[derive(Debug, Default)]
+pub struct MetaReport {
+    /// Problems, one line each.
+    pub problems: Vec<String>,
+    /// Problems fixed (with `repair`).
+    pub repaired: usize,
+    /// Objects files refer to: object → size.
+    pub objects: BTreeMap<u64, u64>,
+    /// Objects waiting for their blocks to be deleted: object → size.
+    pub doomed: BTreeMap<u64, u64>,
+    pub inodes: u64,
+    pub directories: u64,
+    pub files: u64,
+}
+
+enum Fix {
+    Put(Vec<u8>, Vec<u8>),
+    Delete(Vec<u8>),
+}
+
+impl Meta {
+    /// Checks the whole volume's metadata; with `repair`, fixes what it can.
+    pub async fn check(&self, repair: bool) -> Result<MetaReport> {
+        let mut report = MetaReport::default();
+        let mut fixes = Vec::new();
+        read_txn!(self, |txn| {
+            let mut attrs: BTreeMap<u64, Attr> = BTreeMap::new();
+            for (key, value) in scan_prefix(&mut txn, keys::ATTR_PREFIX).await? {
+                let Some(ino) = keys::u64_at(&key, 1) else {
+                    continue;
+                };
+                match Attr::decode(&value) {
+                    Ok(attr) => {
+                        attrs.insert(ino, attr);
+                    }
+                    Err(err) => {
+                        report.problems.push(format!("inode {ino}: {err}"));
+                        fixes.push(Fix::Delete(key));
+                    }
+                }
+            }
+            report.inodes = attrs.len() as u64;
+            let mut links: HashMap<u64, u32> = HashMap::new();
+            let mut subdirs: HashMap<u64, u32> = HashMap::new();
+            for (key, value) in scan_prefix(&mut txn, keys::ENTRY_PREFIX).await? {
+                let Some(parent) = keys::u64_at(&key, 1) else {
+                    continue;
+                };
+                let name = String::from_utf8_lossy(&key[9..]).into_owned();
+                let dirent = match Dirent::decode(&value) {
+                    Ok(d) => d,
+                    Err(err) => {
+                        report
+                            .problems
+                            .push(format!("entry {parent}/{name}: {err}"));
+                        fixes.push(Fix::Delete(key));
+                        continue;
+                    }
+                };
+                let parent_ok = attrs.get(&parent).is_some_and(|a| a.kind == FileKind::Dir);
+                let child = attrs.get(&dirent.ino);
+                if !parent_ok || child.is_none_or(|c| c.kind != dirent.kind) {
+                    report.problems.push(format!(
+                        "entry {parent}/{name} -> inode {}: {}",
+                        dirent.ino,
+                        if !parent_ok {
+                            "its directory is missing"
+                        } else if child.is_none() {
+                            "the inode is missing"
+                        } else {
+                            "the kinds differ"
+                        }
+                    ));
+                    fixes.push(Fix::Delete(key));
+                    continue;
+                }
+                *links.entry(dirent.ino).or_default() += 1;
+                if dirent.kind == FileKind::Dir {
+                    *subdirs.entry(parent).or_default() += 1;
+                    if child.is_some_and(|c| c.parent != parent) {
+                        report.problems.push(format!(
+                            "directory {} says its parent is {} but is listed in {parent}",
+                            dirent.ino,
+                            child.map_or(0, |c| c.parent)
+                        ));
+                        let mut fixed = *child.expect("checked above");
+                        fixed.parent = parent;
+                        fixes.push(Fix::Put(keys::attr(dirent.ino), fixed.encode()));
+                    }
+                }
+            }
+            let held: Vec<u64> = scan_prefix(&mut txn, keys::OPEN_UNLINKED_PREFIX)
+                .await?
+                .iter()
+                .filter_map(|(key, _)| keys::u64_at(key, 9))
+                .collect();
+            let (mut space, mut used_inodes) = (0i64, 0u64);
+            for (&ino, attr) in &attrs {
+                used_inodes += 1;
+                space += charged(attr.kind, attr.size);
+                let named = links.get(&ino).copied().unwrap_or(0);
+                let expected = match attr.kind {
+                    FileKind::Dir => {
+                        report.directories += 1;
+                        2 + subdirs.get(&ino).copied().unwrap_or(0)
+                    }
+                    _ => {
+                        if attr.kind == FileKind::File {
+                            report.files += 1;
+                        }
+                        named
+                    }
+                };
+                if ino != ROOT_INO && named == 0 {
+                    if held.contains(&ino) {
+                        continue;
+                    }
+                    report.problems.push(format!(
+                        "inode {ino} ({:?}) has no name and no open handle",
+                        attr.kind
+                    ));
+                    fixes.push(Fix::Delete(keys::attr(ino)));
+                    continue;
+                }
+                if attr.nlink != expected {
+                    report.problems.push(format!(
+                        "inode {ino}: link count {} but {expected} links found",
+                        attr.nlink
+                    ));
+                    let mut fixed = *attr;
+                    fixed.nlink = expected;
+                    fixes.push(Fix::Put(keys::attr(ino), fixed.encode()));
+                }
+                if attr.kind == FileKind::Symlink && txn.get(&keys::symlink(ino)).await?.is_none() {
+                    report
+                        .problems
+                        .push(format!("symbolic link {ino} has no target"));
+                }
+            }
+            let mut counted: BTreeMap<u64, u64> = BTreeMap::new();
+            for (key, value) in scan_prefix(&mut txn, keys::CHUNK_PREFIX).await? {
+                let ino = keys::u64_at(&key, 1).unwrap_or(0);
+                if attrs.get(&ino).is_none_or(|a| a.kind != FileKind::File) {
+                    report
+                        .problems
+                        .push(format!("chunk of inode {ino}, which is not a file"));
+                    fixes.push(Fix::Delete(key));
+                    continue;
+                }
+                match Slice::decode_all(&value) {
+                    Ok(slices) => {
+                        for slice in slices.iter().filter(|s| !s.is_hole()) {
+                            *counted.entry(slice.object).or_default() += 1;
+                        }
+                    }
+                    Err(err) => report.problems.push(format!("chunk of inode {ino}: {err}")),
+                }
+            }
+            let mut recorded: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+            for (key, value) in scan_prefix(&mut txn, keys::REFS_PREFIX).await? {
+                if let (Some(object), Ok(refs)) = (keys::u64_at(&key, 1), decode_refs(&value)) {
+                    recorded.insert(object, refs);
+                }
+            }
+            for (key, value) in scan_prefix(&mut txn, keys::DOOMED_PREFIX).await? {
+                if let Some(object) = keys::u64_at(&key, 1) {
+                    report.doomed.insert(
+                        object,
+                        crate::model::decode_u64(&value, "object size").unwrap_or(0),
+                    );
+                }
+            }
+            for (&object, &refs) in &counted {
+                match recorded.get(&object) {
+                    Some(&(have, size)) => {
+                        report.objects.insert(object, size);
+                        if have != refs {
+                            report.problems.push(format!("object {object}: {have} references recorded, {refs} found"));
+                            fixes.push(Fix::Put(keys::refs(object), encode_refs(refs, size).to_vec()));
+                        }
+                    }
+                    None => report.problems.push(format!("object {object} is used by files but has no reference record (its size is unknown)")),
+                }
+            }
+            for (&object, &(_, size)) in recorded.iter().filter(|(o, _)| !counted.contains_key(o)) {
+                report.problems.push(format!(
+                    "object {object} has a reference record but no file uses it"
+                ));
+                fixes.push(Fix::Delete(keys::refs(object)));
+                fixes.push(Fix::Put(keys::doomed(object), size.to_be_bytes().to_vec()));
+            }
+            for (name, have, want) in [
+                (
+                    keys::USED_SPACE,
+                    get_counter(&mut txn, keys::USED_SPACE).await?,
+                    space.max(0) as u64,
+                ),
+                (
+                    keys::USED_INODES,
+                    get_counter(&mut txn, keys::USED_INODES).await?,
+                    used_inodes,
+                ),
+            ] {
+                if have != want {
+                    report
+                        .problems
+                        .push(format!("counter {name} is {have} but {want} is in use"));
+                    fixes.push(Fix::Put(keys::counter(name), encode_u64(want).to_vec()));
+                }
+            }
+            for prefix in [keys::XATTR_PREFIX, keys::SYMLINK_PREFIX] {
+                for (key, _) in scan_prefix(&mut txn, prefix).await? {
+                    let ino = keys::u64_at(&key, 1).unwrap_or(0);
+                    if !attrs.contains_key(&ino) {
+                        report.problems.push(format!(
+                            "{} of missing inode {ino}",
+                            if prefix == keys::XATTR_PREFIX {
+                                "xattr"
+                            } else {
+                                "link target"
+                            }
+                        ));
+                        fixes.push(Fix::Delete(key));
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        if repair && !fixes.is_empty() {
+            let count = fixes.len();
+            write_txn!(self, |txn| {
+                for fix in &fixes {
+                    match fix {
+                        Fix::Put(key, value) => txn.put(key, value)?,
+                        Fix::Delete(key) => txn.delete(key)?,
+                    }
+                }
+                Ok(())
+            })?;
+            report.repaired = count;
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,48 @@
+//! Work a mount does on its own: renewing its session's heartbeat, deleting the blocks of
+//! objects nobody references, and flushing buffers that sat too long.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::Vfs;
+
+/// How often the session heartbeat is renewed.
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// Objects deleted per round.
+const DELETE_BATCH: usize = 1000;
+
+impl Vfs {
+    /// Deletes the blocks of unreferenced objects; returns how many objects went.
+    pub async fn delete_doomed(&self) -> crate::Result<usize> {
+        let doomed = self.meta().doomed_objects(DELETE_BATCH).await?;
+        for &(object, len) in &doomed {
+            self.store().delete(object, len).await?;
+            self.meta().forget_object(object).await?;
+        }
+        Ok(doomed.len())
+    }
+
+    /// Runs the background work until the task is dropped.
+    pub async fn background(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut last_beat = tokio::time::Instant::now();
+        loop {
+            tick.tick().await;
+            match self.delete_doomed().await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(objects = n, "deleted unreferenced objects"),
+                Err(err) => tracing::warn!(%err, "deleting unreferenced objects failed"),
+            }
+            if let Err(err) = self.flush_all().await {
+                tracing::warn!(%err, "flushing buffered writes failed; will retry");
+            }
+            if last_beat.elapsed() >= HEARTBEAT && self.session() != 0 {
+                last_beat = tokio::time::Instant::now();
+                if let Err(err) = self.meta().heartbeat(self.session()).await {
+                    tracing::warn!(%err, "session heartbeat failed");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The bytes written to a file but not yet flushed: disjoint segments by file offset, merged
+//! as they touch, so a sequential writer grows one segment and a flush makes one slice per
+//! segment.
+
+use std::collections::BTreeMap;
+
+/// Buffered writes of one file.
+#[derive(Debug, Default)]
+pub(crate) struct WriteBuffer {
+    segments: BTreeMap<u64, Vec<u8>>,
+    bytes: usize,
+}
+
+impl WriteBuffer {
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.segments.is_empty()
+    }
+
+    /// Adds a write; returns how many more bytes the buffer holds.
+    pub fn insert(&mut self, offset: u64, data: &[u8]) -> usize {
+        let end = offset + data.len() as u64;
+        let touching: Vec<u64> = self
+            .segments
+            .range(..=end)
+            .rev()
+            .take_while(|(start, seg)| *start + seg.len() as u64 >= offset)
+            .map(|(start, _)| *start)
+            .collect();
+        let before = self.bytes;
+        match touching[..] {
+            [] => {
+                self.segments.insert(offset, data.to_vec());
+                self.bytes += data.len();
+            }
+            [start] if start <= offset => {
+                let seg = self.segments.get_mut(&start).expect("segment just found");
+                let at = (offset - start) as usize;
+                let old_len = seg.len();
+                if at + data.len() > old_len {
+                    seg.resize(at + data.len(), 0);
+                }
+                seg[at..at + data.len()].copy_from_slice(data);
+                self.bytes += seg.len() - old_len;
+            }
+            _ => {
+                let first = *touching.last().expect("at least one segment");
+                let start = first.min(offset);
+                let mut merged = Vec::new();
+                for key in touching.iter().rev() {
+                    let seg = self.segments.remove(key).expect("segment just found");
+                    self.bytes -= seg.len();
+                    let at = (key - start) as usize;
+                    if merged.len() < at + seg.len() {
+                        merged.resize(at + seg.len(), 0);
+                    }
+                    merged[at..at + seg.len()].copy_from_slice(&seg);
+                }
+                let at = (offset - start) as usize;
+                if merged.len() < at + data.len() {
+                    merged.resize(at + data.len(), 0);
+                }
+                merged[at..at + data.len()].copy_from_slice(data);
+                self.bytes += merged.len();
+                self.segments.insert(start, merged);
+            }
+        }
+        self.bytes - before
+    }
+
+    /// Copies buffered bytes over `out`, which holds the file from `offset`.
+    pub fn overlay(&self, offset: u64, out: &mut [u8]) {
+        let end = offset + out.len() as u64;
+        for (start, seg) in self.segments.range(..end) {
+            let seg_end = start + seg.len() as u64;
+            if seg_end <= offset {
+                continue;
+            }
+            let lo = offset.max(*start);
+            let hi = end.min(seg_end);
+            out[(lo - offset) as usize..(hi - offset) as usize]
+                .copy_from_slice(&seg[(lo - start) as usize..(hi - start) as usize]);
+        }
+    }
+
+    /// Takes every segment out, leaving the buffer empty.
+    pub fn take(&mut self) -> BTreeMap<u64, Vec<u8>> {
+        self.bytes = 0;
+        std::mem::take(&mut self.segments)
+    }
+
+    /// Puts segments taken by [`WriteBuffer::take`] back under newer writes (a flush failed).
+    pub fn restore(&mut self, old: BTreeMap<u64, Vec<u8>>) {
+        let newer = std::mem::replace(&mut self.segments, old);
+        self.bytes = self.segments.values().map(Vec::len).sum();
+        for (start, seg) in newer {
+            self.insert(start, &seg);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contents(buf: &WriteBuffer, len: usize) -> Vec<u8> {
+        let mut out = vec![b'.'; len];
+        buf.overlay(0, &mut out);
+        out
+    }
+
+    #[test]
+    fn writes_merge_and_newer_bytes_win() {
+        let mut buf = WriteBuffer::default();
+        buf.insert(0, b"aaaa");
+        buf.insert(4, b"bbbb");
+        assert_eq!(buf.segments.len(), 1, "adjacent writes grow one segment");
+        buf.insert(10, b"cc");
+        buf.insert(2, b"XXXXXXXXXX");
+        assert_eq!(contents(&buf, 14), b"aaXXXXXXXXXX..");
+        assert_eq!(buf.bytes(), 12);
+    }
+
+    #[test]
+    fn restore_keeps_newer_writes_on_top() {
+        let mut buf = WriteBuffer::default();
+        buf.insert(0, b"old old");
+        let taken = buf.take();
+        buf.insert(4, b"new");
+        buf.restore(taken);
+        assert_eq!(contents(&buf, 7), b"old new");
+        assert_eq!(buf.bytes(), 7);
+    }
+}
