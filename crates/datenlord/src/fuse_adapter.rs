@@ -428,6 +428,24 @@ impl Filesystem for FuseAdapter {
         })
     }
 
+    async fn tmpfile(&self, req: &Request<'_>, op: op::Tmpfile) -> Result<Created> {
+        let (ino, attr, fh) = self
+            .vfs
+            .tmpfile(
+                caller(req),
+                op.parent,
+                (op.mode & 0o7777) as u16,
+                op.umask as u16,
+                op.flags,
+            )
+            .await
+            .map_err(errno)?;
+        Ok(Created {
+            entry: self.entry(ino, &attr),
+            open: Open::new(fh),
+        })
+    }
+
     async fn fallocate(&self, _req: &Request<'_>, op: op::Fallocate) -> Result<()> {
         self.vfs
             .fallocate(op.fh, op.offset, op.length, op.mode)

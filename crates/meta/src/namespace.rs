@@ -73,11 +73,36 @@ impl Meta {
         name: &[u8],
         new: NewInode<'_>,
     ) -> Result<(u64, Attr)> {
+        self.create_inode(caller, parent, Ok(name), new).await
+    }
+
+    /// Creates a file with no name (O_TMPFILE), held open by `session` until it gets a name
+    /// with [`Meta::link`] or its last close.
+    pub async fn create_unnamed(
+        &self,
+        caller: Caller,
+        parent: u64,
+        new: NewInode<'_>,
+        session: u64,
+    ) -> Result<(u64, Attr)> {
+        self.create_inode(caller, parent, Err(session), new).await
+    }
+
+    /// `name`: the new name, or the session holding an unnamed file.
+    async fn create_inode(
+        &self,
+        caller: Caller,
+        parent: u64,
+        name: std::result::Result<&[u8], u64>,
+        new: NewInode<'_>,
+    ) -> Result<(u64, Attr)> {
         let ino = self.next_inode().await?;
         write_txn!(self, |txn| {
             let mut dir = get_dir(&mut txn, parent).await?;
-            if txn.get(&keys::entry(parent, name)).await?.is_some() {
-                return errno(libc::EEXIST);
+            if let Ok(name) = name {
+                if txn.get(&keys::entry(parent, name)).await?.is_some() {
+                    return errno(libc::EEXIST);
+                }
             }
             let now = Timespec::now();
             let mut perm = new.perm & 0o7777;
@@ -115,7 +140,11 @@ impl Meta {
                 perm,
                 uid: caller.uid,
                 gid,
-                nlink: if new.kind == FileKind::Dir { 2 } else { 1 },
+                nlink: match (new.kind, name) {
+                    (_, Err(_)) => 0,
+                    (FileKind::Dir, Ok(_)) => 2,
+                    _ => 1,
+                },
                 size,
                 rdev: new.rdev,
                 atime: now,
@@ -127,17 +156,22 @@ impl Meta {
             if let (FileKind::Symlink, Some(target)) = (new.kind, new.target) {
                 txn.put(&keys::symlink(ino), target)?;
             }
-            let dirent = Dirent {
-                kind: new.kind,
-                ino,
-            };
-            txn.put(&keys::entry(parent, name), &dirent.encode())?;
-            if new.kind == FileKind::Dir {
-                dir.nlink += 1;
+            match name {
+                Ok(name) => {
+                    let dirent = Dirent {
+                        kind: new.kind,
+                        ino,
+                    };
+                    txn.put(&keys::entry(parent, name), &dirent.encode())?;
+                    if new.kind == FileKind::Dir {
+                        dir.nlink += 1;
+                    }
+                    dir.mtime = now;
+                    dir.ctime = now;
+                    put_attr(&mut txn, parent, &dir)?;
+                }
+                Err(session) => txn.put(&keys::open_unlinked(session, ino), &[])?,
             }
-            dir.mtime = now;
-            dir.ctime = now;
-            put_attr(&mut txn, parent, &dir)?;
             add_counter(&mut txn, keys::USED_INODES, 1).await?;
             add_counter(&mut txn, keys::USED_SPACE, charged(new.kind, size)).await?;
             Ok((ino, attr))
@@ -152,7 +186,17 @@ impl Meta {
                 return errno(libc::EPERM);
             }
             if attr.nlink == 0 {
-                return errno(libc::ENOENT);
+                // Only a file created without a name (O_TMPFILE) may get one back.
+                let mut held = false;
+                for (key, _) in scan_prefix(&mut txn, keys::OPEN_UNLINKED_PREFIX).await? {
+                    if keys::u64_at(&key, 9) == Some(ino) {
+                        txn.delete(&key)?;
+                        held = true;
+                    }
+                }
+                if !held || attr.kind != FileKind::File {
+                    return errno(libc::ENOENT);
+                }
             }
             if attr.nlink == u32::MAX {
                 return errno(libc::EMLINK);

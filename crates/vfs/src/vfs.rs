@@ -222,6 +222,31 @@ impl Vfs {
         Ok((ino, attr, fh))
     }
 
+    /// Creates and opens a file without a name (O_TMPFILE); it goes at its last close unless
+    /// linked first.
+    pub async fn tmpfile(
+        &self,
+        caller: Caller,
+        parent: u64,
+        perm: u16,
+        umask: u16,
+        flags: i32,
+    ) -> Result<(u64, Attr, u64)> {
+        let new = NewInode {
+            kind: FileKind::File,
+            perm,
+            umask,
+            rdev: 0,
+            target: None,
+        };
+        let (ino, attr) = self
+            .meta
+            .create_unnamed(caller, parent, new, self.session())
+            .await?;
+        let fh = self.add_file_handle(ino, attr.size, flags);
+        Ok((ino, attr, fh))
+    }
+
     pub async fn link(&self, ino: u64, parent: u64, name: &[u8]) -> Result<Attr> {
         let attr = self.meta.link(ino, parent, name).await?;
         Ok(self.with_buffered(ino, attr))

@@ -102,7 +102,7 @@ pub(crate) fn negotiate(
         wanted |= f::WRITEBACK_CACHE;
     }
     if config.posix_acl {
-        wanted |= f::POSIX_ACL;
+        wanted |= f::POSIX_ACL | f::DONT_MASK;
     }
     let flags = wanted & offered;
 

@@ -53,6 +53,8 @@ pub struct Config {
     /// Let the kernel cache writes (FUSE_WRITEBACK_CACHE). Default: off.
     pub writeback_cache: bool,
     /// Ask the kernel to enforce POSIX ACLs stored in xattrs (FUSE_POSIX_ACL). Default: off.
+    /// The kernel then leaves the umask to the filesystem (FUSE_DONT_MASK): it arrives in
+    /// CREATE, MKDIR and MKNOD, and must not apply where a default ACL is inherited.
     pub posix_acl: bool,
 }
 
