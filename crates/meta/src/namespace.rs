@@ -99,10 +99,10 @@ impl Meta {
         let ino = self.next_inode().await?;
         write_txn!(self, |txn| {
             let mut dir = get_dir(&mut txn, parent).await?;
-            if let Ok(name) = name {
-                if txn.get(&keys::entry(parent, name)).await?.is_some() {
-                    return errno(libc::EEXIST);
-                }
+            if let Ok(name) = name
+                && txn.get(&keys::entry(parent, name)).await?.is_some()
+            {
+                return errno(libc::EEXIST);
             }
             let now = Timespec::now();
             let mut perm = new.perm & 0o7777;

@@ -207,11 +207,11 @@ impl Mounted {
 
     fn stop(&mut self) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
-        if is_mounted(&self.path) {
-            if let Err(err) = datenlord_fuse::unmount(&self.path, false) {
-                eprintln!("unmount {}: {err}; detaching", self.path.display());
-                let _ = datenlord_fuse::unmount(&self.path, true);
-            }
+        if is_mounted(&self.path)
+            && let Err(err) = datenlord_fuse::unmount(&self.path, false)
+        {
+            eprintln!("unmount {}: {err}; detaching", self.path.display());
+            let _ = datenlord_fuse::unmount(&self.path, true);
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -258,10 +258,11 @@ impl Mounted {
 impl Drop for Mounted {
     fn drop(&mut self) {
         let status = self.stop();
-        if let Some(status) = status {
-            if !status.success() && !std::thread::panicking() {
-                eprintln!("datenlord mount exited with {status}: {}", self.stderr());
-            }
+        if let Some(status) = status
+            && !status.success()
+            && !std::thread::panicking()
+        {
+            eprintln!("datenlord mount exited with {status}: {}", self.stderr());
         }
         assert!(
             !is_mounted(&self.path) || std::thread::panicking(),
