@@ -79,8 +79,10 @@ fn mount_options(args: &MountArgs, volume: &str) -> Vec<MountOption> {
     options
 }
 
-/// Refuses a mountpoint that already has a FUSE filesystem on it.
-fn check_not_mounted(mountpoint: &Path) -> Result<()> {
+/// Refuses a mountpoint that is missing, not a directory, or already has a FUSE filesystem
+/// on it, before anything is opened or formatted.
+fn check_mountpoint(mountpoint: &Path) -> Result<()> {
+    Mount::check_mountpoint(mountpoint)?;
     let Ok(canonical) = mountpoint.canonicalize() else {
         return Ok(());
     };
@@ -110,10 +112,10 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
         attr: seconds(args.attr_timeout, "attr-timeout")?,
         entry: seconds(args.entry_timeout, "entry-timeout")?,
     };
-    let (meta, store) = home::open(args.meta.meta.as_deref()).await?;
     if !args.clean_stale {
-        check_not_mounted(&args.mountpoint)?;
+        check_mountpoint(&args.mountpoint)?;
     }
+    let (meta, store) = home::open(args.meta.meta.as_deref()).await?;
     let meta = Arc::new(meta);
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())

@@ -22,6 +22,8 @@ pub struct MetaReport {
     pub objects: BTreeMap<u64, u64>,
     /// Objects waiting for their blocks to be deleted: object → size.
     pub doomed: BTreeMap<u64, u64>,
+    /// Objects a live mount is writing: object → size.
+    pub pending: BTreeMap<u64, u64>,
     pub inodes: u64,
     pub directories: u64,
     pub files: u64,
@@ -174,6 +176,14 @@ impl Meta {
             for (key, value) in scan_prefix(&mut txn, keys::REFS_PREFIX).await? {
                 if let (Some(object), Ok(refs)) = (keys::u64_at(&key, 1), decode_refs(&value)) {
                     recorded.insert(object, refs);
+                }
+            }
+            for (key, value) in scan_prefix(&mut txn, keys::PENDING_PREFIX).await? {
+                if let Some(object) = keys::u64_at(&key, 9) {
+                    report.pending.insert(
+                        object,
+                        crate::model::decode_u64(&value, "object size").unwrap_or(0),
+                    );
                 }
             }
             for (key, value) in scan_prefix(&mut txn, keys::DOOMED_PREFIX).await? {

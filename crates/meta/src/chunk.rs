@@ -79,6 +79,14 @@ pub fn split_range(offset: u64, len: u64) -> impl Iterator<Item = (u32, u32, u32
     })
 }
 
+/// An object a session writes: its id and size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewObject {
+    pub session: u64,
+    pub id: u64,
+    pub len: u64,
+}
+
 /// A slice written into one chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkSlice {
@@ -92,14 +100,25 @@ impl Meta {
         read_txn!(self, |txn| read_chunk(&mut txn, ino, index).await)
     }
 
+    /// Announces that `session` is about to write `object` of `object_len` bytes, so that a
+    /// crash before [`Meta::commit_write`] leaves a record of what to delete, not leaked blocks.
+    pub async fn intend_object(&self, object: NewObject) -> Result<()> {
+        write_txn!(self, |txn| {
+            txn.put(
+                &keys::pending(object.session, object.id),
+                &object.len.to_be_bytes(),
+            )?;
+            Ok(())
+        })
+    }
+
     /// Records a write: `slices` point into the new object `object` of `object_len` bytes.
     /// The file grows to `new_len` if shorter. Returns the attributes and the chunks now worth
     /// compacting. ENOENT when the file is gone: the caller then discards the object.
     pub async fn commit_write(
         &self,
         ino: u64,
-        object: u64,
-        object_len: u64,
+        object: NewObject,
         slices: &[ChunkSlice],
         new_len: u64,
         mtime: Timespec,
@@ -109,6 +128,7 @@ impl Meta {
             if attr.kind != FileKind::File {
                 return errno(libc::EINVAL);
             }
+            txn.delete(&keys::pending(object.session, object.id))?;
             let mut crowded = Vec::new();
             for one in slices {
                 let key = keys::chunk(ino, one.chunk);
@@ -120,7 +140,7 @@ impl Meta {
                 txn.put(&key, &record)?;
             }
             if !slices.is_empty() {
-                add_refs(&mut txn, object, object_len, slices.len() as u64).await?;
+                add_refs(&mut txn, object.id, object.len, slices.len() as u64).await?;
             }
             if new_len > attr.size {
                 resize(&mut txn, &mut attr, new_len).await?;
@@ -133,9 +153,10 @@ impl Meta {
     }
 
     /// Queues an object that was written but never referenced (its commit failed).
-    pub async fn discard_object(&self, object: u64, object_len: u64) -> Result<()> {
+    pub async fn discard_object(&self, object: NewObject) -> Result<()> {
         write_txn!(self, |txn| {
-            txn.put(&keys::doomed(object), &object_len.to_be_bytes())?;
+            txn.delete(&keys::pending(object.session, object.id))?;
+            txn.put(&keys::doomed(object.id), &object.len.to_be_bytes())?;
             Ok(())
         })
     }
@@ -258,19 +279,19 @@ impl Meta {
         index: u32,
         old: &[Slice],
         new: &[Slice],
-        object: u64,
-        object_len: u64,
+        object: NewObject,
     ) -> Result<bool> {
         write_txn!(self, |txn| {
             if read_chunk(&mut txn, ino, index).await? != old {
                 return Ok(false);
             }
+            txn.delete(&keys::pending(object.session, object.id))?;
             let mut record = Vec::with_capacity(new.len() * SLICE_LEN);
             new.iter().for_each(|s| s.encode_into(&mut record));
             txn.put(&keys::chunk(ino, index), &record)?;
             let fresh = new.iter().filter(|s| !s.is_hole()).count() as u64;
             if fresh > 0 {
-                add_refs(&mut txn, object, object_len, fresh).await?;
+                add_refs(&mut txn, object.id, object.len, fresh).await?;
             }
             for slice in old.iter().filter(|s| !s.is_hole()) {
                 drop_ref(&mut txn, slice.object).await?;

@@ -15,6 +15,10 @@ pub enum MetaError {
     /// The key-value engine failed.
     #[error(transparent)]
     Kv(#[from] KvError),
+    /// The request cannot be done as asked (formatting over other settings, an unformatted
+    /// store); the text says why and what to do.
+    #[error("{0}")]
+    Refused(String),
     /// A stored record could not be decoded: the metadata is damaged or from a newer version.
     #[error("corrupt metadata: {0}")]
     Corrupt(String),
@@ -28,6 +32,7 @@ impl MetaError {
             Self::Kv(KvError::NoSpace(_)) => libc::ENOSPC,
             Self::Kv(KvError::ReadOnly(_)) => libc::EROFS,
             Self::Kv(_) | Self::Corrupt(_) => libc::EIO,
+            Self::Refused(_) => libc::EINVAL,
         }
     }
 }

@@ -14,6 +14,7 @@
 //! "Z" object                  an object nobody references: its size, until its blocks are deleted
 //! "E" session                 a mount session (JSON) with its heartbeat
 //! "O" session ino             an inode a session holds open after its last link went
+//! "P" session object          an object a session is writing: its size, until committed
 //! ```
 
 /// Counter names.
@@ -32,6 +33,7 @@ pub const DOOMED_PREFIX: &[u8] = b"Z";
 pub const SESSION_PREFIX: &[u8] = b"E";
 pub const OPEN_UNLINKED_PREFIX: &[u8] = b"O";
 pub const SYMLINK_PREFIX: &[u8] = b"S";
+pub const PENDING_PREFIX: &[u8] = b"P";
 pub const XATTR_PREFIX: &[u8] = b"X";
 
 fn with(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
@@ -99,6 +101,17 @@ pub fn open_unlinked(session: u64, ino: u64) -> Vec<u8> {
         OPEN_UNLINKED_PREFIX,
         &[&session.to_be_bytes(), &ino.to_be_bytes()],
     )
+}
+
+pub fn pending(session: u64, object: u64) -> Vec<u8> {
+    with(
+        PENDING_PREFIX,
+        &[&session.to_be_bytes(), &object.to_be_bytes()],
+    )
+}
+
+pub fn pending_of(session: u64) -> Vec<u8> {
+    attr_like(PENDING_PREFIX, session)
 }
 
 pub fn open_unlinked_of(session: u64) -> Vec<u8> {

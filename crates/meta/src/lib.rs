@@ -20,7 +20,7 @@ mod xattr;
 
 pub use attr::{SetAttr, kill_suidgid};
 pub use check::MetaReport;
-pub use chunk::{COMPACT_SLICES, ChunkSlice, Piece, split_range, visible};
+pub use chunk::{COMPACT_SLICES, ChunkSlice, NewObject, Piece, split_range, visible};
 pub use error::{MetaError, Result};
 pub use meta::{Caller, Meta, Usage};
 pub use model::{Attr, CHUNK_SIZE, Dirent, FileKind, ROOT_INO, Slice, Timespec};

@@ -104,15 +104,16 @@ impl Meta {
                     return Ok(old);
                 }
                 if !force {
-                    return Err(MetaError::Corrupt(format!(
+                    return Err(MetaError::Refused(format!(
                         "volume {} is already formatted with other settings: {}; use --force to change them",
                         old.name,
                         diffs.join(", ")
                     )));
                 }
-                let used = get_counter(&mut txn, keys::USED_SPACE).await?;
-                if old.block_size != volume.block_size && used > 0 {
-                    return Err(MetaError::Corrupt(format!(
+                let refs = keys::REFS_PREFIX;
+                let has_data = !txn.scan(refs, &prefix_end(refs), 1).await?.is_empty();
+                if old.block_size != volume.block_size && has_data {
+                    return Err(MetaError::Refused(format!(
                         "volume {} holds data in blocks of {} bytes; the block size cannot change",
                         old.name, old.block_size
                     )));
@@ -156,7 +157,7 @@ impl Meta {
     pub async fn open(kv: AnyKv) -> Result<Self> {
         let mut txn = kv.begin(false).await?;
         let Some(bytes) = txn.get(keys::VOLUME).await? else {
-            return Err(MetaError::Corrupt(
+            return Err(MetaError::Refused(
                 "the metadata store holds no volume; run `datenlord format` first".into(),
             ));
         };

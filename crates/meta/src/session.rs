@@ -77,6 +77,13 @@ impl Meta {
     pub async fn close_session(&self, id: u64) -> Result<usize> {
         write_txn!(self, |txn| {
             txn.delete(&keys::session(id))?;
+            // Objects it was writing were never committed: their blocks go.
+            for (key, value) in scan_prefix(&mut txn, &keys::pending_of(id)).await? {
+                txn.delete(&key)?;
+                if let Some(object) = keys::u64_at(&key, 9) {
+                    txn.put(&keys::doomed(object), &value)?;
+                }
+            }
             let prefix = keys::open_unlinked_of(id);
             let mut reclaimed = 0;
             for (key, _) in scan_prefix(&mut txn, &prefix).await? {

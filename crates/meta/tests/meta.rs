@@ -242,8 +242,11 @@ async fn data_slices_truncate_clone_and_references() {
     let (attr, _) = meta
         .commit_write(
             ino,
-            object,
-            100,
+            datenlord_meta::NewObject {
+                session: 7,
+                id: object,
+                len: 100,
+            },
             &[ChunkSlice { chunk: 0, slice }],
             100,
             Timespec::now(),

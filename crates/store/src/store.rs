@@ -93,7 +93,13 @@ impl BlockStore {
         match &self.backend {
             Backend::Local(dir) => {
                 for (index, block) in data.chunks(bs).enumerate() {
-                    dir.write(&block_name(object, index as u64), block)?;
+                    if let Err(err) = dir.write(&block_name(object, index as u64), block) {
+                        // Half an object is garbage: take back what was written.
+                        for done in 0..index {
+                            let _ = dir.delete(&block_name(object, done as u64));
+                        }
+                        return Err(err);
+                    }
                 }
                 Ok(())
             }

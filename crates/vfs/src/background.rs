@@ -37,6 +37,9 @@ impl Vfs {
             if let Err(err) = self.flush_all().await {
                 tracing::warn!(%err, "flushing buffered writes failed; will retry");
             }
+            if let Err(err) = self.compact_queued().await {
+                tracing::warn!(%err, "compaction failed");
+            }
             if last_beat.elapsed() >= HEARTBEAT && self.session() != 0 {
                 last_beat = tokio::time::Instant::now();
                 if let Err(err) = self.meta().heartbeat(self.session()).await {

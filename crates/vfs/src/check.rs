@@ -48,7 +48,10 @@ pub async fn fsck(meta: &Meta, store: &BlockStore, repair: bool) -> Result<FsckR
         }
     }
     for (&object, blocks) in &present {
-        if meta_report.objects.contains_key(&object) || meta_report.doomed.contains_key(&object) {
+        if meta_report.objects.contains_key(&object)
+            || meta_report.doomed.contains_key(&object)
+            || meta_report.pending.contains_key(&object)
+        {
             continue;
         }
         let bytes: u64 = blocks.values().sum();

@@ -6,6 +6,7 @@
 mod background;
 mod buffer;
 mod check;
+mod compact;
 mod error;
 mod locks;
 mod open_file;

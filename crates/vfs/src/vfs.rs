@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use datenlord_meta::{
-    Attr, Caller, ChunkSlice, FileKind, Meta, NewInode, OpenFiles, Removed, SetAttr, Slice,
-    Timespec, split_range, visible,
+    Attr, Caller, ChunkSlice, FileKind, Meta, NewInode, NewObject, OpenFiles, Removed, SetAttr,
+    Slice, Timespec, split_range, visible,
 };
 use datenlord_store::BlockStore;
 use futures::future::try_join_all;
@@ -76,6 +76,8 @@ pub struct Vfs {
     next_handle: AtomicU64,
     buffered: AtomicUsize,
     locks: Locks,
+    /// Chunks with many slices, waiting for the background compaction.
+    pub(crate) crowded: Mutex<std::collections::BTreeSet<(u64, u32)>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -107,6 +109,7 @@ impl Vfs {
             next_handle: AtomicU64::new(1),
             buffered: AtomicUsize::new(0),
             locks: Locks::default(),
+            crowded: Mutex::new(std::collections::BTreeSet::new()),
         }
     }
 
@@ -475,26 +478,35 @@ impl Vfs {
             joined = segments.values().flatten().copied().collect::<Vec<u8>>();
             &joined
         };
-        self.store.put(object, bytes).await?;
-        let seen = file.seen();
-        let mtime = seen.mtime.unwrap_or_else(Timespec::now);
-        match self
-            .meta
-            .commit_write(file.ino, object, at, &slices, seen.len, mtime)
-            .await
-        {
+        let object = NewObject {
+            session: self.session(),
+            id: object,
+            len: at,
+        };
+        self.meta.intend_object(object).await?;
+        let stored = self.store.put(object.id, bytes).await;
+        let committed = match stored {
+            Ok(()) => {
+                let seen = file.seen();
+                let mtime = seen.mtime.unwrap_or_else(Timespec::now);
+                self.meta
+                    .commit_write(file.ino, object, &slices, seen.len, mtime)
+                    .await
+                    .map_err(VfsError::from)
+            }
+            Err(err) => Err(err.into()),
+        };
+        match committed {
             Ok((attr, crowded)) => {
                 file.settled(attr.size);
-                for chunk in crowded {
-                    tracing::debug!(ino = file.ino, chunk, "chunk has many slices");
-                }
+                self.queue_compaction(file.ino, crowded);
                 Ok(bytes.len())
             }
             Err(err) => {
-                if let Err(discard) = self.meta.discard_object(object, at).await {
-                    tracing::warn!(object, %discard, "cannot queue an unused object for deletion");
+                if let Err(discard) = self.meta.discard_object(object).await {
+                    tracing::warn!(object = object.id, %discard, "cannot queue an unused object for deletion");
                 }
-                Err(err.into())
+                Err(err)
             }
         }
     }

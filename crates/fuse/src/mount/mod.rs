@@ -119,6 +119,16 @@ pub struct MountConfig {
 }
 
 impl Mount {
+    /// Checks, without mounting, that `mountpoint` is an existing, reachable directory: the
+    /// errors [`Mount::new`] would give, for callers that want them before doing other work.
+    pub fn check_mountpoint(mountpoint: &Path) -> Result<(), MountError> {
+        let meta = std::fs::metadata(mountpoint).map_err(|e| classify_stat(mountpoint, e))?;
+        if !meta.is_dir() {
+            return Err(MountError::NotADirectory(mountpoint.into()));
+        }
+        Ok(())
+    }
+
     /// Mounts a FUSE filesystem at `mountpoint`.
     pub fn new(mountpoint: impl AsRef<Path>, config: &MountConfig) -> Result<Self, MountError> {
         let mountpoint = mountpoint.as_ref();

@@ -1,0 +1,210 @@
+//! File data on a DatenLord volume: random overwrites across chunk boundaries against an
+//! in-memory model, truncation, compaction, shared objects after copy_file_range, write-buffer
+//! back-pressure, and persistence across remounts — each ending with a clean fsck.
+
+mod common;
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::FileExt;
+use std::time::{Duration, Instant};
+
+use common::{Home, Mounted, Options};
+
+const MIB: usize = 1 << 20;
+
+/// xorshift64*: deterministic, so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+}
+
+fn fsck(home: &Home) -> String {
+    let out = home.run(&["fsck"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "fsck: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn objects(fsck_output: &str) -> usize {
+    let line = fsck_output.lines().next().unwrap_or_default();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    words[words.len() - 2].parse().unwrap_or(usize::MAX)
+}
+
+fn read_all(path: &std::path::Path) -> Vec<u8> {
+    let mut data = Vec::new();
+    File::open(path).unwrap().read_to_end(&mut data).unwrap();
+    data
+}
+
+#[test]
+fn random_overwrites_truncates_and_compaction_match_a_model() {
+    let m = Mounted::new();
+    let path = m.join("model");
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    let mut model: Vec<u8> = Vec::new();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let span = 70 * MIB; // crosses the 64 MiB chunk boundary
+    for round in 0..300 {
+        if round % 50 == 49 {
+            let len = rng.below(span);
+            file.set_len(len as u64).unwrap();
+            model.resize(len, 0);
+        } else {
+            let len = 1 + rng.below(if round % 10 == 0 { 3 * MIB } else { 64 << 10 });
+            let offset = if round % 7 == 0 {
+                64 * MIB - len / 2
+            } else {
+                rng.below(span)
+            };
+            let data = rng.bytes(len);
+            file.write_all_at(&data, offset as u64).unwrap();
+            if model.len() < offset + len {
+                model.resize(offset + len, 0);
+            }
+            model[offset..offset + len].copy_from_slice(&data);
+        }
+        // Each fsync makes a slice: the chunks collect enough to be compacted.
+        file.sync_data().unwrap();
+    }
+    assert_eq!(file.metadata().unwrap().len(), model.len() as u64);
+    assert!(read_all(&path) == model, "contents differ from the model");
+    drop(file);
+
+    // Compaction and block deletion run in the background; wait for them to settle.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let home = m.home.path().to_path_buf();
+    loop {
+        let out = common::datenlord(&home, &["fsck"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if objects(&text) < 40 && text.contains("clean") && !text.contains("waiting to be deleted")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "chunks were not compacted: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(read_all(&path) == model, "contents changed by compaction");
+
+    let home = m.into_home();
+    let out = fsck(&home);
+    assert!(out.contains("clean"), "{out}");
+    let m = Mounted::in_home(home, Options::default(), &[]);
+    assert!(
+        read_all(&m.join("model")) == model,
+        "contents differ after remount"
+    );
+}
+
+#[test]
+fn truncate_hides_old_bytes_and_holes_read_as_zeros() {
+    let m = Mounted::new();
+    let path = m.join("t");
+    std::fs::write(&path, vec![7u8; 3 * MIB]).unwrap();
+    let f = OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(1000).unwrap();
+    f.set_len(2 * MIB as u64).unwrap();
+    f.write_all_at(b"end", 70 * MIB as u64).unwrap();
+    drop(f);
+    let data = read_all(&path);
+    assert_eq!(data.len(), 70 * MIB + 3);
+    assert!(data[..1000].iter().all(|&b| b == 7));
+    assert!(
+        data[1000..70 * MIB].iter().all(|&b| b == 0),
+        "no stale bytes after truncate up"
+    );
+    assert_eq!(&data[70 * MIB..], b"end");
+    let home = m.into_home();
+    let m = Mounted::in_home(home, Options::default(), &[]);
+    assert_eq!(read_all(&m.join("t")), data);
+}
+
+#[test]
+fn copies_share_objects_and_survive_the_source() {
+    let m = Mounted::new();
+    let src = m.join("src");
+    let mut rng = Rng(42);
+    let data = rng.bytes(5 * MIB + 123);
+    std::fs::write(&src, &data).unwrap();
+    let input = File::open(&src).unwrap();
+    let output = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(m.join("dst"))
+        .unwrap();
+    let (mut off_in, mut off_out) = (0i64, 0i64);
+    let mut copied = 0;
+    while copied < data.len() {
+        let n = nix::fcntl::copy_file_range(
+            input.as_fd(),
+            Some(&mut off_in),
+            output.as_fd(),
+            Some(&mut off_out),
+            data.len() - copied,
+        )
+        .unwrap();
+        assert!(n > 0);
+        copied += n;
+    }
+    drop((input, output));
+    std::fs::remove_file(&src).unwrap();
+    assert!(read_all(&m.join("dst")) == data);
+    let home = m.into_home();
+    let out = fsck(&home);
+    assert!(out.contains("clean"), "{out}");
+}
+
+#[test]
+fn many_writers_under_a_small_buffer_keep_their_bytes() {
+    let home = Home::new();
+    let m = Mounted::in_home(home, Options::default(), &["--buffer-size", "8"]);
+    let writers: Vec<_> = (0..4u64)
+        .map(|i| {
+            let path = m.join(&format!("w{i}"));
+            std::thread::spawn(move || {
+                let mut rng = Rng(i + 1);
+                let data = rng.bytes(20 * MIB);
+                let mut f = File::create(&path).unwrap();
+                for piece in data.chunks(64 << 10) {
+                    f.write_all(piece).unwrap();
+                }
+                drop(f);
+                (path, data)
+            })
+        })
+        .collect();
+    for writer in writers {
+        let (path, data) = writer.join().unwrap();
+        assert!(read_all(&path) == data, "{} differs", path.display());
+    }
+}
