@@ -17,6 +17,11 @@ fi
 missing=()
 command -v setpriv >/dev/null || missing+=(util-linux)
 command -v fusermount3 >/dev/null || missing+=(fuse3)
+command -v flock >/dev/null || missing+=(util-linux)
+command -v git >/dev/null || missing+=(git)
+command -v sqlite3 >/dev/null || missing+=(sqlite3)
+command -v rsync >/dev/null || missing+=(rsync)
+command -v python3 >/dev/null || missing+=(python3)
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
@@ -31,7 +36,10 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 
-leftover=$(awk '$2 ~ /memfs-test-/ {print $2}' /proc/self/mounts)
+# CPython's file and directory tests on the local disk and on a DatenLord mount.
+scripts/cpython-suite.sh target/debug/datenlord
+
+leftover=$(awk '$2 ~ /memfs-test-|datenlord-mnt-|dl-cpython/ {print $2}' /proc/self/mounts)
 if [ -n "$leftover" ]; then
     echo "test.sh: tests left mounts behind: $leftover" >&2
     exit 1
