@@ -29,7 +29,16 @@ fn acl(entries: &[(u16, u16, u32)]) -> Vec<u8> {
 /// Runs `sh -c script` as nobody; true when it succeeded.
 fn as_nobody(script: &str) -> bool {
     Command::new("setpriv")
-        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups", "sh", "-c", script])
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "sh",
+            "-c",
+            script,
+        ])
         .stderr(Stdio::null())
         .status()
         .expect("setpriv (util-linux)")
@@ -48,11 +57,24 @@ fn acls_grant_and_inherit() {
     let cat = format!("cat {} > /dev/null", file.display());
     assert!(!as_nobody(&cat), "mode 600 keeps others out");
 
-    let grant = acl(&[(USER_OBJ, 6, u32::MAX), (USER, 4, NOBODY), (GROUP_OBJ, 0, u32::MAX), (MASK, 4, u32::MAX), (OTHER, 0, u32::MAX)]);
+    let grant = acl(&[
+        (USER_OBJ, 6, u32::MAX),
+        (USER, 4, NOBODY),
+        (GROUP_OBJ, 0, u32::MAX),
+        (MASK, 4, u32::MAX),
+        (OTHER, 0, u32::MAX),
+    ]);
     xattr::set(&file, "system.posix_acl_access", &grant, 0).unwrap();
-    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o640, "the mask shows as group bits");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o640,
+        "the mask shows as group bits"
+    );
     assert!(as_nobody(&cat), "the ACL lets nobody read");
-    assert!(!as_nobody(&format!("echo x >> {}", file.display())), "but not write");
+    assert!(
+        !as_nobody(&format!("echo x >> {}", file.display())),
+        "but not write"
+    );
 
     // chmod narrows the mask, and with it the named entry.
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -61,16 +83,32 @@ fn acls_grant_and_inherit() {
     let dir = m.join("shared");
     std::fs::create_dir(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let default = acl(&[(USER_OBJ, 7, u32::MAX), (USER, 7, NOBODY), (GROUP_OBJ, 5, u32::MAX), (MASK, 7, u32::MAX), (OTHER, 0, u32::MAX)]);
+    let default = acl(&[
+        (USER_OBJ, 7, u32::MAX),
+        (USER, 7, NOBODY),
+        (GROUP_OBJ, 5, u32::MAX),
+        (MASK, 7, u32::MAX),
+        (OTHER, 0, u32::MAX),
+    ]);
     xattr::set(&dir, "system.posix_acl_access", &default, 0).unwrap();
     xattr::set(&dir, "system.posix_acl_default", &default, 0).unwrap();
     std::fs::write(dir.join("inherited"), b"data").unwrap();
-    let mode = std::fs::metadata(dir.join("inherited")).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(dir.join("inherited"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o660, "the default ACL applies instead of the umask");
-    assert!(as_nobody(&format!("echo more >> {}/inherited", dir.display())));
+    assert!(as_nobody(&format!(
+        "echo more >> {}/inherited",
+        dir.display()
+    )));
     assert!(xattr::get(&dir.join("inherited"), "system.posix_acl_access", 256).is_ok());
     std::fs::create_dir(dir.join("sub")).unwrap();
-    assert!(xattr::get(&dir.join("sub"), "system.posix_acl_default", 256).is_ok(), "directories inherit the default ACL");
+    assert!(
+        xattr::get(&dir.join("sub"), "system.posix_acl_default", 256).is_ok(),
+        "directories inherit the default ACL"
+    );
 }
 
 #[test]
@@ -92,7 +130,11 @@ fn locks_exclude_other_processes() {
     assert!(try_flock(), "released at close");
 
     // POSIX record locks: python's fcntl.lockf from another process.
-    let posix = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+    let posix = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
     let lock = libc::flock {
         l_type: libc::F_WRLCK as i16,
         l_whence: libc::SEEK_SET as i16,
@@ -105,9 +147,15 @@ fn locks_exclude_other_processes() {
         "import fcntl,sys\nf=open('{}','r+')\ntry:\n  fcntl.lockf(f, fcntl.LOCK_EX|fcntl.LOCK_NB, 5, 2)\nexcept OSError:\n  sys.exit(3)\n",
         path.display()
     );
-    let status = Command::new("python3").args(["-c", &probe]).status().unwrap();
+    let status = Command::new("python3")
+        .args(["-c", &probe])
+        .status()
+        .unwrap();
     assert_eq!(status.code(), Some(3), "the byte range is locked by us");
     drop(posix);
-    let status = Command::new("python3").args(["-c", &probe]).status().unwrap();
+    let status = Command::new("python3")
+        .args(["-c", &probe])
+        .status()
+        .unwrap();
     assert!(status.success(), "closing released the POSIX lock");
 }

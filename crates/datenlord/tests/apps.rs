@@ -29,10 +29,14 @@ fn sh(dir: &Path, script: &str) -> String {
 /// A source tree of many small files: Python's standard library (about 1,400 files, 50 MB),
 /// or this repository where that is missing.
 fn source_tree() -> &'static str {
-    ["/usr/lib/python3.11", "/usr/lib/python3.12", "/usr/lib/python3.13"]
-        .into_iter()
-        .find(|dir| Path::new(dir).join("os.py").is_file())
-        .unwrap_or(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+    [
+        "/usr/lib/python3.11",
+        "/usr/lib/python3.12",
+        "/usr/lib/python3.13",
+    ]
+    .into_iter()
+    .find(|dir| Path::new(dir).join("os.py").is_file())
+    .unwrap_or(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 
 #[test]
@@ -83,11 +87,16 @@ fn tar_round_trip_keeps_every_byte() {
 #[test]
 fn sqlite_ten_thousand_inserts_pass_integrity_check() {
     let m = Mounted::new();
-    let mut sql = String::from("PRAGMA journal_mode=WAL;\nCREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);\n");
+    let mut sql = String::from(
+        "PRAGMA journal_mode=WAL;\nCREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);\n",
+    );
     for batch in 0..100 {
         sql.push_str("BEGIN;\n");
         for i in 0..100 {
-            sql.push_str(&format!("INSERT INTO t (v) VALUES ('row {batch}-{i} {}');\n", "x".repeat(i)));
+            sql.push_str(&format!(
+                "INSERT INTO t (v) VALUES ('row {batch}-{i} {}');\n",
+                "x".repeat(i)
+            ));
         }
         sql.push_str("COMMIT;\n");
     }

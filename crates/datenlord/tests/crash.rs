@@ -38,7 +38,11 @@ fn mount(home: &Home, mountpoint: &str, extra: &[&str]) {
     let mut args = vec!["mount", "-d", mountpoint];
     args.extend_from_slice(extra);
     let out = home.run(&args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -49,7 +53,9 @@ fn fsynced_bytes_survive_kill_9() {
     let _guard = Guard(dir.path().to_path_buf());
     mount(&home, &mp, &[]);
 
-    let pattern: Vec<u8> = (0..9 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let pattern: Vec<u8> = (0..9 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     let kept = dir.path().join("kept");
     let mut f = File::create(&kept).unwrap();
     f.write_all(&pattern).unwrap();
@@ -57,7 +63,13 @@ fn fsynced_bytes_survive_kill_9() {
     drop(f);
     std::fs::create_dir(dir.path().join("sub")).unwrap();
     let overwritten = dir.path().join("sub/overwritten");
-    let f = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&overwritten).unwrap();
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&overwritten)
+        .unwrap();
     f.write_all_at(&pattern[..1 << 20], 0).unwrap();
     f.write_all_at(b"second version", 100).unwrap();
     f.sync_data().unwrap();
@@ -68,19 +80,29 @@ fn fsynced_bytes_survive_kill_9() {
     unsynced.write_all(&pattern[..2 << 20]).unwrap();
 
     let pid = daemon_pid(&home);
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok() {
         assert!(Instant::now() < deadline, "daemon did not die");
         std::thread::sleep(Duration::from_millis(20));
     }
     drop(unsynced);
-    assert!(std::fs::metadata(&kept).is_err(), "the dead mount answers with an error");
+    assert!(
+        std::fs::metadata(&kept).is_err(),
+        "the dead mount answers with an error"
+    );
 
     // Without --clean-stale the dead mount is reported; with it, it is replaced.
     let out = home.run(&["mount", "-d", &mp]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--clean-stale") || String::from_utf8_lossy(&out.stderr).contains("umount -l"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--clean-stale")
+            || String::from_utf8_lossy(&out.stderr).contains("umount -l")
+    );
     mount(&home, &mp, &["--clean-stale"]);
     assert_eq!(std::fs::read(&kept).unwrap(), pattern);
     let data = std::fs::read(&overwritten).unwrap();
@@ -88,7 +110,11 @@ fn fsynced_bytes_survive_kill_9() {
     assert_eq!(&data[..100], &pattern[..100]);
 
     let out = home.run(&["umount", &mp]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let out = home.run(&["fsck"]);

@@ -39,7 +39,11 @@ fn a_full_store_gives_enospc_not_corruption() {
     let meta = format!("sqlite://{}/meta.db", home.path().display());
     let storage = format!("file://{}/blocks", disk.0.display());
     let out = home.run(&["format", "--meta", &meta, "--storage", &storage, "small"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let m = Mounted::in_home(home, Options::default(), &["--meta", &meta]);
 
     let kept: Vec<u8> = (0..8 << 20).map(|i: u32| (i % 251) as u8).collect();
@@ -62,10 +66,16 @@ fn a_full_store_gives_enospc_not_corruption() {
         }
     }
     let failure = failure.or_else(|| big.sync_all().err());
-    let errno = failure.expect("writing 64 MiB into 24 MiB must fail").raw_os_error();
+    let errno = failure
+        .expect("writing 64 MiB into 24 MiB must fail")
+        .raw_os_error();
     assert_eq!(errno, Some(libc::ENOSPC));
     drop(big);
-    assert_eq!(std::fs::read(m.join("kept")).unwrap(), kept, "stored data is intact");
+    assert_eq!(
+        std::fs::read(m.join("kept")).unwrap(),
+        kept,
+        "stored data is intact"
+    );
 
     std::fs::remove_file(m.join("big")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -75,7 +85,10 @@ fn a_full_store_gives_enospc_not_corruption() {
         if written.is_ok() {
             break;
         }
-        assert!(Instant::now() < deadline, "space did not come back: {written:?}");
+        assert!(
+            Instant::now() < deadline,
+            "space did not come back: {written:?}"
+        );
         drop(f);
         std::thread::sleep(Duration::from_millis(200));
     }
