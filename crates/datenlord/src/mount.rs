@@ -22,9 +22,6 @@ const READY_FD: &str = "DATENLORD_READY_FD";
 /// How long `mount -d` waits for the daemon.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// A session whose heartbeat is older than this is dead.
-const SESSION_TIMEOUT_SECS: i64 = 60;
-
 fn seconds(value: f64, what: &str) -> Result<Duration> {
     Duration::try_from_secs_f64(value)
         .map_err(|_| anyhow::anyhow!("--{what} must be a non-negative number of seconds"))
@@ -117,10 +114,17 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
     }
     let (meta, store) = home::open(args.meta.meta.as_deref()).await?;
     let meta = Arc::new(meta);
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
-    reclaim_dead_sessions(&meta, &host).await;
+    let read_only = args.options.iter().any(|o| o.trim() == "ro");
+    let vfs_config = VfsConfig {
+        buffer_size: args.buffer_size.max(8) << 20,
+        relatime: !read_only && !args.options.iter().any(|o| o.trim() == "noatime"),
+        ..VfsConfig::default()
+    };
+    let host = vfs_config.host.clone();
+    let vfs = Arc::new(Vfs::new(meta.clone(), Arc::new(store), vfs_config));
+    if let Err(err) = vfs.reclaim_dead_sessions().await {
+        tracing::warn!(%err, "cannot reclaim the sessions of dead mounts");
+    }
 
     let volume = meta.volume().name.clone();
     let mount = Mount::new(
@@ -140,11 +144,6 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
         heartbeat: now,
     };
     let session_id = meta.register_session(&info).await?;
-    let vfs_config = VfsConfig {
-        buffer_size: args.buffer_size.max(8) << 20,
-        ..VfsConfig::default()
-    };
-    let vfs = Arc::new(Vfs::new(meta.clone(), Arc::new(store), vfs_config));
     vfs.set_session(session_id);
 
     let mut config = Config {
@@ -184,21 +183,6 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
 
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
-}
-
-/// Ends sessions whose mount is gone: their process is not running on this host, or their
-/// heartbeat stopped.
-async fn reclaim_dead_sessions(meta: &datenlord_meta::Meta, host: &str) {
-    let now = Timespec::now().sec;
-    let dead = |s: &SessionInfo| {
-        let process_gone = s.host == host
-            && nix::sys::signal::kill(nix::unistd::Pid::from_raw(s.pid as i32), None)
-                == Err(nix::errno::Errno::ESRCH);
-        process_gone || now - s.heartbeat > SESSION_TIMEOUT_SECS
-    };
-    if let Err(err) = meta.reclaim_dead_sessions(dead).await {
-        tracing::warn!(%err, "cannot reclaim the sessions of dead mounts");
-    }
 }
 
 /// `mount -d`: starts this program again without `-d`, detached, and waits for its word.

@@ -208,3 +208,39 @@ fn many_writers_under_a_small_buffer_keep_their_bytes() {
         assert!(read_all(&path) == data, "{} differs", path.display());
     }
 }
+
+#[test]
+fn reads_move_the_access_time_like_relatime() {
+    let options = Options {
+        ttl: common::Ttl {
+            entry: Duration::ZERO,
+            attr: Duration::ZERO,
+        },
+        ..Options::default()
+    };
+    let m = Mounted::with(options);
+    let path = m.join("a");
+    std::fs::write(&path, b"data").unwrap();
+    let old = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    let file = File::options().write(true).open(&path).unwrap();
+    file.set_times(
+        std::fs::FileTimes::new()
+            .set_accessed(old)
+            .set_modified(old),
+    )
+    .unwrap();
+    drop(file);
+    assert_eq!(std::fs::metadata(&path).unwrap().accessed().unwrap(), old);
+    read_all(&path);
+    let atime = std::fs::metadata(&path).unwrap().accessed().unwrap();
+    assert!(
+        atime > old + Duration::from_secs(1),
+        "a read moves an old atime"
+    );
+    read_all(&path);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().accessed().unwrap(),
+        atime,
+        "but not on every read"
+    );
+}

@@ -15,4 +15,4 @@ mod vfs;
 pub use check::{FsckReport, fsck};
 pub use error::{Result, VfsError};
 pub use locks::{LockRange, Locks};
-pub use vfs::{DirEntry, FsStats, Vfs, VfsConfig};
+pub use vfs::{DirEntry, FsStats, Vfs, VfsConfig, this_host};

@@ -2,6 +2,7 @@
 //! mtime including them, which `getattr` reports before a flush makes them part of the
 //! metadata.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use datenlord_meta::Timespec;
@@ -27,6 +28,7 @@ pub(crate) struct OpenFile {
     /// buffer of one moment.
     pub data: RwLock<WriteBuffer>,
     seen: Mutex<Seen>,
+    read_before: AtomicBool,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -40,7 +42,13 @@ impl OpenFile {
             opens: Mutex::new(0),
             data: RwLock::new(WriteBuffer::default()),
             seen: Mutex::new(Seen { len, mtime: None }),
+            read_before: AtomicBool::new(false),
         }
+    }
+
+    /// True for the first read since the file was opened (the one that may move its atime).
+    pub fn first_read(&self) -> bool {
+        !self.read_before.swap(true, Ordering::Relaxed)
     }
 
     pub fn seen(&self) -> Seen {

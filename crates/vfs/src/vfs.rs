@@ -24,6 +24,10 @@ pub struct VfsConfig {
     pub buffer_size: usize,
     /// A file flushes once it buffers this many bytes.
     pub flush_size: usize,
+    /// Update access times as Linux's `relatime` does (off for `noatime` and read-only mounts).
+    pub relatime: bool,
+    /// This machine's name, to tell its own dead mounts (process gone) from live ones.
+    pub host: String,
 }
 
 impl Default for VfsConfig {
@@ -31,8 +35,17 @@ impl Default for VfsConfig {
         Self {
             buffer_size: 512 << 20,
             flush_size: 64 << 20,
+            relatime: true,
+            host: this_host(),
         }
     }
+}
+
+/// The kernel's host name.
+pub fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
 }
 
 /// An entry of a directory listing; offsets count from 1 ("." is entry 0).
@@ -128,6 +141,10 @@ impl Vfs {
 
     pub fn session(&self) -> u64 {
         self.session.load(Ordering::Relaxed)
+    }
+
+    pub fn config(&self) -> &VfsConfig {
+        &self.config
     }
 
     pub fn locks(&self) -> &Locks {
@@ -328,6 +345,12 @@ impl Vfs {
 
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Bytes> {
         let (file, _) = self.file_handle(fh)?;
+        if self.config.relatime
+            && file.first_read()
+            && let Err(err) = self.touch_atime(file.ino).await
+        {
+            tracing::debug!(ino = file.ino, %err, "cannot update the access time");
+        }
         let buffer = file.data.read().await;
         let len = file.seen().len;
         if offset >= len || size == 0 {
@@ -338,6 +361,17 @@ impl Vfs {
         self.read_stored(file.ino, offset, &mut out).await?;
         buffer.overlay(offset, &mut out);
         Ok(Bytes::from(out))
+    }
+
+    /// `relatime`: the access time moves when it is older than the last change, or a day old.
+    async fn touch_atime(&self, ino: u64) -> Result<()> {
+        const DAY: i64 = 24 * 60 * 60;
+        let attr = self.meta.getattr(ino).await?;
+        let now = Timespec::now();
+        if attr.atime <= attr.mtime || attr.atime <= attr.ctime || now.sec - attr.atime.sec >= DAY {
+            self.meta.touch_atime(ino, now).await?;
+        }
+        Ok(())
     }
 
     /// Fills `out` with the flushed bytes of `ino` from `offset`, fetching blocks in parallel.
