@@ -98,6 +98,27 @@ impl FuseAdapter {
         }
     }
 
+    async fn create_file(
+        &self,
+        req: &Request<'_>,
+        parent: u64,
+        name: Option<&[u8]>,
+        mode: u32,
+        umask: u32,
+        flags: i32,
+    ) -> Result<Created> {
+        let perm = (mode & 0o7777) as u16;
+        let (ino, attr, fh) = self
+            .vfs
+            .create(caller(req), parent, name, perm, umask as u16, flags)
+            .await
+            .map_err(errno)?;
+        Ok(Created {
+            entry: self.entry(ino, &attr),
+            open: Open::new(fh),
+        })
+    }
+
     async fn make(
         &self,
         req: &Request<'_>,
@@ -410,40 +431,14 @@ impl Filesystem for FuseAdapter {
     }
 
     async fn create(&self, req: &Request<'_>, op: op::Create<'_>) -> Result<Created> {
-        let (ino, attr, fh) = self
-            .vfs
-            .create(
-                caller(req),
-                op.parent,
-                op.name.as_bytes(),
-                (op.mode & 0o7777) as u16,
-                op.umask as u16,
-                op.flags,
-            )
+        let name = Some(op.name.as_bytes());
+        self.create_file(req, op.parent, name, op.mode, op.umask, op.flags)
             .await
-            .map_err(errno)?;
-        Ok(Created {
-            entry: self.entry(ino, &attr),
-            open: Open::new(fh),
-        })
     }
 
     async fn tmpfile(&self, req: &Request<'_>, op: op::Tmpfile) -> Result<Created> {
-        let (ino, attr, fh) = self
-            .vfs
-            .tmpfile(
-                caller(req),
-                op.parent,
-                (op.mode & 0o7777) as u16,
-                op.umask as u16,
-                op.flags,
-            )
+        self.create_file(req, op.parent, None, op.mode, op.umask, op.flags)
             .await
-            .map_err(errno)?;
-        Ok(Created {
-            entry: self.entry(ino, &attr),
-            open: Open::new(fh),
-        })
     }
 
     async fn fallocate(&self, _req: &Request<'_>, op: op::Fallocate) -> Result<()> {

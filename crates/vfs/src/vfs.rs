@@ -219,13 +219,14 @@ impl Vfs {
         Ok(self.meta.create(caller, parent, name, new).await?)
     }
 
-    /// Creates and opens a regular file (O_CREAT). O_EXCL is implied: the kernel sends CREATE
-    /// only for names it found missing.
+    /// Creates and opens a regular file (O_CREAT; O_EXCL is implied, as the kernel sends
+    /// CREATE only for names it found missing). Without a name it is an O_TMPFILE file, which
+    /// goes at its last close unless linked first.
     pub async fn create(
         &self,
         caller: Caller,
         parent: u64,
-        name: &[u8],
+        name: Option<&[u8]>,
         perm: u16,
         umask: u16,
         flags: i32,
@@ -237,32 +238,14 @@ impl Vfs {
             rdev: 0,
             target: None,
         };
-        let (ino, attr) = self.meta.create(caller, parent, name, new).await?;
-        let fh = self.add_file_handle(ino, attr.size, flags);
-        Ok((ino, attr, fh))
-    }
-
-    /// Creates and opens a file without a name (O_TMPFILE); it goes at its last close unless
-    /// linked first.
-    pub async fn tmpfile(
-        &self,
-        caller: Caller,
-        parent: u64,
-        perm: u16,
-        umask: u16,
-        flags: i32,
-    ) -> Result<(u64, Attr, u64)> {
-        let new = NewInode {
-            kind: FileKind::File,
-            perm,
-            umask,
-            rdev: 0,
-            target: None,
+        let (ino, attr) = match name {
+            Some(name) => self.meta.create(caller, parent, name, new).await?,
+            None => {
+                self.meta
+                    .create_unnamed(caller, parent, new, self.session())
+                    .await?
+            }
         };
-        let (ino, attr) = self
-            .meta
-            .create_unnamed(caller, parent, new, self.session())
-            .await?;
         let fh = self.add_file_handle(ino, attr.size, flags);
         Ok((ino, attr, fh))
     }
