@@ -244,3 +244,28 @@ fn reads_move_the_access_time_like_relatime() {
         "but not on every read"
     );
 }
+
+#[test]
+fn huge_offsets_are_efbig_and_sparse_files_stay_cheap() {
+    let m = Mounted::new();
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(m.join("sparse"))
+        .unwrap();
+    let far = 1u64 << 40;
+    f.write_all_at(b"tail", far).unwrap();
+    assert_eq!(f.metadata().unwrap().len(), far + 4);
+    let mut head = [1u8; 16];
+    f.read_exact_at(&mut head, far / 2).unwrap();
+    assert_eq!(head, [0; 16], "a hole reads as zeros");
+    let limit = datenlord_meta::MAX_FILE_SIZE;
+    let err = f.write_all_at(b"x", limit).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EFBIG));
+    assert_eq!(
+        f.set_len(limit + 1).unwrap_err().raw_os_error(),
+        Some(libc::EFBIG)
+    );
+}

@@ -233,6 +233,9 @@ impl Meta {
             if len == 0 {
                 return Ok((0, dst_attr));
             }
+            if dst_offset.saturating_add(len) > crate::model::MAX_FILE_SIZE {
+                return errno(libc::EFBIG);
+            }
             let mut copied = 0;
             for (index, start, stop) in split_range(src_offset, len) {
                 let slices = read_chunk(&mut txn, src, index).await?;

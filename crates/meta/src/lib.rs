@@ -23,7 +23,7 @@ pub use check::MetaReport;
 pub use chunk::{COMPACT_SLICES, ChunkSlice, NewObject, Piece, split_range, visible};
 pub use error::{MetaError, Result};
 pub use meta::{Caller, Meta, Usage};
-pub use model::{Attr, CHUNK_SIZE, Dirent, FileKind, ROOT_INO, Slice, Timespec};
+pub use model::{Attr, CHUNK_SIZE, Dirent, FileKind, MAX_FILE_SIZE, ROOT_INO, Slice, Timespec};
 pub use namespace::{DIR_SIZE, NewInode, OpenFiles, RENAME_EXCHANGE, RENAME_NOREPLACE, Removed};
 pub use session::SessionInfo;
 pub use url::{MetaUrl, SCHEMES};

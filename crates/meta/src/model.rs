@@ -6,6 +6,9 @@ use crate::error::{MetaError, Result};
 /// Bytes in one chunk: a file is cut into chunks, each with its own list of slices.
 pub const CHUNK_SIZE: u64 = 64 << 20;
 
+/// The largest file: chunk indexes are 32-bit.
+pub const MAX_FILE_SIZE: u64 = CHUNK_SIZE << 32;
+
 /// The inode of the root directory.
 pub const ROOT_INO: u64 = 1;
 

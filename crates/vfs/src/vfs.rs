@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
 use datenlord_meta::{
-    Attr, Caller, ChunkSlice, FileKind, Meta, NewInode, NewObject, OpenFiles, Removed, SetAttr,
-    Slice, Timespec, split_range, visible,
+    Attr, Caller, ChunkSlice, FileKind, MAX_FILE_SIZE, Meta, NewInode, NewObject, OpenFiles,
+    Removed, SetAttr, Slice, Timespec, split_range, visible,
 };
 use datenlord_store::BlockStore;
 use futures::future::try_join_all;
@@ -91,6 +91,14 @@ pub struct Vfs {
     locks: Locks,
     /// Chunks with many slices, waiting for the background compaction.
     pub(crate) crowded: Mutex<std::collections::BTreeSet<(u64, u32)>>,
+}
+
+/// `offset + len`, or EFBIG past the largest file.
+fn end_of(offset: u64, len: u64) -> Result<u64> {
+    match offset.checked_add(len) {
+        Some(end) if end <= MAX_FILE_SIZE => Ok(end),
+        _ => errno(libc::EFBIG),
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -198,6 +206,7 @@ impl Vfs {
             self.flush_locked(file, buffer).await?;
         }
         if let Some(size) = size {
+            end_of(size, 0)?;
             let attr = self.meta.truncate(ino, size, Timespec::now()).await?;
             if let Some(file) = &file {
                 file.settled(attr.size);
@@ -395,9 +404,7 @@ impl Vfs {
         if flags & libc::O_ACCMODE == libc::O_RDONLY {
             return errno(libc::EBADF);
         }
-        let end = offset
-            .checked_add(data.len() as u64)
-            .ok_or(VfsError::Errno(libc::EFBIG))?;
+        let end = end_of(offset, data.len() as u64)?;
         if kill_suidgid {
             let attr = self.meta.getattr(file.ino).await?;
             if attr.perm & (libc::S_ISUID | libc::S_ISGID) as u16 != 0 {
@@ -706,9 +713,7 @@ impl Vfs {
         if mode & !(KEEP_SIZE | PUNCH | ZERO) != 0 || (mode & PUNCH != 0 && mode & KEEP_SIZE == 0) {
             return errno(libc::EOPNOTSUPP);
         }
-        let end = offset
-            .checked_add(len)
-            .ok_or(VfsError::Errno(libc::EFBIG))?;
+        let end = end_of(offset, len)?;
         let mut buffer = file.data.write().await;
         self.flush_locked(&file, &mut buffer).await?;
         let attr = if mode & (PUNCH | ZERO) != 0 {
