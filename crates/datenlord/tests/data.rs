@@ -269,3 +269,31 @@ fn huge_offsets_are_efbig_and_sparse_files_stay_cheap() {
         Some(libc::EFBIG)
     );
 }
+
+#[test]
+fn bytes_being_flushed_in_the_background_stay_readable() {
+    let m = Mounted::new();
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(m.join("flight"))
+        .unwrap();
+    let mut rng = Rng(7);
+    let data = rng.bytes(150 * MIB);
+    for (i, piece) in data.chunks(MIB).enumerate() {
+        f.write_all_at(piece, (i * MIB) as u64).unwrap();
+        if i % 16 == 15 {
+            // Read back across what is buffered, in flight and stored, without closing.
+            let mut back = vec![0u8; 3 * MIB];
+            let at = i * MIB - 2 * MIB;
+            f.read_exact_at(&mut back, at as u64).unwrap();
+            assert!(back == data[at..at + 3 * MIB], "read at {at} while writing");
+            assert_eq!(f.metadata().unwrap().len(), ((i + 1) * MIB) as u64);
+        }
+    }
+    f.sync_all().unwrap();
+    drop(f);
+    assert!(read_all(&m.join("flight")) == data);
+}

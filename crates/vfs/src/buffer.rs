@@ -4,10 +4,13 @@
 
 use std::collections::BTreeMap;
 
+/// Disjoint byte runs by file offset.
+pub(crate) type Segments = BTreeMap<u64, Vec<u8>>;
+
 /// Buffered writes of one file.
 #[derive(Debug, Default)]
 pub(crate) struct WriteBuffer {
-    segments: BTreeMap<u64, Vec<u8>>,
+    segments: Segments,
     bytes: usize,
 }
 
@@ -74,32 +77,37 @@ impl WriteBuffer {
 
     /// Copies buffered bytes over `out`, which holds the file from `offset`.
     pub fn overlay(&self, offset: u64, out: &mut [u8]) {
-        let end = offset + out.len() as u64;
-        for (start, seg) in self.segments.range(..end) {
-            let seg_end = start + seg.len() as u64;
-            if seg_end <= offset {
-                continue;
-            }
-            let lo = offset.max(*start);
-            let hi = end.min(seg_end);
-            out[(lo - offset) as usize..(hi - offset) as usize]
-                .copy_from_slice(&seg[(lo - start) as usize..(hi - start) as usize]);
-        }
+        overlay(&self.segments, offset, out);
     }
 
     /// Takes every segment out, leaving the buffer empty.
-    pub fn take(&mut self) -> BTreeMap<u64, Vec<u8>> {
+    pub fn take(&mut self) -> Segments {
         self.bytes = 0;
         std::mem::take(&mut self.segments)
     }
 
     /// Puts segments taken by [`WriteBuffer::take`] back under newer writes (a flush failed).
-    pub fn restore(&mut self, old: BTreeMap<u64, Vec<u8>>) {
+    pub fn restore(&mut self, old: Segments) {
         let newer = std::mem::replace(&mut self.segments, old);
         self.bytes = self.segments.values().map(Vec::len).sum();
         for (start, seg) in newer {
             self.insert(start, &seg);
         }
+    }
+}
+
+/// Copies the bytes of `segments` over `out`, which holds the file from `offset`.
+pub(crate) fn overlay(segments: &Segments, offset: u64, out: &mut [u8]) {
+    let end = offset + out.len() as u64;
+    for (start, seg) in segments.range(..end) {
+        let seg_end = start + seg.len() as u64;
+        if seg_end <= offset {
+            continue;
+        }
+        let lo = offset.max(*start);
+        let hi = end.min(seg_end);
+        out[(lo - offset) as usize..(hi - offset) as usize]
+            .copy_from_slice(&seg[(lo - start) as usize..(hi - start) as usize]);
     }
 }
 

@@ -5,10 +5,23 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use datenlord_meta::Timespec;
-use tokio::sync::RwLock;
+use std::sync::Arc;
 
-use crate::buffer::WriteBuffer;
+use datenlord_meta::Timespec;
+use tokio::sync::{Notify, RwLock};
+
+use crate::buffer::{Segments, WriteBuffer};
+
+/// A flush running in the background while the writer goes on.
+#[derive(Debug, Default)]
+pub(crate) enum Flight {
+    #[default]
+    Idle,
+    /// These bytes are being stored; reads lay them under the buffer.
+    Running(Arc<Segments>),
+    /// Storing them failed: the next flush puts them back and tries again.
+    Failed(Arc<Segments>),
+}
 
 /// Length and mtime as this mount sees them.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +42,8 @@ pub(crate) struct OpenFile {
     pub data: RwLock<WriteBuffer>,
     seen: Mutex<Seen>,
     read_before: AtomicBool,
+    flight: Mutex<Flight>,
+    landed: Notify,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -43,6 +58,8 @@ impl OpenFile {
             data: RwLock::new(WriteBuffer::default()),
             seen: Mutex::new(Seen { len, mtime: None }),
             read_before: AtomicBool::new(false),
+            flight: Mutex::new(Flight::Idle),
+            landed: Notify::new(),
         }
     }
 
@@ -71,5 +88,59 @@ impl OpenFile {
         let mut seen = lock(&self.seen);
         seen.len = len;
         seen.mtime = None;
+    }
+
+    /// A flush committed, and the file is at least `len` long; later writes may be buffered.
+    pub fn committed(&self, len: u64) {
+        let mut seen = lock(&self.seen);
+        seen.len = seen.len.max(len);
+    }
+
+    /// The bytes of the background flush, if one runs or failed.
+    pub fn in_flight(&self) -> Option<Arc<Segments>> {
+        match &*lock(&self.flight) {
+            Flight::Idle => None,
+            Flight::Running(segments) | Flight::Failed(segments) => Some(segments.clone()),
+        }
+    }
+
+    /// Waits until no background flush runs.
+    pub async fn wait_flight(&self) {
+        loop {
+            let landed = self.landed.notified();
+            if !matches!(*lock(&self.flight), Flight::Running(_)) {
+                return;
+            }
+            landed.await;
+        }
+    }
+
+    pub fn take_off(&self, segments: Arc<Segments>) {
+        *lock(&self.flight) = Flight::Running(segments);
+    }
+
+    /// The background flush ended; unless `stored`, its bytes wait for the next flush.
+    pub fn land(&self, stored: bool) {
+        let mut flight = lock(&self.flight);
+        *flight = match std::mem::take(&mut *flight) {
+            Flight::Running(segments) if !stored => Flight::Failed(segments),
+            _ => Flight::Idle,
+        };
+        drop(flight);
+        self.landed.notify_waiters();
+    }
+
+    /// The bytes of a failed background flush, handed back to be buffered again.
+    pub fn take_failed(&self) -> Option<Segments> {
+        let mut flight = lock(&self.flight);
+        match std::mem::take(&mut *flight) {
+            Flight::Failed(segments) => {
+                Some(Arc::try_unwrap(segments).unwrap_or_else(|shared| (*shared).clone()))
+            }
+            other => {
+                *flight = other;
+                None
+            }
+        }
     }
 }

@@ -12,7 +12,7 @@ use datenlord_meta::{
 use datenlord_store::BlockStore;
 use futures::future::try_join_all;
 
-use crate::buffer::WriteBuffer;
+use crate::buffer::{Segments, WriteBuffer, overlay};
 use crate::error::{Result, VfsError, errno};
 use crate::locks::Locks;
 use crate::open_file::OpenFile;
@@ -91,6 +91,18 @@ pub struct Vfs {
     locks: Locks,
     /// Chunks with many slices, waiting for the background compaction.
     pub(crate) crowded: Mutex<std::collections::BTreeSet<(u64, u32)>>,
+}
+
+/// One past the last byte of `segments`.
+fn segments_end(segments: &Segments) -> u64 {
+    segments
+        .iter()
+        .next_back()
+        .map_or(0, |(start, seg)| start + seg.len() as u64)
+}
+
+fn bytes_of(segments: &Segments) -> usize {
+    segments.values().map(Vec::len).sum()
 }
 
 /// `offset + len`, or EFBIG past the largest file.
@@ -350,7 +362,12 @@ impl Vfs {
         }
         let end = len.min(offset + u64::from(size));
         let mut out = vec![0; (end - offset) as usize];
+        // Taken before the metadata is read: a flight that lands meanwhile is in both.
+        let flying = file.in_flight();
         self.read_stored(file.ino, offset, &mut out).await?;
+        if let Some(flying) = flying {
+            overlay(&flying, offset, &mut out);
+        }
         buffer.overlay(offset, &mut out);
         Ok(Bytes::from(out))
     }
@@ -392,9 +409,10 @@ impl Vfs {
         Ok(())
     }
 
-    /// Buffers a write; returns the bytes taken.
+    /// Buffers a write; returns the bytes taken. A file that buffered `flush_size` bytes hands
+    /// them to a background flush and goes on buffering (one flush in flight per file).
     pub async fn write(
-        &self,
+        self: &Arc<Self>,
         fh: u64,
         offset: u64,
         data: &[u8],
@@ -417,13 +435,51 @@ impl Vfs {
         }
         self.make_room(&file, data.len()).await?;
         let mut buffer = file.data.write().await;
+        if let Some(failed) = file.take_failed() {
+            // The last background flush failed: its bytes go back under the newer ones, and
+            // this writer learns whether storing them works now.
+            buffer.restore(failed);
+            self.flush_locked(&file, &mut buffer).await?;
+        }
         let added = buffer.insert(offset, data);
         self.buffered.fetch_add(added, Ordering::Relaxed);
         file.wrote(end, Timespec::now());
         if buffer.bytes() >= self.config.flush_size {
-            self.flush_locked(&file, &mut buffer).await?;
+            file.wait_flight().await;
+            if let Some(failed) = file.take_failed() {
+                buffer.restore(failed);
+                self.flush_locked(&file, &mut buffer).await?;
+            } else {
+                self.launch_flush(&file, &mut buffer);
+            }
         }
         Ok(data.len() as u32)
+    }
+
+    /// Starts storing the buffered bytes of `file` in the background.
+    fn launch_flush(self: &Arc<Self>, file: &Arc<OpenFile>, buffer: &mut WriteBuffer) {
+        let segments = Arc::new(buffer.take());
+        file.take_off(segments.clone());
+        let (vfs, file) = (self.clone(), file.clone());
+        tokio::spawn(async move {
+            let len = segments_end(&segments);
+            match vfs.write_segments(&file, &segments, len).await {
+                Ok((total, size)) => {
+                    vfs.buffered.fetch_sub(total, Ordering::Relaxed);
+                    file.committed(size);
+                    file.land(true);
+                }
+                Err(err) if err.errno() == libc::ENOENT => {
+                    vfs.buffered
+                        .fetch_sub(bytes_of(&segments), Ordering::Relaxed);
+                    file.land(true);
+                }
+                Err(err) => {
+                    tracing::warn!(ino = file.ino, %err, "background flush failed; the next flush retries");
+                    file.land(false);
+                }
+            }
+        });
     }
 
     /// Back-pressure: when all buffers together are full, flush this file, then the others.
@@ -450,23 +506,29 @@ impl Vfs {
         self.flush_locked(file, &mut buffer).await
     }
 
-    /// Writes the buffered bytes of `file` as one new object and records them as slices. On
-    /// failure the bytes stay buffered, so a later flush or fsync can still succeed.
+    /// Stores everything `file` buffered — after the background flush, if one runs — as one
+    /// new object, recorded as slices. On failure the bytes stay buffered, so a later flush or
+    /// fsync can still succeed.
     async fn flush_locked(&self, file: &OpenFile, buffer: &mut WriteBuffer) -> Result<()> {
+        file.wait_flight().await;
+        if let Some(failed) = file.take_failed() {
+            buffer.restore(failed);
+        }
         if buffer.is_empty() {
             return Ok(());
         }
         let segments = buffer.take();
-        let result = self.write_segments(file, &segments).await;
+        let result = self.write_segments(file, &segments, file.seen().len).await;
         match result {
-            Ok(total) => {
+            Ok((total, size)) => {
                 self.buffered.fetch_sub(total, Ordering::Relaxed);
+                file.settled(size);
                 Ok(())
             }
             Err(err) => {
                 if err.errno() == libc::ENOENT {
-                    let total: usize = segments.values().map(Vec::len).sum();
-                    self.buffered.fetch_sub(total, Ordering::Relaxed);
+                    self.buffered
+                        .fetch_sub(bytes_of(&segments), Ordering::Relaxed);
                 } else {
                     buffer.restore(segments);
                 }
@@ -475,11 +537,14 @@ impl Vfs {
         }
     }
 
+    /// Stores `segments` as one object and commits them, the file growing to at least `len`.
+    /// Returns the bytes stored and the file's size.
     async fn write_segments(
         &self,
         file: &OpenFile,
-        segments: &std::collections::BTreeMap<u64, Vec<u8>>,
-    ) -> Result<usize> {
+        segments: &Segments,
+        len: u64,
+    ) -> Result<(usize, u64)> {
         let object = self.meta.next_object().await?;
         let mut slices = Vec::new();
         let mut at = 0u64;
@@ -511,10 +576,9 @@ impl Vfs {
         let stored = self.store.put(object.id, bytes).await;
         let committed = match stored {
             Ok(()) => {
-                let seen = file.seen();
-                let mtime = seen.mtime.unwrap_or_else(Timespec::now);
+                let mtime = file.seen().mtime.unwrap_or_else(Timespec::now);
                 self.meta
-                    .commit_write(file.ino, object, &slices, seen.len, mtime)
+                    .commit_write(file.ino, object, &slices, len, mtime)
                     .await
                     .map_err(VfsError::from)
             }
@@ -522,9 +586,8 @@ impl Vfs {
         };
         match committed {
             Ok((attr, crowded)) => {
-                file.settled(attr.size);
                 self.queue_compaction(file.ino, crowded);
-                Ok(bytes.len())
+                Ok((bytes.len(), attr.size))
             }
             Err(err) => {
                 if let Err(discard) = self.meta.discard_object(object).await {
