@@ -145,6 +145,8 @@ impl Filesystem for FuseAdapter {
     async fn lookup(&self, _req: &Request<'_>, op: op::Lookup<'_>) -> Result<Entry> {
         match self.vfs.lookup(op.parent, op.name.as_bytes()).await {
             Ok((ino, attr)) => Ok(self.entry(ino, &attr)),
+            // The kernel may cache the absence as long as a name (create looks up twice).
+            Err(err) if err.errno() == libc::ENOENT => Ok(Entry::negative(self.ttl.entry)),
             Err(err) => Err(errno(err)),
         }
     }
