@@ -201,3 +201,41 @@ fn help_has_examples() {
         assert!(out.contains("Examples:"), "{cmd}: {out}");
     }
 }
+
+#[test]
+fn two_mounts_of_one_volume_share_it() {
+    let zero = || Options {
+        ttl: common::Ttl {
+            entry: std::time::Duration::ZERO,
+            attr: std::time::Duration::ZERO,
+        },
+        ..Options::default()
+    };
+    let a = Mounted::with(zero());
+    let home = a.home.path().to_path_buf();
+    let mountpoint = tempfile::tempdir().unwrap();
+    let mp = mountpoint.path().to_str().unwrap();
+    let out = common::datenlord(
+        &home,
+        &[
+            "mount",
+            "-d",
+            mp,
+            "--attr-timeout",
+            "0",
+            "--entry-timeout",
+            "0",
+        ],
+    );
+    succeeded(&out);
+    std::fs::write(a.join("from-a"), b"written on a").unwrap();
+    assert_eq!(
+        std::fs::read(mountpoint.path().join("from-a")).unwrap(),
+        b"written on a"
+    );
+    std::fs::create_dir(mountpoint.path().join("dir-from-b")).unwrap();
+    assert!(a.join("dir-from-b").is_dir());
+    let status = succeeded(&common::datenlord(&home, &["status"]));
+    assert_eq!(status.matches("mount ").count(), 2, "{status}");
+    succeeded(&common::datenlord(&home, &["umount", mp]));
+}

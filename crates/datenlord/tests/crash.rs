@@ -34,6 +34,18 @@ fn daemon_pid(home: &Home) -> i32 {
         .unwrap()
 }
 
+fn used_inodes(home: &Home) -> u64 {
+    let out = home.run(&["status", "--json"]);
+    let json = String::from_utf8_lossy(&out.stdout);
+    let at = json.find("\"inodes\": ").expect("usage in status");
+    json[at + 10..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 fn mount(home: &Home, mountpoint: &str, extra: &[&str]) {
     let mut args = vec!["mount", "-d", mountpoint];
     args.extend_from_slice(extra);
@@ -78,6 +90,12 @@ fn fsynced_bytes_survive_kill_9() {
     drop(f);
     let mut unsynced = File::create(dir.path().join("unsynced")).unwrap();
     unsynced.write_all(&pattern[..2 << 20]).unwrap();
+    // Open and unlinked: it lives while the mount does, and goes when the mount dies.
+    let mut orphan = File::create(dir.path().join("orphan")).unwrap();
+    orphan.write_all(&pattern[..1 << 20]).unwrap();
+    orphan.sync_all().unwrap();
+    std::fs::remove_file(dir.path().join("orphan")).unwrap();
+    let inodes_before = used_inodes(&home);
 
     let pid = daemon_pid(&home);
     nix::sys::signal::kill(
@@ -90,7 +108,7 @@ fn fsynced_bytes_survive_kill_9() {
         assert!(Instant::now() < deadline, "daemon did not die");
         std::thread::sleep(Duration::from_millis(20));
     }
-    drop(unsynced);
+    drop((unsynced, orphan));
     assert!(
         std::fs::metadata(&kept).is_err(),
         "the dead mount answers with an error"
@@ -104,6 +122,11 @@ fn fsynced_bytes_survive_kill_9() {
             || String::from_utf8_lossy(&out.stderr).contains("umount -l")
     );
     mount(&home, &mp, &["--clean-stale"]);
+    assert_eq!(
+        used_inodes(&home),
+        inodes_before - 1,
+        "the dead mount's unlinked file is reclaimed"
+    );
     assert_eq!(std::fs::read(&kept).unwrap(), pattern);
     let data = std::fs::read(&overwritten).unwrap();
     assert_eq!(&data[100..114], b"second version");

@@ -105,11 +105,36 @@ impl Meta {
                     }
                 }
             }
-            let held: Vec<u64> = scan_prefix(&mut txn, keys::OPEN_UNLINKED_PREFIX)
+            let sessions: Vec<u64> = scan_prefix(&mut txn, keys::SESSION_PREFIX)
                 .await?
                 .iter()
-                .filter_map(|(key, _)| keys::u64_at(key, 9))
+                .filter_map(|(key, _)| keys::u64_at(key, 1))
                 .collect();
+            let mut held = Vec::new();
+            for (key, _) in scan_prefix(&mut txn, keys::OPEN_UNLINKED_PREFIX).await? {
+                let (Some(session), Some(ino)) = (keys::u64_at(&key, 1), keys::u64_at(&key, 9))
+                else {
+                    continue;
+                };
+                if sessions.contains(&session) {
+                    held.push(ino);
+                } else {
+                    report.problems.push(format!(
+                        "inode {ino} is held open by session {session}, which is gone"
+                    ));
+                    fixes.push(Fix::Delete(key));
+                }
+            }
+            for (key, value) in scan_prefix(&mut txn, keys::PENDING_PREFIX).await? {
+                if keys::u64_at(&key, 1).is_some_and(|session| !sessions.contains(&session)) {
+                    let object = keys::u64_at(&key, 9).unwrap_or(0);
+                    report.problems.push(format!(
+                        "object {object} was being written by a session that is gone"
+                    ));
+                    fixes.push(Fix::Delete(key));
+                    fixes.push(Fix::Put(keys::doomed(object), value));
+                }
+            }
             let (mut space, mut used_inodes) = (0i64, 0u64);
             for (&ino, attr) in &attrs {
                 used_inodes += 1;
