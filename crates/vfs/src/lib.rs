@@ -10,7 +10,9 @@ mod compact;
 mod error;
 mod locks;
 mod open_file;
+mod read;
 mod vfs;
+mod write;
 
 pub use check::{FsckReport, fsck};
 pub use error::{Result, VfsError};

@@ -4,16 +4,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use bytes::Bytes;
 use datenlord_meta::{
-    Attr, Caller, ChunkSlice, FileKind, MAX_FILE_SIZE, Meta, NewInode, NewObject, OpenFiles,
-    Removed, SetAttr, Slice, Timespec, split_range, visible,
+    Attr, Caller, FileKind, MAX_FILE_SIZE, Meta, NewInode, OpenFiles, Removed, SetAttr, Timespec,
 };
 use datenlord_store::BlockStore;
-use futures::future::try_join_all;
 
-use crate::buffer::{Segments, WriteBuffer, overlay};
-use crate::error::{Result, VfsError, errno};
+use crate::error::{Result, errno};
 use crate::locks::Locks;
 use crate::open_file::OpenFile;
 
@@ -80,40 +76,28 @@ pub struct FsStats {
 /// The filesystem of one mounted volume.
 #[derive(Debug)]
 pub struct Vfs {
-    meta: Arc<Meta>,
-    store: Arc<BlockStore>,
-    config: VfsConfig,
+    pub(crate) meta: Arc<Meta>,
+    pub(crate) store: Arc<BlockStore>,
+    pub(crate) config: VfsConfig,
     session: AtomicU64,
-    files: Mutex<HashMap<u64, Arc<OpenFile>>>,
+    pub(crate) files: Mutex<HashMap<u64, Arc<OpenFile>>>,
     handles: Mutex<HashMap<u64, Handle>>,
     next_handle: AtomicU64,
-    buffered: AtomicUsize,
+    pub(crate) buffered: AtomicUsize,
     locks: Locks,
     /// Chunks with many slices, waiting for the background compaction.
     pub(crate) crowded: Mutex<std::collections::BTreeSet<(u64, u32)>>,
 }
 
-/// One past the last byte of `segments`.
-fn segments_end(segments: &Segments) -> u64 {
-    segments
-        .iter()
-        .next_back()
-        .map_or(0, |(start, seg)| start + seg.len() as u64)
-}
-
-fn bytes_of(segments: &Segments) -> usize {
-    segments.values().map(Vec::len).sum()
-}
-
 /// `offset + len`, or EFBIG past the largest file.
-fn end_of(offset: u64, len: u64) -> Result<u64> {
+pub(crate) fn end_of(offset: u64, len: u64) -> Result<u64> {
     match offset.checked_add(len) {
         Some(end) if end <= MAX_FILE_SIZE => Ok(end),
         _ => errno(libc::EFBIG),
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -171,7 +155,7 @@ impl Vfs {
         &self.locks
     }
 
-    fn open_file(&self, ino: u64) -> Option<Arc<OpenFile>> {
+    pub(crate) fn open_file(&self, ino: u64) -> Option<Arc<OpenFile>> {
         lock(&self.files).get(&ino).cloned()
     }
 
@@ -339,262 +323,11 @@ impl Vfs {
         fh
     }
 
-    fn file_handle(&self, fh: u64) -> Result<(Arc<OpenFile>, i32)> {
+    pub(crate) fn file_handle(&self, fh: u64) -> Result<(Arc<OpenFile>, i32)> {
         match lock(&self.handles).get(&fh) {
             Some(Handle::File { file, flags }) => Ok((file.clone(), *flags)),
             Some(Handle::Dir { .. }) => errno(libc::EISDIR),
             None => errno(libc::EBADF),
-        }
-    }
-
-    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Bytes> {
-        let (file, _) = self.file_handle(fh)?;
-        if self.config.relatime
-            && file.first_read()
-            && let Err(err) = self.touch_atime(file.ino).await
-        {
-            tracing::debug!(ino = file.ino, %err, "cannot update the access time");
-        }
-        let buffer = file.data.read().await;
-        let len = file.seen().len;
-        if offset >= len || size == 0 {
-            return Ok(Bytes::new());
-        }
-        let end = len.min(offset + u64::from(size));
-        let mut out = vec![0; (end - offset) as usize];
-        // Taken before the metadata is read: a flight that lands meanwhile is in both.
-        let flying = file.in_flight();
-        self.read_stored(file.ino, offset, &mut out).await?;
-        if let Some(flying) = flying {
-            overlay(&flying, offset, &mut out);
-        }
-        buffer.overlay(offset, &mut out);
-        Ok(Bytes::from(out))
-    }
-
-    /// `relatime`: the access time moves when it is older than the last change, or a day old.
-    async fn touch_atime(&self, ino: u64) -> Result<()> {
-        const DAY: i64 = 24 * 60 * 60;
-        let attr = self.meta.getattr(ino).await?;
-        let now = Timespec::now();
-        if attr.atime <= attr.mtime || attr.atime <= attr.ctime || now.sec - attr.atime.sec >= DAY {
-            self.meta.touch_atime(ino, now).await?;
-        }
-        Ok(())
-    }
-
-    /// Fills `out` with the flushed bytes of `ino` from `offset`, fetching blocks in parallel.
-    async fn read_stored(&self, ino: u64, offset: u64, out: &mut [u8]) -> Result<()> {
-        let mut fetches = Vec::new();
-        for (index, start, stop) in split_range(offset, out.len() as u64) {
-            let slices = self.meta.chunk(ino, index).await?;
-            let chunk_base = u64::from(index) * datenlord_meta::CHUNK_SIZE;
-            for piece in visible(&slices, start, stop) {
-                if piece.is_hole() {
-                    continue;
-                }
-                let at = (chunk_base + u64::from(piece.pos) - offset) as usize;
-                fetches.push(async move {
-                    let bytes = self
-                        .store
-                        .read(piece.object, piece.offset, u64::from(piece.len))
-                        .await?;
-                    Ok::<_, VfsError>((at, bytes))
-                });
-            }
-        }
-        for (at, bytes) in try_join_all(fetches).await? {
-            out[at..at + bytes.len()].copy_from_slice(&bytes);
-        }
-        Ok(())
-    }
-
-    /// Buffers a write; returns the bytes taken. A file that buffered `flush_size` bytes hands
-    /// them to a background flush and goes on buffering (one flush in flight per file).
-    pub async fn write(
-        self: &Arc<Self>,
-        fh: u64,
-        offset: u64,
-        data: &[u8],
-        kill_suidgid: bool,
-    ) -> Result<u32> {
-        let (file, flags) = self.file_handle(fh)?;
-        if flags & libc::O_ACCMODE == libc::O_RDONLY {
-            return errno(libc::EBADF);
-        }
-        let end = end_of(offset, data.len() as u64)?;
-        if kill_suidgid {
-            let attr = self.meta.getattr(file.ino).await?;
-            if attr.perm & (libc::S_ISUID | libc::S_ISGID) as u16 != 0 {
-                let set = SetAttr {
-                    kill_suidgid: true,
-                    ..SetAttr::default()
-                };
-                self.meta.setattr(Caller::ROOT, file.ino, set).await?;
-            }
-        }
-        self.make_room(&file, data.len()).await?;
-        let mut buffer = file.data.write().await;
-        if let Some(failed) = file.take_failed() {
-            // The last background flush failed: its bytes go back under the newer ones, and
-            // this writer learns whether storing them works now.
-            buffer.restore(failed);
-            self.flush_locked(&file, &mut buffer).await?;
-        }
-        let added = buffer.insert(offset, data);
-        self.buffered.fetch_add(added, Ordering::Relaxed);
-        file.wrote(end, Timespec::now());
-        if buffer.bytes() >= self.config.flush_size {
-            file.wait_flight().await;
-            if let Some(failed) = file.take_failed() {
-                buffer.restore(failed);
-                self.flush_locked(&file, &mut buffer).await?;
-            } else {
-                self.launch_flush(&file, &mut buffer);
-            }
-        }
-        Ok(data.len() as u32)
-    }
-
-    /// Starts storing the buffered bytes of `file` in the background.
-    fn launch_flush(self: &Arc<Self>, file: &Arc<OpenFile>, buffer: &mut WriteBuffer) {
-        let segments = Arc::new(buffer.take());
-        file.take_off(segments.clone());
-        let (vfs, file) = (self.clone(), file.clone());
-        tokio::spawn(async move {
-            let len = segments_end(&segments);
-            match vfs.write_segments(&file, &segments, len).await {
-                Ok((total, size)) => {
-                    vfs.buffered.fetch_sub(total, Ordering::Relaxed);
-                    file.committed(size);
-                    file.land(true);
-                }
-                Err(err) if err.errno() == libc::ENOENT => {
-                    vfs.buffered
-                        .fetch_sub(bytes_of(&segments), Ordering::Relaxed);
-                    file.land(true);
-                }
-                Err(err) => {
-                    tracing::warn!(ino = file.ino, %err, "background flush failed; the next flush retries");
-                    file.land(false);
-                }
-            }
-        });
-    }
-
-    /// Back-pressure: when all buffers together are full, flush this file, then the others.
-    async fn make_room(&self, file: &OpenFile, len: usize) -> Result<()> {
-        let full = || self.buffered.load(Ordering::Relaxed) + len > self.config.buffer_size;
-        if !full() {
-            return Ok(());
-        }
-        self.flush(file).await?;
-        if full() {
-            let others: Vec<_> = lock(&self.files).values().cloned().collect();
-            for other in others.iter().filter(|o| o.ino != file.ino) {
-                self.flush(other).await?;
-                if !full() {
-                    break;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn flush(&self, file: &OpenFile) -> Result<()> {
-        let mut buffer = file.data.write().await;
-        self.flush_locked(file, &mut buffer).await
-    }
-
-    /// Stores everything `file` buffered — after the background flush, if one runs — as one
-    /// new object, recorded as slices. On failure the bytes stay buffered, so a later flush or
-    /// fsync can still succeed.
-    async fn flush_locked(&self, file: &OpenFile, buffer: &mut WriteBuffer) -> Result<()> {
-        file.wait_flight().await;
-        if let Some(failed) = file.take_failed() {
-            buffer.restore(failed);
-        }
-        if buffer.is_empty() {
-            return Ok(());
-        }
-        let segments = buffer.take();
-        let result = self.write_segments(file, &segments, file.seen().len).await;
-        match result {
-            Ok((total, size)) => {
-                self.buffered.fetch_sub(total, Ordering::Relaxed);
-                file.settled(size);
-                Ok(())
-            }
-            Err(err) => {
-                if err.errno() == libc::ENOENT {
-                    self.buffered
-                        .fetch_sub(bytes_of(&segments), Ordering::Relaxed);
-                } else {
-                    buffer.restore(segments);
-                }
-                Err(err)
-            }
-        }
-    }
-
-    /// Stores `segments` as one object and commits them, the file growing to at least `len`.
-    /// Returns the bytes stored and the file's size.
-    async fn write_segments(
-        &self,
-        file: &OpenFile,
-        segments: &Segments,
-        len: u64,
-    ) -> Result<(usize, u64)> {
-        let object = self.meta.next_object().await?;
-        let mut slices = Vec::new();
-        let mut at = 0u64;
-        for (start, seg) in segments {
-            for (chunk, pos, stop) in split_range(*start, seg.len() as u64) {
-                let slice = Slice {
-                    pos,
-                    len: stop - pos,
-                    object,
-                    offset: at,
-                };
-                at += u64::from(slice.len);
-                slices.push(ChunkSlice { chunk, slice });
-            }
-        }
-        let joined;
-        let bytes: &[u8] = if segments.len() == 1 {
-            segments.values().next().map_or(&[], Vec::as_slice)
-        } else {
-            joined = segments.values().flatten().copied().collect::<Vec<u8>>();
-            &joined
-        };
-        let object = NewObject {
-            session: self.session(),
-            id: object,
-            len: at,
-        };
-        self.meta.intend_object(object).await?;
-        let stored = self.store.put(object.id, bytes).await;
-        let committed = match stored {
-            Ok(()) => {
-                let mtime = file.seen().mtime.unwrap_or_else(Timespec::now);
-                self.meta
-                    .commit_write(file.ino, object, &slices, len, mtime)
-                    .await
-                    .map_err(VfsError::from)
-            }
-            Err(err) => Err(err.into()),
-        };
-        match committed {
-            Ok((attr, crowded)) => {
-                self.queue_compaction(file.ino, crowded);
-                Ok((bytes.len(), attr.size))
-            }
-            Err(err) => {
-                if let Err(discard) = self.meta.discard_object(object).await {
-                    tracing::warn!(object = object.id, %discard, "cannot queue an unused object for deletion");
-                }
-                Err(err)
-            }
         }
     }
 

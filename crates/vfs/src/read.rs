@@ -1,0 +1,74 @@
+//! The read path: the chunk's visible slices fetched from the store, the bytes of a background
+//! flush and the write buffer laid over them; the first read of an open file may move its atime.
+
+use bytes::Bytes;
+use datenlord_meta::{Timespec, split_range, visible};
+use futures::future::try_join_all;
+
+use crate::buffer::overlay;
+use crate::error::{Result, VfsError};
+use crate::vfs::Vfs;
+
+impl Vfs {
+    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Bytes> {
+        let (file, _) = self.file_handle(fh)?;
+        if self.config.relatime
+            && file.first_read()
+            && let Err(err) = self.touch_atime(file.ino).await
+        {
+            tracing::debug!(ino = file.ino, %err, "cannot update the access time");
+        }
+        let buffer = file.data.read().await;
+        let len = file.seen().len;
+        if offset >= len || size == 0 {
+            return Ok(Bytes::new());
+        }
+        let end = len.min(offset + u64::from(size));
+        let mut out = vec![0; (end - offset) as usize];
+        // Taken before the metadata is read: a flight that lands meanwhile is in both.
+        let flying = file.in_flight();
+        self.read_stored(file.ino, offset, &mut out).await?;
+        if let Some(flying) = flying {
+            overlay(&flying, offset, &mut out);
+        }
+        buffer.overlay(offset, &mut out);
+        Ok(Bytes::from(out))
+    }
+
+    /// `relatime`: the access time moves when it is older than the last change, or a day old.
+    async fn touch_atime(&self, ino: u64) -> Result<()> {
+        const DAY: i64 = 24 * 60 * 60;
+        let attr = self.meta.getattr(ino).await?;
+        let now = Timespec::now();
+        if attr.atime <= attr.mtime || attr.atime <= attr.ctime || now.sec - attr.atime.sec >= DAY {
+            self.meta.touch_atime(ino, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Fills `out` with the flushed bytes of `ino` from `offset`, fetching blocks in parallel.
+    async fn read_stored(&self, ino: u64, offset: u64, out: &mut [u8]) -> Result<()> {
+        let mut fetches = Vec::new();
+        for (index, start, stop) in split_range(offset, out.len() as u64) {
+            let slices = self.meta.chunk(ino, index).await?;
+            let chunk_base = u64::from(index) * datenlord_meta::CHUNK_SIZE;
+            for piece in visible(&slices, start, stop) {
+                if piece.is_hole() {
+                    continue;
+                }
+                let at = (chunk_base + u64::from(piece.pos) - offset) as usize;
+                fetches.push(async move {
+                    let bytes = self
+                        .store
+                        .read(piece.object, piece.offset, u64::from(piece.len))
+                        .await?;
+                    Ok::<_, VfsError>((at, bytes))
+                });
+            }
+        }
+        for (at, bytes) in try_join_all(fetches).await? {
+            out[at..at + bytes.len()].copy_from_slice(&bytes);
+        }
+        Ok(())
+    }
+}
