@@ -204,14 +204,7 @@ fn help_has_examples() {
 
 #[test]
 fn two_mounts_of_one_volume_share_it() {
-    let zero = || Options {
-        ttl: common::Ttl {
-            entry: std::time::Duration::ZERO,
-            attr: std::time::Duration::ZERO,
-        },
-        ..Options::default()
-    };
-    let a = Mounted::with(zero());
+    let a = Mounted::with(Options::uncached());
     let home = a.home.path().to_path_buf();
     let mountpoint = tempfile::tempdir().unwrap();
     let mp = mountpoint.path().to_str().unwrap();

@@ -51,6 +51,17 @@ fn objects(fsck_output: &str) -> usize {
     words[words.len() - 2].parse().unwrap_or(usize::MAX)
 }
 
+/// Creates (or truncates) a file open for reading and writing.
+fn create_rw(path: &std::path::Path) -> File {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .unwrap()
+}
+
 fn read_all(path: &std::path::Path) -> Vec<u8> {
     let mut data = Vec::new();
     File::open(path).unwrap().read_to_end(&mut data).unwrap();
@@ -61,13 +72,7 @@ fn read_all(path: &std::path::Path) -> Vec<u8> {
 fn random_overwrites_truncates_and_compaction_match_a_model() {
     let m = Mounted::new();
     let path = m.join("model");
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&path)
-        .unwrap();
+    let file = create_rw(&path);
     let mut model: Vec<u8> = Vec::new();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let span = 70 * MIB; // crosses the 64 MiB chunk boundary
@@ -211,14 +216,7 @@ fn many_writers_under_a_small_buffer_keep_their_bytes() {
 
 #[test]
 fn reads_move_the_access_time_like_relatime() {
-    let options = Options {
-        ttl: common::Ttl {
-            entry: Duration::ZERO,
-            attr: Duration::ZERO,
-        },
-        ..Options::default()
-    };
-    let m = Mounted::with(options);
+    let m = Mounted::with(Options::uncached());
     let path = m.join("a");
     std::fs::write(&path, b"data").unwrap();
     let old = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
@@ -248,13 +246,7 @@ fn reads_move_the_access_time_like_relatime() {
 #[test]
 fn huge_offsets_are_efbig_and_sparse_files_stay_cheap() {
     let m = Mounted::new();
-    let f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(m.join("sparse"))
-        .unwrap();
+    let f = create_rw(&m.join("sparse"));
     let far = 1u64 << 40;
     f.write_all_at(b"tail", far).unwrap();
     assert_eq!(f.metadata().unwrap().len(), far + 4);
@@ -273,13 +265,7 @@ fn huge_offsets_are_efbig_and_sparse_files_stay_cheap() {
 #[test]
 fn bytes_being_flushed_in_the_background_stay_readable() {
     let m = Mounted::new();
-    let f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(m.join("flight"))
-        .unwrap();
+    let f = create_rw(&m.join("flight"));
     let mut rng = Rng(7);
     let data = rng.bytes(150 * MIB);
     for (i, piece) in data.chunks(MIB).enumerate() {

@@ -44,6 +44,19 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// No kernel caching of names and attributes: what another mount changed shows at once.
+    pub fn uncached() -> Self {
+        Options {
+            ttl: Ttl {
+                entry: Duration::ZERO,
+                attr: Duration::ZERO,
+            },
+            ..Options::default()
+        }
+    }
+}
+
 /// The `datenlord` binary under test.
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_datenlord")
