@@ -27,6 +27,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
+# A real S3 server for the tests of S3 storage.
+if ! command -v s3s-fs >/dev/null && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" ]; then
+    cargo install s3s-fs@0.14.1 --features binary --locked
+fi
+
 # fusectl lets a stopping session abort its connection, so nothing waits on a server that is gone.
 if ! mountpoint -q /sys/fs/fuse/connections; then
     mount -t fusectl none /sys/fs/fuse/connections

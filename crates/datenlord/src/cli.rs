@@ -44,12 +44,15 @@ pub struct MetaArg {
 #[command(after_help = "Examples:\n  \
     datenlord format myvol\n  \
     datenlord format --meta sqlite:///var/lib/dl/meta.db --storage file:///data/dl-blocks myvol\n  \
-    datenlord format --block-size 1M --storage memory:// scratch")]
+    datenlord format --block-size 1M --storage memory:// scratch\n  \
+    AWS_ACCESS_KEY_ID=K AWS_SECRET_ACCESS_KEY=S datenlord format \\\n      \
+    --storage 's3://bucket/dl?endpoint=http://127.0.0.1:9000&region=us-east-1' s3vol")]
 pub struct FormatArgs {
     #[command(flatten)]
     pub meta: MetaArg,
-    /// Where blocks are stored: file:///DIR or memory://
-    /// [default: file://$DATENLORD_HOME/blocks]
+    /// Where blocks are stored: file:///DIR, memory://, or
+    /// s3://BUCKET[/PREFIX]?endpoint=URL&region=R[&style=virtual] (keys from AWS_ACCESS_KEY_ID
+    /// and AWS_SECRET_ACCESS_KEY or the AWS profile) [default: file://$DATENLORD_HOME/blocks]
     #[arg(long, value_name = "STORAGE_URL")]
     pub storage: Option<String>,
     /// Size of a block (64K to 16M, a power of two); fixed once data is written.

@@ -3,7 +3,7 @@
 //! ever deleted whole, so no block is ever changed in place.
 //!
 //! Backends: [`local`] (a directory on the local disk, the default) and OpenDAL services
-//! (`memory://` now, S3 next).
+//! (`memory://`, and S3 behind timeouts, retries and a concurrency limit).
 
 mod error;
 pub mod local;
@@ -12,4 +12,4 @@ mod url;
 
 pub use error::{Result, StoreError};
 pub use store::{BlockStore, Capacity};
-pub use url::StorageUrl;
+pub use url::{S3Location, StorageUrl};

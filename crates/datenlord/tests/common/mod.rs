@@ -72,9 +72,10 @@ pub fn datenlord(home: &Path, args: &[&str]) -> Output {
         .expect("run datenlord")
 }
 
-/// A volume home: its metadata, blocks and logs.
+/// A volume home: its metadata, blocks and logs, and the environment its commands get.
 pub struct Home {
     dir: TempDir,
+    pub env: Vec<(String, String)>,
 }
 
 impl Home {
@@ -83,7 +84,10 @@ impl Home {
             .prefix("datenlord-test-")
             .tempdir()
             .expect("tempdir");
-        Home { dir }
+        Home {
+            dir,
+            env: Vec::new(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -91,7 +95,18 @@ impl Home {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        datenlord(self.path(), args)
+        self.command(args).output().expect("run datenlord")
+    }
+
+    /// `datenlord ARGS` with this home and environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(binary());
+        command
+            .args(args)
+            .env("DATENLORD_HOME", self.path())
+            .env_remove("DATENLORD_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
     }
 }
 
@@ -157,9 +172,8 @@ impl Mounted {
         }
         args.extend(extra.iter().map(|s| s.to_string()));
         let log = home.path().join("mount.log");
-        let child = Command::new(binary())
-            .args(&args)
-            .env("DATENLORD_HOME", home.path())
+        let child = home
+            .command(&args.iter().map(String::as_str).collect::<Vec<_>>())
             .env("DATENLORD_LOG", "info")
             .stdin(Stdio::null())
             .stdout(File::create(&log).expect("log"))

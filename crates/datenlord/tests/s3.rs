@@ -1,0 +1,160 @@
+//! Blocks in S3: a real S3 server process (`s3s-fs`) on 127.0.0.1, a volume formatted on a
+//! bucket in it, data written, read back across a remount, fsck clean; and the clear errors of
+//! an unreachable endpoint or wrong credentials.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Home, Mounted, Options};
+
+const KEY: &str = "datenlord-test";
+const SECRET: &str = "datenlord-test-secret";
+
+/// An `s3s-fs` server over a temporary directory, stopped on drop.
+struct S3Server {
+    child: Child,
+    root: tempfile::TempDir,
+    port: u16,
+}
+
+fn s3s_fs() -> PathBuf {
+    let in_cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map(|home| home.join("bin/s3s-fs"));
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join("s3s-fs"))
+        .chain(in_cargo_home)
+        .find(|path| path.is_file())
+        .expect("s3s-fs is not installed: cargo install s3s-fs@0.14.1 --features binary --locked")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl S3Server {
+    fn start(buckets: &[&str]) -> Self {
+        let root = tempfile::tempdir().unwrap();
+        for bucket in buckets {
+            std::fs::create_dir(root.path().join(bucket)).unwrap();
+        }
+        let port = free_port();
+        let child = Command::new(s3s_fs())
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", KEY, "--secret-key", SECRET])
+            .arg(root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start s3s-fs");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "s3s-fs did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        S3Server { child, root, port }
+    }
+
+    fn url(&self, bucket: &str) -> String {
+        format!(
+            "s3://{bucket}/volume?endpoint=http://127.0.0.1:{}&region=us-east-1",
+            self.port
+        )
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = &self.root;
+    }
+}
+
+fn s3_home() -> Home {
+    let mut home = Home::new();
+    home.env = vec![
+        ("AWS_ACCESS_KEY_ID".into(), KEY.into()),
+        ("AWS_SECRET_ACCESS_KEY".into(), SECRET.into()),
+    ];
+    home
+}
+
+#[test]
+fn a_volume_on_s3_round_trips_and_checks_clean() {
+    let server = S3Server::start(&["blocks"]);
+    let home = s3_home();
+    let out = home.run(&[
+        "format",
+        "--storage",
+        &server.url("blocks"),
+        "--block-size",
+        "1M",
+        "s3vol",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let m = Mounted::in_home(home, Options::default(), &[]);
+    let data: Vec<u8> = (0..(9 << 20) + 777u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    std::fs::write(m.join("big"), &data).unwrap();
+    std::fs::create_dir(m.join("dir")).unwrap();
+    for i in 0..50 {
+        std::fs::write(m.join(&format!("dir/small-{i}")), format!("file {i}")).unwrap();
+    }
+    std::fs::remove_file(m.join("dir/small-7")).unwrap();
+    let home = m.into_home();
+
+    let m = Mounted::in_home(home, Options::default(), &[]);
+    assert!(std::fs::read(m.join("big")).unwrap() == data);
+    assert_eq!(
+        std::fs::read_to_string(m.join("dir/small-42")).unwrap(),
+        "file 42"
+    );
+    assert_eq!(std::fs::read_dir(m.join("dir")).unwrap().count(), 49);
+    let home = m.into_home();
+    let out = home.run(&["fsck"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("clean"), "{text}");
+    let objects = std::fs::read_dir(server.root.path().join("blocks/volume")).map(|d| d.count());
+    assert!(objects.is_ok_and(|n| n > 0), "blocks live in the bucket");
+}
+
+#[test]
+fn unreachable_endpoints_and_wrong_keys_are_clear_errors() {
+    // (s3s-fs creates a missing bucket on the first write, so that case needs another server.)
+    let server = S3Server::start(&["present"]);
+    let home = s3_home();
+    let nothing = format!("s3://present?endpoint=http://127.0.0.1:{}", free_port());
+    let started = Instant::now();
+    let out = home.run(&["format", "--storage", &nothing, "v"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("is not writable"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "gave up in time"
+    );
+
+    let mut wrong = s3_home();
+    wrong.env[1].1 = "not-the-secret".into();
+    let out = wrong.run(&["format", "--storage", &server.url("present"), "v"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not writable"));
+}
