@@ -78,16 +78,38 @@ pub struct Home {
     pub env: Vec<(String, String)>,
 }
 
+/// With `DATENLORD_TEST_S3=http://HOST:PORT` (and the AWS key variables) the default volume of
+/// every test home keeps its blocks in that S3 server instead of a local directory: test.sh
+/// runs the data suites a second time this way against a real S3 server.
+const TEST_S3: &str = "DATENLORD_TEST_S3";
+
 impl Home {
     pub fn new() -> Self {
         let dir = tempfile::Builder::new()
             .prefix("datenlord-test-")
             .tempdir()
             .expect("tempdir");
-        Home {
+        let home = Home {
             dir,
             env: Vec::new(),
+        };
+        if let Ok(endpoint) = std::env::var(TEST_S3) {
+            let name = home
+                .path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_lowercase();
+            let storage =
+                format!("s3://datenlord-tests/{name}?endpoint={endpoint}&region=us-east-1");
+            let out = home.run(&["format", "--storage", &storage, "default"]);
+            assert!(
+                out.status.success(),
+                "format on S3: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
+        home
     }
 
     pub fn path(&self) -> &Path {
