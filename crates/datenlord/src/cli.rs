@@ -95,6 +95,10 @@ pub struct MountArgs {
     /// Threads reading requests from the kernel [default: the number of CPUs].
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Seconds an operation on a remote block store (S3) may take, retries included, before it
+    /// fails with EIO; the mount stays up and recovers when the store answers again.
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    pub io_timeout: f64,
     /// Memory for buffered writes, in MiB; writers wait for flushes beyond it.
     #[arg(long, default_value_t = 512, value_name = "MIB")]
     pub buffer_size: usize,

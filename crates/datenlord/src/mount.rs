@@ -112,7 +112,9 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
     if !args.clean_stale {
         check_mountpoint(&args.mountpoint)?;
     }
+    let io_timeout = seconds(args.io_timeout, "io-timeout")?;
     let (meta, store) = home::open(args.meta.meta.as_deref()).await?;
+    let store = store.with_deadline(io_timeout);
     let meta = Arc::new(meta);
     let read_only = args.options.iter().any(|o| o.trim() == "ro");
     let vfs_config = VfsConfig {

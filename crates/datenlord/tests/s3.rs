@@ -158,3 +158,69 @@ fn unreachable_endpoints_and_wrong_keys_are_clear_errors() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not writable"));
 }
+
+#[test]
+fn a_store_that_stops_answering_gives_eio_and_recovery_loses_nothing() {
+    use std::io::{Read, Write};
+
+    let mut server = S3Server::start(&["blocks"]);
+    let home = s3_home();
+    let out = home.run(&["format", "--storage", &server.url("blocks"), "outage"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m = Mounted::in_home(home, Options::default(), &["--io-timeout", "3"]);
+    let stored: Vec<u8> = (0..3 << 20).map(|i: u32| (i % 253) as u8).collect();
+    std::fs::write(m.join("stored"), &stored).unwrap();
+
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    let mut pending = std::fs::File::create(m.join("pending")).unwrap();
+    pending
+        .write_all(b"acknowledged only after the store is back")
+        .unwrap();
+    let started = Instant::now();
+    let err = pending
+        .sync_all()
+        .expect_err("fsync cannot succeed without the store");
+    assert_eq!(err.raw_os_error(), Some(libc::EIO));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "failed within the timeout"
+    );
+    let mut buf = Vec::new();
+    let read = std::fs::File::open(m.join("stored")).and_then(|mut f| f.read_to_end(&mut buf));
+    assert_eq!(read.unwrap_err().raw_os_error(), Some(libc::EIO));
+    assert!(
+        std::fs::metadata(m.join("stored")).is_ok(),
+        "metadata still answers"
+    );
+
+    // The same server comes back on the same port and directory.
+    server.child = Command::new(s3s_fs())
+        .args(["--host", "127.0.0.1", "--port", &server.port.to_string()])
+        .args(["--access-key", KEY, "--secret-key", SECRET])
+        .arg(server.root.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", server.port)).is_err() {
+        assert!(Instant::now() < deadline, "s3s-fs did not restart");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    pending.sync_all().unwrap();
+    drop(pending);
+    assert_eq!(std::fs::read(m.join("stored")).unwrap(), stored);
+    assert_eq!(
+        std::fs::read(m.join("pending")).unwrap(),
+        b"acknowledged only after the store is back"
+    );
+    let home = m.into_home();
+    let out = home.run(&["fsck"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("clean"), "{text}");
+}

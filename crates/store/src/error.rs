@@ -22,6 +22,9 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// The object store did not answer in time (after its retries).
+    #[error("block store did not answer within {0:?}")]
+    TimedOut(std::time::Duration),
     /// A failure reported by an OpenDAL service.
     #[error("block store error: {0}")]
     Service(#[from] opendal::Error),
@@ -46,7 +49,7 @@ impl StoreError {
         match self {
             Self::NoSpace(_) => libc::ENOSPC,
             Self::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
-            Self::Missing(_) | Self::Url { .. } | Self::Service(_) => libc::EIO,
+            Self::Missing(_) | Self::Url { .. } | Self::Service(_) | Self::TimedOut(_) => libc::EIO,
         }
     }
 }

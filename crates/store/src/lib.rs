@@ -11,5 +11,5 @@ mod store;
 mod url;
 
 pub use error::{Result, StoreError};
-pub use store::{BlockStore, Capacity};
+pub use store::{BlockStore, Capacity, DEFAULT_DEADLINE};
 pub use url::{S3Location, StorageUrl};

@@ -1,6 +1,7 @@
 //! `BlockStore`: objects in blocks on one backend.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -33,12 +34,16 @@ enum Backend {
     Service(opendal::Operator),
 }
 
+/// How long one operation on a remote store may take, retries included, by default.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
+
 /// Immutable objects stored as blocks of `block_size` bytes.
 #[derive(Debug)]
 pub struct BlockStore {
     url: StorageUrl,
     block_size: u32,
     backend: Backend,
+    deadline: Duration,
 }
 
 /// How long one object-store request may take, whole and between bytes.
@@ -124,7 +129,22 @@ impl BlockStore {
             url: url.clone(),
             block_size,
             backend,
+            deadline: DEFAULT_DEADLINE,
         })
+    }
+
+    /// Bounds every operation on a remote store, retries included: past it the operation
+    /// fails (EIO) instead of waiting for a store that stopped answering.
+    pub fn with_deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Runs `op` within the deadline.
+    async fn bounded<T>(&self, op: impl Future<Output = Result<T>>) -> Result<T> {
+        tokio::time::timeout(self.deadline, op)
+            .await
+            .unwrap_or(Err(StoreError::TimedOut(self.deadline)))
     }
 
     pub fn url(&self) -> &StorageUrl {
@@ -178,8 +198,8 @@ impl BlockStore {
                     let block = Bytes::copy_from_slice(block);
                     async move { op.write(&name, block).await.map(|_| ()) }
                 });
-                try_join_all(puts).await?;
-                Ok(())
+                self.bounded(async { Ok(try_join_all(puts).await.map(drop)?) })
+                    .await
             }
         }
     }
@@ -213,14 +233,16 @@ impl BlockStore {
         match &self.backend {
             Backend::Local(dir) => dir.read(&name, offset, len as usize),
             Backend::Service(op) => {
-                let buffer = op
-                    .read_with(&name)
-                    .range(offset..offset + len)
-                    .await
-                    .map_err(|e| match e.kind() {
-                        opendal::ErrorKind::NotFound => StoreError::Missing(name.clone()),
-                        _ => StoreError::Service(e),
-                    })?;
+                let read = async {
+                    op.read_with(&name)
+                        .range(offset..offset + len)
+                        .await
+                        .map_err(|e| match e.kind() {
+                            opendal::ErrorKind::NotFound => StoreError::Missing(name.clone()),
+                            _ => StoreError::Service(e),
+                        })
+                };
+                let buffer = self.bounded(read).await?;
                 if buffer.len() as u64 != len {
                     return Err(StoreError::Missing(format!("{name} (short block)")));
                 }
@@ -235,7 +257,7 @@ impl BlockStore {
             let name = block_name(object, index);
             match &self.backend {
                 Backend::Local(dir) => dir.delete(&name)?,
-                Backend::Service(op) => op.delete(&name).await?,
+                Backend::Service(op) => self.bounded(async { Ok(op.delete(&name).await?) }).await?,
             }
         }
         Ok(())
