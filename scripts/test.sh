@@ -22,6 +22,8 @@ command -v git >/dev/null || missing+=(git)
 command -v sqlite3 >/dev/null || missing+=(sqlite3)
 command -v rsync >/dev/null || missing+=(rsync)
 command -v python3 >/dev/null || missing+=(python3)
+command -v etcd >/dev/null || missing+=(etcd-server)
+command -v protoc >/dev/null || missing+=(protobuf-compiler)
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
@@ -41,11 +43,30 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# The metadata rules again on a real etcd (one member on free local ports).
+etcd_dir=$(mktemp -d /var/tmp/dl-etcd.XXXXXX)
+etcd_client=$(free_port)
+etcd_peer=$(free_port)
+etcd --name dl-test --data-dir "$etcd_dir" --max-txn-ops 100000 \
+    --listen-client-urls "http://127.0.0.1:$etcd_client" \
+    --advertise-client-urls "http://127.0.0.1:$etcd_client" \
+    --listen-peer-urls "http://127.0.0.1:$etcd_peer" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer" \
+    --initial-cluster "dl-test=http://127.0.0.1:$etcd_peer" >"$etcd_dir.log" 2>&1 &
+etcd_pid=$!
+DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" cargo test --locked -p datenlord-meta --test meta \
+    || { kill "$etcd_pid"; exit 1; }
+kill "$etcd_pid"
+wait "$etcd_pid" 2>/dev/null || true
+rm -rf "$etcd_dir" "$etcd_dir.log"
+
 # The POSIX and data suites again with the blocks in a real S3 server (s3s-fs on a free local
 # port). The applications and the 1 GiB round trip wait for the block cache: s3s-fs answers
 # small reads ~40 ms late (Nagle against delayed ACKs), so uncached they take minutes.
 s3_root=$(mktemp -d /var/tmp/dl-s3.XXXXXX)
-s3_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+s3_port=$(free_port)
 S3S_FS=$(command -v s3s-fs || echo "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs")
 "$S3S_FS" --host 127.0.0.1 --port "$s3_port" --access-key datenlord --secret-key datenlord-secret \
     "$s3_root" >/dev/null 2>&1 &

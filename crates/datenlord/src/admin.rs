@@ -88,7 +88,7 @@ pub fn human(bytes: u64) -> String {
 pub fn status(args: StatusArgs) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let url = home::meta_url(args.meta.meta.as_deref())?;
-        let kv = url.open(false)?;
+        let kv = url.open(false).await?;
         let meta = datenlord_meta::Meta::open(kv).await?;
         let usage = meta.usage().await?;
         let sessions = meta.sessions().await?;
@@ -142,7 +142,7 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
 pub fn fsck(args: FsckArgs) -> Result<ExitCode> {
     runtime()?.block_on(async {
         let url = home::meta_url(args.meta.meta.as_deref())?;
-        let meta = datenlord_meta::Meta::open(url.open(false)?).await?;
+        let meta = datenlord_meta::Meta::open(url.open(false).await?).await?;
         let storage: StorageUrl = meta.volume().storage.parse()?;
         let store = datenlord_store::BlockStore::open(&storage, meta.volume().block_size, false)?;
         let mounts = meta.sessions().await?.len();

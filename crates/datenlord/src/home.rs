@@ -99,7 +99,7 @@ pub async fn format(
         .probe()
         .await
         .with_context(|| format!("storage {storage} is not writable"))?;
-    let kv = meta.open(true)?;
+    let kv = meta.open(true).await?;
     let volume = new_volume(name, storage, block_size);
     Ok(Meta::format(&kv, &volume, force).await?)
 }
@@ -124,7 +124,7 @@ pub async fn open(meta_arg: Option<&str>) -> Result<(Meta, BlockStore)> {
             home().display()
         );
     }
-    let kv = url.open(false)?;
+    let kv = url.open(false).await?;
     let meta = Meta::open(kv).await?;
     let storage: StorageUrl = meta.volume().storage.parse()?;
     let store = BlockStore::open(&storage, meta.volume().block_size, false)

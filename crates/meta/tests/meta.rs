@@ -18,12 +18,25 @@ impl OpenFiles for Opens {
 
 const NONE_OPEN: Opens = Opens(Vec::new());
 
+/// A fresh volume on the embedded engine, or on the etcd at `DATENLORD_TEST_ETCD`
+/// (`host:port`) under a prefix of its own: the same rules hold on every engine.
 async fn fresh() -> (tempfile::TempDir, Meta) {
     let dir = tempfile::tempdir().unwrap();
-    let url: MetaUrl = format!("sqlite://{}/meta.db", dir.path().display())
-        .parse()
-        .unwrap();
-    let kv = url.open(true).unwrap();
+    let url: MetaUrl = match std::env::var("DATENLORD_TEST_ETCD") {
+        Ok(endpoint) => {
+            let name = dir
+                .path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            format!("etcd://{endpoint}/test-{name}").parse().unwrap()
+        }
+        Err(_) => format!("sqlite://{}/meta.db", dir.path().display())
+            .parse()
+            .unwrap(),
+    };
+    let kv = url.open(true).await.unwrap();
     let volume = Volume {
         name: "test".into(),
         uuid: "u".into(),
@@ -386,4 +399,31 @@ async fn format_refuses_other_settings_without_force() {
     let kept = Meta::format(meta.kv(), &other, true).await.unwrap();
     assert_eq!(kept.uuid, meta.volume().uuid);
     drop(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_in_one_directory_all_land() {
+    let (_d, meta) = fresh().await;
+    let meta = std::sync::Arc::new(meta);
+    let (dir, _) = meta.create(ME, ROOT_INO, b"d", dir()).await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let meta = meta.clone();
+            tokio::spawn(async move {
+                for i in 0..25 {
+                    let name = format!("f-{t}-{i}");
+                    meta.create(ME, dir, name.as_bytes(), file(0o644))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(meta.readdir(dir).await.unwrap().len(), 200);
+    assert_eq!(meta.usage().await.unwrap().inodes, 202);
+    let report = meta.check(false).await.unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
 }

@@ -1,5 +1,6 @@
 //! Static dispatch over the engines, so the metadata layer names one type and pays no boxing.
 
+use super::etcd::{EtcdEngine, EtcdTxn};
 use super::sqlite::SqliteTxn;
 use super::{KvEngine, KvError, KvTxn, Pair, SqliteEngine};
 
@@ -7,12 +8,14 @@ use super::{KvEngine, KvError, KvTxn, Pair, SqliteEngine};
 #[derive(Debug, Clone)]
 pub enum AnyKv {
     Sqlite(SqliteEngine),
+    Etcd(EtcdEngine),
 }
 
 /// A transaction of any engine.
 #[derive(Debug)]
 pub enum AnyTxn {
     Sqlite(SqliteTxn),
+    Etcd(EtcdTxn),
 }
 
 impl KvEngine for AnyKv {
@@ -21,12 +24,14 @@ impl KvEngine for AnyKv {
     async fn begin(&self, write: bool) -> Result<AnyTxn, KvError> {
         match self {
             Self::Sqlite(kv) => kv.begin(write).await.map(AnyTxn::Sqlite),
+            Self::Etcd(kv) => kv.begin(write).await.map(AnyTxn::Etcd),
         }
     }
 
     async fn sync(&self) -> Result<(), KvError> {
         match self {
             Self::Sqlite(kv) => kv.sync().await,
+            Self::Etcd(kv) => kv.sync().await,
         }
     }
 }
@@ -35,30 +40,35 @@ impl KvTxn for AnyTxn {
     async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
         match self {
             Self::Sqlite(txn) => txn.get(key).await,
+            Self::Etcd(txn) => txn.get(key).await,
         }
     }
 
     async fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Pair>, KvError> {
         match self {
             Self::Sqlite(txn) => txn.scan(start, end, limit).await,
+            Self::Etcd(txn) => txn.scan(start, end, limit).await,
         }
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), KvError> {
         match self {
             Self::Sqlite(txn) => txn.put(key, value),
+            Self::Etcd(txn) => txn.put(key, value),
         }
     }
 
     fn delete(&mut self, key: &[u8]) -> Result<(), KvError> {
         match self {
             Self::Sqlite(txn) => txn.delete(key),
+            Self::Etcd(txn) => txn.delete(key),
         }
     }
 
     async fn commit(self) -> Result<(), KvError> {
         match self {
             Self::Sqlite(txn) => txn.commit().await,
+            Self::Etcd(txn) => txn.commit().await,
         }
     }
 }

@@ -4,14 +4,16 @@
 //! scans, which see its own writes), buffers or applies writes, and commits atomically. An
 //! engine that runs transactions optimistically reports a lost race as [`KvError::Conflict`]
 //! at commit and the metadata layer retries the whole transaction (`txn!`), so the logic above
-//! is written once for every engine. Engines: [`sqlite`] (embedded); etcd comes next.
+//! is written once for every engine. Engines: [`sqlite`] (embedded) and [`etcd`].
 
 mod any;
+pub mod etcd;
 pub mod sqlite;
 
 use std::future::Future;
 
 pub use any::{AnyKv, AnyTxn};
+pub use etcd::EtcdEngine;
 pub use sqlite::SqliteEngine;
 
 /// A key-value pair returned by a scan.
