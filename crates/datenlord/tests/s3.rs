@@ -50,10 +50,16 @@ impl S3Server {
             std::fs::create_dir(root.path().join(bucket)).unwrap();
         }
         let port = free_port();
+        let child = Self::launch(root.path(), port);
+        S3Server { child, root, port }
+    }
+
+    /// Starts s3s-fs over `root` on `port` and waits until it listens.
+    fn launch(root: &std::path::Path, port: u16) -> Child {
         let child = Command::new(s3s_fs())
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--access-key", KEY, "--secret-key", SECRET])
-            .arg(root.path())
+            .arg(root)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -63,7 +69,7 @@ impl S3Server {
             assert!(Instant::now() < deadline, "s3s-fs did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        S3Server { child, root, port }
+        child
     }
 
     fn url(&self, bucket: &str) -> String {
@@ -199,19 +205,7 @@ fn a_store_that_stops_answering_gives_eio_and_recovery_loses_nothing() {
     );
 
     // The same server comes back on the same port and directory.
-    server.child = Command::new(s3s_fs())
-        .args(["--host", "127.0.0.1", "--port", &server.port.to_string()])
-        .args(["--access-key", KEY, "--secret-key", SECRET])
-        .arg(server.root.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", server.port)).is_err() {
-        assert!(Instant::now() < deadline, "s3s-fs did not restart");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    server.child = S3Server::launch(server.root.path(), server.port);
     pending.sync_all().unwrap();
     drop(pending);
     assert_eq!(std::fs::read(m.join("stored")).unwrap(), stored);
