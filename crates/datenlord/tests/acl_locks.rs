@@ -8,12 +8,8 @@ use std::process::{Command, Stdio};
 
 use common::{Mounted, Options, xattr};
 use datenlord_fuse::MountOption;
+use datenlord_meta::acl::{GROUP_OBJ, MASK, OTHER, USER, USER_OBJ};
 
-const USER_OBJ: u16 = 0x01;
-const USER: u16 = 0x02;
-const GROUP_OBJ: u16 = 0x04;
-const MASK: u16 = 0x10;
-const OTHER: u16 = 0x20;
 const NOBODY: u32 = 65534;
 
 fn acl(entries: &[(u16, u16, u32)]) -> Vec<u8> {

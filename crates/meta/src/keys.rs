@@ -51,7 +51,7 @@ pub fn counter(name: &str) -> Vec<u8> {
 }
 
 pub fn attr(ino: u64) -> Vec<u8> {
-    with(ATTR_PREFIX, &[&ino.to_be_bytes()])
+    id_key(ATTR_PREFIX, ino)
 }
 
 pub fn entry(parent: u64, name: &[u8]) -> Vec<u8> {
@@ -60,11 +60,11 @@ pub fn entry(parent: u64, name: &[u8]) -> Vec<u8> {
 
 /// The prefix of every entry of a directory.
 pub fn entries(parent: u64) -> Vec<u8> {
-    attr_like(ENTRY_PREFIX, parent)
+    id_key(ENTRY_PREFIX, parent)
 }
 
 pub fn symlink(ino: u64) -> Vec<u8> {
-    with(SYMLINK_PREFIX, &[&ino.to_be_bytes()])
+    id_key(SYMLINK_PREFIX, ino)
 }
 
 pub fn xattr(ino: u64, name: &[u8]) -> Vec<u8> {
@@ -72,7 +72,7 @@ pub fn xattr(ino: u64, name: &[u8]) -> Vec<u8> {
 }
 
 pub fn xattrs(ino: u64) -> Vec<u8> {
-    attr_like(XATTR_PREFIX, ino)
+    id_key(XATTR_PREFIX, ino)
 }
 
 pub fn chunk(ino: u64, index: u32) -> Vec<u8> {
@@ -81,19 +81,19 @@ pub fn chunk(ino: u64, index: u32) -> Vec<u8> {
 
 /// The prefix of every chunk of a file.
 pub fn chunks(ino: u64) -> Vec<u8> {
-    attr_like(CHUNK_PREFIX, ino)
+    id_key(CHUNK_PREFIX, ino)
 }
 
 pub fn refs(object: u64) -> Vec<u8> {
-    with(REFS_PREFIX, &[&object.to_be_bytes()])
+    id_key(REFS_PREFIX, object)
 }
 
 pub fn doomed(object: u64) -> Vec<u8> {
-    with(DOOMED_PREFIX, &[&object.to_be_bytes()])
+    id_key(DOOMED_PREFIX, object)
 }
 
 pub fn session(id: u64) -> Vec<u8> {
-    with(SESSION_PREFIX, &[&id.to_be_bytes()])
+    id_key(SESSION_PREFIX, id)
 }
 
 pub fn open_unlinked(session: u64, ino: u64) -> Vec<u8> {
@@ -111,14 +111,15 @@ pub fn pending(session: u64, object: u64) -> Vec<u8> {
 }
 
 pub fn pending_of(session: u64) -> Vec<u8> {
-    attr_like(PENDING_PREFIX, session)
+    id_key(PENDING_PREFIX, session)
 }
 
 pub fn open_unlinked_of(session: u64) -> Vec<u8> {
-    attr_like(OPEN_UNLINKED_PREFIX, session)
+    id_key(OPEN_UNLINKED_PREFIX, session)
 }
 
-fn attr_like(prefix: &[u8], id: u64) -> Vec<u8> {
+/// `prefix` followed by one id: a record of that id, or the prefix of all its records.
+fn id_key(prefix: &[u8], id: u64) -> Vec<u8> {
     with(prefix, &[&id.to_be_bytes()])
 }
 
