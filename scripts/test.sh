@@ -49,7 +49,7 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 etcd_dir=$(mktemp -d /var/tmp/dl-etcd.XXXXXX)
 etcd_client=$(free_port)
 etcd_peer=$(free_port)
-etcd --name dl-test --data-dir "$etcd_dir" --max-txn-ops 100000 \
+etcd --name dl-test --data-dir "$etcd_dir" \
     --listen-client-urls "http://127.0.0.1:$etcd_client" \
     --advertise-client-urls "http://127.0.0.1:$etcd_client" \
     --listen-peer-urls "http://127.0.0.1:$etcd_peer" \

@@ -1,13 +1,14 @@
 //! `fsck` of the metadata: every name points at a live inode of the right kind, link counts and
 //! usage counters add up, every slice's object is reference-counted exactly, and nothing is
-//! orphaned. Repairs are applied in one transaction.
+//! orphaned. Repairs are independent of each other and applied in batches; run it on an idle
+//! volume.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::chunk::{decode_refs, encode_refs};
 use crate::error::Result;
 use crate::keys;
-use crate::kv::KvTxn;
+use crate::kv::{KvTxn, TXN_BUDGET};
 use crate::meta::{Meta, charged, get_counter, read_txn, scan_prefix, write_txn};
 use crate::model::{Attr, Dirent, FileKind, ROOT_INO, Slice, encode_u64};
 
@@ -179,9 +180,15 @@ impl Meta {
                 }
             }
             let mut counted: BTreeMap<u64, u64> = BTreeMap::new();
+            let trash: BTreeSet<u64> = scan_prefix(&mut txn, keys::TRASH_PREFIX)
+                .await?
+                .iter()
+                .filter_map(|(key, _)| keys::u64_at(key, 1))
+                .collect();
             for (key, value) in scan_prefix(&mut txn, keys::CHUNK_PREFIX).await? {
                 let ino = keys::u64_at(&key, 1).unwrap_or(0);
-                if attrs.get(&ino).is_none_or(|a| a.kind != FileKind::File) {
+                if !trash.contains(&ino) && attrs.get(&ino).is_none_or(|a| a.kind != FileKind::File)
+                {
                     report
                         .problems
                         .push(format!("chunk of inode {ino}, which is not a file"));
@@ -276,17 +283,18 @@ impl Meta {
             Ok(())
         })?;
         if repair && !fixes.is_empty() {
-            let count = fixes.len();
-            write_txn!(self, |txn| {
-                for fix in &fixes {
-                    match fix {
-                        Fix::Put(key, value) => txn.put(key, value)?,
-                        Fix::Delete(key) => txn.delete(key)?,
+            for batch in fixes.chunks(TXN_BUDGET) {
+                write_txn!(self, |txn| {
+                    for fix in batch {
+                        match fix {
+                            Fix::Put(key, value) => txn.put(key, value)?,
+                            Fix::Delete(key) => txn.delete(key)?,
+                        }
                     }
-                }
-                Ok(())
-            })?;
-            report.repaired = count;
+                    Ok(())
+                })?;
+            }
+            report.repaired = fixes.len();
         }
         Ok(report)
     }

@@ -5,7 +5,7 @@
 
 use crate::error::{MetaError, Result, errno};
 use crate::keys;
-use crate::kv::{AnyTxn, KvTxn};
+use crate::kv::{AnyTxn, KvTxn, TXN_BUDGET};
 use crate::meta::{
     Meta, add_counter, charged, get_attr, put_attr, read_txn, scan_prefix, write_txn,
 };
@@ -13,6 +13,9 @@ use crate::model::{Attr, CHUNK_SIZE, FileKind, SLICE_LEN, Slice, Timespec};
 
 /// A chunk whose record holds more slices than this is worth compacting.
 pub const COMPACT_SLICES: usize = 64;
+
+/// Chunks one step of a deletion looks at.
+const DROP_SCAN: usize = 64;
 
 /// Bytes of `len` at `pos` in a chunk, and where to read them (object 0: zeros).
 pub type Piece = Slice;
@@ -163,23 +166,68 @@ impl Meta {
 
     /// Sets the length of a regular file; bytes past a shrunk end read as zeros if it grows
     /// again.
+    ///
+    /// Cutting off more chunks than one transaction holds goes in steps from the end, each a
+    /// truncate to a chunk boundary on the way, so every state in between is a valid file.
     pub async fn truncate(&self, ino: u64, size: u64, now: Timespec) -> Result<Attr> {
-        write_txn!(self, |txn| {
-            let mut attr = get_attr(&mut txn, ino).await?;
-            match attr.kind {
-                FileKind::File => {}
-                FileKind::Dir => return errno(libc::EISDIR),
-                _ => return errno(libc::EINVAL),
+        loop {
+            let (attr, done) = write_txn!(self, |txn| {
+                let mut attr = get_attr(&mut txn, ino).await?;
+                match attr.kind {
+                    FileKind::File => {}
+                    FileKind::Dir => return errno(libc::EISDIR),
+                    _ => return errno(libc::EINVAL),
+                }
+                let mut target = size;
+                if size < attr.size {
+                    let first = first_chunk_past(size);
+                    let lowest =
+                        drop_chunk_tail(&mut txn, ino, first, first_chunk_past(attr.size)).await?;
+                    if lowest > first {
+                        target = lowest * CHUNK_SIZE;
+                    } else {
+                        cut(&mut txn, ino, size).await?;
+                    }
+                }
+                resize(&mut txn, &mut attr, target).await?;
+                attr.mtime = now;
+                attr.ctime = now;
+                put_attr(&mut txn, ino, &attr)?;
+                Ok((attr, target == size))
+            })?;
+            if done {
+                return Ok(attr);
             }
-            if size < attr.size {
-                cut(&mut txn, ino, size).await?;
+        }
+    }
+
+    /// Drops the chunks of deleted files that did not fit in their deletion's transaction;
+    /// returns how many files are finished.
+    pub async fn purge_trash(&self) -> Result<usize> {
+        let inodes: Vec<u64> = read_txn!(self, |txn| {
+            let end = crate::kv::prefix_end(keys::TRASH_PREFIX);
+            Ok(txn
+                .scan(keys::TRASH_PREFIX, &end, 64)
+                .await?
+                .iter()
+                .filter_map(|(key, _)| keys::u64_at(key, 1))
+                .collect())
+        })?;
+        for &ino in &inodes {
+            loop {
+                let done = write_txn!(self, |txn| {
+                    let done = drop_chunks(&mut txn, ino).await?;
+                    if done {
+                        txn.delete(&keys::trash(ino))?;
+                    }
+                    Ok(done)
+                })?;
+                if done {
+                    break;
+                }
             }
-            resize(&mut txn, &mut attr, size).await?;
-            attr.mtime = now;
-            attr.ctime = now;
-            put_attr(&mut txn, ino, &attr)?;
-            Ok(attr)
-        })
+        }
+        Ok(inodes.len())
     }
 
     /// Turns `[offset, offset + len)` into a hole; with `grow` the file is extended to cover
@@ -214,7 +262,8 @@ impl Meta {
 
     /// Makes `[dst_offset, +len)` of `dst` share the objects behind `[src_offset, +len)` of
     /// `src` (copy_file_range without copying bytes). Returns the bytes copied and `dst`'s
-    /// attributes.
+    /// attributes; a range of many chunks may be copied short, as one transaction holds only so
+    /// many changes.
     pub async fn clone_range(
         &self,
         src: u64,
@@ -262,6 +311,10 @@ impl Meta {
                     }
                 }
                 copied += u64::from(stop - start);
+                if txn.size() >= TXN_BUDGET {
+                    // A short copy: the caller continues from here (copy_file_range may).
+                    break;
+                }
             }
             if dst_offset + copied > dst_attr.size {
                 resize(&mut txn, &mut dst_attr, dst_offset + copied).await?;
@@ -351,7 +404,6 @@ async fn resize(txn: &mut AnyTxn, attr: &mut Attr, size: u64) -> Result<()> {
 async fn cut(txn: &mut AnyTxn, ino: u64, size: u64) -> Result<()> {
     let index = size / CHUNK_SIZE;
     let within = (size % CHUNK_SIZE) as u32;
-    let first_dropped = if within == 0 { index } else { index + 1 };
     if within != 0 {
         let index = index as u32;
         if txn.get(&keys::chunk(ino, index)).await?.is_some() {
@@ -364,21 +416,59 @@ async fn cut(txn: &mut AnyTxn, ino: u64, size: u64) -> Result<()> {
             .await?;
         }
     }
-    drop_chunks_from(txn, ino, u32::try_from(first_dropped).unwrap_or(u32::MAX)).await
+    Ok(())
 }
 
-/// Deletes chunks `first..` of `ino`, dropping their references.
-pub(crate) async fn drop_chunks_from(txn: &mut AnyTxn, ino: u64, first: u32) -> Result<()> {
-    let start = keys::chunk(ino, first);
-    let end = crate::kv::prefix_end(&keys::chunks(ino));
-    for (key, value) in txn.scan(&start, &end, usize::MAX).await? {
-        for slice in Slice::decode_all(&value)? {
-            if !slice.is_hole() {
-                drop_ref(txn, slice.object).await?;
-            }
+/// The index of the first chunk wholly past `size`.
+fn first_chunk_past(size: u64) -> u64 {
+    size.div_ceil(CHUNK_SIZE)
+}
+
+/// Deletes the chunks of a removed file, dropping their references, as far as the
+/// transaction's budget allows; true when none are left.
+pub(crate) async fn drop_chunks(txn: &mut AnyTxn, ino: u64) -> Result<bool> {
+    let prefix = keys::chunks(ino);
+    let end = crate::kv::prefix_end(&prefix);
+    let batch = txn.scan(&prefix, &end, DROP_SCAN + 1).await?;
+    let more = batch.len() > DROP_SCAN;
+    for (key, value) in batch.into_iter().take(DROP_SCAN) {
+        if txn.size() >= TXN_BUDGET {
+            return Ok(false);
         }
-        txn.delete(&key)?;
+        drop_chunk(txn, &key, &value).await?;
     }
+    Ok(!more)
+}
+
+/// Deletes the chunks of `ino` from index `first` up to (not including) `end`, last first, as
+/// far as the budget allows; returns the lowest index from which none are left.
+async fn drop_chunk_tail(txn: &mut AnyTxn, ino: u64, first: u64, end: u64) -> Result<u64> {
+    let window = first.max(end.saturating_sub(DROP_SCAN as u64));
+    let chunk_key = |index: u64| match u32::try_from(index) {
+        Ok(index) => keys::chunk(ino, index),
+        Err(_) => crate::kv::prefix_end(&keys::chunks(ino)),
+    };
+    let found = txn
+        .scan(&chunk_key(window), &chunk_key(end), usize::MAX)
+        .await?;
+    let mut lowest = end;
+    for (key, value) in found.into_iter().rev() {
+        if lowest < end && txn.size() >= TXN_BUDGET {
+            return Ok(lowest);
+        }
+        drop_chunk(txn, &key, &value).await?;
+        lowest = keys::u32_at(&key, 9).map_or(window, u64::from);
+    }
+    Ok(window)
+}
+
+async fn drop_chunk(txn: &mut AnyTxn, key: &[u8], value: &[u8]) -> Result<()> {
+    for slice in Slice::decode_all(value)? {
+        if !slice.is_hole() {
+            drop_ref(txn, slice.object).await?;
+        }
+    }
+    txn.delete(key)?;
     Ok(())
 }
 

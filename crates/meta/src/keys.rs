@@ -15,6 +15,7 @@
 //! "E" session                 a mount session (JSON) with its heartbeat
 //! "O" session ino             an inode a session holds open after its last link went
 //! "P" session object          an object a session is writing: its size, until committed
+//! "T" ino                     a deleted file whose chunks are still being dropped, in batches
 //! ```
 
 /// Counter names.
@@ -35,6 +36,7 @@ pub const OPEN_UNLINKED_PREFIX: &[u8] = b"O";
 pub const SYMLINK_PREFIX: &[u8] = b"S";
 pub const PENDING_PREFIX: &[u8] = b"P";
 pub const XATTR_PREFIX: &[u8] = b"X";
+pub const TRASH_PREFIX: &[u8] = b"T";
 
 fn with(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let len = prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>();
@@ -90,6 +92,10 @@ pub fn refs(object: u64) -> Vec<u8> {
 
 pub fn doomed(object: u64) -> Vec<u8> {
     id_key(DOOMED_PREFIX, object)
+}
+
+pub fn trash(ino: u64) -> Vec<u8> {
+    id_key(TRASH_PREFIX, ino)
 }
 
 pub fn session(id: u64) -> Vec<u8> {

@@ -471,7 +471,10 @@ pub(crate) async fn remove_inode(txn: &mut AnyTxn, ino: u64, attr: &Attr) -> Res
     }
     match attr.kind {
         FileKind::Symlink => txn.delete(&keys::symlink(ino))?,
-        FileKind::File => crate::chunk::drop_chunks_from(txn, ino, 0).await?,
+        // A large file's chunks may not fit in this transaction: the rest go in the background.
+        FileKind::File if !crate::chunk::drop_chunks(txn, ino).await? => {
+            txn.put(&keys::trash(ino), &[])?;
+        }
         _ => {}
     }
     add_counter(txn, keys::USED_INODES, -1).await?;

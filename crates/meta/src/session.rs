@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{MetaError, Result};
 use crate::keys;
-use crate::kv::{AnyTxn, KvTxn};
+use crate::kv::{AnyTxn, KvTxn, TXN_BUDGET};
 use crate::meta::{Meta, get_counter, read_txn, scan_prefix, write_txn};
 use crate::model::{Timespec, encode_u64};
 use crate::namespace::remove_inode;
@@ -73,27 +73,41 @@ impl Meta {
         })
     }
 
-    /// Ends a session: removes it and the unlinked files only it held.
+    /// Ends a session: removes it and the unlinked files only it held. Many files take
+    /// several transactions; the session record goes with the last.
     pub async fn close_session(&self, id: u64) -> Result<usize> {
-        write_txn!(self, |txn| {
-            txn.delete(&keys::session(id))?;
-            // Objects it was writing were never committed: their blocks go.
-            for (key, value) in scan_prefix(&mut txn, &keys::pending_of(id)).await? {
-                txn.delete(&key)?;
-                if let Some(object) = keys::u64_at(&key, 9) {
-                    txn.put(&keys::doomed(object), &value)?;
+        let mut reclaimed = 0;
+        loop {
+            let (files, done) = write_txn!(self, |txn| {
+                let mut files = 0;
+                // Objects it was writing were never committed: their blocks go.
+                for (key, value) in scan_prefix(&mut txn, &keys::pending_of(id)).await? {
+                    if txn.size() >= TXN_BUDGET {
+                        return Ok((files, false));
+                    }
+                    txn.delete(&key)?;
+                    if let Some(object) = keys::u64_at(&key, 9) {
+                        txn.put(&keys::doomed(object), &value)?;
+                    }
                 }
-            }
-            let prefix = keys::open_unlinked_of(id);
-            let mut reclaimed = 0;
-            for (key, _) in scan_prefix(&mut txn, &prefix).await? {
-                txn.delete(&key)?;
-                if let Some(ino) = keys::u64_at(&key, prefix.len()) {
-                    reclaimed += usize::from(reclaim_if_unheld(&mut txn, ino).await?);
+                let prefix = keys::open_unlinked_of(id);
+                for (key, _) in scan_prefix(&mut txn, &prefix).await? {
+                    if txn.size() >= TXN_BUDGET {
+                        return Ok((files, false));
+                    }
+                    txn.delete(&key)?;
+                    if let Some(ino) = keys::u64_at(&key, prefix.len()) {
+                        files += usize::from(reclaim_if_unheld(&mut txn, ino).await?);
+                    }
                 }
+                txn.delete(&keys::session(id))?;
+                Ok((files, true))
+            })?;
+            reclaimed += files;
+            if done {
+                return Ok(reclaimed);
             }
-            Ok(reclaimed)
-        })
+        }
     }
 
     /// The last close of an unlinked file held by `session`.
@@ -127,7 +141,14 @@ impl Meta {
 }
 
 /// Removes `ino` if it has no links and no session holds it.
+///
+/// Two sessions letting go of one file at once must not both see the other still holding it:
+/// each rewrites the file's attributes, so one of the two transactions conflicts and retries.
 async fn reclaim_if_unheld(txn: &mut AnyTxn, ino: u64) -> Result<bool> {
+    let Some(bytes) = txn.get(&keys::attr(ino)).await? else {
+        return Ok(false);
+    };
+    txn.put(&keys::attr(ino), &bytes)?;
     let held = scan_prefix(txn, keys::OPEN_UNLINKED_PREFIX)
         .await?
         .iter()
@@ -135,9 +156,6 @@ async fn reclaim_if_unheld(txn: &mut AnyTxn, ino: u64) -> Result<bool> {
     if held {
         return Ok(false);
     }
-    let Some(bytes) = txn.get(&keys::attr(ino)).await? else {
-        return Ok(false);
-    };
     let attr = crate::model::Attr::decode(&bytes)?;
     if attr.nlink > 0 {
         return Ok(false);

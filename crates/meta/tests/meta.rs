@@ -427,3 +427,53 @@ async fn concurrent_creates_in_one_directory_all_land() {
     let report = meta.check(false).await.unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 }
+
+/// Deleting or cutting down a file of more chunks than one transaction holds (etcd allows 128
+/// operations by default) goes in steps and loses no reference.
+#[tokio::test]
+async fn large_files_are_cut_and_deleted_in_steps() {
+    const CHUNKS: u32 = 300;
+    let (_d, meta) = fresh().await;
+    let (ino, _) = meta
+        .create(ME, ROOT_INO, b"big", file(0o644))
+        .await
+        .unwrap();
+    for chunk in 0..CHUNKS {
+        let object = meta.next_object().await.unwrap();
+        let slice = Slice {
+            pos: 0,
+            len: 4096,
+            object,
+            offset: 0,
+        };
+        let end = u64::from(chunk) * datenlord_meta::CHUNK_SIZE + 4096;
+        meta.commit_write(
+            ino,
+            datenlord_meta::NewObject {
+                session: 7,
+                id: object,
+                len: 4096,
+            },
+            &[ChunkSlice { chunk, slice }],
+            end,
+            Timespec::now(),
+        )
+        .await
+        .unwrap();
+    }
+    let cut_at = 100 * datenlord_meta::CHUNK_SIZE + 10;
+    let attr = meta.truncate(ino, cut_at, Timespec::now()).await.unwrap();
+    assert_eq!(attr.size, cut_at);
+    assert_eq!(meta.doomed_objects(1000).await.unwrap().len(), 199);
+    assert_eq!(meta.chunk(ino, 100).await.unwrap().len(), 2, "data + hole");
+    assert!(meta.chunk(ino, 101).await.unwrap().is_empty());
+
+    meta.unlink(ROOT_INO, b"big", &NONE_OPEN).await.unwrap();
+    while meta.purge_trash().await.unwrap() > 0 {}
+    assert_eq!(
+        meta.doomed_objects(1000).await.unwrap().len(),
+        CHUNKS as usize
+    );
+    let report = meta.check(false).await.unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}

@@ -59,6 +59,9 @@ impl Vfs {
         let mut last_reclaim = tokio::time::Instant::now();
         loop {
             tick.tick().await;
+            if let Err(err) = self.meta().purge_trash().await {
+                tracing::warn!(%err, "dropping the chunks of deleted files failed");
+            }
             match self.delete_doomed().await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(objects = n, "deleted unreferenced objects"),

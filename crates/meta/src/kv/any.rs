@@ -65,6 +65,13 @@ impl KvTxn for AnyTxn {
         }
     }
 
+    fn size(&self) -> usize {
+        match self {
+            Self::Sqlite(txn) => txn.size(),
+            Self::Etcd(txn) => txn.size(),
+        }
+    }
+
     async fn commit(self) -> Result<(), KvError> {
         match self {
             Self::Sqlite(txn) => txn.commit().await,

@@ -4,9 +4,11 @@
 //! its writes (and reads them back). Commit is one etcd `Txn`: if every key read still has the
 //! modification revision it had (absent keys: still absent) and no key in a scanned range was
 //! written since the snapshot, apply the writes; otherwise report [`KvError::Conflict`] and the
-//! metadata layer retries. Deleting a key in a scanned range is not seen by the range check;
-//! the metadata layer never relies on it, as every change to a directory's entries also writes
-//! the directory's attributes, which its readers have read.
+//! metadata layer retries. A scan costs one comparison however many keys it returns (etcd
+//! limits a transaction's comparisons), so deleting a key in a scanned range is not seen by
+//! it; the metadata layer never relies on that: whoever deletes a key that others decide on
+//! by scanning also writes a key those others read (a directory's entries change with the
+//! directory's attributes; an open-unlinked record with the file's attributes).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,6 +21,8 @@ use super::{KvEngine, KvError, KvTxn, Pair};
 /// How long one request to etcd may take before it fails.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Keys fetched per range request of a scan.
+const SCAN_PAGE: usize = 1000;
 
 /// etcd as an ordered key-value store; every key lives under `prefix`. Cheap to clone.
 #[derive(Clone)]
@@ -130,7 +134,12 @@ pub struct EtcdTxn {
 }
 
 impl EtcdTxn {
-    async fn range(&mut self, key: Vec<u8>, options: GetOptions) -> Result<Vec<Pair>, KvError> {
+    /// Keys, values and modification revisions at the transaction's snapshot.
+    async fn range(
+        &mut self,
+        key: Vec<u8>,
+        options: GetOptions,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>, i64)>, KvError> {
         let options = match self.revision {
             Some(revision) => options.with_revision(revision),
             None => options,
@@ -144,14 +153,11 @@ impl EtcdTxn {
         if self.revision.is_none() {
             self.revision = response.header().map(|h| h.revision());
         }
-        let mut pairs = Vec::with_capacity(response.kvs().len());
-        for kv in response.kvs() {
-            self.reads
-                .entry(kv.key().to_vec())
-                .or_insert(kv.mod_revision());
-            pairs.push((kv.key().to_vec(), kv.value().to_vec()));
-        }
-        Ok(pairs)
+        Ok(response
+            .kvs()
+            .iter()
+            .map(|kv| (kv.key().to_vec(), kv.value().to_vec(), kv.mod_revision()))
+            .collect())
     }
 }
 
@@ -161,18 +167,35 @@ impl KvTxn for EtcdTxn {
         if let Some(write) = self.writes.get(&key) {
             return Ok(write.clone());
         }
-        let pairs = self.range(key.clone(), GetOptions::new()).await?;
-        self.reads.entry(key).or_insert(0);
-        Ok(pairs.into_iter().next().map(|(_, value)| value))
+        let found = self.range(key.clone(), GetOptions::new()).await?.pop();
+        let revision = found.as_ref().map_or(0, |(_, _, revision)| *revision);
+        self.reads.entry(key).or_insert(revision);
+        Ok(found.map(|(_, value, _)| value))
     }
 
     async fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Pair>, KvError> {
         let (start, end) = (self.engine.key(start), self.engine.key(end));
         // Buffered deletes may hide some of what etcd returns: ask for that many more.
         let hidden = self.writes.range(start.clone()..end.clone()).count();
-        let fetch = i64::try_from(limit.saturating_add(hidden)).unwrap_or(i64::MAX);
-        let options = GetOptions::new().with_range(end.clone()).with_limit(fetch);
-        let fetched = self.range(start.clone(), options).await?;
+        let wanted = limit.saturating_add(hidden);
+        // Page through the range: one response must stay under the message size limit.
+        let mut fetched = Vec::new();
+        let mut cursor = start.clone();
+        while fetched.len() < wanted {
+            let page = (wanted - fetched.len()).min(SCAN_PAGE);
+            let options = GetOptions::new()
+                .with_range(end.clone())
+                .with_limit(i64::try_from(page).unwrap_or(i64::MAX));
+            let pairs = self.range(cursor.clone(), options).await?;
+            let full = pairs.len() == page;
+            if let Some((last, _, _)) = pairs.last() {
+                cursor = [last.as_slice(), &[0]].concat();
+            }
+            fetched.extend(pairs.into_iter().map(|(key, value, _)| (key, value)));
+            if !full {
+                break;
+            }
+        }
         self.scans.push((start.clone(), end.clone()));
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = fetched.into_iter().collect();
         for (key, write) in self.writes.range(start..end) {
@@ -204,6 +227,10 @@ impl KvTxn for EtcdTxn {
         }
         self.writes.insert(self.engine.key(key), None);
         Ok(())
+    }
+
+    fn size(&self) -> usize {
+        (self.reads.len() + self.scans.len()).max(self.writes.len())
     }
 
     async fn commit(mut self) -> Result<(), KvError> {

@@ -16,6 +16,9 @@ pub use any::{AnyKv, AnyTxn};
 pub use etcd::EtcdEngine;
 pub use sqlite::SqliteEngine;
 
+/// The size (see [`KvTxn::size`]) past which work that can be split ends its transaction.
+pub const TXN_BUDGET: usize = 64;
+
 /// A key-value pair returned by a scan.
 pub type Pair = (Vec<u8>, Vec<u8>);
 
@@ -70,6 +73,12 @@ pub trait KvTxn: Send {
 
     /// Removes `key` (absent keys are fine).
     fn delete(&mut self, key: &[u8]) -> Result<(), KvError>;
+
+    /// How many operations committing this transaction takes (the larger of the keys it read
+    /// and the keys it writes). Work that may touch many keys splits itself into transactions
+    /// below [`TXN_BUDGET`], since an engine may limit one transaction's size (etcd: 128 by
+    /// default).
+    fn size(&self) -> usize;
 
     /// Applies every write atomically, or fails with [`KvError::Conflict`] when what was read
     /// changed meanwhile. Dropping a transaction without committing discards its writes.

@@ -152,6 +152,7 @@ impl SqliteEngine {
             engine: self.clone(),
             conn: Some(conn),
             write,
+            writes: 0,
         };
         txn.conn()
             .execute_batch(if write { "BEGIN IMMEDIATE" } else { "BEGIN" })
@@ -194,6 +195,8 @@ pub struct SqliteTxn {
     engine: SqliteEngine,
     conn: Option<Connection>,
     write: bool,
+    /// Puts and deletes so far.
+    writes: usize,
 }
 
 impl SqliteTxn {
@@ -264,6 +267,8 @@ impl KvTxn for SqliteTxn {
             .prepare_cached("INSERT OR REPLACE INTO kv (k, v) VALUES (?1, ?2)")
             .map_err(engine_error)?;
         stmt.execute(params![key, value]).map_err(engine_error)?;
+        drop(stmt);
+        self.writes += 1;
         Ok(())
     }
 
@@ -274,7 +279,13 @@ impl KvTxn for SqliteTxn {
             .prepare_cached("DELETE FROM kv WHERE k = ?1")
             .map_err(engine_error)?;
         stmt.execute(params![key]).map_err(engine_error)?;
+        drop(stmt);
+        self.writes += 1;
         Ok(())
+    }
+
+    fn size(&self) -> usize {
+        self.writes
     }
 
     async fn commit(mut self) -> Result<(), KvError> {
