@@ -33,9 +33,10 @@ pub enum Command {
 /// Where a volume's metadata lives.
 #[derive(Debug, Args)]
 pub struct MetaArg {
-    /// Metadata engine URL, e.g. sqlite:///var/lib/datenlord/meta.db
+    /// Metadata engine URL: sqlite:///var/lib/datenlord/meta.db, or
+    /// etcd://host:port[,host:port...]/prefix for many nodes
     /// [default: sqlite://$DATENLORD_HOME/meta.db]
-    #[arg(long, value_name = "META_URL")]
+    #[arg(long, value_name = "META_URL", env = "DATENLORD_META")]
     pub meta: Option<String>,
 }
 

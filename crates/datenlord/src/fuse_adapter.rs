@@ -14,6 +14,8 @@ use datenlord_fuse::{Errno, Filesystem, Request, Result, op};
 use datenlord_meta::{Attr, Caller, FileKind, NewInode, SetAttr, Timespec};
 use datenlord_vfs::{LockRange, Vfs, VfsError};
 
+use crate::coherence::Coherence;
+
 /// How long the kernel may cache attributes and names.
 #[derive(Debug, Clone, Copy)]
 pub struct Ttl {
@@ -26,6 +28,7 @@ pub struct Ttl {
 pub struct FuseAdapter {
     vfs: Arc<Vfs>,
     ttl: Ttl,
+    coherence: Arc<Coherence>,
 }
 
 const BLOCK: u32 = 4096;
@@ -78,11 +81,16 @@ fn kind_of(kind: FileKind) -> FileType {
 }
 
 impl FuseAdapter {
-    pub fn new(vfs: Arc<Vfs>, ttl: Ttl) -> Self {
-        Self { vfs, ttl }
+    pub fn new(vfs: Arc<Vfs>, ttl: Ttl, coherence: Arc<Coherence>) -> Self {
+        Self {
+            vfs,
+            ttl,
+            coherence,
+        }
     }
 
     fn entry(&self, ino: u64, attr: &Attr) -> Entry {
+        self.coherence.told(ino, attr);
         Entry {
             attr: file_attr(ino, attr),
             generation: 0,
@@ -92,6 +100,7 @@ impl FuseAdapter {
     }
 
     fn attr(&self, ino: u64, attr: &Attr) -> AttrReply {
+        self.coherence.told(ino, attr);
         AttrReply {
             attr: file_attr(ino, attr),
             ttl: self.ttl.attr,
@@ -255,11 +264,12 @@ impl Filesystem for FuseAdapter {
     }
 
     async fn open(&self, req: &Request<'_>, op: op::Open) -> Result<Open> {
-        let fh = self
+        let (fh, attr) = self
             .vfs
             .open(caller(req), op.ino, op.flags)
             .await
             .map_err(errno)?;
+        self.coherence.opening(op.ino, &attr);
         Ok(Open::new(fh))
     }
 

@@ -2,6 +2,7 @@
 
 mod admin;
 mod cli;
+mod coherence;
 mod fuse_adapter;
 mod home;
 mod mount;

@@ -13,6 +13,7 @@ use datenlord_meta::{SessionInfo, Timespec};
 use datenlord_vfs::{Vfs, VfsConfig};
 
 use crate::cli::MountArgs;
+use crate::coherence::Coherence;
 use crate::fuse_adapter::{FuseAdapter, Ttl};
 use crate::home;
 
@@ -156,7 +157,13 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
     if let Some(workers) = args.workers {
         config.workers = workers.max(1);
     }
-    let mut session = Session::new(FuseAdapter::new(vfs.clone(), ttl), mount, config)?;
+    let coherence = Arc::new(Coherence::default());
+    let adapter = FuseAdapter::new(vfs.clone(), ttl, coherence.clone());
+    let mut session = Session::new(adapter, mount, config)?;
+    coherence.connect(session.notifier());
+    if let Some(watch) = meta.watch() {
+        coherence.follow(watch);
+    }
     let initialised = session.ready();
     let background = tokio::spawn(vfs.clone().background());
     let mountpoint = args.mountpoint.display().to_string();

@@ -4,96 +4,14 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::servers::{S3Server, free_port};
 use common::{Home, Mounted, Options};
-
-const KEY: &str = "datenlord-test";
-const SECRET: &str = "datenlord-test-secret";
-
-/// An `s3s-fs` server over a temporary directory, stopped on drop.
-struct S3Server {
-    child: Child,
-    root: tempfile::TempDir,
-    port: u16,
-}
-
-fn s3s_fs() -> PathBuf {
-    let in_cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-        .map(|home| home.join("bin/s3s-fs"));
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .map(|dir| dir.join("s3s-fs"))
-        .chain(in_cargo_home)
-        .find(|path| path.is_file())
-        .expect("s3s-fs is not installed: cargo install s3s-fs@0.14.1 --features binary --locked")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl S3Server {
-    fn start(buckets: &[&str]) -> Self {
-        let root = tempfile::tempdir().unwrap();
-        for bucket in buckets {
-            std::fs::create_dir(root.path().join(bucket)).unwrap();
-        }
-        let port = free_port();
-        let child = Self::launch(root.path(), port);
-        S3Server { child, root, port }
-    }
-
-    /// Starts s3s-fs over `root` on `port` and waits until it listens.
-    fn launch(root: &std::path::Path, port: u16) -> Child {
-        let child = Command::new(s3s_fs())
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", KEY, "--secret-key", SECRET])
-            .arg(root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start s3s-fs");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "s3s-fs did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child
-    }
-
-    fn url(&self, bucket: &str) -> String {
-        format!(
-            "s3://{bucket}/volume?endpoint=http://127.0.0.1:{}&region=us-east-1",
-            self.port
-        )
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = &self.root;
-    }
-}
 
 fn s3_home() -> Home {
     let mut home = Home::new();
-    home.env = vec![
-        ("AWS_ACCESS_KEY_ID".into(), KEY.into()),
-        ("AWS_SECRET_ACCESS_KEY".into(), SECRET.into()),
-    ];
+    home.env = S3Server::env();
     home
 }
 
@@ -104,7 +22,7 @@ fn a_volume_on_s3_round_trips_and_checks_clean() {
     let out = home.run(&[
         "format",
         "--storage",
-        &server.url("blocks"),
+        &server.url("blocks", "volume"),
         "--block-size",
         "1M",
         "s3vol",
@@ -160,7 +78,7 @@ fn unreachable_endpoints_and_wrong_keys_are_clear_errors() {
 
     let mut wrong = s3_home();
     wrong.env[1].1 = "not-the-secret".into();
-    let out = wrong.run(&["format", "--storage", &server.url("present"), "v"]);
+    let out = wrong.run(&["format", "--storage", &server.url("present", "volume"), "v"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not writable"));
 }
@@ -171,7 +89,12 @@ fn a_store_that_stops_answering_gives_eio_and_recovery_loses_nothing() {
 
     let mut server = S3Server::start(&["blocks"]);
     let home = s3_home();
-    let out = home.run(&["format", "--storage", &server.url("blocks"), "outage"]);
+    let out = home.run(&[
+        "format",
+        "--storage",
+        &server.url("blocks", "volume"),
+        "outage",
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -181,8 +104,7 @@ fn a_store_that_stops_answering_gives_eio_and_recovery_loses_nothing() {
     let stored: Vec<u8> = (0..3 << 20).map(|i: u32| (i % 253) as u8).collect();
     std::fs::write(m.join("stored"), &stored).unwrap();
 
-    let _ = server.child.kill();
-    let _ = server.child.wait();
+    server.stop();
     let mut pending = std::fs::File::create(m.join("pending")).unwrap();
     pending
         .write_all(b"acknowledged only after the store is back")
@@ -205,7 +127,7 @@ fn a_store_that_stops_answering_gives_eio_and_recovery_loses_nothing() {
     );
 
     // The same server comes back on the same port and directory.
-    server.child = S3Server::launch(server.root.path(), server.port);
+    server.restart();
     pending.sync_all().unwrap();
     drop(pending);
     assert_eq!(std::fs::read(m.join("stored")).unwrap(), stored);

@@ -16,6 +16,7 @@ mod namespace;
 mod session;
 mod url;
 pub mod volume;
+mod watch;
 mod xattr;
 
 pub use attr::{SetAttr, kill_suidgid};
@@ -28,4 +29,5 @@ pub use namespace::{DIR_SIZE, NewInode, OpenFiles, RENAME_EXCHANGE, RENAME_NOREP
 pub use session::SessionInfo;
 pub use url::{MetaUrl, SCHEMES};
 pub use volume::{DEFAULT_BLOCK_SIZE, FORMAT_VERSION, Volume};
+pub use watch::{Change, Watch};
 pub use xattr::{XATTR_CREATE, XATTR_REPLACE};

@@ -72,6 +72,16 @@ impl OpenFile {
         *lock(&self.seen)
     }
 
+    /// What this mount has seen; with nothing written since the last flush settled, first
+    /// grown to `stored`, the length the metadata holds now (another mount may have appended).
+    pub fn seen_or_grow(&self, stored: u64) -> Seen {
+        let mut seen = lock(&self.seen);
+        if seen.mtime.is_none() {
+            seen.len = seen.len.max(stored);
+        }
+        *seen
+    }
+
     pub fn opens(&self) -> MutexGuard<'_, u32> {
         lock(&self.opens)
     }

@@ -159,14 +159,16 @@ impl Vfs {
         lock(&self.files).get(&ino).cloned()
     }
 
-    /// Attributes as this mount sees them: with buffered writes counted.
+    /// Attributes as this mount sees them: with buffered writes counted. Without any, the
+    /// stored attributes are the truth, and an open file learns from them that another mount
+    /// made it longer.
     fn with_buffered(&self, ino: u64, mut attr: Attr) -> Attr {
         if attr.kind == FileKind::File
             && let Some(file) = self.open_file(ino)
         {
-            let seen = file.seen();
-            attr.size = seen.len;
+            let seen = file.seen_or_grow(attr.size);
             if let Some(mtime) = seen.mtime {
+                attr.size = seen.len;
                 attr.mtime = mtime;
                 attr.ctime = mtime.max(attr.ctime);
             }
@@ -287,7 +289,8 @@ impl Vfs {
     }
 
     /// Opens a file; O_TRUNC truncates it (the kernel leaves that to us with ATOMIC_O_TRUNC).
-    pub async fn open(&self, caller: Caller, ino: u64, flags: i32) -> Result<u64> {
+    /// Opens `ino`; returns the handle and the file's attributes now.
+    pub async fn open(&self, caller: Caller, ino: u64, flags: i32) -> Result<(u64, Attr)> {
         let mut attr = self.meta.getattr(ino).await?;
         match attr.kind {
             FileKind::Dir => return errno(libc::EISDIR),
@@ -298,14 +301,16 @@ impl Vfs {
         if flags & libc::O_TRUNC != 0 && writes {
             let fh = self.add_file_handle(ino, attr.size, flags);
             let set = SetAttr::default();
-            if let Err(err) = self.setattr(caller, ino, Some(0), set).await {
-                self.release(fh, None).await;
-                return Err(err);
-            }
-            return Ok(fh);
+            return match self.setattr(caller, ino, Some(0), set).await {
+                Ok(attr) => Ok((fh, attr)),
+                Err(err) => {
+                    self.release(fh, None).await;
+                    Err(err)
+                }
+            };
         }
         attr = self.with_buffered(ino, attr);
-        Ok(self.add_file_handle(ino, attr.size, flags))
+        Ok((self.add_file_handle(ino, attr.size, flags), attr))
     }
 
     fn add_file_handle(&self, ino: u64, len: u64, flags: i32) -> u64 {

@@ -7,6 +7,8 @@
 mod sys;
 pub use sys::*;
 
+pub mod servers;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -68,6 +70,7 @@ pub fn datenlord(home: &Path, args: &[&str]) -> Output {
         .args(args)
         .env("DATENLORD_HOME", home)
         .env_remove("DATENLORD_LOG")
+        .env_remove("DATENLORD_META")
         .output()
         .expect("run datenlord")
 }
@@ -127,6 +130,7 @@ impl Home {
             .args(args)
             .env("DATENLORD_HOME", self.path())
             .env_remove("DATENLORD_LOG")
+            .env_remove("DATENLORD_META")
             .envs(self.env.iter().map(|(k, v)| (k, v)));
         command
     }

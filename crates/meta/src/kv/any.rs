@@ -18,6 +18,17 @@ pub enum AnyTxn {
     Etcd(EtcdTxn),
 }
 
+impl AnyKv {
+    /// Keys other clients change, as the engine reports them; `None` when the engine does not
+    /// report changes (the embedded one: its mounts share one host and rely on cache timeouts).
+    pub fn watch(&self) -> Option<tokio::sync::mpsc::Receiver<Vec<Vec<u8>>>> {
+        match self {
+            Self::Sqlite(_) => None,
+            Self::Etcd(kv) => Some(kv.watch()),
+        }
+    }
+}
+
 impl KvEngine for AnyKv {
     type Txn = AnyTxn;
 

@@ -10,11 +10,15 @@
 //! by scanning also writes a key those others read (a directory's entries change with the
 //! directory's attributes; an open-unlinked record with the file's attributes).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, KvClient, Txn, TxnOp};
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, GetOptions, KvClient, Txn, TxnOp, WatchClient,
+    WatchOptions,
+};
+use tokio::sync::mpsc;
 
 use super::{KvEngine, KvError, KvTxn, Pair};
 
@@ -32,8 +36,14 @@ pub struct EtcdEngine {
 
 struct Shared {
     kv: KvClient,
+    watch: WatchClient,
     prefix: Vec<u8>,
+    /// Revisions of this process's own recent commits: its watch skips them.
+    own: Mutex<BTreeSet<i64>>,
 }
+
+/// Own commit revisions remembered; older ones only cost a redundant notification.
+const OWN_REVISIONS: usize = 65_536;
 
 impl std::fmt::Debug for EtcdEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -70,7 +80,9 @@ impl EtcdEngine {
         let engine = Self {
             shared: Arc::new(Shared {
                 kv: client.kv_client(),
+                watch: client.watch_client(),
                 prefix: format!("{}/", prefix.trim_matches('/')).into_bytes(),
+                own: Mutex::new(BTreeSet::new()),
             }),
         };
         // Fail now, with the reason, rather than at the first file operation.
@@ -95,6 +107,109 @@ impl EtcdEngine {
     /// A handle for one request (clones share the connection).
     fn kv(&self) -> KvClient {
         self.shared.kv.clone()
+    }
+
+    fn remember_own(&self, revision: i64) {
+        let mut own = self
+            .shared
+            .own
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        own.insert(revision);
+        if own.len() > OWN_REVISIONS {
+            own.pop_first();
+        }
+    }
+
+    fn is_own(&self, revision: i64) -> bool {
+        self.shared
+            .own
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&revision)
+    }
+
+    /// Keys (without the prefix) that other clients change, in batches, as etcd reports them;
+    /// this process's own commits are left out. The watch reconnects by itself after a
+    /// failure and resumes where it was; it stops when the receiver is dropped.
+    pub fn watch(&self) -> mpsc::Receiver<Vec<Vec<u8>>> {
+        let (tx, rx) = mpsc::channel(1024);
+        let engine = self.clone();
+        tokio::spawn(async move { engine.watch_loop(tx).await });
+        rx
+    }
+
+    async fn watch_loop(&self, tx: mpsc::Sender<Vec<Vec<u8>>>) {
+        let prefix = self.shared.prefix.clone();
+        let mut next: Option<i64> = None;
+        let mut pause = Duration::from_millis(100);
+        while !tx.is_closed() {
+            let mut options = WatchOptions::new().with_prefix().with_progress_notify();
+            if let Some(revision) = next {
+                options = options.with_start_revision(revision);
+            }
+            let mut stream = match self
+                .shared
+                .watch
+                .clone()
+                .watch(prefix.clone(), Some(options))
+                .await
+            {
+                Ok(stream) => stream,
+                Err(err) => {
+                    tracing::warn!(%err, "cannot watch etcd; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            loop {
+                let response = match stream.message().await {
+                    Ok(Some(response)) => response,
+                    Ok(None) => break,
+                    Err(err) => {
+                        tracing::warn!(%err, "the etcd watch failed; resuming");
+                        break;
+                    }
+                };
+                pause = Duration::from_millis(100);
+                if response.compact_revision() > 0 {
+                    tracing::warn!(
+                        revision = response.compact_revision(),
+                        "etcd compacted changes this mount had not seen yet; \
+                         kernel caches may stay stale until their timeouts"
+                    );
+                    next = None;
+                    break;
+                }
+                // A progress report (no events) promises everything up to its revision was sent.
+                if response.events().is_empty()
+                    && let Some(header) = response.header()
+                {
+                    next = Some(header.revision() + 1);
+                }
+                let keys: Vec<Vec<u8>> = response
+                    .events()
+                    .iter()
+                    .filter_map(|event| event.kv())
+                    .filter(|kv| !self.is_own(kv.mod_revision()))
+                    .filter_map(|kv| kv.key().strip_prefix(prefix.as_slice()).map(<[u8]>::to_vec))
+                    .collect();
+                if let Some(last) = response.events().iter().filter_map(|e| e.kv()).next_back() {
+                    next = Some(last.mod_revision() + 1);
+                }
+                if !keys.is_empty() && tx.send(keys).await.is_err() {
+                    return;
+                }
+                if response.canceled() {
+                    break;
+                }
+            }
+            if !tx.is_closed() {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        }
     }
 }
 
@@ -265,6 +380,9 @@ impl KvTxn for EtcdTxn {
             .await
             .map_err(engine_error)?;
         if response.succeeded() {
+            if let Some(header) = response.header() {
+                self.engine.remember_own(header.revision());
+            }
             Ok(())
         } else {
             Err(KvError::Conflict)

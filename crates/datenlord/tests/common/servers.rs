@@ -1,0 +1,219 @@
+//! Real servers a test starts for itself on 127.0.0.1 with free ports and temporary data
+//! directories, stopped on drop: `s3s-fs` (an S3 server) and an `etcd` cluster.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const S3_KEY: &str = "datenlord-test";
+pub const S3_SECRET: &str = "datenlord-test-secret";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_listening(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn installed(name: &str, hint: &str) -> PathBuf {
+    let in_cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map(|home| home.join("bin").join(name));
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(name))
+        .chain(in_cargo_home)
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| panic!("{name} is not installed: {hint}"))
+}
+
+/// An `s3s-fs` server over a temporary directory.
+pub struct S3Server {
+    pub child: Child,
+    pub root: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl S3Server {
+    pub fn start(buckets: &[&str]) -> Self {
+        let root = tempfile::tempdir().unwrap();
+        for bucket in buckets {
+            std::fs::create_dir(root.path().join(bucket)).unwrap();
+        }
+        let port = free_port();
+        let child = Self::launch(root.path(), port);
+        S3Server { child, root, port }
+    }
+
+    /// Starts s3s-fs over `root` on `port` and waits until it listens.
+    pub fn launch(root: &Path, port: u16) -> Child {
+        let child = Command::new(installed(
+            "s3s-fs",
+            "cargo install s3s-fs@0.14.1 --features binary --locked",
+        ))
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--access-key", S3_KEY, "--secret-key", S3_SECRET])
+        .arg(root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start s3s-fs");
+        wait_listening(port, "s3s-fs");
+        child
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.child = Self::launch(self.root.path(), self.port);
+    }
+
+    /// A storage URL for `prefix` in `bucket`.
+    pub fn url(&self, bucket: &str, prefix: &str) -> String {
+        format!(
+            "s3://{bucket}/{prefix}?endpoint=http://127.0.0.1:{}&region=us-east-1",
+            self.port
+        )
+    }
+
+    /// The environment a client of this server needs.
+    pub fn env() -> Vec<(String, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID".into(), S3_KEY.into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), S3_SECRET.into()),
+        ]
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One etcd member.
+struct Member {
+    name: String,
+    client: u16,
+    peer: u16,
+    child: Option<Child>,
+}
+
+/// An etcd cluster of one or more members on loopback ports.
+pub struct Etcd {
+    dir: tempfile::TempDir,
+    members: Vec<Member>,
+}
+
+impl Etcd {
+    pub fn start(size: usize) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("datenlord-etcd-")
+            .tempdir()
+            .unwrap();
+        let members: Vec<Member> = (0..size)
+            .map(|i| Member {
+                name: format!("m{i}"),
+                client: free_port(),
+                peer: free_port(),
+                child: None,
+            })
+            .collect();
+        let mut etcd = Etcd { dir, members };
+        for i in 0..size {
+            etcd.launch(i);
+        }
+        for member in &etcd.members {
+            wait_listening(member.client, "etcd");
+        }
+        etcd
+    }
+
+    fn launch(&mut self, i: usize) {
+        let cluster: Vec<String> = self
+            .members
+            .iter()
+            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer))
+            .collect();
+        let member = &self.members[i];
+        let data = self.dir.path().join(&member.name);
+        let log =
+            std::fs::File::create(self.dir.path().join(format!("{}.log", member.name))).unwrap();
+        let child = Command::new(installed("etcd", "apt-get install etcd-server"))
+            .args(["--name", &member.name])
+            .arg("--data-dir")
+            .arg(&data)
+            .args([
+                "--listen-client-urls",
+                &format!("http://127.0.0.1:{}", member.client),
+                "--advertise-client-urls",
+                &format!("http://127.0.0.1:{}", member.client),
+                "--listen-peer-urls",
+                &format!("http://127.0.0.1:{}", member.peer),
+                "--initial-advertise-peer-urls",
+                &format!("http://127.0.0.1:{}", member.peer),
+                "--initial-cluster",
+                &cluster.join(","),
+                "--initial-cluster-token",
+                "datenlord-test",
+            ])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start etcd");
+        self.members[i].child = Some(child);
+    }
+
+    /// `host:port,...` of every member.
+    pub fn endpoints(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| format!("127.0.0.1:{}", m.client))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// A metadata URL for a volume under `prefix`.
+    pub fn url(&self, prefix: &str) -> String {
+        format!("etcd://{}/{prefix}", self.endpoints())
+    }
+
+    /// Kills member `i` (SIGKILL).
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts member `i` again on its data.
+    pub fn restart(&mut self, i: usize) {
+        self.kill(i);
+        self.launch(i);
+        wait_listening(self.members[i].client, "etcd");
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+}
