@@ -100,6 +100,11 @@ pub struct MountArgs {
     /// fails with EIO; the mount stays up and recovers when the store answers again.
     #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
     pub io_timeout: f64,
+    /// Seconds this mount may go without renewing its session before other mounts count it
+    /// as dead: they release its locks and remove the unlinked files only it held open.
+    /// Shorter frees a crashed node's locks sooner; longer rides out longer network trouble.
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    pub lease: f64,
     /// Memory for buffered writes, in MiB; writers wait for flushes beyond it.
     #[arg(long, default_value_t = 512, value_name = "MIB")]
     pub buffer_size: usize,

@@ -11,10 +11,11 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::sync::{Mutex, OnceLock, PoisonError, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, mpsc};
 
 use datenlord_fuse::Notifier;
 use datenlord_meta::{Attr, Change, Timespec, Watch};
+use datenlord_vfs::Vfs;
 
 const SHARDS: usize = 16;
 /// Inodes remembered per shard; past it the shard is forgotten (an open then revalidates).
@@ -87,6 +88,7 @@ impl Coherence {
             Change::Entry { parent, name } => {
                 notifier.inval_entry(*parent, OsStr::from_bytes(name))
             }
+            Change::Lock(_) => return,
         };
         match sent {
             Ok(()) => {}
@@ -99,7 +101,7 @@ impl Coherence {
     /// Turns other mounts' changes into notifications until the watch or the mount ends.
     /// Notifications go out from a thread of their own: the kernel may make one wait for a
     /// directory lock held by a request in progress, which must not stall the runtime.
-    pub fn follow(self: &std::sync::Arc<Self>, mut watch: Watch) {
+    pub fn follow(self: &Arc<Self>, mut watch: Watch, vfs: Arc<Vfs>) {
         let (tx, rx) = mpsc::channel::<Vec<Change>>();
         let this = self.clone();
         let spawned = std::thread::Builder::new()
@@ -116,7 +118,12 @@ impl Coherence {
             return;
         }
         tokio::spawn(async move {
-            while let Some(changes) = watch.next().await {
+            while let Some(mut changes) = watch.next().await {
+                let locks = changes.len();
+                changes.retain(|c| !matches!(c, Change::Lock(_)));
+                if changes.len() != locks {
+                    vfs.locks_changed();
+                }
                 if !changes.is_empty() && tx.send(changes).is_err() {
                     break;
                 }

@@ -411,26 +411,28 @@ impl Filesystem for FuseAdapter {
 
     async fn getlk(&self, _req: &Request<'_>, op: op::Getlk) -> Result<op::Lock> {
         let lock = range(&op.lock);
-        Ok(
-            match self.vfs.locks().conflict(op.ino, op.owner, &lock, false) {
-                Some(held) => op::Lock {
-                    start: held.start,
-                    end: held.end,
-                    typ: held.typ,
-                    pid: held.pid,
-                },
-                None => op::Lock {
-                    typ: libc::F_UNLCK,
-                    ..op.lock
-                },
+        let conflict = self
+            .vfs
+            .lock_conflict(op.ino, op.owner, &lock, false)
+            .await
+            .map_err(errno)?;
+        Ok(match conflict {
+            Some(held) => op::Lock {
+                start: held.start,
+                end: held.end,
+                typ: held.typ,
+                pid: held.pid,
             },
-        )
+            None => op::Lock {
+                typ: libc::F_UNLCK,
+                ..op.lock
+            },
+        })
     }
 
     async fn setlk(&self, req: &Request<'_>, op: op::Setlk) -> Result<()> {
         self.vfs
-            .locks()
-            .set(
+            .set_lock(
                 op.ino,
                 op.owner,
                 range(&op.lock),

@@ -121,6 +121,7 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
     let vfs_config = VfsConfig {
         buffer_size: args.buffer_size.max(8) << 20,
         relatime: !read_only && !args.options.iter().any(|o| o.trim() == "noatime"),
+        lease: seconds(args.lease, "lease")?.max(Duration::from_secs(1)),
         ..VfsConfig::default()
     };
     let host = vfs_config.host.clone();
@@ -145,9 +146,9 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
         version: env!("CARGO_PKG_VERSION").to_string(),
         started: now,
         heartbeat: now,
+        lease: 0,
     };
-    let session_id = meta.register_session(&info).await?;
-    vfs.set_session(session_id);
+    vfs.start_session(info).await?;
 
     let mut config = Config {
         writeback_cache: args.writeback_cache,
@@ -162,7 +163,7 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
     let mut session = Session::new(adapter, mount, config)?;
     coherence.connect(session.notifier());
     if let Some(watch) = meta.watch() {
-        coherence.follow(watch);
+        coherence.follow(watch, vfs.clone());
     }
     let initialised = session.ready();
     let background = tokio::spawn(vfs.clone().background());
@@ -181,7 +182,7 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
     background.abort();
     let flushed = vfs.flush_all().await;
     let synced = vfs.sync_all().await;
-    if let Err(err) = meta.close_session(session_id).await {
+    if let Err(err) = meta.close_session(vfs.session()).await {
         tracing::warn!(%err, "cannot close the mount session");
     }
     served?;

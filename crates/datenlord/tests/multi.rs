@@ -30,6 +30,16 @@ fn long_ttl() -> Options {
 
 /// A volume on `etcd` (blocks in a directory all mounts of this host share), mounted `n` times.
 fn mounts(etcd: &Etcd, blocks: &Path, n: usize, options: impl Fn() -> Options) -> Vec<Mounted> {
+    mounts_with(etcd, blocks, n, options, &[])
+}
+
+fn mounts_with(
+    etcd: &Etcd,
+    blocks: &Path,
+    n: usize,
+    options: impl Fn() -> Options,
+    extra: &[&str],
+) -> Vec<Mounted> {
     let meta = etcd.url("multi");
     let homes: Vec<Home> = (0..n)
         .map(|_| {
@@ -47,7 +57,7 @@ fn mounts(etcd: &Etcd, blocks: &Path, n: usize, options: impl Fn() -> Options) -
     );
     homes
         .into_iter()
-        .map(|home| Mounted::in_home(home, options(), &[]))
+        .map(|home| Mounted::in_home(home, options(), extra))
         .collect()
 }
 
@@ -199,4 +209,184 @@ fn exclusive_create_from_two_mounts_has_one_winner() {
             "round {round}: the loser gets EEXIST: {results:?}"
         );
     }
+}
+
+/// `flock` (util-linux) on `path` with `args`, running `command`.
+fn flock(path: &Path, args: &[&str], command: &str) -> Command {
+    let mut flock = Command::new("flock");
+    flock.args(args).arg(path).args(["sh", "-c", command]);
+    flock
+}
+
+/// Whether a non-blocking exclusive lock of `path` would be granted now.
+fn flock_free(path: &Path) -> bool {
+    flock(path, &["-n", "-x"], "true")
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// A process holding an exclusive flock on a file until it is killed (or dropped).
+struct Holder(std::process::Child);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn hold_flock(path: &Path) -> Holder {
+    let child = Command::new("python3")
+        .args([
+            "-c",
+            "import fcntl, sys, time\n\
+             f = open(sys.argv[1])\n\
+             fcntl.flock(f, fcntl.LOCK_EX)\n\
+             time.sleep(600)",
+        ])
+        .arg(path)
+        .spawn()
+        .unwrap();
+    let holder = Holder(child);
+    seen_within(Duration::from_secs(10), "the holder's lock", || {
+        !flock_free(path)
+    });
+    holder
+}
+
+fn signal(pid: u32, signal: i32) {
+    // SAFETY: kill(2) on a child process id; no memory is involved.
+    let rc = unsafe { libc::kill(pid as i32, signal) };
+    assert_eq!(rc, 0, "kill {pid}");
+}
+
+#[test]
+fn locks_exclude_across_mounts_and_go_when_their_mount_dies() {
+    let etcd = Etcd::start(1);
+    let blocks = tempfile::tempdir().unwrap();
+    let mut m = mounts_with(&etcd, blocks.path(), 3, Options::default, &["--lease", "3"]);
+    std::fs::write(m[0].join("lockfile"), b"").unwrap();
+
+    // POSIX record locks: a byte range locked through A excludes the same range through B.
+    let lockf = |path: &Path, start: u64| {
+        let mut python = Command::new("python3");
+        python
+            .args([
+                "-c",
+                "import fcntl, sys, time\n\
+                 f = open(sys.argv[1], 'r+')\n\
+                 fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB, 10, int(sys.argv[2]))\n\
+                 print('locked', flush=True)\n\
+                 time.sleep(float(sys.argv[3]))",
+            ])
+            .arg(path)
+            .arg(start.to_string());
+        python
+    };
+    let mut holder = lockf(&m[0].join("lockfile"), 0)
+        .arg("600")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let try_b = |start| {
+        lockf(&m[1].join("lockfile"), start)
+            .arg("0")
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+    };
+    assert!(!try_b(5).success(), "bytes 5.. are locked through A");
+    assert!(try_b(10).success(), "bytes 10.. are free");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    seen_within(
+        Duration::from_secs(10),
+        "POSIX lock released at exit",
+        || try_b(5).success(),
+    );
+
+    // flock: a waiter on B gets the lock when the holder on A lets go.
+    let holder = hold_flock(&m[0].join("lockfile"));
+    assert!(!flock_free(&m[1].join("lockfile")));
+    let mut waiter = flock(&m[1].join("lockfile"), &["-x", "-w", "30"], "true")
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        waiter.try_wait().unwrap().is_none(),
+        "B waits while A holds"
+    );
+    drop(holder);
+    assert!(waiter.wait().unwrap().success(), "B got the lock");
+
+    // A mount that freezes (its process alive, no heartbeat) loses its locks when its lease
+    // runs out; one that dies loses them at once.
+    let _frozen_holder = hold_flock(&m[0].join("lockfile"));
+    signal(m[0].pid(), libc::SIGSTOP);
+    let took = seen_within(Duration::from_secs(30), "lease expiry", || {
+        flock_free(&m[1].join("lockfile"))
+    });
+    eprintln!("a frozen mount's lock was released after {took:?} (lease 3 s)");
+    signal(m[0].pid(), libc::SIGCONT);
+
+    let _dead_holder = hold_flock(&m[1].join("lockfile"));
+    assert!(!flock_free(&m[2].join("lockfile")));
+    let dead = m.remove(1);
+    let _home = dead.crash();
+    let took = seen_within(Duration::from_secs(30), "a dead mount's lock", || {
+        flock_free(&m[1].join("lockfile"))
+    });
+    eprintln!("a dead mount's lock was released after {took:?}");
+}
+
+#[test]
+fn a_file_open_on_one_mount_outlives_its_unlink_on_another() {
+    use std::io::{Read, Seek};
+    let etcd = Etcd::start(1);
+    let blocks = tempfile::tempdir().unwrap();
+    let mut m = mounts_with(&etcd, blocks.path(), 2, Options::default, &["--lease", "3"]);
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(m[0].join("doc"), &data).unwrap();
+    let mut reader = std::fs::File::open(m[1].join("doc")).unwrap();
+    std::fs::remove_file(m[0].join("doc")).unwrap();
+    seen_within(Duration::from_secs(5), "the unlink", || {
+        !m[1].join("doc").exists()
+    });
+    let mut back = Vec::new();
+    reader.read_to_end(&mut back).unwrap();
+    assert!(back == data, "the open file still reads whole");
+    drop(reader);
+    let fsck = |mount: &Mounted| {
+        let out = mount.home.run(&["fsck"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "fsck: {text}");
+        text
+    };
+    seen_within(
+        Duration::from_secs(10),
+        "the last close removing it",
+        || fsck(&m[0]).contains("0 files"),
+    );
+
+    // The holder dies: the survivor removes what only it held.
+    std::fs::write(m[1].join("tmp"), &data).unwrap();
+    let mut held = std::fs::File::open(m[1].join("tmp")).unwrap();
+    std::fs::remove_file(m[0].join("tmp")).unwrap();
+    held.rewind().unwrap();
+    let dead = m.remove(1);
+    let _home = dead.crash();
+    drop(held);
+    seen_within(
+        Duration::from_secs(30),
+        "the dead mount's file reclaimed",
+        || fsck(&m[0]).contains("0 files"),
+    );
 }

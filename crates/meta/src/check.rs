@@ -112,8 +112,8 @@ impl Meta {
                 .filter_map(|(key, _)| keys::u64_at(key, 1))
                 .collect();
             let mut held = Vec::new();
-            for (key, _) in scan_prefix(&mut txn, keys::OPEN_UNLINKED_PREFIX).await? {
-                let (Some(session), Some(ino)) = (keys::u64_at(&key, 1), keys::u64_at(&key, 9))
+            for (key, _) in scan_prefix(&mut txn, keys::OPEN_PREFIX).await? {
+                let (Some(ino), Some(session)) = (keys::u64_at(&key, 1), keys::u64_at(&key, 9))
                 else {
                     continue;
                 };

@@ -131,7 +131,7 @@ impl Meta {
             if attr.kind != FileKind::File {
                 return errno(libc::EINVAL);
             }
-            txn.delete(&keys::pending(object.session, object.id))?;
+            claim_pending(&mut txn, &object).await?;
             let mut crowded = Vec::new();
             for one in slices {
                 let key = keys::chunk(ino, one.chunk);
@@ -341,12 +341,12 @@ impl Meta {
             if read_chunk(&mut txn, ino, index).await? != old {
                 return Ok(false);
             }
-            txn.delete(&keys::pending(object.session, object.id))?;
             let mut record = Vec::with_capacity(new.len() * SLICE_LEN);
             new.iter().for_each(|s| s.encode_into(&mut record));
             txn.put(&keys::chunk(ino, index), &record)?;
             let fresh = new.iter().filter(|s| !s.is_hole()).count() as u64;
             if fresh > 0 {
+                claim_pending(&mut txn, &object).await?;
                 add_refs(&mut txn, object.id, object.len, fresh).await?;
             }
             for slice in old.iter().filter(|s| !s.is_hole()) {
@@ -416,6 +416,23 @@ async fn cut(txn: &mut AnyTxn, ino: u64, size: u64) -> Result<()> {
             .await?;
         }
     }
+    Ok(())
+}
+
+/// A written object becomes referenced: its pending record goes. If the record is gone, the
+/// writing session was declared dead (its heartbeat stopped for longer than its lease) and the
+/// object's blocks may be deleted already: nothing may point at it, so the write fails.
+async fn claim_pending(txn: &mut AnyTxn, object: &NewObject) -> Result<()> {
+    let key = keys::pending(object.session, object.id);
+    if txn.get(&key).await?.is_none() {
+        tracing::error!(
+            session = object.session,
+            object = object.id,
+            "this mount's session expired while it wrote; the write fails"
+        );
+        return errno(libc::EIO);
+    }
+    txn.delete(&key)?;
     Ok(())
 }
 

@@ -13,9 +13,10 @@
 //! "R" object                  how many slices point into an object (u64)
 //! "Z" object                  an object nobody references: its size, until its blocks are deleted
 //! "E" session                 a mount session (JSON) with its heartbeat
-//! "O" session ino             an inode a session holds open after its last link went
+//! "O" ino session             a session holds the inode open: without names it lives on
 //! "P" session object          an object a session is writing: its size, until committed
 //! "T" ino                     a deleted file whose chunks are still being dropped, in batches
+//! "L" ino kind session owner  one owner's locks on a file (kind 0: POSIX, 1: flock)
 //! ```
 
 /// Counter names.
@@ -32,11 +33,12 @@ pub const CHUNK_PREFIX: &[u8] = b"F";
 pub const REFS_PREFIX: &[u8] = b"R";
 pub const DOOMED_PREFIX: &[u8] = b"Z";
 pub const SESSION_PREFIX: &[u8] = b"E";
-pub const OPEN_UNLINKED_PREFIX: &[u8] = b"O";
+pub const OPEN_PREFIX: &[u8] = b"O";
 pub const SYMLINK_PREFIX: &[u8] = b"S";
 pub const PENDING_PREFIX: &[u8] = b"P";
 pub const XATTR_PREFIX: &[u8] = b"X";
 pub const TRASH_PREFIX: &[u8] = b"T";
+pub const LOCK_PREFIX: &[u8] = b"L";
 
 fn with(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let len = prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>();
@@ -98,15 +100,34 @@ pub fn trash(ino: u64) -> Vec<u8> {
     id_key(TRASH_PREFIX, ino)
 }
 
+pub fn lock(ino: u64, flock: bool, session: u64, owner: u64) -> Vec<u8> {
+    with(
+        LOCK_PREFIX,
+        &[
+            &ino.to_be_bytes(),
+            &[u8::from(flock)],
+            &session.to_be_bytes(),
+            &owner.to_be_bytes(),
+        ],
+    )
+}
+
+/// The prefix of every lock record of one kind on a file.
+pub fn locks_of(ino: u64, flock: bool) -> Vec<u8> {
+    with(LOCK_PREFIX, &[&ino.to_be_bytes(), &[u8::from(flock)]])
+}
+
 pub fn session(id: u64) -> Vec<u8> {
     id_key(SESSION_PREFIX, id)
 }
 
-pub fn open_unlinked(session: u64, ino: u64) -> Vec<u8> {
-    with(
-        OPEN_UNLINKED_PREFIX,
-        &[&session.to_be_bytes(), &ino.to_be_bytes()],
-    )
+pub fn open_file(ino: u64, session: u64) -> Vec<u8> {
+    with(OPEN_PREFIX, &[&ino.to_be_bytes(), &session.to_be_bytes()])
+}
+
+/// The prefix of every session's hold on a file.
+pub fn open_files(ino: u64) -> Vec<u8> {
+    id_key(OPEN_PREFIX, ino)
 }
 
 pub fn pending(session: u64, object: u64) -> Vec<u8> {
@@ -118,10 +139,6 @@ pub fn pending(session: u64, object: u64) -> Vec<u8> {
 
 pub fn pending_of(session: u64) -> Vec<u8> {
     id_key(PENDING_PREFIX, session)
-}
-
-pub fn open_unlinked_of(session: u64) -> Vec<u8> {
-    id_key(OPEN_UNLINKED_PREFIX, session)
 }
 
 /// `prefix` followed by one id: a record of that id, or the prefix of all its records.

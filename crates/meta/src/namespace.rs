@@ -73,7 +73,21 @@ impl Meta {
         name: &[u8],
         new: NewInode<'_>,
     ) -> Result<(u64, Attr)> {
-        self.create_inode(caller, parent, Ok(name), new).await
+        self.create_inode(caller, parent, Some(name), new, None)
+            .await
+    }
+
+    /// Creates `name` in `parent` held open by `session` (see [`Meta::hold_open`]).
+    pub async fn create_open(
+        &self,
+        caller: Caller,
+        parent: u64,
+        name: &[u8],
+        new: NewInode<'_>,
+        session: u64,
+    ) -> Result<(u64, Attr)> {
+        self.create_inode(caller, parent, Some(name), new, Some(session))
+            .await
     }
 
     /// Creates a file with no name (O_TMPFILE), held open by `session` until it gets a name
@@ -85,21 +99,22 @@ impl Meta {
         new: NewInode<'_>,
         session: u64,
     ) -> Result<(u64, Attr)> {
-        self.create_inode(caller, parent, Err(session), new).await
+        self.create_inode(caller, parent, None, new, Some(session))
+            .await
     }
 
-    /// `name`: the new name, or the session holding an unnamed file.
     async fn create_inode(
         &self,
         caller: Caller,
         parent: u64,
-        name: std::result::Result<&[u8], u64>,
+        name: Option<&[u8]>,
         new: NewInode<'_>,
+        hold: Option<u64>,
     ) -> Result<(u64, Attr)> {
         let ino = self.next_inode().await?;
         write_txn!(self, |txn| {
             let mut dir = get_dir(&mut txn, parent).await?;
-            if let Ok(name) = name
+            if let Some(name) = name
                 && txn.get(&keys::entry(parent, name)).await?.is_some()
             {
                 return errno(libc::EEXIST);
@@ -141,8 +156,8 @@ impl Meta {
                 uid: caller.uid,
                 gid,
                 nlink: match (new.kind, name) {
-                    (_, Err(_)) => 0,
-                    (FileKind::Dir, Ok(_)) => 2,
+                    (_, None) => 0,
+                    (FileKind::Dir, Some(_)) => 2,
                     _ => 1,
                 },
                 size,
@@ -156,8 +171,11 @@ impl Meta {
             if let (FileKind::Symlink, Some(target)) = (new.kind, new.target) {
                 txn.put(&keys::symlink(ino), target)?;
             }
-            match name {
-                Ok(name) => {
+            if let Some(session) = hold {
+                txn.put(&keys::open_file(ino, session), &[])?;
+            }
+            if let Some(name) = name {
+                {
                     let dirent = Dirent {
                         kind: new.kind,
                         ino,
@@ -170,7 +188,6 @@ impl Meta {
                     dir.ctime = now;
                     put_attr(&mut txn, parent, &dir)?;
                 }
-                Err(session) => txn.put(&keys::open_unlinked(session, ino), &[])?,
             }
             add_counter(&mut txn, keys::USED_INODES, 1).await?;
             add_counter(&mut txn, keys::USED_SPACE, charged(new.kind, size)).await?;
@@ -186,14 +203,11 @@ impl Meta {
                 return errno(libc::EPERM);
             }
             if attr.nlink == 0 {
-                // Only a file created without a name (O_TMPFILE) may get one back.
-                let mut held = false;
-                for (key, _) in scan_prefix(&mut txn, keys::OPEN_UNLINKED_PREFIX).await? {
-                    if keys::u64_at(&key, 9) == Some(ino) {
-                        txn.delete(&key)?;
-                        held = true;
-                    }
-                }
+                // A file without names lives only while open (O_TMPFILE); the kernel lets
+                // only such a file get a name back.
+                let held = !scan_prefix(&mut txn, &keys::open_files(ino))
+                    .await?
+                    .is_empty();
                 if !held || attr.kind != FileKind::File {
                     return errno(libc::ENOENT);
                 }
@@ -222,7 +236,7 @@ impl Meta {
     }
 
     /// Removes the name of a non-directory. When it was the last name, the inode goes with it,
-    /// unless `open` holds it: then it lives until [`Meta::release_unlinked`].
+    /// unless a session holds it open: then it lives until the last [`Meta::release_open`].
     pub async fn unlink(&self, parent: u64, name: &[u8], open: &dyn OpenFiles) -> Result<Removed> {
         write_txn!(self, |txn| {
             let mut dir = get_dir(&mut txn, parent).await?;
@@ -452,15 +466,33 @@ async fn drop_link(
     let mut attr = get_attr(txn, ino).await?;
     attr.nlink = attr.nlink.saturating_sub(1);
     attr.ctime = now;
-    if attr.nlink > 0 || open.is_open(ino) {
+    if attr.nlink > 0 || open.is_open(ino) || !holders(txn, ino, None).await?.is_empty() {
         put_attr(txn, ino, &attr)?;
-        if attr.nlink == 0 {
-            txn.put(&keys::open_unlinked(open.session(), ino), &[])?;
+        if attr.nlink == 0 && open.is_open(ino) {
+            txn.put(&keys::open_file(ino, open.session()), &[])?;
         }
     } else {
         remove_inode(txn, ino, &attr).await?;
     }
     Ok(attr)
+}
+
+/// The sessions other than `except` holding `ino` open. Each hold is also read by key, so
+/// that one released meanwhile (a deletion, which a range comparison does not see) makes this
+/// transaction conflict and retry.
+pub(crate) async fn holders(txn: &mut AnyTxn, ino: u64, except: Option<u64>) -> Result<Vec<u64>> {
+    let prefix = keys::open_files(ino);
+    let mut sessions = Vec::new();
+    for (key, _) in scan_prefix(txn, &prefix).await? {
+        let Some(session) = keys::u64_at(&key, prefix.len()) else {
+            continue;
+        };
+        if Some(session) != except {
+            txn.get(&key).await?;
+            sessions.push(session);
+        }
+    }
+    Ok(sessions)
 }
 
 /// Deletes an inode and everything it owns: attributes, xattrs, link target and data.

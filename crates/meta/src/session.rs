@@ -1,15 +1,18 @@
-//! Mount sessions: each mount registers itself and renews a heartbeat. A file unlinked while a
-//! session holds it open is recorded under that session and removed at its last close, or
-//! when the session is found dead (its heartbeat stopped, or its process is gone).
+//! Mount sessions: each mount registers itself and renews a heartbeat. A mount records the
+//! files it holds open (at their first open there, until their last close), so a file whose
+//! last name goes lives while any mount holds it, and is removed at the last release — or when
+//! the last holder's session is found dead (its heartbeat stopped for longer than its lease,
+//! or its process is gone).
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{MetaError, Result};
+use crate::error::{MetaError, Result, errno};
 use crate::keys;
 use crate::kv::{AnyTxn, KvTxn, TXN_BUDGET};
-use crate::meta::{Meta, get_counter, read_txn, scan_prefix, write_txn};
+use crate::meta::{Meta, get_attr, get_counter, read_txn, scan_prefix, write_txn};
+use crate::model::{Attr, FileKind};
 use crate::model::{Timespec, encode_u64};
-use crate::namespace::remove_inode;
+use crate::namespace::{holders, remove_inode};
 
 /// What a session says about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +25,17 @@ pub struct SessionInfo {
     pub started: i64,
     /// Seconds since the epoch of the last heartbeat.
     pub heartbeat: i64,
+    /// Seconds without a heartbeat after which the session counts as dead: its locks and the
+    /// unlinked files only it held open are released.
+    #[serde(default = "default_lease")]
+    pub lease: i64,
+}
+
+/// The lease of sessions that did not record one.
+pub const DEFAULT_LEASE: i64 = 60;
+
+fn default_lease() -> i64 {
+    DEFAULT_LEASE
 }
 
 fn decode(bytes: &[u8]) -> Result<SessionInfo> {
@@ -43,18 +57,17 @@ impl Meta {
         })
     }
 
-    /// Renews a session's heartbeat.
-    pub async fn heartbeat(&self, id: u64) -> Result<()> {
+    /// Renews a session's heartbeat; false when the session is gone (other mounts found its
+    /// lease expired and ended it).
+    pub async fn heartbeat(&self, id: u64) -> Result<bool> {
         write_txn!(self, |txn| {
             let Some(bytes) = txn.get(&keys::session(id)).await? else {
-                return Err(MetaError::Corrupt(format!(
-                    "session {id} was removed, as if this mount had died"
-                )));
+                return Ok(false);
             };
             let mut info = decode(&bytes)?;
             info.heartbeat = Timespec::now().sec;
             txn.put(&keys::session(id), &encode(&info)?)?;
-            Ok(())
+            Ok(true)
         })
     }
 
@@ -76,6 +89,7 @@ impl Meta {
     /// Ends a session: removes it and the unlinked files only it held. Many files take
     /// several transactions; the session record goes with the last.
     pub async fn close_session(&self, id: u64) -> Result<usize> {
+        self.release_session_locks(id).await?;
         let mut reclaimed = 0;
         loop {
             let (files, done) = write_txn!(self, |txn| {
@@ -90,15 +104,19 @@ impl Meta {
                         txn.put(&keys::doomed(object), &value)?;
                     }
                 }
-                let prefix = keys::open_unlinked_of(id);
-                for (key, _) in scan_prefix(&mut txn, &prefix).await? {
+                for (key, _) in scan_prefix(&mut txn, keys::OPEN_PREFIX).await? {
+                    let (Some(ino), Some(session)) = (keys::u64_at(&key, 1), keys::u64_at(&key, 9))
+                    else {
+                        continue;
+                    };
+                    if session != id {
+                        continue;
+                    }
                     if txn.size() >= TXN_BUDGET {
                         return Ok((files, false));
                     }
                     txn.delete(&key)?;
-                    if let Some(ino) = keys::u64_at(&key, prefix.len()) {
-                        files += usize::from(reclaim_if_unheld(&mut txn, ino).await?);
-                    }
+                    files += usize::from(reclaim_if_unheld(&mut txn, ino, id).await?);
                 }
                 txn.delete(&keys::session(id))?;
                 Ok((files, true))
@@ -110,11 +128,29 @@ impl Meta {
         }
     }
 
-    /// The last close of an unlinked file held by `session`.
-    pub async fn release_unlinked(&self, session: u64, ino: u64) -> Result<bool> {
+    /// `session` opens `ino` (its first open on that mount): the file now lives, even without
+    /// names, until `session` releases it or ends. Returns its attributes.
+    pub async fn hold_open(&self, ino: u64, session: u64) -> Result<Attr> {
         write_txn!(self, |txn| {
-            txn.delete(&keys::open_unlinked(session, ino))?;
-            reclaim_if_unheld(&mut txn, ino).await
+            let attr = get_attr(&mut txn, ino).await?;
+            match attr.kind {
+                FileKind::File => {}
+                FileKind::Dir => return errno(libc::EISDIR),
+                _ => return errno(libc::ENXIO),
+            }
+            txn.put(&keys::open_file(ino, session), &[])?;
+            Ok(attr)
+        })
+    }
+
+    /// The last close of `ino` on `session`'s mount; a file without names and without other
+    /// holders goes. Returns whether it went.
+    pub async fn release_open(&self, session: u64, ino: u64) -> Result<bool> {
+        write_txn!(self, |txn| {
+            let key = keys::open_file(ino, session);
+            txn.get(&key).await?;
+            txn.delete(&key)?;
+            reclaim_if_unheld(&mut txn, ino, session).await
         })
     }
 
@@ -140,24 +176,13 @@ impl Meta {
     }
 }
 
-/// Removes `ino` if it has no links and no session holds it.
-///
-/// Two sessions letting go of one file at once must not both see the other still holding it:
-/// each rewrites the file's attributes, so one of the two transactions conflicts and retries.
-async fn reclaim_if_unheld(txn: &mut AnyTxn, ino: u64) -> Result<bool> {
+/// Removes `ino` if it has no links and no session other than `leaving` holds it.
+async fn reclaim_if_unheld(txn: &mut AnyTxn, ino: u64, leaving: u64) -> Result<bool> {
     let Some(bytes) = txn.get(&keys::attr(ino)).await? else {
         return Ok(false);
     };
-    txn.put(&keys::attr(ino), &bytes)?;
-    let held = scan_prefix(txn, keys::OPEN_UNLINKED_PREFIX)
-        .await?
-        .iter()
-        .any(|(key, _)| keys::u64_at(key, 9) == Some(ino));
-    if held {
-        return Ok(false);
-    }
     let attr = crate::model::Attr::decode(&bytes)?;
-    if attr.nlink > 0 {
+    if attr.nlink > 0 || !holders(txn, ino, Some(leaving)).await?.is_empty() {
         return Ok(false);
     }
     remove_inode(txn, ino, &attr).await?;

@@ -15,6 +15,8 @@ pub enum Change {
     Data(u64),
     /// The name `name` in directory `parent` appeared, went or points elsewhere.
     Entry { parent: u64, name: Vec<u8> },
+    /// Locks on the inode were taken or released.
+    Lock(u64),
 }
 
 impl Change {
@@ -25,6 +27,7 @@ impl Change {
         match [kind].as_slice() {
             keys::ATTR_PREFIX | keys::XATTR_PREFIX => Some(Change::Attr(id)),
             keys::CHUNK_PREFIX => Some(Change::Data(id)),
+            keys::LOCK_PREFIX => Some(Change::Lock(id)),
             keys::ENTRY_PREFIX => Some(Change::Entry {
                 parent: id,
                 name: rest.get(8..)?.to_vec(),
@@ -46,7 +49,7 @@ impl Watch {
         let keys = self.keys.recv().await?;
         let mut changes: Vec<Change> = keys.iter().filter_map(|k| Change::of_key(k)).collect();
         changes.sort_by_key(|c| match c {
-            Change::Data(ino) | Change::Attr(ino) => (*ino, Vec::new()),
+            Change::Data(ino) | Change::Attr(ino) | Change::Lock(ino) => (*ino, Vec::new()),
             Change::Entry { parent, name } => (*parent, name.clone()),
         });
         changes.dedup();
@@ -80,6 +83,10 @@ mod tests {
                 parent: 1,
                 name: b"name".to_vec()
             })
+        );
+        assert_eq!(
+            Change::of_key(&keys::lock(5, true, 2, 3)),
+            Some(Change::Lock(5))
         );
         assert_eq!(Change::of_key(&keys::refs(5)), None);
         assert_eq!(Change::of_key(b"A"), None);

@@ -208,7 +208,7 @@ async fn open_unlinked_files_live_until_release() {
         .unwrap();
     assert_eq!(removed.attr.nlink, 0);
     assert_eq!(meta.getattr(ino).await.unwrap().nlink, 0);
-    assert!(meta.release_unlinked(7, ino).await.unwrap());
+    assert!(meta.release_open(7, ino).await.unwrap());
     assert_eq!(meta.getattr(ino).await.unwrap_err().errno(), libc::ENOENT);
 
     let (ino, _) = meta.create(ME, ROOT_INO, b"g", file(0o644)).await.unwrap();
@@ -219,6 +219,7 @@ async fn open_unlinked_files_live_until_release() {
         version: "v".into(),
         started: 0,
         heartbeat: 0,
+        lease: 60,
     };
     let session = meta.register_session(&info).await.unwrap();
     struct InSession(u64, u64);
@@ -252,14 +253,16 @@ async fn data_slices_truncate_clone_and_references() {
         object,
         offset: 0,
     };
+    let written = datenlord_meta::NewObject {
+        session: 7,
+        id: object,
+        len: 100,
+    };
+    meta.intend_object(written).await.unwrap();
     let (attr, _) = meta
         .commit_write(
             ino,
-            datenlord_meta::NewObject {
-                session: 7,
-                id: object,
-                len: 100,
-            },
+            written,
             &[ChunkSlice { chunk: 0, slice }],
             100,
             Timespec::now(),
@@ -268,6 +271,26 @@ async fn data_slices_truncate_clone_and_references() {
         .unwrap();
     assert_eq!(attr.size, 100);
     assert_eq!(meta.usage().await.unwrap().space, 8192);
+    let expired = datenlord_meta::NewObject {
+        session: 7,
+        id: meta.next_object().await.unwrap(),
+        len: 100,
+    };
+    let err = meta
+        .commit_write(
+            ino,
+            expired,
+            &[ChunkSlice { chunk: 0, slice }],
+            100,
+            Timespec::now(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.errno(),
+        libc::EIO,
+        "a write its session no longer covers"
+    );
     assert_eq!(meta.seek(ino, 0, true).await.unwrap(), 0);
     assert_eq!(meta.seek(ino, 0, false).await.unwrap(), 100);
 
@@ -447,13 +470,15 @@ async fn large_files_are_cut_and_deleted_in_steps() {
             offset: 0,
         };
         let end = u64::from(chunk) * datenlord_meta::CHUNK_SIZE + 4096;
+        let written = datenlord_meta::NewObject {
+            session: 7,
+            id: object,
+            len: 4096,
+        };
+        meta.intend_object(written).await.unwrap();
         meta.commit_write(
             ino,
-            datenlord_meta::NewObject {
-                session: 7,
-                id: object,
-                len: 4096,
-            },
+            written,
             &[ChunkSlice { chunk, slice }],
             end,
             Timespec::now(),
@@ -474,6 +499,131 @@ async fn large_files_are_cut_and_deleted_in_steps() {
         meta.doomed_objects(1000).await.unwrap().len(),
         CHUNKS as usize
     );
+    let report = meta.check(false).await.unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+#[tokio::test]
+async fn locks_exclude_across_sessions_and_go_with_them() {
+    use datenlord_meta::{LockOwner, LockRange};
+    let (_d, meta) = fresh().await;
+    let (ino, _) = meta.create(ME, ROOT_INO, b"l", file(0o644)).await.unwrap();
+    let info = |pid| datenlord_meta::SessionInfo {
+        host: "h".into(),
+        pid,
+        mountpoint: "/m".into(),
+        version: "v".into(),
+        started: 0,
+        heartbeat: 0,
+        lease: 60,
+    };
+    let one = meta.register_session(&info(1)).await.unwrap();
+    let two = meta.register_session(&info(2)).await.unwrap();
+    let a = LockOwner {
+        session: one,
+        owner: 5,
+    };
+    let b = LockOwner {
+        session: two,
+        owner: 5,
+    };
+    let write = |start, end| LockRange {
+        start,
+        end,
+        typ: libc::F_WRLCK,
+        pid: 1,
+    };
+    assert_eq!(
+        meta.set_lock(ino, false, a, &write(0, 99)).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        meta.set_lock(ino, false, b, &write(50, 50)).await.unwrap(),
+        Some(write(0, 99)),
+        "the same owner id in another session is another owner"
+    );
+    assert_eq!(
+        meta.set_lock(ino, true, b, &write(0, u64::MAX))
+            .await
+            .unwrap(),
+        None,
+        "flock is apart"
+    );
+    assert_eq!(
+        meta.set_lock(ino, false, b, &write(100, 200))
+            .await
+            .unwrap(),
+        None
+    );
+    let unlock = LockRange {
+        typ: libc::F_UNLCK,
+        ..write(40, 60)
+    };
+    meta.set_lock(ino, false, a, &unlock).await.unwrap();
+    assert_eq!(
+        meta.lock_conflict(ino, false, b, &write(45, 55))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        meta.lock_conflict(ino, false, b, &write(30, 45))
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    meta.close_session(one).await.unwrap();
+    assert_eq!(
+        meta.lock_conflict(ino, false, b, &write(0, 99))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        meta.lock_conflict(ino, false, a, &write(0, 150))
+            .await
+            .unwrap(),
+        Some(write(100, 200))
+    );
+    meta.release_locks(ino, false, b).await.unwrap();
+    assert_eq!(
+        meta.lock_conflict(ino, false, a, &write(0, 150))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+/// A file open on one mount outlives its last name removed on another, until that mount lets
+/// go of it.
+#[tokio::test]
+async fn a_file_held_by_another_session_outlives_its_unlink() {
+    let (_d, meta) = fresh().await;
+    let (ino, _) = meta
+        .create_open(ME, ROOT_INO, b"kept", file(0o644), 3)
+        .await
+        .unwrap();
+    meta.hold_open(ino, 4).await.unwrap();
+    meta.unlink(ROOT_INO, b"kept", &NONE_OPEN).await.unwrap();
+    assert!(
+        !meta.release_open(3, ino).await.unwrap(),
+        "session 4 holds it"
+    );
+    assert_eq!(meta.getattr(ino).await.unwrap().nlink, 0);
+    assert!(meta.release_open(4, ino).await.unwrap());
+    assert_eq!(meta.getattr(ino).await.unwrap_err().errno(), libc::ENOENT);
+    let (ino, _) = meta
+        .create(ME, ROOT_INO, b"closed", file(0o644))
+        .await
+        .unwrap();
+    meta.hold_open(ino, 4).await.unwrap();
+    assert!(
+        !meta.release_open(4, ino).await.unwrap(),
+        "it still has a name"
+    );
+    meta.unlink(ROOT_INO, b"closed", &NONE_OPEN).await.unwrap();
+    assert_eq!(meta.getattr(ino).await.unwrap_err().errno(), libc::ENOENT);
     let report = meta.check(false).await.unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 }

@@ -1,19 +1,11 @@
-//! Work a mount does on its own: renewing its session's heartbeat, deleting the blocks of
-//! objects nobody references, and flushing buffers that sat too long.
+//! Work a mount does on its own: renewing its session's heartbeat, ending the sessions of dead
+//! mounts, dropping deleted files' chunks and unreferenced objects' blocks, flushing buffers
+//! that sat too long, compacting.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Vfs;
-
-/// How often the session heartbeat is renewed.
-pub const HEARTBEAT: Duration = Duration::from_secs(10);
-
-/// A mount whose heartbeat is older than this is dead.
-pub const SESSION_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// How often a mount looks for dead ones.
-const RECLAIM_EVERY: Duration = Duration::from_secs(30);
 
 /// Objects deleted per round.
 const DELETE_BATCH: usize = 1000;
@@ -30,17 +22,17 @@ impl Vfs {
     }
 
     /// Ends the sessions of dead mounts — their process is gone from this host, or their
-    /// heartbeat stopped — and removes the unlinked files only they held.
+    /// heartbeat is older than their lease — and so releases their locks and removes the
+    /// unlinked files only they held.
     pub async fn reclaim_dead_sessions(&self) -> crate::Result<Vec<u64>> {
         let now = datenlord_meta::Timespec::now().sec;
         let host = &self.config().host;
         let own = self.session();
-        let timeout = SESSION_TIMEOUT.as_secs() as i64;
         let dead = |s: &datenlord_meta::SessionInfo| {
             let process_gone = s.host == *host
                 && s.pid != std::process::id()
                 && !std::path::Path::new(&format!("/proc/{}", s.pid)).exists();
-            process_gone || now - s.heartbeat > timeout
+            process_gone || now - s.heartbeat > s.lease
         };
         let ended = self.meta().reclaim_dead_sessions(dead).await?;
         if ended.contains(&own) {
@@ -52,10 +44,45 @@ impl Vfs {
         Ok(ended)
     }
 
-    /// Runs the background work until the task is dropped.
+    /// Renews the session's heartbeat every sixth of its lease; if other mounts ended the
+    /// session meanwhile, registers a new one.
+    async fn keep_session(&self) {
+        let every =
+            (self.config().lease / 6).clamp(Duration::from_secs(1), Duration::from_secs(10));
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let session = self.session();
+            if session == 0 {
+                continue;
+            }
+            match self.meta().heartbeat(session).await {
+                Ok(true) => {}
+                Ok(false) => match self.restart_session().await {
+                    Ok(new) => tracing::error!(
+                        old = session,
+                        new,
+                        "this mount's session expired (no heartbeat for longer than its lease): \
+                         its locks were released and the unlinked files it held open were \
+                         removed; writes in progress fail with EIO; a new session is registered"
+                    ),
+                    Err(err) => tracing::warn!(%err, "registering a new session failed"),
+                },
+                Err(err) => tracing::warn!(%err, "session heartbeat failed"),
+            }
+        }
+    }
+
+    /// Runs the background work until the task is dropped. The heartbeat runs apart, so that
+    /// slow flushes or deletions cannot let the session's lease run out.
     pub async fn background(self: Arc<Self>) {
+        tokio::join!(self.keep_session(), self.housekeeping());
+    }
+
+    async fn housekeeping(&self) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
-        let mut last_beat = tokio::time::Instant::now();
+        let reclaim_every =
+            (self.config().lease / 2).clamp(Duration::from_secs(1), Duration::from_secs(30));
         let mut last_reclaim = tokio::time::Instant::now();
         loop {
             tick.tick().await;
@@ -73,16 +100,10 @@ impl Vfs {
             if let Err(err) = self.compact_queued().await {
                 tracing::warn!(%err, "compaction failed");
             }
-            if last_reclaim.elapsed() >= RECLAIM_EVERY {
+            if last_reclaim.elapsed() >= reclaim_every {
                 last_reclaim = tokio::time::Instant::now();
                 if let Err(err) = self.reclaim_dead_sessions().await {
                     tracing::warn!(%err, "cannot reclaim the sessions of dead mounts");
-                }
-            }
-            if last_beat.elapsed() >= HEARTBEAT && self.session() != 0 {
-                last_beat = tokio::time::Instant::now();
-                if let Err(err) = self.meta().heartbeat(self.session()).await {
-                    tracing::warn!(%err, "session heartbeat failed");
                 }
             }
         }

@@ -3,9 +3,11 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use datenlord_meta::{
-    Attr, Caller, FileKind, MAX_FILE_SIZE, Meta, NewInode, OpenFiles, Removed, SetAttr, Timespec,
+    Attr, Caller, FileKind, MAX_FILE_SIZE, Meta, NewInode, OpenFiles, Removed, SessionInfo,
+    SetAttr, Timespec,
 };
 use datenlord_store::BlockStore;
 
@@ -24,6 +26,8 @@ pub struct VfsConfig {
     pub relatime: bool,
     /// This machine's name, to tell its own dead mounts (process gone) from live ones.
     pub host: String,
+    /// How long this mount's session lives without a heartbeat before other mounts end it.
+    pub lease: Duration,
 }
 
 impl Default for VfsConfig {
@@ -33,6 +37,7 @@ impl Default for VfsConfig {
             flush_size: 64 << 20,
             relatime: true,
             host: this_host(),
+            lease: Duration::from_secs(60),
         }
     }
 }
@@ -80,6 +85,8 @@ pub struct Vfs {
     pub(crate) store: Arc<BlockStore>,
     pub(crate) config: VfsConfig,
     session: AtomicU64,
+    session_info: Mutex<Option<SessionInfo>>,
+    holding: [tokio::sync::Mutex<()>; HOLDING_STRIPES],
     pub(crate) files: Mutex<HashMap<u64, Arc<OpenFile>>>,
     handles: Mutex<HashMap<u64, Handle>>,
     next_handle: AtomicU64,
@@ -96,6 +103,9 @@ pub(crate) fn end_of(offset: u64, len: u64) -> Result<u64> {
         _ => errno(libc::EFBIG),
     }
 }
+
+/// Locks serialising first opens and last closes, by inode.
+const HOLDING_STRIPES: usize = 64;
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -121,6 +131,8 @@ impl Vfs {
             store,
             config,
             session: AtomicU64::new(0),
+            session_info: Mutex::new(None),
+            holding: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
             files: Mutex::new(HashMap::new()),
             handles: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
@@ -138,9 +150,26 @@ impl Vfs {
         &self.store
     }
 
-    /// The mount session unlinked-but-open files are recorded under.
-    pub fn set_session(&self, session: u64) {
-        self.session.store(session, Ordering::Relaxed);
+    /// Registers this mount's session (locks, objects being written and unlinked-but-open
+    /// files are recorded under it); the background work keeps it alive.
+    pub async fn start_session(&self, mut info: SessionInfo) -> Result<u64> {
+        info.lease = self.config.lease.as_secs().max(1) as i64;
+        let id = self.meta.register_session(&info).await?;
+        self.session.store(id, Ordering::Relaxed);
+        *lock(&self.session_info) = Some(info);
+        Ok(id)
+    }
+
+    /// The session was ended by other mounts (its lease expired while this mount could not
+    /// renew it): registers a new one.
+    pub(crate) async fn restart_session(&self) -> Result<u64> {
+        let Some(mut info) = lock(&self.session_info).clone() else {
+            return Ok(0);
+        };
+        info.heartbeat = datenlord_meta::Timespec::now().sec;
+        let id = self.meta.register_session(&info).await?;
+        self.session.store(id, Ordering::Relaxed);
+        Ok(id)
     }
 
     pub fn session(&self) -> u64 {
@@ -246,7 +275,11 @@ impl Vfs {
             target: None,
         };
         let (ino, attr) = match name {
-            Some(name) => self.meta.create(caller, parent, name, new).await?,
+            Some(name) => {
+                self.meta
+                    .create_open(caller, parent, name, new, self.session())
+                    .await?
+            }
             None => {
                 self.meta
                     .create_unnamed(caller, parent, new, self.session())
@@ -288,18 +321,24 @@ impl Vfs {
         Ok(self.meta.readlink(ino).await?)
     }
 
-    /// Opens a file; O_TRUNC truncates it (the kernel leaves that to us with ATOMIC_O_TRUNC).
-    /// Opens `ino`; returns the handle and the file's attributes now.
+    /// Opens `ino`; returns the handle and the file's attributes now. O_TRUNC truncates it
+    /// (the kernel leaves that to us with ATOMIC_O_TRUNC). The first open on this mount
+    /// records that the mount holds the file (see [`Meta::hold_open`]).
     pub async fn open(&self, caller: Caller, ino: u64, flags: i32) -> Result<(u64, Attr)> {
-        let mut attr = self.meta.getattr(ino).await?;
-        match attr.kind {
-            FileKind::Dir => return errno(libc::EISDIR),
-            FileKind::File => {}
-            _ => return errno(libc::ENXIO),
-        }
+        let stripe = self.holding(ino).lock().await;
+        let mut attr = if self.open_file(ino).is_some() {
+            let attr = self.meta.getattr(ino).await?;
+            match attr.kind {
+                FileKind::File => attr,
+                _ => return errno(libc::EISDIR),
+            }
+        } else {
+            self.meta.hold_open(ino, self.session()).await?
+        };
         let writes = flags & libc::O_ACCMODE != libc::O_RDONLY;
         if flags & libc::O_TRUNC != 0 && writes {
             let fh = self.add_file_handle(ino, attr.size, flags);
+            drop(stripe);
             let set = SetAttr::default();
             return match self.setattr(caller, ino, Some(0), set).await {
                 Ok(attr) => Ok((fh, attr)),
@@ -311,6 +350,12 @@ impl Vfs {
         }
         attr = self.with_buffered(ino, attr);
         Ok((self.add_file_handle(ino, attr.size, flags), attr))
+    }
+
+    /// Serialises the first open and the last close of one inode on this mount, so that the
+    /// metadata's record of the mount holding it is never dropped under a new open.
+    fn holding(&self, ino: u64) -> &tokio::sync::Mutex<()> {
+        &self.holding[(ino % HOLDING_STRIPES as u64) as usize]
     }
 
     fn add_file_handle(&self, ino: u64, len: u64, flags: i32) -> u64 {
@@ -340,7 +385,7 @@ impl Vfs {
     pub async fn flush_handle(&self, fh: u64, lock_owner: Option<u64>) -> Result<()> {
         let (file, _) = self.file_handle(fh)?;
         if let Some(owner) = lock_owner {
-            self.locks.release(file.ino, owner, false);
+            self.release_locks(file.ino, owner, false).await;
         }
         self.flush(&file).await
     }
@@ -355,7 +400,7 @@ impl Vfs {
             return;
         };
         if let Some(owner) = flock_owner {
-            self.locks.release(file.ino, owner, true);
+            self.release_locks(file.ino, owner, true).await;
         }
         let last = {
             let mut files = lock(&self.files);
@@ -375,13 +420,13 @@ impl Vfs {
         {
             tracing::error!(ino = file.ino, %err, "data written to a closed file could not be stored and is lost");
         }
-        match self.meta.getattr(file.ino).await {
-            Ok(attr) if attr.nlink == 0 => {
-                if let Err(err) = self.meta.release_unlinked(self.session(), file.ino).await {
-                    tracing::warn!(ino = file.ino, %err, "cannot remove an unlinked file at its last close");
-                }
-            }
-            _ => {}
+        let _stripe = self.holding(file.ino).lock().await;
+        if self.open_file(file.ino).is_some() {
+            // Opened again meanwhile: that open's hold stands.
+            return;
+        }
+        if let Err(err) = self.meta.release_open(self.session(), file.ino).await {
+            tracing::warn!(ino = file.ino, %err, "cannot release a file at its last close; it goes with the session");
         }
     }
 
