@@ -96,8 +96,9 @@ pub struct MountArgs {
     /// Threads reading requests from the kernel [default: the number of CPUs].
     #[arg(long)]
     pub workers: Option<usize>,
-    /// Seconds an operation on a remote block store (S3) may take, retries included, before it
-    /// fails with EIO; the mount stays up and recovers when the store answers again.
+    /// Seconds an operation on a remote block store (S3), or on a metadata engine that lost
+    /// its quorum or cannot be reached (etcd), may take, retries included, before it fails
+    /// with EIO; the mount stays up and recovers when they answer again.
     #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
     pub io_timeout: f64,
     /// Seconds this mount may go without renewing its session before other mounts count it

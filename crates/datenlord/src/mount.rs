@@ -116,7 +116,7 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
     let io_timeout = seconds(args.io_timeout, "io-timeout")?;
     let (meta, store) = home::open(args.meta.meta.as_deref()).await?;
     let store = store.with_deadline(io_timeout);
-    let meta = Arc::new(meta);
+    let meta = Arc::new(meta.with_timeout(io_timeout));
     let read_only = args.options.iter().any(|o| o.trim() == "ro");
     let vfs_config = VfsConfig {
         buffer_size: args.buffer_size.max(8) << 20,

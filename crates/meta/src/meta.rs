@@ -8,24 +8,28 @@ use crate::kv::{AnyKv, AnyTxn, KvEngine, KvTxn, prefix_end};
 use crate::model::{Attr, FileKind, ROOT_INO, Timespec, decode_u64, encode_u64};
 use crate::volume::{FORMAT_VERSION, Volume};
 
+/// How long an operation retries an unavailable engine by default.
+const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Inode numbers and object ids are taken from the shared counters this many at a time.
 const ID_BATCH: u64 = 1024;
 
 /// Runs `$body` in a write transaction on `$meta`, retrying it when the engine reports a
-/// conflict. `$body` is an expression using `$txn` that evaluates to `Result<T>`.
+/// conflict, or that it is unavailable while the operation's deadline allows. `$body` is an
+/// expression using `$txn` that evaluates to `Result<T>`.
 macro_rules! write_txn {
     ($meta:expr, |$txn:ident| $body:expr) => {{
         let mut attempt: u32 = 0;
+        let mut unavailable = $crate::meta::Unavailable::new(&$meta);
         loop {
-            let mut $txn = $crate::kv::KvEngine::begin(&$meta.kv, true).await?;
-            let result: $crate::error::Result<_> = async { $body }.await;
-            let outcome = match result {
-                Ok(value) => $crate::kv::KvTxn::commit($txn)
-                    .await
-                    .map(|()| value)
-                    .map_err(Into::into),
-                Err(err) => Err(err),
-            };
+            let outcome: $crate::error::Result<_> = async {
+                let mut $txn = $crate::kv::KvEngine::begin(&$meta.kv, true).await?;
+                let body: $crate::error::Result<_> = async { $body }.await;
+                let value = body?;
+                $crate::kv::KvTxn::commit($txn).await?;
+                Ok(value)
+            }
+            .await;
             match outcome {
                 Err($crate::error::MetaError::Kv($crate::kv::KvError::Conflict))
                     if attempt < $crate::meta::MAX_ATTEMPTS =>
@@ -33,19 +37,65 @@ macro_rules! write_txn {
                     attempt += 1;
                     $crate::meta::back_off(attempt).await;
                 }
+                Err($crate::error::MetaError::Kv($crate::kv::KvError::Unavailable(reason)))
+                    if unavailable.wait(&reason).await => {}
                 other => break other,
             }
         }
     }};
 }
 
-/// Runs `$body` in a read-only transaction (one consistent snapshot).
+/// Runs `$body` in a read-only transaction (one consistent snapshot), retried while the
+/// engine is unavailable and the deadline allows.
 macro_rules! read_txn {
     ($meta:expr, |$txn:ident| $body:expr) => {{
-        let mut $txn = $crate::kv::KvEngine::begin(&$meta.kv, false).await?;
-        let result: $crate::error::Result<_> = async { $body }.await;
-        result
+        let mut unavailable = $crate::meta::Unavailable::new(&$meta);
+        loop {
+            let outcome: $crate::error::Result<_> = async {
+                let mut $txn = $crate::kv::KvEngine::begin(&$meta.kv, false).await?;
+                async { $body }.await
+            }
+            .await;
+            match outcome {
+                Err($crate::error::MetaError::Kv($crate::kv::KvError::Unavailable(reason)))
+                    if unavailable.wait(&reason).await => {}
+                other => break other,
+            }
+        }
     }};
+}
+
+/// Retries of an operation while the engine is unavailable, until the metadata deadline.
+pub(crate) struct Unavailable {
+    started: std::time::Instant,
+    deadline: std::time::Duration,
+    pause: std::time::Duration,
+}
+
+impl Unavailable {
+    pub(crate) fn new(meta: &Meta) -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            deadline: meta.timeout,
+            pause: std::time::Duration::from_millis(50),
+        }
+    }
+
+    /// Waits before the next try; false when the deadline has passed.
+    pub(crate) async fn wait(&mut self, reason: &str) -> bool {
+        let left = self.deadline.saturating_sub(self.started.elapsed());
+        if left.is_zero() {
+            tracing::warn!(
+                reason,
+                "the metadata store stayed unavailable past the deadline"
+            );
+            return false;
+        }
+        tracing::debug!(reason, "the metadata store is unavailable; retrying");
+        tokio::time::sleep(self.pause.min(left)).await;
+        self.pause = (self.pause * 2).min(std::time::Duration::from_secs(1));
+        true
+    }
 }
 
 pub(crate) use {read_txn, write_txn};
@@ -86,6 +136,8 @@ pub struct Usage {
 #[derive(Debug)]
 pub struct Meta {
     pub(crate) kv: AnyKv,
+    /// How long an operation retries while the engine is unavailable before it fails (EIO).
+    pub(crate) timeout: std::time::Duration,
     volume: Volume,
     inodes: Mutex<std::ops::Range<u64>>,
     objects: Mutex<std::ops::Range<u64>>,
@@ -177,10 +229,18 @@ impl Meta {
     fn with_volume(kv: AnyKv, volume: Volume) -> Self {
         Self {
             kv,
+            timeout: DEFAULT_TIMEOUT,
             volume,
             inodes: Mutex::new(0..0),
             objects: Mutex::new(0..0),
         }
+    }
+
+    /// Sets how long an operation keeps retrying while the engine is unavailable (no quorum,
+    /// unreachable) before it fails with EIO.
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// The volume's settings.

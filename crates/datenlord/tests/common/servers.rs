@@ -217,3 +217,28 @@ impl Drop for Etcd {
         }
     }
 }
+
+impl Etcd {
+    /// Waits until member `i` reports itself healthy (it has a leader and answers).
+    pub fn wait_healthy(&self, i: usize) {
+        use std::io::{Read, Write};
+        let port = self.members[i].client;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let healthy = std::net::TcpStream::connect(("127.0.0.1", port))
+                .and_then(|mut s| {
+                    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+                    s.write_all(b"GET /health HTTP/1.0\r\n\r\n")?;
+                    let mut text = String::new();
+                    s.read_to_string(&mut text)?;
+                    Ok(text.contains("\"health\":\"true\""))
+                })
+                .unwrap_or(false);
+            if healthy {
+                return;
+            }
+            assert!(Instant::now() < deadline, "etcd member {i} is not healthy");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}

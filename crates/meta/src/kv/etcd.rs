@@ -11,6 +11,7 @@
 //! directory's attributes; an open-unlinked record with the file's attributes).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -22,8 +23,9 @@ use tokio::sync::mpsc;
 
 use super::{KvEngine, KvError, KvTxn, Pair};
 
-/// How long one request to etcd may take before it fails.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one request to etcd may take before it fails (and is retried while the operation's
+/// deadline allows).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Keys fetched per range request of a scan.
 const SCAN_PAGE: usize = 1000;
@@ -35,11 +37,19 @@ pub struct EtcdEngine {
 }
 
 struct Shared {
-    kv: KvClient,
-    watch: WatchClient,
+    /// At least one (connect fails otherwise).
+    members: Vec<Member>,
+    /// The member requests go to (modulo their number).
+    current: AtomicUsize,
     prefix: Vec<u8>,
     /// Revisions of this process's own recent commits: its watch skips them.
     own: Mutex<BTreeSet<i64>>,
+}
+
+struct Member {
+    endpoint: String,
+    kv: KvClient,
+    watch: WatchClient,
 }
 
 /// Own commit revisions remembered; older ones only cost a redundant notification.
@@ -53,60 +63,119 @@ impl std::fmt::Debug for EtcdEngine {
     }
 }
 
+/// Transient failures (no leader, lost quorum, unreachable members, timeouts) are
+/// `Unavailable`, retried until the operation's deadline; the rest are final.
 fn engine_error(err: etcd_client::Error) -> KvError {
-    KvError::Engine(format!("etcd: {err}"))
+    use tonic::Code;
+    let transient = match &err {
+        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
+        etcd_client::Error::GRpcStatus(status) => matches!(
+            status.code(),
+            Code::Unavailable
+                | Code::DeadlineExceeded
+                | Code::Cancelled
+                | Code::Aborted
+                | Code::ResourceExhausted
+                | Code::Unknown
+        ),
+        _ => false,
+    };
+    if transient {
+        KvError::Unavailable(format!("etcd: {err}"))
+    } else {
+        KvError::Engine(format!("etcd: {err}"))
+    }
 }
 
 impl EtcdEngine {
     /// Connects to the cluster at `endpoints` (`host:port`), keeping keys under `prefix`.
+    ///
+    /// One client per member, used one at a time: a request that finds its member gone or
+    /// without a leader moves the engine on to the next member, so losing a minority of the
+    /// cluster costs a retry, not an error.
     pub async fn connect(
         endpoints: &[String],
         prefix: &str,
         user: Option<(String, String)>,
     ) -> Result<Self, KvError> {
+        let url = format!("etcd://{}", endpoints.join(","));
         let mut options = ConnectOptions::new()
             .with_timeout(REQUEST_TIMEOUT)
-            .with_connect_timeout(CONNECT_TIMEOUT);
+            .with_connect_timeout(CONNECT_TIMEOUT)
+            .with_require_leader(true);
         if let Some((name, password)) = user {
             options = options.with_user(name, password);
         }
-        let urls: Vec<String> = endpoints.iter().map(|e| format!("http://{e}")).collect();
-        let client = Client::connect(&urls, Some(options))
-            .await
-            .map_err(|e| KvError::Open {
-                url: format!("etcd://{}", endpoints.join(",")),
-                reason: e.to_string(),
-            })?;
+        let mut members = Vec::new();
+        let mut reasons = Vec::new();
+        for endpoint in endpoints {
+            match Client::connect([format!("http://{endpoint}")], Some(options.clone())).await {
+                Ok(client) => members.push(Member {
+                    endpoint: endpoint.clone(),
+                    kv: client.kv_client(),
+                    watch: client.watch_client(),
+                }),
+                Err(err) => reasons.push(format!("{endpoint}: {err}")),
+            }
+        }
         let engine = Self {
             shared: Arc::new(Shared {
-                kv: client.kv_client(),
-                watch: client.watch_client(),
+                members,
+                current: AtomicUsize::new(0),
                 prefix: format!("{}/", prefix.trim_matches('/')).into_bytes(),
                 own: Mutex::new(BTreeSet::new()),
             }),
         };
-        // Fail now, with the reason, rather than at the first file operation.
-        engine
-            .kv()
-            .get(
-                engine.shared.prefix.clone(),
-                Some(GetOptions::new().with_limit(1)),
-            )
-            .await
-            .map_err(|e| KvError::Open {
-                url: format!("etcd://{}", endpoints.join(",")),
-                reason: e.to_string(),
-            })?;
-        Ok(engine)
+        // Fail now, with the reasons, rather than at the first file operation; start on a
+        // member that answers.
+        for _ in 0..engine.shared.members.len() {
+            let probe = engine
+                .kv()
+                .get(
+                    engine.shared.prefix.clone(),
+                    Some(GetOptions::new().with_limit(1)),
+                )
+                .await;
+            match probe {
+                Ok(_) => return Ok(engine),
+                Err(err) => {
+                    reasons.push(format!("{}: {err}", engine.member().endpoint));
+                    engine.next_member();
+                }
+            }
+        }
+        Err(KvError::Open {
+            url,
+            reason: reasons.join("; "),
+        })
     }
 
     fn key(&self, key: &[u8]) -> Vec<u8> {
         [self.shared.prefix.as_slice(), key].concat()
     }
 
+    fn member(&self) -> &Member {
+        let members = &self.shared.members;
+        &members[self.shared.current.load(Ordering::Relaxed) % members.len()]
+    }
+
+    fn next_member(&self) {
+        self.shared.current.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A handle for one request (clones share the connection).
     fn kv(&self) -> KvClient {
-        self.shared.kv.clone()
+        self.member().kv.clone()
+    }
+
+    /// Classifies a failed request; a transient one moves on to the next member.
+    fn failed(&self, err: etcd_client::Error) -> KvError {
+        let err = engine_error(err);
+        if matches!(err, KvError::Unavailable(_)) && self.shared.members.len() > 1 {
+            tracing::debug!(member = %self.member().endpoint, %err, "trying the next etcd member");
+            self.next_member();
+        }
+        err
     }
 
     fn remember_own(&self, revision: i64) {
@@ -148,16 +217,12 @@ impl EtcdEngine {
             if let Some(revision) = next {
                 options = options.with_start_revision(revision);
             }
-            let mut stream = match self
-                .shared
-                .watch
-                .clone()
-                .watch(prefix.clone(), Some(options))
-                .await
-            {
+            let mut watch = self.member().watch.clone();
+            let mut stream = match watch.watch(prefix.clone(), Some(options)).await {
                 Ok(stream) => stream,
                 Err(err) => {
                     tracing::warn!(%err, "cannot watch etcd; retrying");
+                    self.next_member();
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(5));
                     continue;
@@ -169,6 +234,7 @@ impl EtcdEngine {
                     Ok(None) => break,
                     Err(err) => {
                         tracing::warn!(%err, "the etcd watch failed; resuming");
+                        self.next_member();
                         break;
                     }
                 };
@@ -264,7 +330,7 @@ impl EtcdTxn {
             .kv()
             .get(key, Some(options))
             .await
-            .map_err(engine_error)?;
+            .map_err(|e| self.engine.failed(e))?;
         if self.revision.is_none() {
             self.revision = response.header().map(|h| h.revision());
         }
@@ -378,7 +444,7 @@ impl KvTxn for EtcdTxn {
             .kv()
             .txn(Txn::new().when(compares).and_then(ops))
             .await
-            .map_err(engine_error)?;
+            .map_err(|e| self.engine.failed(e))?;
         if response.succeeded() {
             if let Some(header) = response.header() {
                 self.engine.remember_own(header.revision());

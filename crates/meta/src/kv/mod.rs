@@ -37,6 +37,10 @@ pub enum KvError {
     /// The engine could not be opened.
     #[error("cannot open metadata store {url}: {reason}")]
     Open { url: String, reason: String },
+    /// The engine cannot answer now (no quorum, leader election, connection lost); the
+    /// operation may be retried until its deadline.
+    #[error("metadata store unavailable: {0}")]
+    Unavailable(String),
     /// Any other failure of the engine.
     #[error("metadata store error: {0}")]
     Engine(String),
