@@ -37,6 +37,10 @@ suite() {
 read -r local_run local_skipped local_result < <(suite "$WORK/local/cwd" "$WORK/local/tmp" "$WORK/local.log")
 echo "local disk: run=$local_run skipped=$local_skipped result=$local_result"
 
+# With DATENLORD_META set (etcd://...), the mount's volume lives there: format it first.
+if [ -n "${DATENLORD_META:-}" ]; then
+    "$BIN" format --storage "file://$WORK/blocks" default >/dev/null
+fi
 "$BIN" mount -d "$MNT"
 mkdir -p "$MNT/tmp" "$MNT/cwd"
 read -r mount_run mount_skipped mount_result < <(suite "$MNT/cwd" "$MNT/tmp" "$WORK/mount.log")

@@ -48,7 +48,11 @@ fn fsck(home: &Home) -> String {
 fn objects(fsck_output: &str) -> usize {
     let line = fsck_output.lines().next().unwrap_or_default();
     let words: Vec<&str> = line.split_whitespace().collect();
-    words[words.len() - 2].parse().unwrap_or(usize::MAX)
+    words
+        .len()
+        .checked_sub(2)
+        .and_then(|at| words[at].parse().ok())
+        .unwrap_or(usize::MAX)
 }
 
 /// Creates (or truncates) a file open for reading and writing.
@@ -104,9 +108,8 @@ fn random_overwrites_truncates_and_compaction_match_a_model() {
 
     // Compaction and block deletion run in the background; wait for them to settle.
     let deadline = Instant::now() + Duration::from_secs(30);
-    let home = m.home.path().to_path_buf();
     loop {
-        let out = common::datenlord(&home, &["fsck"]);
+        let out = m.home.run(&["fsck"]);
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         if objects(&text) < 40 && text.contains("clean") && !text.contains("waiting to be deleted")
         {

@@ -204,6 +204,18 @@ impl Meta {
                     Err(err) => report.problems.push(format!("chunk of inode {ino}: {err}")),
                 }
             }
+            for (key, value) in scan_prefix(&mut txn, keys::GARBAGE_PREFIX).await? {
+                match Slice::decode_all(&value) {
+                    Ok(slices) => {
+                        for slice in slices.iter().filter(|s| !s.is_hole()) {
+                            *counted.entry(slice.object).or_default() += 1;
+                        }
+                    }
+                    Err(err) => report
+                        .problems
+                        .push(format!("garbage record {:?}: {err}", keys::u64_at(&key, 1))),
+                }
+            }
             let mut recorded: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
             for (key, value) in scan_prefix(&mut txn, keys::REFS_PREFIX).await? {
                 if let (Some(object), Ok(refs)) = (keys::u64_at(&key, 1), decode_refs(&value)) {

@@ -17,6 +17,10 @@ pub const COMPACT_SLICES: usize = 64;
 /// Chunks one step of a deletion looks at.
 const DROP_SCAN: usize = 64;
 
+/// Room a chunk of one slice takes to drop (a read and up to two writes, the chunk's delete):
+/// a deletion step ends rather than queue such a chunk as garbage.
+const DROP_ROOM: usize = 4;
+
 /// Bytes of `len` at `pos` in a chunk, and where to read them (object 0: zeros).
 pub type Piece = Slice;
 
@@ -201,8 +205,8 @@ impl Meta {
         }
     }
 
-    /// Drops the chunks of deleted files that did not fit in their deletion's transaction;
-    /// returns how many files are finished.
+    /// Drops the chunks of deleted files, and the references of replaced or dropped slices,
+    /// that did not fit in their transaction; returns how many records it finished.
     pub async fn purge_trash(&self) -> Result<usize> {
         let inodes: Vec<u64> = read_txn!(self, |txn| {
             let end = crate::kv::prefix_end(keys::TRASH_PREFIX);
@@ -227,7 +231,43 @@ impl Meta {
                 }
             }
         }
-        Ok(inodes.len())
+        let garbage: Vec<Vec<u8>> = read_txn!(self, |txn| {
+            let end = crate::kv::prefix_end(keys::GARBAGE_PREFIX);
+            Ok(txn
+                .scan(keys::GARBAGE_PREFIX, &end, 64)
+                .await?
+                .into_iter()
+                .map(|(key, _)| key)
+                .collect())
+        })?;
+        for key in &garbage {
+            loop {
+                let done = write_txn!(self, |txn| {
+                    let Some(record) = txn.get(key).await? else {
+                        return Ok(true);
+                    };
+                    let slices = Slice::decode_all(&record)?;
+                    let mut dropped = 0;
+                    for slice in &slices {
+                        if txn.size() + 3 >= TXN_BUDGET {
+                            break;
+                        }
+                        drop_ref(&mut txn, slice.object).await?;
+                        dropped += 1;
+                    }
+                    if dropped == slices.len() {
+                        txn.delete(key)?;
+                        return Ok(true);
+                    }
+                    txn.put(key, &record[dropped * SLICE_LEN..])?;
+                    Ok(false)
+                })?;
+                if done {
+                    break;
+                }
+            }
+        }
+        Ok(inodes.len() + garbage.len())
     }
 
     /// Turns `[offset, offset + len)` into a hole; with `grow` the file is extended to cover
@@ -349,9 +389,8 @@ impl Meta {
                 claim_pending(&mut txn, &object).await?;
                 add_refs(&mut txn, object.id, object.len, fresh).await?;
             }
-            for slice in old.iter().filter(|s| !s.is_hole()) {
-                drop_ref(&mut txn, slice.object).await?;
-            }
+            let dropped: Vec<Slice> = old.iter().filter(|s| !s.is_hole()).copied().collect();
+            drop_slices(&mut txn, ino, index, &dropped).await?;
             Ok(true)
         })
     }
@@ -449,7 +488,7 @@ pub(crate) async fn drop_chunks(txn: &mut AnyTxn, ino: u64) -> Result<bool> {
     let batch = txn.scan(&prefix, &end, DROP_SCAN + 1).await?;
     let more = batch.len() > DROP_SCAN;
     for (key, value) in batch.into_iter().take(DROP_SCAN) {
-        if txn.size() >= TXN_BUDGET {
+        if txn.size() + DROP_ROOM >= TXN_BUDGET {
             return Ok(false);
         }
         drop_chunk(txn, &key, &value).await?;
@@ -470,7 +509,7 @@ async fn drop_chunk_tail(txn: &mut AnyTxn, ino: u64, first: u64, end: u64) -> Re
         .await?;
     let mut lowest = end;
     for (key, value) in found.into_iter().rev() {
-        if lowest < end && txn.size() >= TXN_BUDGET {
+        if lowest < end && txn.size() + DROP_ROOM >= TXN_BUDGET {
             return Ok(lowest);
         }
         drop_chunk(txn, &key, &value).await?;
@@ -480,12 +519,32 @@ async fn drop_chunk_tail(txn: &mut AnyTxn, ino: u64, first: u64, end: u64) -> Re
 }
 
 async fn drop_chunk(txn: &mut AnyTxn, key: &[u8], value: &[u8]) -> Result<()> {
-    for slice in Slice::decode_all(value)? {
-        if !slice.is_hole() {
+    let (Some(ino), Some(index)) = (keys::u64_at(key, 1), keys::u32_at(key, 9)) else {
+        return Err(MetaError::Corrupt("chunk key".into()));
+    };
+    let slices: Vec<Slice> = Slice::decode_all(value)?
+        .into_iter()
+        .filter(|s| !s.is_hole())
+        .collect();
+    drop_slices(txn, ino, index, &slices).await?;
+    txn.delete(key)?;
+    Ok(())
+}
+
+/// Drops one reference per slice: at once if the transaction has room (each costs a read and
+/// up to two writes), otherwise by queueing the slices as garbage of chunk `index` of `ino`
+/// for the background ([`Meta::purge_trash`]).
+async fn drop_slices(txn: &mut AnyTxn, ino: u64, index: u32, slices: &[Slice]) -> Result<()> {
+    if txn.size() + 3 * slices.len() < TXN_BUDGET {
+        for slice in slices {
             drop_ref(txn, slice.object).await?;
         }
+        return Ok(());
     }
-    txn.delete(key)?;
+    let key = keys::garbage(ino, index);
+    let mut record = txn.get(&key).await?.unwrap_or_default();
+    slices.iter().for_each(|s| s.encode_into(&mut record));
+    txn.put(&key, &record)?;
     Ok(())
 }
 

@@ -16,6 +16,7 @@
 //! "O" ino session             a session holds the inode open: without names it lives on
 //! "P" session object          an object a session is writing: its size, until committed
 //! "T" ino                     a deleted file whose chunks are still being dropped, in batches
+//! "G" ino chunk:u32           slices whose references are still to be dropped, in batches
 //! "L" ino kind session owner  one owner's locks on a file (kind 0: POSIX, 1: flock)
 //! ```
 
@@ -39,6 +40,7 @@ pub const PENDING_PREFIX: &[u8] = b"P";
 pub const XATTR_PREFIX: &[u8] = b"X";
 pub const TRASH_PREFIX: &[u8] = b"T";
 pub const LOCK_PREFIX: &[u8] = b"L";
+pub const GARBAGE_PREFIX: &[u8] = b"G";
 
 fn with(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let len = prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>();
@@ -94,6 +96,10 @@ pub fn refs(object: u64) -> Vec<u8> {
 
 pub fn doomed(object: u64) -> Vec<u8> {
     id_key(DOOMED_PREFIX, object)
+}
+
+pub fn garbage(ino: u64, index: u32) -> Vec<u8> {
+    with(GARBAGE_PREFIX, &[&ino.to_be_bytes(), &index.to_be_bytes()])
 }
 
 pub fn trash(ino: u64) -> Vec<u8> {

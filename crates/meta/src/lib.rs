@@ -29,7 +29,7 @@ pub use meta::{Caller, Meta, Usage};
 pub use model::{Attr, CHUNK_SIZE, Dirent, FileKind, MAX_FILE_SIZE, ROOT_INO, Slice, Timespec};
 pub use namespace::{DIR_SIZE, NewInode, OpenFiles, RENAME_EXCHANGE, RENAME_NOREPLACE, Removed};
 pub use session::SessionInfo;
-pub use url::{MetaUrl, SCHEMES};
+pub use url::{EtcdTls, MetaUrl, PASSWORD_ENV, SCHEMES};
 pub use volume::{DEFAULT_BLOCK_SIZE, FORMAT_VERSION, Volume};
 pub use watch::{Change, Watch};
 pub use xattr::{XATTR_CREATE, XATTR_REPLACE};

@@ -82,9 +82,11 @@ pub struct Home {
 }
 
 /// With `DATENLORD_TEST_S3=http://HOST:PORT` (and the AWS key variables) the default volume of
-/// every test home keeps its blocks in that S3 server instead of a local directory: test.sh
-/// runs the data suites a second time this way against a real S3 server.
+/// every test home keeps its blocks in that S3 server instead of a local directory; with
+/// `DATENLORD_TEST_ETCD=HOST:PORT` its metadata lives in that etcd (under a prefix of its
+/// own) instead of SQLite. test.sh runs the mount suites again these ways against real servers.
 const TEST_S3: &str = "DATENLORD_TEST_S3";
+const TEST_ETCD: &str = "DATENLORD_TEST_ETCD";
 
 impl Home {
     pub fn new() -> Self {
@@ -92,23 +94,33 @@ impl Home {
             .prefix("datenlord-test-")
             .tempdir()
             .expect("tempdir");
-        let home = Home {
+        let mut home = Home {
             dir,
             env: Vec::new(),
         };
-        if let Ok(endpoint) = std::env::var(TEST_S3) {
-            let name = home
-                .path()
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .to_lowercase();
-            let storage =
-                format!("s3://datenlord-tests/{name}?endpoint={endpoint}&region=us-east-1");
+        let name = home
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_lowercase();
+        let s3 = std::env::var(TEST_S3).ok();
+        let etcd = std::env::var(TEST_ETCD).ok();
+        if let Some(endpoint) = &etcd {
+            home.env
+                .push(("DATENLORD_META".into(), format!("etcd://{endpoint}/{name}")));
+        }
+        if s3.is_some() || etcd.is_some() {
+            let storage = match &s3 {
+                Some(endpoint) => {
+                    format!("s3://datenlord-tests/{name}?endpoint={endpoint}&region=us-east-1")
+                }
+                None => format!("file://{}/blocks", home.path().display()),
+            };
             let out = home.run(&["format", "--storage", &storage, "default"]);
             assert!(
                 out.status.success(),
-                "format on S3: {}",
+                "format {storage}: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
         }

@@ -16,12 +16,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, GetOptions, KvClient, Txn, TxnOp, WatchClient,
-    WatchOptions,
+    Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity, KvClient,
+    TlsOptions, Txn, TxnOp, WatchClient, WatchOptions,
 };
 use tokio::sync::mpsc;
 
 use super::{KvEngine, KvError, KvTxn, Pair};
+use crate::url::EtcdTls;
 
 /// How long one request to etcd may take before it fails (and is retried while the operation's
 /// deadline allows).
@@ -63,6 +64,21 @@ impl std::fmt::Debug for EtcdEngine {
     }
 }
 
+/// The client side of TLS from PEM files.
+fn tls_config(tls: &EtcdTls) -> Result<TlsOptions, String> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))
+    };
+    let mut config = TlsOptions::new();
+    if let Some(ca) = &tls.ca {
+        config = config.ca_certificate(Certificate::from_pem(read(ca)?));
+    }
+    if let (Some(cert), Some(key)) = (&tls.cert, &tls.key) {
+        config = config.identity(Identity::from_pem(read(cert)?, read(key)?));
+    }
+    Ok(config)
+}
+
 /// Transient failures (no leader, lost quorum, unreachable members, timeouts) are
 /// `Unavailable`, retried until the operation's deadline; the rest are final.
 fn engine_error(err: etcd_client::Error) -> KvError {
@@ -97,8 +113,10 @@ impl EtcdEngine {
         endpoints: &[String],
         prefix: &str,
         user: Option<(String, String)>,
+        tls: Option<&EtcdTls>,
     ) -> Result<Self, KvError> {
-        let url = format!("etcd://{}", endpoints.join(","));
+        let scheme = if tls.is_some() { "etcds" } else { "etcd" };
+        let url = format!("{scheme}://{}", endpoints.join(","));
         let mut options = ConnectOptions::new()
             .with_timeout(REQUEST_TIMEOUT)
             .with_connect_timeout(CONNECT_TIMEOUT)
@@ -106,10 +124,17 @@ impl EtcdEngine {
         if let Some((name, password)) = user {
             options = options.with_user(name, password);
         }
+        if let Some(tls) = tls {
+            options = options.with_tls(tls_config(tls).map_err(|reason| KvError::Open {
+                url: url.clone(),
+                reason,
+            })?);
+        }
+        let http = if tls.is_some() { "https" } else { "http" };
         let mut members = Vec::new();
         let mut reasons = Vec::new();
         for endpoint in endpoints {
-            match Client::connect([format!("http://{endpoint}")], Some(options.clone())).await {
+            match Client::connect([format!("{http}://{endpoint}")], Some(options.clone())).await {
                 Ok(client) => members.push(Member {
                     endpoint: endpoint.clone(),
                     kv: client.kv_client(),
