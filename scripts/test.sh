@@ -87,12 +87,15 @@ DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" cargo test --locked -p datenlord \
 # against delayed ACKs), so uncached on S3 they take minutes.
 DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" DATENLORD_TEST_S3="http://127.0.0.1:$s3_port" \
     AWS_ACCESS_KEY_ID=datenlord AWS_SECRET_ACCESS_KEY=datenlord-secret \
-    cargo test --locked -p datenlord --test posix --test data --test crash --test acl_locks
+    cargo test --locked -p datenlord --test posix --test data --test crash --test acl_locks \
+    -- --skip readdir_of_ten_thousand_entries
 
-# CPython's file and directory tests on the local disk and on DatenLord mounts: the embedded
-# engine, then etcd.
+# CPython's file and directory tests on the local disk and on DatenLord mounts: all of them on
+# the embedded engine; on etcd the core of them (the whole list passes there too, but takes
+# ~15 min with this debug build).
 scripts/cpython-suite.sh target/debug/datenlord
-DATENLORD_META="etcd://127.0.0.1:$etcd_client/cpython" scripts/cpython-suite.sh target/debug/datenlord
+DATENLORD_META="etcd://127.0.0.1:$etcd_client/cpython" CPYTHON_TESTS="test_os test_posix test_fileio test_glob" \
+    scripts/cpython-suite.sh target/debug/datenlord
 
 leftover=$(awk '$2 ~ /memfs-test-|datenlord-mnt-|dl-cpython/ {print $2}' /proc/self/mounts)
 if [ -n "$leftover" ]; then

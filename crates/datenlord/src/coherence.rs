@@ -124,6 +124,11 @@ impl Coherence {
                 if changes.len() != locks {
                     vfs.locks_changed();
                 }
+                for change in &changes {
+                    if let Change::Data(ino) = change {
+                        vfs.forget_chunks(*ino);
+                    }
+                }
                 if !changes.is_empty() && tx.send(changes).is_err() {
                     break;
                 }

@@ -63,6 +63,11 @@ impl Meta {
     pub fn watch(&self) -> Option<Watch> {
         self.kv.watch().map(|keys| Watch { keys })
     }
+
+    /// Whether [`Meta::watch`] reports other mounts' changes.
+    pub fn reports_changes(&self) -> bool {
+        matches!(self.kv, crate::kv::AnyKv::Etcd(_))
+    }
 }
 
 #[cfg(test)]

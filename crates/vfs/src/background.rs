@@ -86,6 +86,7 @@ impl Vfs {
         let mut last_reclaim = tokio::time::Instant::now();
         loop {
             tick.tick().await;
+            self.release_closed().await;
             if let Err(err) = self.meta().purge_trash().await {
                 tracing::warn!(%err, "dropping the chunks of deleted files failed");
             }

@@ -81,6 +81,10 @@ impl Vfs {
             .meta()
             .replace_chunk(ino, chunk, &old, &slices, object)
             .await?;
+        if replaced {
+            // Kept copies point at the objects the old slices released.
+            self.forget_chunks(ino);
+        }
         if !replaced && !slices.is_empty() {
             self.meta().discard_object(object).await?;
         }

@@ -7,10 +7,19 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use std::sync::Arc;
 
-use datenlord_meta::Timespec;
+use datenlord_meta::{Slice, Timespec};
 use tokio::sync::{Notify, RwLock};
 
 use crate::buffer::{Segments, WriteBuffer};
+
+/// Chunk records kept per open file at most.
+const CACHED_CHUNKS: usize = 256;
+
+#[derive(Debug, Default)]
+struct ChunkCache {
+    generation: u64,
+    map: std::collections::HashMap<u32, Arc<[Slice]>>,
+}
 
 /// A flush running in the background while the writer goes on.
 #[derive(Debug, Default)]
@@ -41,7 +50,9 @@ pub(crate) struct OpenFile {
     /// buffer of one moment.
     pub data: RwLock<WriteBuffer>,
     seen: Mutex<Seen>,
+    chunks: Mutex<ChunkCache>,
     read_before: AtomicBool,
+    orphan: AtomicBool,
     flight: Mutex<Flight>,
     landed: Notify,
 }
@@ -57,10 +68,21 @@ impl OpenFile {
             opens: Mutex::new(0),
             data: RwLock::new(WriteBuffer::default()),
             seen: Mutex::new(Seen { len, mtime: None }),
+            chunks: Mutex::new(ChunkCache::default()),
             read_before: AtomicBool::new(false),
+            orphan: AtomicBool::new(false),
             flight: Mutex::new(Flight::Idle),
             landed: Notify::new(),
         }
+    }
+
+    /// The file lost its last name through this mount.
+    pub fn orphaned(&self) {
+        self.orphan.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_orphan(&self) -> bool {
+        self.orphan.load(Ordering::Relaxed)
     }
 
     /// True for the first read since the file was opened (the one that may move its atime).
@@ -76,10 +98,33 @@ impl OpenFile {
     /// grown to `stored`, the length the metadata holds now (another mount may have appended).
     pub fn seen_or_grow(&self, stored: u64) -> Seen {
         let mut seen = lock(&self.seen);
-        if seen.mtime.is_none() {
-            seen.len = seen.len.max(stored);
+        if seen.mtime.is_none() && stored > seen.len {
+            seen.len = stored;
+            self.forget_chunks();
         }
         *seen
+    }
+
+    /// The chunk records of this file as read while it is open (on engines that report other
+    /// mounts' changes, so that those drop them), and the generation to cache new ones under.
+    pub fn cached_chunk(&self, index: u32) -> (Option<Arc<[Slice]>>, u64) {
+        let cache = lock(&self.chunks);
+        (cache.map.get(&index).cloned(), cache.generation)
+    }
+
+    /// Keeps a chunk record read under `generation`, unless the file changed since.
+    pub fn cache_chunk(&self, index: u32, generation: u64, slices: Arc<[Slice]>) {
+        let mut cache = lock(&self.chunks);
+        if cache.generation == generation && cache.map.len() < CACHED_CHUNKS {
+            cache.map.insert(index, slices);
+        }
+    }
+
+    /// The file's chunk records changed (here or on another mount): drop what was kept.
+    pub fn forget_chunks(&self) {
+        let mut cache = lock(&self.chunks);
+        cache.generation += 1;
+        cache.map.clear();
     }
 
     pub fn opens(&self) -> MutexGuard<'_, u32> {
@@ -95,6 +140,7 @@ impl OpenFile {
 
     /// The metadata now holds everything written: its length is the truth again.
     pub fn settled(&self, len: u64) {
+        self.forget_chunks();
         let mut seen = lock(&self.seen);
         seen.len = len;
         seen.mtime = None;
@@ -102,6 +148,7 @@ impl OpenFile {
 
     /// A flush committed, and the file is at least `len` long; later writes may be buffered.
     pub fn committed(&self, len: u64) {
+        self.forget_chunks();
         let mut seen = lock(&self.seen);
         seen.len = seen.len.max(len);
     }

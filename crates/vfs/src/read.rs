@@ -2,11 +2,14 @@
 //! flush and the write buffer laid over them; the first read of an open file may move its atime.
 
 use bytes::Bytes;
-use datenlord_meta::{Timespec, split_range, visible};
+use std::sync::Arc;
+
+use datenlord_meta::{Slice, Timespec, split_range, visible};
 use futures::future::try_join_all;
 
 use crate::buffer::overlay;
 use crate::error::{Result, VfsError};
+use crate::open_file::OpenFile;
 use crate::vfs::Vfs;
 
 impl Vfs {
@@ -27,7 +30,7 @@ impl Vfs {
         let mut out = vec![0; (end - offset) as usize];
         // Taken before the metadata is read: a flight that lands meanwhile is in both.
         let flying = file.in_flight();
-        self.read_stored(file.ino, offset, &mut out).await?;
+        self.read_stored(&file, offset, &mut out).await?;
         if let Some(flying) = flying {
             overlay(&flying, offset, &mut out);
         }
@@ -47,10 +50,10 @@ impl Vfs {
     }
 
     /// Fills `out` with the flushed bytes of `ino` from `offset`, fetching blocks in parallel.
-    async fn read_stored(&self, ino: u64, offset: u64, out: &mut [u8]) -> Result<()> {
+    async fn read_stored(&self, file: &OpenFile, offset: u64, out: &mut [u8]) -> Result<()> {
         let mut fetches = Vec::new();
         for (index, start, stop) in split_range(offset, out.len() as u64) {
-            let slices = self.meta.chunk(ino, index).await?;
+            let slices = self.chunk_of(file, index).await?;
             let chunk_base = u64::from(index) * datenlord_meta::CHUNK_SIZE;
             for piece in visible(&slices, start, stop) {
                 if piece.is_hole() {
@@ -70,5 +73,29 @@ impl Vfs {
             out[at..at + bytes.len()].copy_from_slice(&bytes);
         }
         Ok(())
+    }
+
+    /// Chunk `index` of an open file: kept while the file is open when the metadata engine
+    /// reports other mounts' changes (a remote engine: each read would otherwise cost a round
+    /// trip), read every time otherwise (the embedded engine answers in microseconds, and
+    /// other processes' changes could not drop a kept copy).
+    async fn chunk_of(&self, file: &OpenFile, index: u32) -> Result<Arc<[Slice]>> {
+        if !self.config.keep_chunks {
+            return Ok(self.meta.chunk(file.ino, index).await?.into());
+        }
+        let (cached, generation) = file.cached_chunk(index);
+        if let Some(slices) = cached {
+            return Ok(slices);
+        }
+        let slices: Arc<[Slice]> = self.meta.chunk(file.ino, index).await?.into();
+        file.cache_chunk(index, generation, slices.clone());
+        Ok(slices)
+    }
+
+    /// Another mount changed the data of `ino`: chunk records kept for it go.
+    pub fn forget_chunks(&self, ino: u64) {
+        if let Some(file) = self.open_file(ino) {
+            file.forget_chunks();
+        }
     }
 }

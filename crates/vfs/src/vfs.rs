@@ -28,6 +28,9 @@ pub struct VfsConfig {
     pub host: String,
     /// How long this mount's session lives without a heartbeat before other mounts end it.
     pub lease: Duration,
+    /// Keep the chunk records of open files between reads. Only sound when the metadata
+    /// engine reports other mounts' changes (their notices drop what was kept).
+    pub keep_chunks: bool,
 }
 
 impl Default for VfsConfig {
@@ -38,6 +41,7 @@ impl Default for VfsConfig {
             relatime: true,
             host: this_host(),
             lease: Duration::from_secs(60),
+            keep_chunks: false,
         }
     }
 }
@@ -87,6 +91,8 @@ pub struct Vfs {
     session: AtomicU64,
     session_info: Mutex<Option<SessionInfo>>,
     holding: [tokio::sync::Mutex<()>; HOLDING_STRIPES],
+    /// Files closed whose hold (see [`Meta::hold_open`]) the background lets go of.
+    releasing: Mutex<std::collections::HashSet<u64>>,
     pub(crate) files: Mutex<HashMap<u64, Arc<OpenFile>>>,
     handles: Mutex<HashMap<u64, Handle>>,
     next_handle: AtomicU64,
@@ -133,6 +139,7 @@ impl Vfs {
             session: AtomicU64::new(0),
             session_info: Mutex::new(None),
             holding: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
+            releasing: Mutex::new(std::collections::HashSet::new()),
             files: Mutex::new(HashMap::new()),
             handles: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
@@ -287,6 +294,11 @@ impl Vfs {
             }
         };
         let fh = self.add_file_handle(ino, attr.size, flags);
+        if name.is_none()
+            && let Some(file) = self.open_file(ino)
+        {
+            file.orphaned();
+        }
         Ok((ino, attr, fh))
     }
 
@@ -296,7 +308,18 @@ impl Vfs {
     }
 
     pub async fn unlink(&self, parent: u64, name: &[u8]) -> Result<Removed> {
-        Ok(self.meta.unlink(parent, name, &Opens(self)).await?)
+        let removed = self.meta.unlink(parent, name, &Opens(self)).await?;
+        self.mark_orphan(&removed);
+        Ok(removed)
+    }
+
+    /// A file open here lost its last name: its last close lets go of it at once.
+    fn mark_orphan(&self, removed: &Removed) {
+        if removed.attr.nlink == 0
+            && let Some(file) = self.open_file(removed.ino)
+        {
+            file.orphaned();
+        }
     }
 
     pub async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<Removed> {
@@ -311,10 +334,14 @@ impl Vfs {
         new_name: &[u8],
         flags: u32,
     ) -> Result<Option<Removed>> {
-        Ok(self
+        let removed = self
             .meta
             .rename(parent, name, new_parent, new_name, flags, &Opens(self))
-            .await?)
+            .await?;
+        if let Some(removed) = &removed {
+            self.mark_orphan(removed);
+        }
+        Ok(removed)
     }
 
     pub async fn readlink(&self, ino: u64) -> Result<Vec<u8>> {
@@ -326,7 +353,13 @@ impl Vfs {
     /// records that the mount holds the file (see [`Meta::hold_open`]).
     pub async fn open(&self, caller: Caller, ino: u64, flags: i32) -> Result<(u64, Attr)> {
         let stripe = self.holding(ino).lock().await;
-        let mut attr = if self.open_file(ino).is_some() {
+        let open = self.open_file(ino);
+        if let Some(file) = &open {
+            // Close-to-open: what another mount closed before this open shows in it.
+            file.forget_chunks();
+        }
+        let held = open.is_some() || lock(&self.releasing).remove(&ino);
+        let mut attr = if held {
             let attr = self.meta.getattr(ino).await?;
             match attr.kind {
                 FileKind::File => attr,
@@ -425,8 +458,29 @@ impl Vfs {
             // Opened again meanwhile: that open's hold stands.
             return;
         }
-        if let Err(err) = self.meta.release_open(self.session(), file.ino).await {
-            tracing::warn!(ino = file.ino, %err, "cannot release a file at its last close; it goes with the session");
+        if file.is_orphan() {
+            self.release_hold(file.ino).await;
+        } else {
+            // Still named: letting go can wait for the background, in batches, and a reopen
+            // meanwhile finds the hold in place.
+            lock(&self.releasing).insert(file.ino);
+        }
+    }
+
+    async fn release_hold(&self, ino: u64) {
+        if let Err(err) = self.meta.release_open(self.session(), ino).await {
+            tracing::warn!(ino, %err, "cannot release a closed file; it goes with the session");
+        }
+    }
+
+    /// Lets go of the files closed since the last call (see `release`).
+    pub(crate) async fn release_closed(&self) {
+        let closed: Vec<u64> = lock(&self.releasing).iter().copied().collect();
+        for ino in closed {
+            let _stripe = self.holding(ino).lock().await;
+            if lock(&self.releasing).remove(&ino) {
+                self.release_hold(ino).await;
+            }
         }
     }
 
