@@ -159,6 +159,14 @@ impl Meta {
         })
     }
 
+    /// Whether any slice refers to `object` now.
+    pub async fn is_referenced(&self, object: u64) -> Result<bool> {
+        read_txn!(self, |txn| Ok(txn
+            .get(&keys::refs(object))
+            .await?
+            .is_some()))
+    }
+
     /// Queues an object that was written but never referenced (its commit failed).
     pub async fn discard_object(&self, object: NewObject) -> Result<()> {
         write_txn!(self, |txn| {

@@ -466,7 +466,9 @@ async fn drop_link(
     let mut attr = get_attr(txn, ino).await?;
     attr.nlink = attr.nlink.saturating_sub(1);
     attr.ctime = now;
-    if attr.nlink > 0 || open.is_open(ino) || !holders(txn, ino, None).await?.is_empty() {
+    // The caller's own hold on a file it no longer has open is a release still to come.
+    let own = (!open.is_open(ino)).then(|| open.session());
+    if attr.nlink > 0 || open.is_open(ino) || !holders(txn, ino, own).await?.is_empty() {
         put_attr(txn, ino, &attr)?;
         if attr.nlink == 0 && open.is_open(ino) {
             txn.put(&keys::open_file(ino, open.session()), &[])?;

@@ -34,17 +34,21 @@ pub async fn fsck(meta: &Meta, store: &BlockStore, repair: bool) -> Result<FsckR
     let mut report = FsckReport::default();
     for (&object, &size) in &meta_report.objects {
         let blocks = present.get(&object);
+        let mut missing = Vec::new();
         for index in 0..size.div_ceil(bs) {
             let want = bs.min(size - index * bs);
             match blocks.and_then(|b| b.get(&index)) {
                 Some(&have) if have >= want => {}
-                Some(&have) => report.missing.push(format!(
+                Some(&have) => missing.push(format!(
                     "object {object} block {index}: {have} bytes, {want} expected"
                 )),
-                None => report
-                    .missing
-                    .push(format!("object {object} block {index} is missing")),
+                None => missing.push(format!("object {object} block {index} is missing")),
             }
+        }
+        // On a mounted volume the object may have gone since the metadata was read (its file
+        // deleted, its blocks then): only what is still referenced now is missing.
+        if !missing.is_empty() && meta.is_referenced(object).await? {
+            report.missing.extend(missing);
         }
     }
     for (&object, blocks) in &present {
