@@ -21,9 +21,11 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 pids=()
 mounts=()
 cleanup() {
-    for m in "${mounts[@]}"; do mountpoint -q "$m" && { "$BIN" umount "$m" 2>/dev/null || umount -l "$m"; }; done
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    rm -rf "$WORK"
+    for m in "${mounts[@]}"; do
+        if mountpoint -q "$m"; then "$BIN" umount "$m" 2>/dev/null || umount -l "$m"; fi
+    done
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    if ! grep -q "$WORK" /proc/mounts; then rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
@@ -41,19 +43,21 @@ pids+=($!)
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret
 sleep 2
 
-# mount NAME META STORAGE → mountpoint
+# mount_volume NAME META STORAGE: formats and mounts on $WORK/mnt-NAME (not in a subshell, so
+# that cleanup knows the mount).
 mount_volume() {
     local name=$1 meta=$2 storage=$3 mnt="$WORK/mnt-$1"
     mkdir -p "$mnt" "$WORK/home-$name"
     DATENLORD_HOME="$WORK/home-$name" "$BIN" format --meta "$meta" --storage "$storage" "$name" >/dev/null
     DATENLORD_HOME="$WORK/home-$name" "$BIN" mount -d "$mnt" --meta "$meta" >/dev/null
     mounts+=("$mnt")
-    echo "$mnt"
 }
 
 echo "== metadata operations per second ($FILES files per worker)"
-sqlite_mnt=$(mount_volume embedded "sqlite://$WORK/meta.db" "file://$WORK/blocks-embedded")
-etcd_mnt=$(mount_volume etcd "etcd://127.0.0.1:$etcd_port/bench" "file://$WORK/blocks-etcd")
+mount_volume embedded "sqlite://$WORK/meta.db" "file://$WORK/blocks-embedded"
+mount_volume etcd "etcd://127.0.0.1:$etcd_port/bench" "file://$WORK/blocks-etcd"
+sqlite_mnt=$WORK/mnt-embedded
+etcd_mnt=$WORK/mnt-etcd
 printf '%-8s %-8s %12s %12s %8s\n' op workers embedded etcd ratio
 for workers in 1 4; do
     mkdir -p "$sqlite_mnt/m$workers" "$etcd_mnt/m$workers"
@@ -69,8 +73,9 @@ PY
 done
 
 echo "== 1 GiB through a mount on S3 vs plain S3 ($SIZE_MB MiB, 4 MiB objects, 16 at once)"
-s3_mnt=$(mount_volume s3 "etcd://127.0.0.1:$etcd_port/s3bench" \
-    "s3://bench/volume?endpoint=http://127.0.0.1:$s3_port&region=us-east-1")
+mount_volume s3 "etcd://127.0.0.1:$etcd_port/s3bench" \
+    "s3://bench/volume?endpoint=http://127.0.0.1:$s3_port&region=us-east-1"
+s3_mnt=$WORK/mnt-s3
 plain=$(python3 "$ROOT/scripts/perf/s3_plain.py" "http://127.0.0.1:$s3_port" bench $((SIZE_MB << 20)) $((4 << 20)) 16)
 dd if=/dev/urandom of="$WORK/payload" bs=1M count="$SIZE_MB" status=none
 TIMEFORMAT=%R
