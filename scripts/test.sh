@@ -54,9 +54,13 @@ s3_root=$(mktemp -d /var/tmp/dl-s3.XXXXXX)
 etcd_pid=
 s3_pid=
 stop_servers() {
-    [ -n "$etcd_pid" ] && kill "$etcd_pid" 2>/dev/null && wait "$etcd_pid" 2>/dev/null
-    [ -n "$s3_pid" ] && kill "$s3_pid" 2>/dev/null && wait "$s3_pid" 2>/dev/null
+    local status=$?
+    for pid in $etcd_pid $s3_pid; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     rm -rf "$etcd_dir" "$etcd_dir.log" "$s3_root"
+    exit "$status"
 }
 trap stop_servers EXIT
 etcd_client=$(free_port)
@@ -93,9 +97,10 @@ DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" DATENLORD_TEST_S3="http://127.0.0.1
 # CPython's file and directory tests on the local disk and on DatenLord mounts: all of them on
 # the embedded engine; on etcd the core of them (the whole list passes there too, but takes
 # ~15 min with this debug build).
-scripts/cpython-suite.sh target/debug/datenlord
+bin="${CARGO_TARGET_DIR:-target}/debug/datenlord"
+scripts/cpython-suite.sh "$bin"
 DATENLORD_META="etcd://127.0.0.1:$etcd_client/cpython" CPYTHON_TESTS="test_os test_posix test_fileio test_glob" \
-    scripts/cpython-suite.sh target/debug/datenlord
+    scripts/cpython-suite.sh "$bin"
 
 leftover=$(awk '$2 ~ /memfs-test-|datenlord-mnt-|dl-cpython/ {print $2}' /proc/self/mounts)
 if [ -n "$leftover" ]; then
