@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use datenlord_store::cache::Policy;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -112,6 +113,33 @@ pub struct MountArgs {
     /// Detach a dead FUSE mount ("Transport endpoint is not connected") at MOUNTPOINT first.
     #[arg(long)]
     pub clean_stale: bool,
+    /// Directories of the disk cache, colon-separated or repeated; each volume keeps its
+    /// blocks in a subdirectory named by its uuid, and they survive restarts
+    /// [default: $DATENLORD_HOME/cache].
+    #[arg(long = "cache-dir", value_delimiter = ':', value_name = "DIR")]
+    pub cache_dirs: Vec<PathBuf>,
+    /// Bytes of blocks the disk cache may keep, e.g. 50G; 0 turns it off [default: in front of
+    /// a remote store (S3), half the free space of the cache directories, at most 100G; in
+    /// front of a local directory, 0].
+    #[arg(long, value_name = "SIZE")]
+    pub cache_size: Option<String>,
+    /// Bytes of blocks the memory cache may keep, e.g. 1G; 0 turns it off (and read-ahead)
+    /// [default: in front of a remote store, an eighth of the available memory, at most 2G;
+    /// in front of a local directory, 0].
+    #[arg(long, value_name = "SIZE")]
+    pub memory_cache_size: Option<String>,
+    /// The disk cache gives space back when its filesystem has less than this share free.
+    #[arg(long, default_value_t = 0.1, value_name = "RATIO")]
+    pub cache_free_ratio: f64,
+    /// What the caches evict first: auto (recency for random reads; sequential scans kept
+    /// apart so they cannot flush the hot set), lru, mru (keeps part of a cyclic scan larger
+    /// than the cache) or s3fifo (scan-resistant FIFO queues).
+    #[arg(long, default_value = "auto", value_name = "POLICY")]
+    pub cache_policy: Policy,
+    /// The largest read-ahead window of a sequential reader (fetched in parallel blocks into
+    /// the memory cache; it grows from 4M while the reader keeps up); 0 turns it off.
+    #[arg(long, default_value = "64M", value_name = "SIZE")]
+    pub readahead: String,
 }
 
 /// Unmount a DatenLord mount.

@@ -1,6 +1,7 @@
 //! The `datenlord` command: parses the command line and runs one subcommand.
 
 mod admin;
+mod cache_options;
 mod cli;
 mod coherence;
 mod fuse_adapter;

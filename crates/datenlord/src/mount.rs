@@ -12,6 +12,7 @@ use datenlord_fuse::{Config, Mount, MountConfig, MountOption, Session};
 use datenlord_meta::{SessionInfo, Timespec};
 use datenlord_vfs::{Vfs, VfsConfig};
 
+use crate::cache_options::CacheOptions;
 use crate::cli::MountArgs;
 use crate::coherence::Coherence;
 use crate::fuse_adapter::{FuseAdapter, Ttl};
@@ -115,7 +116,19 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
     }
     let io_timeout = seconds(args.io_timeout, "io-timeout")?;
     let (meta, store) = home::open(args.meta.meta.as_deref()).await?;
-    let store = store.with_deadline(io_timeout);
+    let caches = CacheOptions::from_args(args, store.url(), &meta.volume().uuid)?;
+    let store = store
+        .with_deadline(io_timeout)
+        .with_cache(&caches.config)
+        .context("opening the cache")?;
+    tracing::info!(
+        memory = caches.config.memory_size,
+        disk = caches.config.disk_size,
+        dirs = ?caches.config.disk_dirs,
+        policy = %caches.config.policy,
+        readahead = caches.readahead,
+        "caches"
+    );
     let meta = Arc::new(meta.with_timeout(io_timeout));
     let read_only = args.options.iter().any(|o| o.trim() == "ro");
     let vfs_config = VfsConfig {
@@ -123,6 +136,7 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
         relatime: !read_only && !args.options.iter().any(|o| o.trim() == "noatime"),
         lease: seconds(args.lease, "lease")?.max(Duration::from_secs(1)),
         keep_chunks: meta.reports_changes(),
+        readahead: caches.readahead,
         ..VfsConfig::default()
     };
     let host = vfs_config.host.clone();

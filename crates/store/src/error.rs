@@ -28,6 +28,9 @@ pub enum StoreError {
     /// A failure reported by an OpenDAL service.
     #[error("block store error: {0}")]
     Service(#[from] opendal::Error),
+    /// The failure of a fetch that several readers awaited.
+    #[error("{0}")]
+    Shared(std::sync::Arc<StoreError>),
 }
 
 impl StoreError {
@@ -49,6 +52,7 @@ impl StoreError {
         match self {
             Self::NoSpace(_) => libc::ENOSPC,
             Self::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+            Self::Shared(inner) => inner.errno(),
             Self::Missing(_) | Self::Url { .. } | Self::Service(_) | Self::TimedOut(_) => libc::EIO,
         }
     }

@@ -3,8 +3,10 @@
 //! ever deleted whole, so no block is ever changed in place.
 //!
 //! Backends: [`local`] (a directory on the local disk, the default) and OpenDAL services
-//! (`memory://`, and S3 behind timeouts, retries and a concurrency limit).
+//! (`memory://`, and S3 behind timeouts, retries and a concurrency limit); in front of them
+//! the local [`cache`] tiers (memory, disk).
 
+pub mod cache;
 mod error;
 pub mod local;
 mod store;

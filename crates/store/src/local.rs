@@ -94,6 +94,17 @@ impl LocalDir {
 
     /// Reads `len` bytes at `offset` of block `name`. A block shorter than that is an error:
     /// blocks never shrink, so it was damaged.
+    /// The whole block `name`.
+    pub fn read_all(&self, name: &str) -> Result<Bytes> {
+        let path = self.root.join(name);
+        fs::read(&path)
+            .map(Bytes::from)
+            .map_err(|e| match e.kind() {
+                ErrorKind::NotFound => StoreError::Missing(name.to_string()),
+                _ => StoreError::io(path.display(), e),
+            })
+    }
+
     pub fn read(&self, name: &str, offset: u64, len: usize) -> Result<Bytes> {
         let path = self.root.join(name);
         let file = File::open(&path).map_err(|e| match e.kind() {

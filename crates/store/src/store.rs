@@ -1,12 +1,16 @@
 //! `BlockStore`: objects in blocks on one backend.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use futures::future::try_join_all;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared, try_join_all};
 
+use crate::cache::{Access, BlockCache, BlockKey, CacheConfig, CacheCounters, HitRange};
 use crate::error::{Result, StoreError};
 use crate::local::LocalDir;
 use crate::url::{S3Location, StorageUrl};
@@ -42,8 +46,63 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
 pub struct BlockStore {
     url: StorageUrl,
     block_size: u32,
-    backend: Backend,
+    backend: Arc<Backend>,
     deadline: Duration,
+    cache: Option<Arc<Cached>>,
+}
+
+/// A fetch of a whole block that every reader wanting it meanwhile awaits.
+type Fetch = Shared<BoxFuture<'static, std::result::Result<Bytes, Arc<StoreError>>>>;
+
+/// Whole blocks fetched from the store in the background at once (read-ahead, and the fill
+/// behind a random read that fetched only its range): bounds their memory.
+const BACKGROUND_FETCHES: usize = 16;
+/// Blocks waiting to be written to the disk tier; more are not cached.
+const PENDING_DISK_WRITES: usize = 32;
+
+/// The caches of a store and the fetches in flight.
+struct Cached {
+    tiers: BlockCache,
+    fetching: Mutex<HashMap<BlockKey, Fetch>>,
+    background: Arc<tokio::sync::Semaphore>,
+    disk_writes: AtomicUsize,
+}
+
+impl std::fmt::Debug for Cached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cached")
+            .field("tiers", &self.tiers)
+            .field("disk_writes", &self.disk_writes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cached {
+    fn fetching(&self) -> std::sync::MutexGuard<'_, HashMap<BlockKey, Fetch>> {
+        self.fetching.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps a block: in memory now, on disk from a blocking thread (unless too many writes
+    /// wait already: a cache may skip, a reader may not wait for it). A fetch of the block
+    /// stays listed until then, so readers meanwhile take its result instead of fetching again.
+    fn keep(self: &Arc<Self>, key: BlockKey, block: &Bytes, access: Access) {
+        self.tiers.put_memory(key, block.clone(), access);
+        if !self.tiers.has_disk() {
+            self.fetching().remove(&key);
+            return;
+        }
+        if self.disk_writes.fetch_add(1, Ordering::Relaxed) >= PENDING_DISK_WRITES {
+            self.disk_writes.fetch_sub(1, Ordering::Relaxed);
+            self.fetching().remove(&key);
+            return;
+        }
+        let (cached, block) = (self.clone(), block.clone());
+        tokio::task::spawn_blocking(move || {
+            cached.tiers.put_disk(key, &block, access);
+            cached.disk_writes.fetch_sub(1, Ordering::Relaxed);
+            cached.fetching().remove(&key);
+        });
+    }
 }
 
 /// How long one object-store request may take, whole and between bytes.
@@ -128,9 +187,30 @@ impl BlockStore {
         Ok(Self {
             url: url.clone(),
             block_size,
-            backend,
+            backend: Arc::new(backend),
             deadline: DEFAULT_DEADLINE,
+            cache: None,
         })
+    }
+
+    /// Puts the local cache tiers of `config` in front of the store.
+    pub fn with_cache(mut self, config: &CacheConfig) -> Result<Self> {
+        if !config.is_enabled() {
+            return Ok(self);
+        }
+        let tiers = BlockCache::open(config).map_err(|e| StoreError::io("the block cache", e))?;
+        self.cache = Some(Arc::new(Cached {
+            tiers,
+            fetching: Mutex::new(HashMap::new()),
+            background: Arc::new(tokio::sync::Semaphore::new(BACKGROUND_FETCHES)),
+            disk_writes: AtomicUsize::new(0),
+        }));
+        Ok(self)
+    }
+
+    /// The counters of the cache tiers, if there are any.
+    pub fn cache_counters(&self) -> Option<CacheCounters> {
+        self.cache.as_ref().map(|c| c.tiers.counters())
     }
 
     /// Bounds every operation on a remote store, retries included: past it the operation
@@ -142,9 +222,7 @@ impl BlockStore {
 
     /// Runs `op` within the deadline.
     async fn bounded<T>(&self, op: impl Future<Output = Result<T>>) -> Result<T> {
-        tokio::time::timeout(self.deadline, op)
-            .await
-            .unwrap_or(Err(StoreError::TimedOut(self.deadline)))
+        bounded(self.deadline, op).await
     }
 
     pub fn url(&self) -> &StorageUrl {
@@ -159,10 +237,22 @@ impl BlockStore {
         len.div_ceil(u64::from(self.block_size))
     }
 
-    /// Writes a new object.
+    /// Writes a new object. An object of one block (a small file, or a small write) is kept
+    /// in the caches too: what was just written is often read next.
     pub async fn put(&self, object: u64, data: &[u8]) -> Result<()> {
+        self.put_blocks(object, data).await?;
+        if let Some(cache) = &self.cache
+            && data.len() <= self.block_size as usize
+        {
+            let key = BlockKey { object, index: 0 };
+            cache.keep(key, &Bytes::copy_from_slice(data), Access::Sequential);
+        }
+        Ok(())
+    }
+
+    async fn put_blocks(&self, object: u64, data: &[u8]) -> Result<()> {
         let bs = self.block_size as usize;
-        match &self.backend {
+        match &*self.backend {
             Backend::Local(dir) => {
                 let blocks: Vec<&[u8]> = data.chunks(bs).collect();
                 // Copying into the page cache is the cost: spread the blocks over threads.
@@ -204,8 +294,9 @@ impl BlockStore {
         }
     }
 
-    /// Reads `len` bytes at `offset` of `object`, from as many blocks as it spans.
-    pub async fn read(&self, object: u64, offset: u64, len: u64) -> Result<Bytes> {
+    /// Reads `len` bytes at `offset` of `object`, from as many blocks as it spans; `access`
+    /// says how the reader moves through its file (the caches keep scans apart).
+    pub async fn read(&self, object: u64, offset: u64, len: u64, access: Access) -> Result<Bytes> {
         let bs = u64::from(self.block_size);
         let end = offset + len;
         let mut parts = Vec::new();
@@ -217,45 +308,125 @@ impl BlockStore {
             at = stop;
         }
         if let [(index, within, len)] = parts[..] {
-            return self.read_block(object, index, within, len).await;
+            return self.read_block(object, index, within, len, access).await;
         }
         let reads = parts
             .iter()
-            .map(|&(index, within, len)| self.read_block(object, index, within, len));
+            .map(|&(index, within, len)| self.read_block(object, index, within, len, access));
         let pieces = try_join_all(reads).await?;
         let mut out = BytesMut::with_capacity(len as usize);
         pieces.iter().for_each(|p| out.extend_from_slice(p));
         Ok(out.freeze())
     }
 
-    async fn read_block(&self, object: u64, index: u64, offset: u64, len: u64) -> Result<Bytes> {
-        let name = block_name(object, index);
-        match &self.backend {
-            Backend::Local(dir) => dir.read(&name, offset, len as usize),
-            Backend::Service(op) => {
-                let read = async {
-                    op.read_with(&name)
-                        .range(offset..offset + len)
-                        .await
-                        .map_err(|e| match e.kind() {
-                            opendal::ErrorKind::NotFound => StoreError::Missing(name.clone()),
-                            _ => StoreError::Service(e),
-                        })
-                };
-                let buffer = self.bounded(read).await?;
-                if buffer.len() as u64 != len {
-                    return Err(StoreError::Missing(format!("{name} (short block)")));
-                }
-                Ok(buffer.to_bytes())
+    /// `len` bytes at `offset` of one block: from the nearest cache that has it; else the
+    /// whole block is fetched and kept (a sequential reader, or a read from the block's
+    /// start, which for a small file is the whole file), or only the range is fetched and
+    /// the whole block follows into the cache in the background (a random read in a large
+    /// block: it should not wait for megabytes it did not ask for).
+    async fn read_block(
+        &self,
+        object: u64,
+        index: u64,
+        offset: u64,
+        len: u64,
+        access: Access,
+    ) -> Result<Bytes> {
+        let Some(cache) = &self.cache else {
+            return read_range(&self.backend, self.deadline, object, index, offset, len).await;
+        };
+        let key = BlockKey { object, index };
+        let range = HitRange::Part { offset, len };
+        if let Some(bytes) = cache.tiers.get(key, range, access) {
+            return Ok(bytes);
+        }
+        let in_flight = cache.fetching().get(&key).cloned();
+        if in_flight.is_none() && access == Access::Random && offset > 0 {
+            self.fill_in_background(key);
+            let started = Instant::now();
+            let bytes =
+                read_range(&self.backend, self.deadline, object, index, offset, len).await?;
+            cache
+                .tiers
+                .remote
+                .hit(bytes.len() as u64, started.elapsed());
+            return Ok(bytes);
+        }
+        let block = match in_flight {
+            Some(fetch) => fetch.await,
+            None => self.fetch(cache, key, access).await,
+        }
+        .map_err(StoreError::Shared)?;
+        range.of(&block).ok_or_else(|| {
+            StoreError::Missing(format!("{} (short block)", block_name(object, index)))
+        })
+    }
+
+    fn fetch(&self, cache: &Arc<Cached>, key: BlockKey, access: Access) -> Fetch {
+        fetch(cache, &self.backend, self.deadline, key, access)
+    }
+
+    /// Fetches block `key` into the caches from a task of its own, if one of the background
+    /// slots is free (else the block is left to a later read).
+    fn fill_in_background(&self, key: BlockKey) {
+        let Some(cache) = &self.cache else { return };
+        let Ok(permit) = cache.background.clone().try_acquire_owned() else {
+            return;
+        };
+        let fetch = self.fetch(cache, key, Access::Random);
+        tokio::spawn(async move {
+            if let Err(err) = fetch.await {
+                tracing::debug!(%err, %key, "cannot fill the cache");
             }
+            drop(permit);
+        });
+    }
+
+    /// Brings the blocks spanning `len` bytes at `offset` of `object` into memory ahead of a
+    /// sequential reader, in the background; returns at once. Read-ahead waits for a
+    /// background slot rather than skip a block the reader is about to want.
+    pub fn prefetch(&self, object: u64, offset: u64, len: u64) {
+        let Some(cache) = &self.cache else { return };
+        if len == 0 || !cache.tiers.has_memory() {
+            return;
+        }
+        let bs = u64::from(self.block_size);
+        for index in offset / bs..(offset + len).div_ceil(bs) {
+            let key = BlockKey { object, index };
+            if cache.tiers.holder(key) == Some(crate::cache::Tier::Memory)
+                || cache.fetching().contains_key(&key)
+            {
+                continue;
+            }
+            let (cached, backend, deadline) = (cache.clone(), self.backend.clone(), self.deadline);
+            tokio::spawn(async move {
+                let Ok(_permit) = cached.background.clone().acquire_owned().await else {
+                    return;
+                };
+                // A disk hit moves the block into memory; a miss fetches it.
+                if cached
+                    .tiers
+                    .get(key, HitRange::Whole, Access::Sequential)
+                    .is_some()
+                {
+                    return;
+                }
+                let fetch = fetch(&cached, &backend, deadline, key, Access::Sequential);
+                if let Err(err) = fetch.await {
+                    tracing::debug!(%err, %key, "read-ahead failed");
+                }
+            });
         }
     }
 
-    /// Deletes every block of an object of `len` bytes.
+    /// Deletes every block of an object of `len` bytes (and drops them from the caches).
     pub async fn delete(&self, object: u64, len: u64) -> Result<()> {
         for index in 0..self.blocks(len).max(1) {
             let name = block_name(object, index);
-            match &self.backend {
+            if let Some(cache) = &self.cache {
+                cache.tiers.remove(BlockKey { object, index });
+            }
+            match &*self.backend {
                 Backend::Local(dir) => dir.delete(&name)?,
                 Backend::Service(op) => self.bounded(async { Ok(op.delete(&name).await?) }).await?,
             }
@@ -265,7 +436,7 @@ impl BlockStore {
 
     /// Makes every block written so far durable.
     pub async fn sync(&self) -> Result<()> {
-        match &self.backend {
+        match &*self.backend {
             Backend::Local(dir) => dir.sync(),
             Backend::Service(_) => Ok(()),
         }
@@ -273,7 +444,7 @@ impl BlockStore {
 
     /// Every object present, with the sizes of its blocks by index.
     pub async fn list(&self) -> Result<BTreeMap<u64, BTreeMap<u64, u64>>> {
-        let names = match &self.backend {
+        let names = match &*self.backend {
             Backend::Local(dir) => dir.list()?,
             Backend::Service(op) => op
                 .list_with("")
@@ -300,7 +471,7 @@ impl BlockStore {
     pub async fn probe(&self) -> Result<()> {
         let object = u64::MAX;
         self.put(object, b"datenlord probe").await?;
-        let back = self.read(object, 0, 15).await;
+        let back = self.read(object, 0, 15, Access::Random).await;
         self.delete(object, 15).await?;
         if back?.as_ref() != b"datenlord probe" {
             return Err(StoreError::Missing(block_name(object, 0)));
@@ -310,7 +481,7 @@ impl BlockStore {
 
     /// The size and free space of the storage, when it has one.
     pub fn capacity(&self) -> Option<Capacity> {
-        match &self.backend {
+        match &*self.backend {
             Backend::Local(dir) => {
                 let stat = nix::sys::statvfs::statvfs(dir.root()).ok()?;
                 let unit = stat.fragment_size();
@@ -324,6 +495,96 @@ impl BlockStore {
     }
 }
 
+/// Runs `op` within `deadline`.
+async fn bounded<T>(deadline: Duration, op: impl Future<Output = Result<T>>) -> Result<T> {
+    tokio::time::timeout(deadline, op)
+        .await
+        .unwrap_or(Err(StoreError::TimedOut(deadline)))
+}
+
+fn not_found(name: &str) -> impl Fn(opendal::Error) -> StoreError + '_ {
+    move |e| match e.kind() {
+        opendal::ErrorKind::NotFound => StoreError::Missing(name.to_string()),
+        _ => StoreError::Service(e),
+    }
+}
+
+/// `len` bytes at `offset` of block `index` of `object`, straight from the backend.
+async fn read_range(
+    backend: &Backend,
+    deadline: Duration,
+    object: u64,
+    index: u64,
+    offset: u64,
+    len: u64,
+) -> Result<Bytes> {
+    let name = block_name(object, index);
+    match backend {
+        Backend::Local(dir) => dir.read(&name, offset, len as usize),
+        Backend::Service(op) => {
+            let read = async {
+                op.read_with(&name)
+                    .range(offset..offset + len)
+                    .await
+                    .map_err(not_found(&name))
+            };
+            let buffer = bounded(deadline, read).await?;
+            if buffer.len() as u64 != len {
+                return Err(StoreError::Missing(format!("{name} (short block)")));
+            }
+            Ok(buffer.to_bytes())
+        }
+    }
+}
+
+/// A whole block, straight from the backend.
+async fn read_whole(backend: &Backend, deadline: Duration, key: BlockKey) -> Result<Bytes> {
+    let name = block_name(key.object, key.index);
+    match backend {
+        Backend::Local(dir) => dir.read_all(&name),
+        Backend::Service(op) => {
+            let read = async { op.read(&name).await.map_err(not_found(&name)) };
+            Ok(bounded(deadline, read).await?.to_bytes())
+        }
+    }
+}
+
+/// The fetch of block `key` into the caches: joins one in flight or starts it.
+fn fetch(
+    cache: &Arc<Cached>,
+    backend: &Arc<Backend>,
+    deadline: Duration,
+    key: BlockKey,
+    access: Access,
+) -> Fetch {
+    let mut fetching = cache.fetching();
+    if let Some(fetch) = fetching.get(&key) {
+        return fetch.clone();
+    }
+    let (backend, cached) = (backend.clone(), cache.clone());
+    let fetch = async move {
+        let started = Instant::now();
+        let fetched = read_whole(&backend, deadline, key).await;
+        match &fetched {
+            Ok(block) => {
+                cached
+                    .tiers
+                    .remote
+                    .hit(block.len() as u64, started.elapsed());
+                cached.keep(key, block, access);
+            }
+            Err(_) => {
+                cached.fetching().remove(&key);
+            }
+        }
+        fetched.map_err(Arc::new)
+    }
+    .boxed()
+    .shared();
+    fetching.insert(key, fetch.clone());
+    fetch
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,12 +592,18 @@ mod tests {
     async fn round_trip(store: &BlockStore) {
         let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
         store.put(7, &data).await.unwrap();
-        assert_eq!(store.read(7, 0, 10_000).await.unwrap(), data);
-        assert_eq!(store.read(7, 4000, 200).await.unwrap(), data[4000..4200]);
+        assert_eq!(
+            store.read(7, 0, 10_000, Access::Random).await.unwrap(),
+            data
+        );
+        assert_eq!(
+            store.read(7, 4000, 200, Access::Random).await.unwrap(),
+            data[4000..4200]
+        );
         let listed = store.list().await.unwrap();
         assert_eq!(listed[&7].len(), 3);
         store.delete(7, 10_000).await.unwrap();
-        let err = store.read(7, 0, 1).await.unwrap_err();
+        let err = store.read(7, 0, 1, Access::Random).await.unwrap_err();
         assert!(matches!(err, StoreError::Missing(_)), "{err}");
         store.probe().await.unwrap();
     }
@@ -350,6 +617,54 @@ mod tests {
         local.sync().await.unwrap();
         assert!(local.capacity().unwrap().total > 0);
         round_trip(&BlockStore::open(&StorageUrl::Memory, 4096, true).unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn reads_fetch_each_block_once_and_deletes_drop_it_from_the_caches() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = CacheConfig {
+            memory_size: 64 << 20,
+            disk_dirs: vec![dir.path().to_path_buf()],
+            disk_size: 64 << 20,
+            min_free_ratio: 0.0,
+            policy: crate::cache::Policy::Auto,
+        };
+        let store = BlockStore::open(&StorageUrl::Memory, 4096, true)
+            .unwrap()
+            .with_cache(&config)
+            .unwrap();
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i % 253) as u8).collect();
+        store.put(3, &data).await.unwrap();
+        // Many sequential reads of one block, some at once: one fetch.
+        let reads = (0..8).map(|i| store.read(3, i * 500, 500, Access::Sequential));
+        for (i, got) in try_join_all(reads).await.unwrap().into_iter().enumerate() {
+            assert_eq!(got, data[i * 500..i * 500 + 500]);
+        }
+        assert_eq!(store.cache_counters().unwrap().remote.hits, 1);
+        // A random read inside a block fetches its range, and the block follows.
+        assert_eq!(
+            store.read(3, 4096 + 100, 10, Access::Random).await.unwrap(),
+            data[4196..4206]
+        );
+        // Read-ahead brings the rest into memory.
+        store.prefetch(3, 8192, 20_000 - 8192);
+        let memory = |store: &BlockStore| store.cache_counters().unwrap().memory.unwrap();
+        for _ in 0..100 {
+            if memory(&store).used >= 20_000 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(memory(&store).used, 20_000);
+        let fetched = store.cache_counters().unwrap().remote.hits;
+        assert_eq!(
+            store.read(3, 0, 20_000, Access::Sequential).await.unwrap(),
+            data
+        );
+        assert_eq!(store.cache_counters().unwrap().remote.hits, fetched);
+        store.delete(3, 20_000).await.unwrap();
+        assert_eq!(memory(&store).used, 0);
+        assert!(store.read(3, 0, 1, Access::Random).await.is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! object; the new slice list replaces the old only if the chunk did not change meanwhile.
 
 use datenlord_meta::{CHUNK_SIZE, NewObject, Slice, visible};
+use datenlord_store::cache::Access;
 
 use crate::Vfs;
 use crate::error::Result;
@@ -51,7 +52,12 @@ impl Vfs {
         for piece in &pieces {
             let bytes = self
                 .store()
-                .read(piece.object, piece.offset, u64::from(piece.len))
+                .read(
+                    piece.object,
+                    piece.offset,
+                    u64::from(piece.len),
+                    Access::Sequential,
+                )
                 .await?;
             let offset = data.len() as u64;
             data.extend_from_slice(&bytes);

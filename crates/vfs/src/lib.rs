@@ -11,6 +11,7 @@ mod error;
 mod locks;
 mod open_file;
 mod read;
+mod readahead;
 mod vfs;
 mod write;
 

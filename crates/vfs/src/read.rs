@@ -5,6 +5,7 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 use datenlord_meta::{Slice, Timespec, split_range, visible};
+use datenlord_store::cache::Access;
 use futures::future::try_join_all;
 
 use crate::buffer::overlay;
@@ -14,7 +15,7 @@ use crate::vfs::Vfs;
 
 impl Vfs {
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Bytes> {
-        let (file, _) = self.file_handle(fh)?;
+        let (file, ahead) = self.read_handle(fh)?;
         if self.config.relatime
             && file.first_read()
             && let Err(err) = self.touch_atime(file.ino).await
@@ -27,10 +28,16 @@ impl Vfs {
             return Ok(Bytes::new());
         }
         let end = len.min(offset + u64::from(size));
+        let (access, fetch_ahead) = ahead.on_read(offset, end - offset, len, self.config.readahead);
         let mut out = vec![0; (end - offset) as usize];
         // Taken before the metadata is read: a flight that lands meanwhile is in both.
         let flying = file.in_flight();
-        self.read_stored(&file, offset, &mut out).await?;
+        if let Some((from, len)) = fetch_ahead
+            && let Err(err) = self.read_ahead(&file, from, len).await
+        {
+            tracing::debug!(ino = file.ino, %err, "read-ahead failed");
+        }
+        self.read_stored(&file, offset, &mut out, access).await?;
         if let Some(flying) = flying {
             overlay(&flying, offset, &mut out);
         }
@@ -50,7 +57,13 @@ impl Vfs {
     }
 
     /// Fills `out` with the flushed bytes of `ino` from `offset`, fetching blocks in parallel.
-    async fn read_stored(&self, file: &OpenFile, offset: u64, out: &mut [u8]) -> Result<()> {
+    async fn read_stored(
+        &self,
+        file: &OpenFile,
+        offset: u64,
+        out: &mut [u8],
+        access: Access,
+    ) -> Result<()> {
         let mut fetches = Vec::new();
         for (index, start, stop) in split_range(offset, out.len() as u64) {
             let slices = self.chunk_of(file, index).await?;
@@ -63,7 +76,7 @@ impl Vfs {
                 fetches.push(async move {
                     let bytes = self
                         .store
-                        .read(piece.object, piece.offset, u64::from(piece.len))
+                        .read(piece.object, piece.offset, u64::from(piece.len), access)
                         .await?;
                     Ok::<_, VfsError>((at, bytes))
                 });
@@ -71,6 +84,20 @@ impl Vfs {
         }
         for (at, bytes) in try_join_all(fetches).await? {
             out[at..at + bytes.len()].copy_from_slice(&bytes);
+        }
+        Ok(())
+    }
+
+    /// Asks the store to bring the stored bytes of `len` at `offset` into its memory cache.
+    async fn read_ahead(&self, file: &OpenFile, offset: u64, len: u64) -> Result<()> {
+        for (index, start, stop) in split_range(offset, len) {
+            let slices = self.chunk_of(file, index).await?;
+            for piece in visible(&slices, start, stop) {
+                if !piece.is_hole() {
+                    self.store
+                        .prefetch(piece.object, piece.offset, u64::from(piece.len));
+                }
+            }
         }
         Ok(())
     }

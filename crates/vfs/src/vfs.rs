@@ -14,6 +14,7 @@ use datenlord_store::BlockStore;
 use crate::error::{Result, errno};
 use crate::locks::Locks;
 use crate::open_file::OpenFile;
+use crate::readahead::ReadAhead;
 
 /// How a mount behaves.
 #[derive(Debug, Clone)]
@@ -31,6 +32,8 @@ pub struct VfsConfig {
     /// Keep the chunk records of open files between reads. Only sound when the metadata
     /// engine reports other mounts' changes (their notices drop what was kept).
     pub keep_chunks: bool,
+    /// The largest read-ahead window of a sequential reader, in bytes; 0: none.
+    pub readahead: u64,
 }
 
 impl Default for VfsConfig {
@@ -42,6 +45,7 @@ impl Default for VfsConfig {
             host: this_host(),
             lease: Duration::from_secs(60),
             keep_chunks: false,
+            readahead: 0,
         }
     }
 }
@@ -66,6 +70,7 @@ enum Handle {
     File {
         file: Arc<OpenFile>,
         flags: i32,
+        ahead: Arc<ReadAhead>,
     },
     Dir {
         ino: u64,
@@ -402,13 +407,23 @@ impl Vfs {
             file
         };
         let fh = self.next_handle.fetch_add(1, Ordering::Relaxed);
-        lock(&self.handles).insert(fh, Handle::File { file, flags });
+        let ahead = Arc::default();
+        lock(&self.handles).insert(fh, Handle::File { file, flags, ahead });
         fh
     }
 
     pub(crate) fn file_handle(&self, fh: u64) -> Result<(Arc<OpenFile>, i32)> {
         match lock(&self.handles).get(&fh) {
-            Some(Handle::File { file, flags }) => Ok((file.clone(), *flags)),
+            Some(Handle::File { file, flags, .. }) => Ok((file.clone(), *flags)),
+            Some(Handle::Dir { .. }) => errno(libc::EISDIR),
+            None => errno(libc::EBADF),
+        }
+    }
+
+    /// The open file of a handle and the handle's read pattern.
+    pub(crate) fn read_handle(&self, fh: u64) -> Result<(Arc<OpenFile>, Arc<ReadAhead>)> {
+        match lock(&self.handles).get(&fh) {
+            Some(Handle::File { file, ahead, .. }) => Ok((file.clone(), ahead.clone())),
             Some(Handle::Dir { .. }) => errno(libc::EISDIR),
             None => errno(libc::EBADF),
         }

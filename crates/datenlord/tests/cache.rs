@@ -1,0 +1,135 @@
+//! The local cache tiers of a mount in front of a real S3 server: the disk tier survives a
+//! restart and serves reads while the S3 server is down; a damaged cache file is detected
+//! and fetched again.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::servers::S3Server;
+use common::{Home, Mounted, Options};
+
+fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    (0..len as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 11) as u8)
+        .collect()
+}
+
+/// A home whose volume keeps its blocks in `server`.
+fn s3_home(server: &S3Server, name: &str) -> Home {
+    let mut home = Home::new();
+    home.env = S3Server::env();
+    let out = home.run(&["format", "--storage", &server.url("blocks", name), name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    home
+}
+
+fn mount(home: Home, cache: &Path, extra: &[&str]) -> Mounted {
+    let mut args = vec![
+        "--cache-dir".to_string(),
+        cache.display().to_string(),
+        "--io-timeout".to_string(),
+        "5".to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    Mounted::in_home(
+        home,
+        Options::default(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+}
+
+/// Every cached block file under `dir`.
+fn cache_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn the_disk_tier_survives_a_restart_and_serves_reads_with_s3_down() {
+    let mut server = S3Server::start(&["blocks"]);
+    let cache = tempfile::tempdir().unwrap();
+    let home = s3_home(&server, "cached");
+    let m = mount(home, cache.path(), &["--memory-cache-size", "0"]);
+    let mut files = Vec::new();
+    for i in 0..20 {
+        files.push((format!("small-{i}"), pattern(50_000 + i * 1000, i as u32)));
+    }
+    files.push(("big".to_string(), pattern(9 << 20, 99)));
+    for (name, data) in &files {
+        std::fs::write(m.join(name), data).unwrap();
+    }
+    // Never read: its blocks are only in S3.
+    std::fs::write(m.join("uncached"), pattern(9 << 20, 7)).unwrap();
+    let home = m.into_home();
+    // Read once through a fresh mount (no kernel page cache): the big file's blocks come
+    // from S3 and stay on disk.
+    let m = mount(home, cache.path(), &["--memory-cache-size", "0"]);
+    for (name, data) in &files {
+        assert!(std::fs::read(m.join(name)).unwrap() == *data, "{name}");
+    }
+    let home = m.into_home();
+    let cached = cache_files(cache.path()).len();
+    assert!(cached >= 23, "{cached} cache files");
+
+    server.stop();
+    let m = mount(home, cache.path(), &["--memory-cache-size", "0"]);
+    for (name, data) in &files {
+        let got = std::fs::read(m.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(got == *data, "{name} differs");
+    }
+    let err = std::fs::read(m.join("uncached")).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    server.restart();
+    assert!(std::fs::read(m.join("uncached")).unwrap() == pattern(9 << 20, 7));
+}
+
+#[test]
+fn a_damaged_cache_file_is_detected_and_fetched_again() {
+    let server = S3Server::start(&["blocks"]);
+    let cache = tempfile::tempdir().unwrap();
+    let home = s3_home(&server, "damaged");
+    let m = mount(home, cache.path(), &[]);
+    let data = pattern(300_000, 5);
+    std::fs::write(m.join("file"), &data).unwrap();
+    let home = m.into_home();
+    let files = cache_files(cache.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    let mut bytes = std::fs::read(&files[0]).unwrap();
+    let at = bytes.len() - 1000;
+    bytes[at] ^= 0x40;
+    std::fs::write(&files[0], &bytes).unwrap();
+
+    let m = mount(home, cache.path(), &[]);
+    assert!(std::fs::read(m.join("file")).unwrap() == data);
+    assert!(m.stderr().contains("corrupt cached block removed"));
+    // Fetched again (in the background: the damage was past the first read), and cached
+    // again intact.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match std::fs::read(&files[0]) {
+            Ok(again) if again.len() == bytes.len() => {
+                assert_ne!(again, bytes);
+                break;
+            }
+            _ => assert!(Instant::now() < deadline, "not cached again"),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
