@@ -29,6 +29,7 @@ pub enum Command {
     Umount(UmountArgs),
     Status(StatusArgs),
     Fsck(FsckArgs),
+    Warmup(WarmupArgs),
 }
 
 /// Where a volume's metadata lives.
@@ -163,6 +164,31 @@ pub struct StatusArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Load files into the cache of the mount serving them (so that reads need not wait for the
+/// object store), report how much of them is cached, or drop them from it.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Directories are walked (symbolic links are not followed). A summary \
+    follows: files, bytes, throughput and the share cached.\n\nExamples:\n  \
+    datenlord warmup /mnt/dl/datasets/imagenet --threads 8\n  \
+    datenlord warmup --check /mnt/dl/datasets\n  \
+    datenlord warmup --evict /mnt/dl/datasets/old"
+)]
+pub struct WarmupArgs {
+    /// Files and directories on a DatenLord mount.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Ranges of 64 MiB worked on at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub threads: usize,
+    /// Drop them from the mount's cache (and the kernel's page cache) instead.
+    #[arg(long)]
+    pub evict: bool,
+    /// Only report how much of them is cached.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Check a volume's metadata and that every block its files need exists.

@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use datenlord_fuse::reply::{
-    Attr as AttrReply, Created, DirEntries, DirEntriesPlus, Entry, FileAttr, FileType, Open,
+    Attr as AttrReply, Created, DirEntries, DirEntriesPlus, Entry, FileAttr, FileType, Ioctl, Open,
     Statfs, Timespec as FuseTime,
 };
 use datenlord_fuse::{Errno, Filesystem, Request, Result, op};
 use datenlord_meta::{Attr, Caller, FileKind, NewInode, SetAttr, Timespec};
 use datenlord_vfs::{LockRange, Vfs, VfsError};
 
+use crate::cache_ioctl;
 use crate::coherence::Coherence;
 
 /// How long the kernel may cache attributes and names.
@@ -278,6 +279,27 @@ impl Filesystem for FuseAdapter {
             .read(op.fh, op.offset, op.size)
             .await
             .map_err(errno)
+    }
+
+    /// `datenlord warmup`'s requests on an open file; any other ioctl is not ours.
+    async fn ioctl(&self, _req: &Request<'_>, op: op::Ioctl<'_>) -> Result<Ioctl> {
+        if op.cmd != cache_ioctl::CMD {
+            return Err(Errno::from_raw(libc::ENOTTY));
+        }
+        if (op.out_size as usize) < cache_ioctl::SIZE {
+            return Err(Errno::from_raw(libc::EINVAL));
+        }
+        let request =
+            cache_ioctl::decode_request(op.in_data).ok_or(Errno::from_raw(libc::EINVAL))?;
+        let report = self
+            .vfs
+            .cache_range(op.fh, request.op, request.offset, request.len)
+            .await
+            .map_err(errno)?;
+        Ok(Ioctl {
+            result: 0,
+            data: Bytes::copy_from_slice(&cache_ioctl::encode_report(&report)),
+        })
     }
 
     async fn write(&self, _req: &Request<'_>, op: op::Write<'_>) -> Result<u32> {

@@ -1,12 +1,15 @@
 //! The `datenlord` command: parses the command line and runs one subcommand.
 
 mod admin;
+mod cache_ioctl;
 mod cache_options;
 mod cli;
 mod coherence;
 mod fuse_adapter;
 mod home;
 mod mount;
+mod progress;
+mod warmup;
 
 use clap::Parser;
 
@@ -22,6 +25,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Umount(args) => admin::umount(args),
         cli::Command::Status(args) => admin::status(args),
         cli::Command::Fsck(args) => admin::fsck(args),
+        cli::Command::Warmup(args) => warmup::run(args),
     };
     match result {
         Ok(code) => code,

@@ -133,3 +133,91 @@ fn a_damaged_cache_file_is_detected_and_fetched_again() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+fn warmup(home: &Home, args: &[&str]) -> (bool, String) {
+    let mut all = vec!["warmup"];
+    all.extend_from_slice(args);
+    let out = home.run(&all);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The cached share `warmup` printed.
+fn cached_percent(text: &str) -> f64 {
+    let at = text.rfind('(').expect(text);
+    text[at + 1..]
+        .split('%')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no ratio in {text}"))
+}
+
+#[test]
+fn warmup_loads_checks_and_evicts_and_warmed_files_read_with_s3_down() {
+    let mut server = S3Server::start(&["blocks"]);
+    let cache = tempfile::tempdir().unwrap();
+    let home = s3_home(&server, "warm");
+    let m = mount(home, cache.path(), &[]);
+    let dir = m.join("d");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let files = [
+        ("d/a", pattern(5 << 20, 1)),
+        ("d/sub/b", pattern(300_000, 2)),
+        ("d/sub/c", pattern(12 << 20, 3)),
+        ("d/empty", Vec::new()),
+    ];
+    for (name, data) in &files {
+        std::fs::write(m.join(name), data).unwrap();
+    }
+    std::os::unix::fs::symlink("sub/b", dir.join("link")).unwrap();
+    let d = dir.display().to_string();
+    // Warm and check from another process, as a user would.
+    let probe = Home::new();
+
+    let (ok, text) = warmup(&probe, &["--check", &d]);
+    assert!(ok, "{text}");
+    assert!(text.contains("4 files"), "{text}");
+    assert!(cached_percent(&text) < 10.0, "{text}");
+
+    let (ok, text) = warmup(&probe, &["--threads", "3", &d]);
+    assert!(ok, "{text}");
+    assert_eq!(cached_percent(&text), 100.0, "{text}");
+    let (ok, text) = warmup(&probe, &["--check", &d]);
+    assert!(ok && cached_percent(&text) == 100.0, "{text}");
+
+    let (ok, text) = warmup(&probe, &["--evict", &d]);
+    assert!(ok && cached_percent(&text) == 0.0, "{text}");
+    let (ok, text) = warmup(&probe, &["--check", &d]);
+    assert!(ok && cached_percent(&text) == 0.0, "{text}");
+
+    let (ok, text) = warmup(&probe, &[&d]);
+    assert!(ok && cached_percent(&text) == 100.0, "{text}");
+    let home = m.into_home();
+    server.stop();
+    let m = mount(home, cache.path(), &[]);
+    for (name, data) in &files {
+        let got = std::fs::read(m.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(got == *data, "{name} differs");
+    }
+
+    let (ok, text) = warmup(&probe, &["--check", "--evict", &d]);
+    assert!(!ok && text.contains("exclude"), "{text}");
+    let outside = tempfile::NamedTempFile::new().unwrap();
+    let (ok, text) = warmup(&probe, &[&outside.path().display().to_string()]);
+    assert!(!ok && text.contains("not on a DatenLord mount"), "{text}");
+    let (ok, text) = warmup(&probe, &["/nonexistent/path"]);
+    assert!(!ok && text.contains("/nonexistent/path"), "{text}");
+}
+
+#[test]
+fn warmup_on_a_mount_without_cache_says_so() {
+    let m = Mounted::new();
+    std::fs::write(m.join("f"), b"data").unwrap();
+    let probe = Home::new();
+    let (ok, text) = warmup(&probe, &[&m.join("f").display().to_string()]);
+    assert!(!ok && text.contains("has no cache"), "{text}");
+}

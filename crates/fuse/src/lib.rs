@@ -24,6 +24,7 @@
 
 #[allow(missing_debug_implementations)] // zerocopy's derives emit helper types
 pub mod abi;
+pub mod client_ioctl;
 pub mod decode;
 mod errno;
 mod filesystem;

@@ -419,6 +419,85 @@ impl BlockStore {
         }
     }
 
+    /// The blocks `len` bytes at `offset` of `object` span, each with the bytes of the range
+    /// it holds.
+    fn spanned(&self, object: u64, offset: u64, len: u64) -> impl Iterator<Item = (BlockKey, u64)> {
+        let bs = u64::from(self.block_size);
+        let end = offset + len;
+        (offset / bs..end.div_ceil(bs)).map(move |index| {
+            let overlap = end.min((index + 1) * bs) - offset.max(index * bs);
+            (BlockKey { object, index }, overlap)
+        })
+    }
+
+    /// Whether this store has local cache tiers (warm, check and evict need them).
+    pub fn is_cached(&self) -> bool {
+        self.cache.is_some()
+    }
+
+    /// Bytes of `len` at `offset` of `object` that a local tier holds.
+    pub fn cached_bytes(&self, object: u64, offset: u64, len: u64) -> u64 {
+        let Some(cache) = &self.cache else { return 0 };
+        self.spanned(object, offset, len)
+            .filter(|(key, _)| cache.tiers.holder(*key).is_some())
+            .map(|(_, bytes)| bytes)
+            .sum()
+    }
+
+    /// Brings the blocks `len` bytes at `offset` of `object` span into the cache (the disk
+    /// tier when there is one, so that they stay) and returns the bytes fetched for it.
+    pub async fn warm(&self, object: u64, offset: u64, len: u64) -> Result<u64> {
+        let Some(cache) = &self.cache else {
+            return Ok(0);
+        };
+        let fetches = self
+            .spanned(object, offset, len)
+            .map(|(key, _)| async move {
+                let holder = cache.tiers.holder(key);
+                if holder == Some(crate::cache::Tier::Disk)
+                    || (holder.is_some() && !cache.tiers.has_disk())
+                {
+                    return Ok(0);
+                }
+                let block = match holder {
+                    Some(_) => cache.tiers.get(key, HitRange::Whole, Access::Sequential),
+                    None => None,
+                };
+                let (block, fetched) = match block {
+                    Some(block) => (block, 0),
+                    None => {
+                        let fetch = self.fetch(cache, key, Access::Sequential);
+                        let block = fetch.await.map_err(StoreError::Shared)?;
+                        let len = block.len() as u64;
+                        (block, len)
+                    }
+                };
+                // Written now, not left to the write-behind, which may skip under load.
+                let cached = cache.clone();
+                tokio::task::spawn_blocking(move || {
+                    cached.tiers.put_disk(key, &block, Access::Sequential);
+                })
+                .await
+                .map_err(|e| StoreError::io("the disk cache", std::io::Error::other(e)))?;
+                Ok::<_, StoreError>(fetched)
+            });
+        Ok(try_join_all(fetches).await?.into_iter().sum())
+    }
+
+    /// Drops the blocks `len` bytes at `offset` of `object` span from the local tiers and
+    /// returns the bytes of the range they held.
+    pub fn evict(&self, object: u64, offset: u64, len: u64) -> u64 {
+        let Some(cache) = &self.cache else { return 0 };
+        self.spanned(object, offset, len)
+            .filter(|(key, _)| {
+                let held = cache.tiers.holder(*key).is_some();
+                cache.tiers.remove(*key);
+                held
+            })
+            .map(|(_, bytes)| bytes)
+            .sum()
+    }
+
     /// Deletes every block of an object of `len` bytes (and drops them from the caches).
     pub async fn delete(&self, object: u64, len: u64) -> Result<()> {
         for index in 0..self.blocks(len).max(1) {

@@ -5,6 +5,7 @@
 
 mod background;
 mod buffer;
+mod cache_control;
 mod check;
 mod compact;
 mod error;
@@ -15,6 +16,7 @@ mod readahead;
 mod vfs;
 mod write;
 
+pub use cache_control::{CacheOp, CacheReport};
 pub use check::{FsckReport, fsck};
 pub use error::{Result, VfsError};
 pub use locks::{LockRange, Locks};

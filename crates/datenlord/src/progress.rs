@@ -1,0 +1,111 @@
+//! A progress bar on stderr for long commands (drawn only when stderr is a terminal).
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::admin::human;
+
+#[derive(Debug)]
+struct Shared {
+    label: String,
+    total: u64,
+    done: AtomicU64,
+    items: AtomicU64,
+    stop: AtomicBool,
+    started: Instant,
+}
+
+/// Bytes done out of a total, redrawn five times a second.
+#[derive(Debug)]
+pub struct Progress {
+    shared: Arc<Shared>,
+    drawer: Option<JoinHandle<()>>,
+}
+
+impl Progress {
+    pub fn start(label: &str, total: u64) -> Self {
+        let shared = Arc::new(Shared {
+            label: label.to_string(),
+            total,
+            done: AtomicU64::new(0),
+            items: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            started: Instant::now(),
+        });
+        let drawer = std::io::stderr().is_terminal().then(|| {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                while !shared.stop.load(Ordering::Relaxed) {
+                    draw(&shared);
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                draw(&shared);
+                eprintln!();
+            })
+        });
+        Self { shared, drawer }
+    }
+
+    /// `bytes` more done; `item` when a file is finished.
+    pub fn add(&self, bytes: u64, item: bool) {
+        self.shared.done.fetch_add(bytes, Ordering::Relaxed);
+        if item {
+            self.shared.items.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.shared.started.elapsed()
+    }
+
+    /// Stops drawing (leaving the last state on screen).
+    pub fn finish(mut self) -> Duration {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        if let Some(drawer) = self.drawer.take() {
+            let _ = drawer.join();
+        }
+        self.elapsed()
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn draw(s: &Shared) {
+    const WIDTH: u64 = 30;
+    let done = s.done.load(Ordering::Relaxed);
+    let ratio = if s.total == 0 {
+        1.0
+    } else {
+        (done as f64 / s.total as f64).min(1.0)
+    };
+    let filled = (ratio * WIDTH as f64) as u64;
+    let bar: String = (0..WIDTH)
+        .map(|i| if i < filled { '=' } else { ' ' })
+        .collect();
+    let secs = s.started.elapsed().as_secs_f64().max(1e-3);
+    let rate = done as f64 / secs;
+    let eta = if rate > 0.0 && done < s.total {
+        format!(" ETA {:.0}s", (s.total - done) as f64 / rate)
+    } else {
+        String::new()
+    };
+    let mut err = std::io::stderr().lock();
+    let _ = write!(
+        err,
+        "\r{} [{bar}] {:>3.0}%  {} / {}  {} files  {}/s{eta}   ",
+        s.label,
+        ratio * 100.0,
+        human(done),
+        human(s.total),
+        s.items.load(Ordering::Relaxed),
+        human(rate as u64),
+    );
+    let _ = err.flush();
+}
