@@ -100,8 +100,14 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
             .and_then(|s| datenlord_store::BlockStore::open(&s, volume.block_size, false).ok())
             .and_then(|s| s.capacity());
         let now = Timespec::now().sec;
+        let groups = if args.cache {
+            Some(crate::locality::groups(&meta, now).await?)
+        } else {
+            None
+        };
         if args.json {
             let json = serde_json::json!({
+                "cache_groups": groups,
                 "volume": volume,
                 "meta": url.to_string(),
                 "usage": { "bytes": usage.space, "inodes": usage.inodes },
@@ -134,6 +140,9 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
                 now - s.started,
                 now - s.heartbeat
             );
+        }
+        if let Some(groups) = &groups {
+            crate::locality::print_groups(groups);
         }
         Ok(ExitCode::SUCCESS)
     })

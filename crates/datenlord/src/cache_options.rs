@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use datenlord_store::StorageUrl;
 use datenlord_store::cache::CacheConfig;
 
-use crate::cli::MountArgs;
+use crate::cli::CacheArgs;
 use crate::home::{self, parse_size};
 
 /// The disk cache takes at most this share of the free space it finds at mount time...
@@ -48,12 +48,18 @@ fn size_or(arg: Option<&str>, what: &str, default: impl FnOnce() -> u64) -> Resu
 }
 
 impl CacheOptions {
-    /// Sizes not given default to: nothing in front of a local-disk store (the page cache
-    /// already is its cache), and in front of a remote store a memory tier of an eighth of
-    /// the available memory (at most 2 GiB) and a disk tier of half the cache directory's
-    /// free space (at most 100 GiB).
-    pub fn from_args(args: &MountArgs, storage: &StorageUrl, uuid: &str) -> Result<Self> {
-        let remote = !matches!(storage, StorageUrl::File(_));
+    /// Sizes not given default to a memory tier of an eighth of the available memory (at
+    /// most 2 GiB) and a disk tier of half the cache directory's free space (at most 100
+    /// GiB) — except for a mount of a local-disk store (`local_mount`), where they are 0:
+    /// the page cache already is its cache.
+    pub fn from_args(
+        args: &CacheArgs,
+        readahead: &str,
+        storage: &StorageUrl,
+        uuid: &str,
+        local_mount: bool,
+    ) -> Result<Self> {
+        let remote = !(local_mount && matches!(storage, StorageUrl::File(_)));
         if !(0.0..1.0).contains(&args.cache_free_ratio) {
             bail!("--cache-free-ratio must be at least 0 and below 1");
         }
@@ -79,7 +85,7 @@ impl CacheOptions {
                 available_memory().map_or(256 << 20, |m| (m / MEMORY_SHARE).min(MEMORY_DEFAULT_MAX))
             },
         )?;
-        let readahead = parse_size(&args.readahead)
+        let readahead = parse_size(readahead)
             .map_err(|e| anyhow::anyhow!("--readahead: {e:#}"))?
             // A window larger than a fifth of memory would evict itself (scans get a fifth).
             .min(memory_size / 5);

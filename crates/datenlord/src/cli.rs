@@ -30,6 +30,7 @@ pub enum Command {
     Status(StatusArgs),
     Fsck(FsckArgs),
     Warmup(WarmupArgs),
+    CacheNode(CacheNodeArgs),
 }
 
 /// Where a volume's metadata lives.
@@ -114,19 +115,37 @@ pub struct MountArgs {
     /// Detach a dead FUSE mount ("Transport endpoint is not connected") at MOUNTPOINT first.
     #[arg(long)]
     pub clean_stale: bool,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// Also ask the members of this cache group (`datenlord cache-node`) for blocks before
+    /// the object store; blocks they send are kept in this mount's own caches too.
+    #[arg(long, value_name = "NAME")]
+    pub cache_group: Option<String>,
+    /// Members of the group that own each block, asked in turn.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub cache_replicas: usize,
+    /// The largest read-ahead window of a sequential reader (fetched in parallel blocks into
+    /// the memory cache; it grows from 4M while the reader keeps up); 0 turns it off.
+    #[arg(long, default_value = "64M", value_name = "SIZE")]
+    pub readahead: String,
+}
+
+/// The local cache tiers of a mount or a cache node.
+#[derive(Debug, Args)]
+pub struct CacheArgs {
     /// Directories of the disk cache, colon-separated or repeated; each volume keeps its
     /// blocks in a subdirectory named by its uuid, and they survive restarts
     /// [default: $DATENLORD_HOME/cache].
     #[arg(long = "cache-dir", value_delimiter = ':', value_name = "DIR")]
     pub cache_dirs: Vec<PathBuf>,
-    /// Bytes of blocks the disk cache may keep, e.g. 50G; 0 turns it off [default: in front of
-    /// a remote store (S3), half the free space of the cache directories, at most 100G; in
-    /// front of a local directory, 0].
+    /// Bytes of blocks the disk cache may keep, e.g. 50G; 0 turns it off [default: half the
+    /// free space of the cache directories, at most 100G; for a mount of a volume on a local
+    /// directory, 0].
     #[arg(long, value_name = "SIZE")]
     pub cache_size: Option<String>,
-    /// Bytes of blocks the memory cache may keep, e.g. 1G; 0 turns it off (and read-ahead)
-    /// [default: in front of a remote store, an eighth of the available memory, at most 2G;
-    /// in front of a local directory, 0].
+    /// Bytes of blocks the memory cache may keep, e.g. 1G; 0 turns it off (and a mount's
+    /// read-ahead) [default: an eighth of the available memory, at most 2G; for a mount of
+    /// a volume on a local directory, 0].
     #[arg(long, value_name = "SIZE")]
     pub memory_cache_size: Option<String>,
     /// The disk cache gives space back when its filesystem has less than this share free.
@@ -137,10 +156,41 @@ pub struct MountArgs {
     /// than the cache) or s3fifo (scan-resistant FIFO queues).
     #[arg(long, default_value = "auto", value_name = "POLICY")]
     pub cache_policy: Policy,
-    /// The largest read-ahead window of a sequential reader (fetched in parallel blocks into
-    /// the memory cache; it grows from 4M while the reader keeps up); 0 turns it off.
-    #[arg(long, default_value = "64M", value_name = "SIZE")]
-    pub readahead: String,
+}
+
+/// Keep blocks of a volume for the mounts of a cache group, and serve them over TCP.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Readers find the node through the volume's metadata: it registers \
+    under its group with a lease and renews it; when it stops (SIGINT/SIGTERM) it leaves the \
+    group, and when it dies readers skip it after a short timeout. The same port answers HTTP: \
+    GET /locality gives, as JSON, the node's cache counters and how many bytes of each \
+    top-level directory it holds.\n\nExamples:\n  \
+    datenlord cache-node --meta etcd://10.0.0.1:2379/vol --group rack1 --listen 10.0.0.5:7070 \\\n      \
+    --cache-dir /var/cache/datenlord --cache-size 500G\n  \
+    curl http://10.0.0.5:7070/locality"
+)]
+pub struct CacheNodeArgs {
+    #[command(flatten)]
+    pub meta: MetaArg,
+    /// The cache group to join.
+    #[arg(long, value_name = "NAME")]
+    pub group: String,
+    /// The address to serve on.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: String,
+    /// The address readers reach this node at (needed when --listen is 0.0.0.0)
+    /// [default: --listen].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub advertise: Option<String>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// Seconds without a heartbeat after which readers leave this node out.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub lease: f64,
+    /// Seconds a fetch from the object store may take, retries included.
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    pub io_timeout: f64,
 }
 
 /// Unmount a DatenLord mount.
@@ -164,6 +214,10 @@ pub struct StatusArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also show the cache groups: each member, whether its lease runs, its counters and
+    /// how much of each top-level directory it holds (asked of the member over HTTP).
+    #[arg(long)]
+    pub cache: bool,
 }
 
 /// Load files into the cache of the mount serving them (so that reads need not wait for the

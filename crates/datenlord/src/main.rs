@@ -2,11 +2,13 @@
 
 mod admin;
 mod cache_ioctl;
+mod cache_node;
 mod cache_options;
 mod cli;
 mod coherence;
 mod fuse_adapter;
 mod home;
+mod locality;
 mod mount;
 mod progress;
 mod warmup;
@@ -26,6 +28,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Status(args) => admin::status(args),
         cli::Command::Fsck(args) => admin::fsck(args),
         cli::Command::Warmup(args) => warmup::run(args),
+        cli::Command::CacheNode(args) => cache_node::run(args),
     };
     match result {
         Ok(code) => code,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use datenlord_fuse::{Config, Mount, MountConfig, MountOption, Session};
 use datenlord_meta::{SessionInfo, Timespec};
+use datenlord_store::group::{GroupClient, GroupConfig};
 use datenlord_vfs::{Vfs, VfsConfig};
 
 use crate::cache_options::CacheOptions;
@@ -116,11 +117,22 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
     }
     let io_timeout = seconds(args.io_timeout, "io-timeout")?;
     let (meta, store) = home::open(args.meta.meta.as_deref()).await?;
-    let caches = CacheOptions::from_args(args, store.url(), &meta.volume().uuid)?;
-    let store = store
+    let meta = Arc::new(meta.with_timeout(io_timeout));
+    let uuid = meta.volume().uuid.clone();
+    let caches = CacheOptions::from_args(&args.cache, &args.readahead, store.url(), &uuid, true)?;
+    let mut store = store
         .with_deadline(io_timeout)
         .with_cache(&caches.config)
         .context("opening the cache")?;
+    if let Some(group) = &args.cache_group {
+        datenlord_meta::check_group_name(group)?;
+        let client = Arc::new(GroupClient::new(GroupConfig {
+            replicas: args.cache_replicas.max(1),
+            ..GroupConfig::new(&uuid)
+        }));
+        store = store.with_group(client.clone())?;
+        crate::cache_node::follow_group(meta.clone(), group.clone(), client).await;
+    }
     tracing::info!(
         memory = caches.config.memory_size,
         disk = caches.config.disk_size,
@@ -129,7 +141,6 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
         readahead = caches.readahead,
         "caches"
     );
-    let meta = Arc::new(meta.with_timeout(io_timeout));
     let read_only = args.options.iter().any(|o| o.trim() == "ro");
     let vfs_config = VfsConfig {
         buffer_size: args.buffer_size.max(8) << 20,

@@ -18,6 +18,7 @@
 //! "T" ino                     a deleted file whose chunks are still being dropped, in batches
 //! "G" ino chunk:u32           slices whose references are still to be dropped, in batches
 //! "L" ino kind session owner  one owner's locks on a file (kind 0: POSIX, 1: flock)
+//! "N" group 0x00 addr         a member of a cache group (JSON) with its heartbeat
 //! ```
 
 /// Counter names.
@@ -41,6 +42,7 @@ pub const XATTR_PREFIX: &[u8] = b"X";
 pub const TRASH_PREFIX: &[u8] = b"T";
 pub const LOCK_PREFIX: &[u8] = b"L";
 pub const GARBAGE_PREFIX: &[u8] = b"G";
+pub const CACHE_NODE_PREFIX: &[u8] = b"N";
 
 fn with(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let len = prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>();
@@ -121,6 +123,15 @@ pub fn lock(ino: u64, flock: bool, session: u64, owner: u64) -> Vec<u8> {
 /// The prefix of every lock record of one kind on a file.
 pub fn locks_of(ino: u64, flock: bool) -> Vec<u8> {
     with(LOCK_PREFIX, &[&ino.to_be_bytes(), &[u8::from(flock)]])
+}
+
+/// The prefix of the members of cache group `group`.
+pub fn cache_group(group: &str) -> Vec<u8> {
+    with(CACHE_NODE_PREFIX, &[group.as_bytes(), &[0]])
+}
+
+pub fn cache_node(group: &str, addr: &str) -> Vec<u8> {
+    with(&cache_group(group), &[addr.as_bytes()])
 }
 
 pub fn session(id: u64) -> Vec<u8> {

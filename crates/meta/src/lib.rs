@@ -5,6 +5,7 @@
 
 pub mod acl;
 mod attr;
+mod cache_nodes;
 mod check;
 pub mod chunk;
 mod error;
@@ -21,6 +22,7 @@ mod watch;
 mod xattr;
 
 pub use attr::{SetAttr, kill_suidgid};
+pub use cache_nodes::{CacheNodeInfo, check_group_name};
 pub use check::MetaReport;
 pub use chunk::{COMPACT_SLICES, ChunkSlice, NewObject, Piece, split_range, visible};
 pub use error::{MetaError, Result};

@@ -628,3 +628,42 @@ async fn a_file_held_by_another_session_outlives_its_unlink() {
     let report = meta.check(false).await.unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 }
+
+#[tokio::test]
+async fn cache_group_members_register_renew_and_leave() {
+    let (_dir, meta) = fresh().await;
+    let node = |addr: &str, heartbeat: i64| datenlord_meta::CacheNodeInfo {
+        addr: addr.into(),
+        host: "h".into(),
+        pid: 1,
+        version: "0".into(),
+        started: heartbeat,
+        heartbeat,
+        lease: 10,
+        capacity: 1 << 30,
+    };
+    let now = datenlord_meta::Timespec::now().sec;
+    meta.register_cache_node("g1", &node("127.0.0.2:7000", now))
+        .await
+        .unwrap();
+    meta.register_cache_node("g1", &node("127.0.0.3:7000", now - 100))
+        .await
+        .unwrap();
+    meta.register_cache_node("g10", &node("127.0.0.4:7000", now))
+        .await
+        .unwrap();
+    let members = meta.cache_nodes("g1").await.unwrap();
+    assert_eq!(members.len(), 2, "another group's members stay out");
+    let alive: Vec<_> = members.iter().filter(|m| m.is_alive(now)).collect();
+    assert_eq!(alive.len(), 1);
+    assert!(meta.renew_cache_node("g1", "127.0.0.3:7000").await.unwrap());
+    let members = meta.cache_nodes("g1").await.unwrap();
+    assert!(members.iter().all(|m| m.is_alive(now)));
+    meta.remove_cache_node("g1", "127.0.0.3:7000")
+        .await
+        .unwrap();
+    assert!(!meta.renew_cache_node("g1", "127.0.0.3:7000").await.unwrap());
+    assert_eq!(meta.cache_groups().await.unwrap().len(), 2);
+    assert!(meta.cache_nodes("bad/name").await.is_err());
+    assert!(meta.cache_nodes("").await.is_err());
+}

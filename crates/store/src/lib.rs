@@ -4,10 +4,11 @@
 //!
 //! Backends: [`local`] (a directory on the local disk, the default) and OpenDAL services
 //! (`memory://`, and S3 behind timeouts, retries and a concurrency limit); in front of them
-//! the local [`cache`] tiers (memory, disk).
+//! the local [`cache`] tiers (memory, disk) and a cache [`group`] of neighbour nodes.
 
 pub mod cache;
 mod error;
+pub mod group;
 pub mod local;
 mod store;
 mod url;

@@ -12,6 +12,7 @@ use futures::future::{BoxFuture, Shared, try_join_all};
 
 use crate::cache::{Access, BlockCache, BlockKey, CacheConfig, CacheCounters, HitRange};
 use crate::error::{Result, StoreError};
+use crate::group::GroupClient;
 use crate::local::LocalDir;
 use crate::url::{S3Location, StorageUrl};
 
@@ -49,6 +50,8 @@ pub struct BlockStore {
     backend: Arc<Backend>,
     deadline: Duration,
     cache: Option<Arc<Cached>>,
+    /// The cache group asked before the object store.
+    group: Option<Arc<GroupClient>>,
 }
 
 /// A fetch of a whole block that every reader wanting it meanwhile awaits.
@@ -78,6 +81,15 @@ impl std::fmt::Debug for Cached {
 }
 
 impl Cached {
+    fn new(tiers: BlockCache) -> Self {
+        Self {
+            tiers,
+            fetching: Mutex::new(HashMap::new()),
+            background: Arc::new(tokio::sync::Semaphore::new(BACKGROUND_FETCHES)),
+            disk_writes: AtomicUsize::new(0),
+        }
+    }
+
     fn fetching(&self) -> std::sync::MutexGuard<'_, HashMap<BlockKey, Fetch>> {
         self.fetching.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -190,7 +202,21 @@ impl BlockStore {
             backend: Arc::new(backend),
             deadline: DEFAULT_DEADLINE,
             cache: None,
+            group: None,
         })
+    }
+
+    /// Asks the members of a cache group for blocks before the object store (blocks they
+    /// send are kept in this store's own tiers too).
+    pub fn with_group(mut self, group: Arc<GroupClient>) -> Result<Self> {
+        if self.cache.is_none() {
+            self.cache = Some(Arc::new(Cached::new(
+                BlockCache::open(&CacheConfig::default())
+                    .map_err(|e| StoreError::io("the block cache", e))?,
+            )));
+        }
+        self.group = Some(group);
+        Ok(self)
     }
 
     /// Puts the local cache tiers of `config` in front of the store.
@@ -199,18 +225,16 @@ impl BlockStore {
             return Ok(self);
         }
         let tiers = BlockCache::open(config).map_err(|e| StoreError::io("the block cache", e))?;
-        self.cache = Some(Arc::new(Cached {
-            tiers,
-            fetching: Mutex::new(HashMap::new()),
-            background: Arc::new(tokio::sync::Semaphore::new(BACKGROUND_FETCHES)),
-            disk_writes: AtomicUsize::new(0),
-        }));
+        self.cache = Some(Arc::new(Cached::new(tiers)));
         Ok(self)
     }
 
     /// The counters of the cache tiers, if there are any.
     pub fn cache_counters(&self) -> Option<CacheCounters> {
-        self.cache.as_ref().map(|c| c.tiers.counters())
+        self.cache.as_ref().map(|c| CacheCounters {
+            group: self.group.as_ref().map(|g| g.stats.snapshot()),
+            ..c.tiers.counters()
+        })
     }
 
     /// Bounds every operation on a remote store, retries included: past it the operation
@@ -337,12 +361,26 @@ impl BlockStore {
         };
         let key = BlockKey { object, index };
         let range = HitRange::Part { offset, len };
+        if !cache.tiers.has_memory() && !cache.tiers.has_disk() {
+            // Nothing kept here (a group member does the keeping): fetch only the range.
+            if let Some(group) = &self.group
+                && let Some(bytes) = group.get(key, range).await
+            {
+                return Ok(bytes);
+            }
+            return read_range(&self.backend, self.deadline, object, index, offset, len).await;
+        }
         if let Some(bytes) = cache.tiers.get(key, range, access) {
             return Ok(bytes);
         }
         let in_flight = cache.fetching().get(&key).cloned();
         if in_flight.is_none() && access == Access::Random && offset > 0 {
             self.fill_in_background(key);
+            if let Some(group) = &self.group
+                && let Some(bytes) = group.get(key, range).await
+            {
+                return Ok(bytes);
+            }
             let started = Instant::now();
             let bytes =
                 read_range(&self.backend, self.deadline, object, index, offset, len).await?;
@@ -363,13 +401,35 @@ impl BlockStore {
     }
 
     fn fetch(&self, cache: &Arc<Cached>, key: BlockKey, access: Access) -> Fetch {
-        fetch(cache, &self.backend, self.deadline, key, access)
+        let source = Source {
+            backend: self.backend.clone(),
+            group: self.group.clone(),
+            deadline: self.deadline,
+        };
+        fetch(cache, source, key, access)
+    }
+
+    /// A whole block, through the caches when there are any.
+    pub async fn block(&self, object: u64, index: u64) -> Result<Bytes> {
+        let key = BlockKey { object, index };
+        let Some(cache) = &self.cache else {
+            return read_whole(&self.backend, self.deadline, key).await;
+        };
+        if let Some(block) = cache.tiers.get(key, HitRange::Whole, Access::Sequential) {
+            return Ok(block);
+        }
+        self.fetch(cache, key, Access::Sequential)
+            .await
+            .map_err(StoreError::Shared)
     }
 
     /// Fetches block `key` into the caches from a task of its own, if one of the background
     /// slots is free (else the block is left to a later read).
     fn fill_in_background(&self, key: BlockKey) {
         let Some(cache) = &self.cache else { return };
+        if !cache.tiers.has_memory() && !cache.tiers.has_disk() {
+            return;
+        }
         let Ok(permit) = cache.background.clone().try_acquire_owned() else {
             return;
         };
@@ -398,7 +458,12 @@ impl BlockStore {
             {
                 continue;
             }
-            let (cached, backend, deadline) = (cache.clone(), self.backend.clone(), self.deadline);
+            let cached = cache.clone();
+            let source = Source {
+                backend: self.backend.clone(),
+                group: self.group.clone(),
+                deadline: self.deadline,
+            };
             tokio::spawn(async move {
                 let Ok(_permit) = cached.background.clone().acquire_owned().await else {
                     return;
@@ -411,7 +476,7 @@ impl BlockStore {
                 {
                     return;
                 }
-                let fetch = fetch(&cached, &backend, deadline, key, Access::Sequential);
+                let fetch = fetch(&cached, source, key, Access::Sequential);
                 if let Err(err) = fetch.await {
                     tracing::debug!(%err, %key, "read-ahead failed");
                 }
@@ -445,14 +510,25 @@ impl BlockStore {
     }
 
     /// Brings the blocks `len` bytes at `offset` of `object` span into the cache (the disk
-    /// tier when there is one, so that they stay) and returns the bytes fetched for it.
+    /// tier when there is one, so that they stay; and the owners in the cache group) and
+    /// returns the bytes this store fetched for it.
     pub async fn warm(&self, object: u64, offset: u64, len: u64) -> Result<u64> {
         let Some(cache) = &self.cache else {
             return Ok(0);
         };
+        let local = cache.tiers.has_memory() || cache.tiers.has_disk();
         let fetches = self
             .spanned(object, offset, len)
             .map(|(key, _)| async move {
+                // The group's owner keeps it for every reader of the group.
+                if let Some(group) = &self.group
+                    && !group.warm(key).await
+                {
+                    tracing::debug!(%key, "no member of the cache group could warm a block");
+                }
+                if !local {
+                    return Ok(0);
+                }
                 let holder = cache.tiers.holder(key);
                 if holder == Some(crate::cache::Tier::Disk)
                     || (holder.is_some() && !cache.tiers.has_disk())
@@ -628,22 +704,29 @@ async fn read_whole(backend: &Backend, deadline: Duration, key: BlockKey) -> Res
     }
 }
 
-/// The fetch of block `key` into the caches: joins one in flight or starts it.
-fn fetch(
-    cache: &Arc<Cached>,
-    backend: &Arc<Backend>,
+/// Where a missing block comes from: the cache group, else the object store.
+struct Source {
+    backend: Arc<Backend>,
+    group: Option<Arc<GroupClient>>,
     deadline: Duration,
-    key: BlockKey,
-    access: Access,
-) -> Fetch {
+}
+
+/// The fetch of block `key` into the caches: joins one in flight or starts it.
+fn fetch(cache: &Arc<Cached>, source: Source, key: BlockKey, access: Access) -> Fetch {
     let mut fetching = cache.fetching();
     if let Some(fetch) = fetching.get(&key) {
         return fetch.clone();
     }
-    let (backend, cached) = (backend.clone(), cache.clone());
+    let cached = cache.clone();
     let fetch = async move {
+        if let Some(group) = &source.group
+            && let Some(block) = group.get(key, HitRange::Whole).await
+        {
+            cached.keep(key, &block, access);
+            return Ok(block);
+        }
         let started = Instant::now();
-        let fetched = read_whole(&backend, deadline, key).await;
+        let fetched = read_whole(&source.backend, source.deadline, key).await;
         match &fetched {
             Ok(block) => {
                 cached

@@ -84,6 +84,8 @@ pub struct CacheCounters {
     pub disk: Option<TierCounters>,
     /// Blocks fetched from the object store ("hits" are fetches).
     pub remote: TierCounters,
+    /// Blocks asked of the cache group: served ("hits"), or left to the object store.
+    pub group: Option<TierCounters>,
 }
 
 /// Memory and disk tiers together.
@@ -234,6 +236,7 @@ impl BlockCache {
             memory,
             disk,
             remote: self.remote.snapshot(),
+            group: None,
         }
     }
 }
