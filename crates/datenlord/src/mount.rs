@@ -151,7 +151,8 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
         ..VfsConfig::default()
     };
     let host = vfs_config.host.clone();
-    let vfs = Arc::new(Vfs::new(meta.clone(), Arc::new(store), vfs_config));
+    let store = Arc::new(store);
+    let vfs = Arc::new(Vfs::new(meta.clone(), store.clone(), vfs_config));
     if let Err(err) = vfs.reclaim_dead_sessions().await {
         tracing::warn!(%err, "cannot reclaim the sessions of dead mounts");
     }
@@ -210,6 +211,9 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
     let synced = vfs.sync_all().await;
     if let Err(err) = meta.close_session(vfs.session()).await {
         tracing::warn!(%err, "cannot close the mount session");
+    }
+    if let Some(counters) = store.cache_counters() {
+        tracing::info!(counters = %crate::locality::counters_json(&counters), "cache counters");
     }
     served?;
     flushed.context("flushing buffered writes at unmount")?;

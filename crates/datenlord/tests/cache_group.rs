@@ -255,4 +255,12 @@ fn a_cache_group_serves_warmed_data_survives_a_death_and_takes_in_a_newcomer() {
         newcomer_holds > data / 10 && newcomer_holds < data * 2 / 3,
         "the newcomer holds {newcomer_holds} of {data}"
     );
+
+    // A member that hangs (stopped, its socket still accepting) is skipped after a timeout.
+    let frozen = nix::unistd::Pid::from_raw(nodes[0].child.id() as i32);
+    nix::sys::signal::kill(frozen, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let reader = mount(same_volume(&home), NO_LOCAL_TIERS);
+    read_all(&reader, &files);
+    drop(reader);
+    nix::sys::signal::kill(frozen, nix::sys::signal::Signal::SIGCONT).unwrap();
 }

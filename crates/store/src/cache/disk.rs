@@ -297,7 +297,13 @@ impl DiskTier {
             return;
         }
         let weight = (header_len(data.len() as u32) + data.len()) as u64 + FILE_OVERHEAD;
-        let mut evicted = self.make_room(weight);
+        let (mut evicted, fits) = self.make_room(weight);
+        if !fits {
+            self.stats.write_failed();
+            self.stats.evicted(evicted.len() as u64);
+            self.remove_files(&evicted);
+            return;
+        }
         if let Err(err) = self.write(key, data) {
             tracing::debug!(%err, "cannot write a cached block");
             self.stats.write_failed();
@@ -317,21 +323,23 @@ impl DiskTier {
         self.remove_files(&evicted);
     }
 
-    /// Evicts until `weight` more bytes leave the filesystem above its free-space floor.
-    fn make_room(&self, weight: u64) -> Vec<BlockKey> {
+    /// Evicts until `weight` more bytes leave the filesystem above its free-space floor;
+    /// false when even an empty tier would not (the disk is filled by others).
+    fn make_room(&self, weight: u64) -> (Vec<BlockKey>, bool) {
         let Ok(stat) = nix::sys::statvfs::statvfs(&self.config.root) else {
-            return Vec::new();
+            return (Vec::new(), true);
         };
         let unit = stat.fragment_size();
         let (total, free) = (stat.blocks() * unit, stat.blocks_available() * unit);
         let floor = (total as f64 * self.config.min_free_ratio) as u64;
         let short = (floor + weight).saturating_sub(free);
         if short == 0 {
-            return Vec::new();
+            return (Vec::new(), true);
         }
         let mut evictor = self.evictor();
+        let fits = evictor.used() >= short;
         let target = evictor.used().saturating_sub(short);
-        evictor.shrink_to(target)
+        (evictor.shrink_to(target), fits)
     }
 
     fn write(&self, key: BlockKey, data: &[u8]) -> std::io::Result<()> {
@@ -503,6 +511,23 @@ mod tests {
         small.remove_files(&keys);
         assert_eq!(small.usage().0, 0);
         assert!(!small.path(keys[0]).exists());
+    }
+
+    #[test]
+    fn a_disk_below_its_free_space_floor_caches_nothing_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DiskTier::open(DiskTierConfig {
+            root: dir.path().to_path_buf(),
+            capacity: 1 << 30,
+            // More free space than any test machine has: the floor is never met.
+            min_free_ratio: 0.999_999,
+            policy: Policy::Lru,
+        })
+        .unwrap();
+        cache.put(KEY, &block(1, 1000), Access::Random);
+        assert!(!cache.contains(KEY));
+        assert!(!cache.path(KEY).exists());
+        assert_eq!(cache.stats.snapshot().write_failures, 1);
     }
 
     #[test]

@@ -36,7 +36,7 @@ impl GroupConfig {
             volume: volume.to_string(),
             replicas: 1,
             connect_timeout: Duration::from_millis(300),
-            request_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(3),
             down_for: Duration::from_secs(10),
         }
     }
