@@ -132,45 +132,63 @@ impl GroupClient {
     /// The bytes of `range` of block `key` from its owners, or `None` (ask the object store).
     pub async fn get(&self, key: BlockKey, range: HitRange) -> Option<Bytes> {
         let started = Instant::now();
-        let bytes = self.first_owner(Kind::Get, key, range).await;
-        match &bytes {
-            Some(bytes) => self.stats.hit(bytes.len() as u64, started.elapsed()),
-            None => self.stats.miss(),
+        let get = self.request(key, range);
+        for member in self.live_owners(key) {
+            match self.ask(&member, Kind::Get, &get).await {
+                Ok(bytes) => {
+                    self.stats.hit(bytes.len() as u64, started.elapsed());
+                    return Some(bytes);
+                }
+                Err(err) => self.failed(&member, key, err),
+            }
         }
-        bytes
+        self.stats.miss();
+        None
     }
 
-    /// Has an owner of block `key` fetch and keep it; false when none could.
+    /// Has every owner of block `key` fetch and keep it (so that it stays cached when one
+    /// of them goes); false when none could.
     pub async fn warm(&self, key: BlockKey) -> bool {
-        self.first_owner(Kind::Warm, key, HitRange::Whole)
-            .await
-            .is_some()
+        let get = self.request(key, HitRange::Whole);
+        let mut warmed = false;
+        for member in self.live_owners(key) {
+            match self.ask(&member, Kind::Warm, &get).await {
+                Ok(_) => warmed = true,
+                Err(err) => self.failed(&member, key, err),
+            }
+        }
+        warmed
     }
 
-    /// The answer of the first owner of `key` that gives one.
-    async fn first_owner(&self, kind: Kind, key: BlockKey, range: HitRange) -> Option<Bytes> {
-        let ring = self.ring();
-        let get = Get {
+    fn request(&self, key: BlockKey, range: HitRange) -> Get {
+        Get {
             volume: self.config.volume.clone(),
             key,
             range,
-        };
-        for member in ring.owners(key, self.config.replicas.max(1)) {
-            if self.is_down(member) {
-                continue;
+        }
+    }
+
+    /// The owners of `key` not known to be down, in the order to ask them.
+    pub(crate) fn live_owners(&self, key: BlockKey) -> Vec<String> {
+        let ring = self.ring();
+        ring.owners(key, self.config.replicas.max(1))
+            .into_iter()
+            .filter(|member| !self.is_down(member))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// A member's own error (it answered) is its business; silence or garbage puts it aside.
+    fn failed(&self, member: &str, key: BlockKey, err: AskError) {
+        match err {
+            AskError::Refused(errno, message) => {
+                tracing::debug!(member, %key, errno, message, "cache member refused");
             }
-            match self.ask(member, kind, &get).await {
-                Ok(bytes) => return Some(bytes),
-                Err(AskError::Refused(errno, message)) => {
-                    tracing::debug!(member, %key, errno, message, "cache member refused");
-                }
-                Err(err) => {
-                    tracing::warn!(member, %key, %err, "cache member skipped");
-                    self.mark_down(member);
-                }
+            err => {
+                tracing::warn!(member, %key, %err, "cache member skipped");
+                self.mark_down(member);
             }
         }
-        None
     }
 
     async fn ask(&self, member: &str, kind: Kind, get: &Get) -> Result<Bytes, AskError> {

@@ -21,11 +21,74 @@ mod tests {
 
     async fn member(volume: &str) -> (String, Arc<BlockStore>) {
         let store = Arc::new(BlockStore::open(&StorageUrl::Memory, 4096, true).unwrap());
+        let (addr, _) = serve(store.clone(), volume).await;
+        (addr, store)
+    }
+
+    async fn serve(store: Arc<BlockStore>, volume: &str) -> (String, tokio::task::JoinHandle<()>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
-        let server = Arc::new(GroupServer::new(store.clone(), volume, None));
-        tokio::spawn(server.serve(listener));
-        (addr, store)
+        let server = Arc::new(GroupServer::new(store, volume, None));
+        let task = tokio::spawn(async move {
+            let _ = server.serve(listener).await;
+        });
+        (addr, task)
+    }
+
+    #[tokio::test]
+    async fn warmup_fills_every_replica_and_a_survivor_serves() {
+        let dir = tempfile::tempdir().unwrap();
+        // Two members over one shared object store, each with a memory tier.
+        let shared = std::sync::Arc::new(
+            BlockStore::open(&StorageUrl::File(dir.path().join("s3")), 4096, true).unwrap(),
+        );
+        let data = vec![7u8; 4096];
+        shared.put(9, &data).await.unwrap();
+        let config = crate::cache::CacheConfig {
+            memory_size: 1 << 20,
+            ..Default::default()
+        };
+        let mut members = Vec::new();
+        for _ in 0..2 {
+            let store = BlockStore::open(&StorageUrl::File(dir.path().join("s3")), 4096, false)
+                .unwrap()
+                .with_cache(&config)
+                .unwrap();
+            let store = Arc::new(store);
+            let (addr, task) = serve(store.clone(), "vol").await;
+            members.push((addr, task, store));
+        }
+        let client = GroupClient::new(GroupConfig {
+            replicas: 2,
+            ..GroupConfig::new("vol")
+        });
+        client.set_members(members.iter().map(|m| m.0.clone()).collect());
+        let key = BlockKey {
+            object: 9,
+            index: 0,
+        };
+        assert!(client.warm(key).await);
+        for (_, _, store) in &members {
+            assert_eq!(store.cached_bytes(9, 0, 4096), 4096);
+        }
+        // The first owner goes away; the other still serves it.
+        let first = client.live_owners(key)[0].clone();
+        let (_, task, _) = members.iter().find(|m| m.0 == first).unwrap();
+        task.abort();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+            while tokio::net::TcpStream::connect(&first).await.is_ok() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        // A reader without connections from before (those outlive the listener).
+        let reader = GroupClient::new(GroupConfig {
+            replicas: 2,
+            ..GroupConfig::new("vol")
+        });
+        reader.set_members(members.iter().map(|m| m.0.clone()).collect());
+        assert_eq!(reader.get(key, HitRange::Whole).await.unwrap(), data);
+        assert!(reader.is_down(&first));
     }
 
     #[tokio::test]
