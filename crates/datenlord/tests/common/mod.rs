@@ -322,6 +322,17 @@ impl Mounted {
 
 impl Drop for Mounted {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // A failing test shows what the daemon said (the end of it).
+            let log = self.stderr();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            eprintln!(
+                "daemon log of {}:\n{}",
+                self.path.display(),
+                tail.join("\n")
+            );
+        }
         let status = self.stop();
         if let Some(status) = status
             && !status.success()
