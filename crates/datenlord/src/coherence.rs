@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, mpsc};
 
 use datenlord_fuse::Notifier;
@@ -44,6 +45,8 @@ impl Stamp {
 pub struct Coherence {
     told: [Mutex<HashMap<u64, Stamp>>; SHARDS],
     notifier: OnceLock<Notifier>,
+    /// The kernel refused an expire-only entry notification (older than ABI 7.38).
+    expire_unknown: AtomicBool,
 }
 
 impl Coherence {
@@ -86,7 +89,20 @@ impl Coherence {
             Change::Attr(ino) => notifier.inval_inode(*ino, -1, 0),
             Change::Data(ino) => notifier.inval_inode(*ino, 0, 0),
             Change::Entry { parent, name } => {
-                notifier.inval_entry(*parent, OsStr::from_bytes(name))
+                // Expire rather than drop: the next lookup asks again, and a directory that
+                // is some process's working directory stays one (a drop unhashes it, and
+                // getcwd fails). Kernels before ABI 7.38 only know the drop.
+                let name = OsStr::from_bytes(name);
+                match self.expire_unknown.load(Ordering::Relaxed) {
+                    false => notifier.expire_entry(*parent, name).or_else(|err| {
+                        if err.raw_os_error() != Some(libc::EINVAL) {
+                            return Err(err);
+                        }
+                        self.expire_unknown.store(true, Ordering::Relaxed);
+                        notifier.inval_entry(*parent, name)
+                    }),
+                    true => notifier.inval_entry(*parent, name),
+                }
             }
             Change::Lock(_) => return,
         };

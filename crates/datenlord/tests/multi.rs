@@ -390,3 +390,52 @@ fn a_file_open_on_one_mount_outlives_its_unlink_on_another() {
         || fsck(&m[0]).contains("0 files"),
     );
 }
+
+#[test]
+fn a_working_directory_survives_another_mounts_changes_to_its_name() {
+    let etcd = Etcd::start(1);
+    let blocks = tempfile::tempdir().unwrap();
+    let m = mounts(&etcd, &blocks.path().join("blocks"), 2, long_ttl);
+    std::fs::create_dir(m[0].join("work")).unwrap();
+    seen_within(Duration::from_secs(5), "work on mount 1", || {
+        m[1].join("work").is_dir()
+    });
+    // A shell on mount 1 sits in work/ while mount 0 renames it away and back, and adds a file
+    // beside it: its working directory must stay usable (getcwd, relative paths).
+    let script = "
+        import os, sys, time
+        os.chdir(sys.argv[1])
+        print('ready', flush=True)
+        sys.stdin.readline()
+        cwd = os.getcwd()
+        open('made-here', 'w').write('x')
+        print(cwd, sorted(os.listdir('.')), flush=True)
+    ";
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            &script.replace("\n        ", "\n"),
+            &m[1].join("work").display().to_string(),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    std::fs::rename(m[0].join("work"), m[0].join("moved")).unwrap();
+    std::fs::rename(m[0].join("moved"), m[0].join("work")).unwrap();
+    std::fs::write(m[0].join("beside"), b"y").unwrap();
+    seen_within(Duration::from_secs(5), "beside on mount 1", || {
+        m[1].join("beside").exists()
+    });
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(status.success(), "the shell in work/ failed: {rest}");
+    assert!(rest.contains("made-here"), "{rest}");
+    assert!(m[0].join("work/made-here").exists());
+}

@@ -103,6 +103,9 @@ fn a_store_that_stops_answering_gives_eio_and_recovery_loses_nothing() {
     let m = Mounted::in_home(home, Options::default(), &["--io-timeout", "3"]);
     let stored: Vec<u8> = (0..3 << 20).map(|i: u32| (i % 253) as u8).collect();
     std::fs::write(m.join("stored"), &stored).unwrap();
+    // Larger than a block: written to S3 only, never read, so not in the caches.
+    let uncached: Vec<u8> = (0..9 << 20).map(|i: u32| (i % 251) as u8).collect();
+    std::fs::write(m.join("uncached"), &uncached).unwrap();
 
     server.stop();
     let mut pending = std::fs::File::create(m.join("pending")).unwrap();
@@ -119,18 +122,21 @@ fn a_store_that_stops_answering_gives_eio_and_recovery_loses_nothing() {
         "failed within the timeout"
     );
     let mut buf = Vec::new();
-    let read = std::fs::File::open(m.join("stored")).and_then(|mut f| f.read_to_end(&mut buf));
+    let read = std::fs::File::open(m.join("uncached")).and_then(|mut f| f.read_to_end(&mut buf));
     assert_eq!(read.unwrap_err().raw_os_error(), Some(libc::EIO));
     assert!(
-        std::fs::metadata(m.join("stored")).is_ok(),
+        std::fs::metadata(m.join("uncached")).is_ok(),
         "metadata still answers"
     );
+    // A small file just written is in the caches: it reads without the store.
+    assert_eq!(std::fs::read(m.join("stored")).unwrap(), stored);
 
     // The same server comes back on the same port and directory.
     server.restart();
     pending.sync_all().unwrap();
     drop(pending);
     assert_eq!(std::fs::read(m.join("stored")).unwrap(), stored);
+    assert!(std::fs::read(m.join("uncached")).unwrap() == uncached);
     assert_eq!(
         std::fs::read(m.join("pending")).unwrap(),
         b"acknowledged only after the store is back"

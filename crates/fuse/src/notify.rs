@@ -142,13 +142,26 @@ impl Notifier {
         )
     }
 
-    /// Drops the cached name `name` in directory `parent`.
+    /// Drops the cached name `name` in directory `parent`. A directory dropped this way is
+    /// unhashed: a process whose working directory it is gets ENOENT from getcwd(3).
     pub fn inval_entry(&self, parent: u64, name: &OsStr) -> io::Result<()> {
+        self.send_inval_entry(parent, name, 0)
+    }
+
+    /// Marks the cached name `name` in directory `parent` as expired: the next lookup asks
+    /// the filesystem again, and only a changed answer drops it. Unlike [`Self::inval_entry`],
+    /// working directories under it stay intact. Needs ABI 7.38 (`FUSE_HAS_EXPIRE_ONLY` in
+    /// INIT); an older kernel answers EINVAL.
+    pub fn expire_entry(&self, parent: u64, name: &OsStr) -> io::Result<()> {
+        self.send_inval_entry(parent, name, abi::flags::EXPIRE_ONLY)
+    }
+
+    fn send_inval_entry(&self, parent: u64, name: &OsStr, flags: u32) -> io::Result<()> {
         let name = checked_name(name)?;
         let arg = abi::NotifyInvalEntryOut {
             parent,
             namelen: name.len() as u32,
-            flags: 0,
+            flags,
         };
         self.send(notify_code::INVAL_ENTRY, &arg, &[name, b"\0"])
     }

@@ -11,7 +11,7 @@
 //! directory's attributes; an open-unlinked record with the file's attributes).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -45,6 +45,28 @@ struct Shared {
     prefix: Vec<u8>,
     /// Revisions of this process's own recent commits: its watch skips them.
     own: Mutex<BTreeSet<i64>>,
+    /// Commits in flight, by ticket: an event may arrive before the commit that caused it
+    /// has recorded its revision as own, so the watch waits for the commits older than it.
+    committing: Mutex<BTreeSet<u64>>,
+    next_ticket: AtomicU64,
+    committed: tokio::sync::Notify,
+}
+
+/// A commit in flight; ends (and wakes the watch) when dropped, however the commit ends.
+struct Committing<'a> {
+    shared: &'a Shared,
+    ticket: u64,
+}
+
+impl Drop for Committing<'_> {
+    fn drop(&mut self) {
+        self.shared
+            .committing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.ticket);
+        self.shared.committed.notify_waiters();
+    }
 }
 
 struct Member {
@@ -149,6 +171,9 @@ impl EtcdEngine {
                 current: AtomicUsize::new(0),
                 prefix: format!("{}/", prefix.trim_matches('/')).into_bytes(),
                 own: Mutex::new(BTreeSet::new()),
+                committing: Mutex::new(BTreeSet::new()),
+                next_ticket: AtomicU64::new(0),
+                committed: tokio::sync::Notify::new(),
             }),
         };
         // Fail now, with the reasons, rather than at the first file operation; start on a
@@ -215,6 +240,44 @@ impl EtcdEngine {
         }
     }
 
+    fn start_commit(&self) -> Committing<'_> {
+        let ticket = self.shared.next_ticket.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .committing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(ticket);
+        Committing {
+            shared: &self.shared,
+            ticket,
+        }
+    }
+
+    /// Waits (at most a request's time) until every commit started before now has ended,
+    /// so that an event of this process's own is known as such.
+    async fn settle_commits(&self) {
+        let horizon = self.shared.next_ticket.load(Ordering::Relaxed);
+        let deadline = tokio::time::Instant::now() + REQUEST_TIMEOUT;
+        loop {
+            let notified = self.shared.committed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let oldest = self
+                .shared
+                .committing
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .first()
+                .copied();
+            if oldest.is_none_or(|ticket| ticket >= horizon) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
+    }
+
     fn is_own(&self, revision: i64) -> bool {
         self.shared
             .own
@@ -278,6 +341,9 @@ impl EtcdEngine {
                     && let Some(header) = response.header()
                 {
                     next = Some(header.revision() + 1);
+                }
+                if !response.events().is_empty() {
+                    self.settle_commits().await;
                 }
                 let keys: Vec<Vec<u8>> = response
                     .events()
@@ -464,6 +530,7 @@ impl KvTxn for EtcdTxn {
                 None => TxnOp::delete(key, None),
             })
             .collect();
+        let committing = self.engine.start_commit();
         let response = self
             .engine
             .kv()
@@ -474,6 +541,7 @@ impl KvTxn for EtcdTxn {
             if let Some(header) = response.header() {
                 self.engine.remember_own(header.revision());
             }
+            drop(committing);
             Ok(())
         } else {
             Err(KvError::Conflict)
