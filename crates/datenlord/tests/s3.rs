@@ -103,9 +103,20 @@ fn a_store_that_stops_answering_gives_eio_and_recovery_loses_nothing() {
     let m = Mounted::in_home(home, Options::default(), &["--io-timeout", "3"]);
     let stored: Vec<u8> = (0..3 << 20).map(|i: u32| (i % 253) as u8).collect();
     std::fs::write(m.join("stored"), &stored).unwrap();
-    // Larger than a block: written to S3 only, never read, so not in the caches.
+    // Writes of up to a block are cached as they are flushed: this one is dropped from the
+    // caches, so that only S3 has it.
     let uncached: Vec<u8> = (0..9 << 20).map(|i: u32| (i % 251) as u8).collect();
     std::fs::write(m.join("uncached"), &uncached).unwrap();
+    let evict = Home::new().run(&[
+        "warmup",
+        "--evict",
+        &m.join("uncached").display().to_string(),
+    ]);
+    assert!(
+        evict.status.success(),
+        "{}",
+        String::from_utf8_lossy(&evict.stderr)
+    );
 
     server.stop();
     let mut pending = std::fs::File::create(m.join("pending")).unwrap();
