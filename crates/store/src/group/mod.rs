@@ -125,6 +125,17 @@ mod tests {
             client.get(key(0), HitRange::Whole).await.unwrap(),
             data[..4096]
         );
+        // Nor can it find a block past any object's end (a hostile index): refused too.
+        let far = BlockKey {
+            object: 5,
+            index: u64::MAX / 2,
+        };
+        assert!(client.get(far, part).await.is_none());
+        assert!(!client.warm(far).await);
+        assert!(
+            !client.is_down(&addr),
+            "a refusal is an answer, not a failure"
+        );
 
         let other = GroupClient::new(GroupConfig::new("another volume"));
         other.set_members(vec![addr]);

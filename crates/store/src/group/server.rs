@@ -125,12 +125,22 @@ impl GroupServer {
         Ok(())
     }
 
+    /// Where the asked block starts in its object; a block past any object's end is refused.
+    fn block_start(&self, get: &Get) -> Result<u64, (i32, String)> {
+        let bs = u64::from(self.store.block_size());
+        get.key
+            .index
+            .checked_mul(bs)
+            .filter(|start| start.checked_add(bs).is_some())
+            .ok_or_else(|| (libc::EINVAL, format!("no block {}", get.key)))
+    }
+
     /// Fetches and keeps a whole block (on disk when there is a disk tier) for a warmup.
     async fn warm(&self, get: Get) -> Result<bytes::Bytes, (i32, String)> {
         self.check_volume(&get)?;
-        let bs = u64::from(self.store.block_size());
+        let start = self.block_start(&get)?;
         self.store
-            .warm(get.key.object, get.key.index * bs, 1)
+            .warm(get.key.object, start, 1)
             .await
             .map_err(|e| (e.errno(), e.to_string()))?;
         Ok(bytes::Bytes::new())
@@ -138,6 +148,7 @@ impl GroupServer {
 
     async fn answer(&self, get: Get) -> Result<bytes::Bytes, (i32, String)> {
         self.check_volume(&get)?;
+        let start = self.block_start(&get)?;
         let started = std::time::Instant::now();
         let bs = u64::from(self.store.block_size());
         let read = match get.range {
@@ -146,7 +157,7 @@ impl GroupServer {
                 self.store
                     .read(
                         get.key.object,
-                        get.key.index * bs + offset,
+                        start + offset,
                         len,
                         crate::cache::Access::Sequential,
                     )
