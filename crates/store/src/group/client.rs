@@ -238,7 +238,13 @@ impl GroupClient {
             header.check(&payload)?;
             Ok((header.kind, payload.freeze()))
         };
-        let (answered, payload) = tokio::time::timeout(self.config.request_timeout, exchange)
+        // A warmup waits longer: the member fetches and writes the block before it answers,
+        // and nobody's read waits on it.
+        let limit = match kind {
+            Kind::Warm => self.config.request_timeout * 10,
+            _ => self.config.request_timeout,
+        };
+        let (answered, payload) = tokio::time::timeout(limit, exchange)
             .await
             .map_err(|_| AskError::TimedOut)??;
         let answer = match answered {
