@@ -282,7 +282,11 @@ impl<F: Filesystem> Session<F> {
         if !matches!(drained, Ok(true)) {
             warn!("requests still running at shutdown");
         }
-        mount.abort_connection();
+        // Only a connection the kernel still serves is ours to abort (a lazily detached
+        // mount); a gone one's id may already belong to a newer mount.
+        if main.is_connected() {
+            mount.abort_connection();
+        }
         shared.destroy().await;
         shared.retrievals.close();
         drop(mount);

@@ -73,6 +73,20 @@ impl DevFuse {
         self.fd.as_raw_fd()
     }
 
+    /// Whether the kernel still serves this connection: once its superblock is gone (a
+    /// complete unmount) or it was aborted, the device polls as an error — and the
+    /// connection's id may already name another mount.
+    pub fn is_connected(&self) -> bool {
+        let mut fd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the whole call; a zero timeout never blocks.
+        let polled = unsafe { libc::poll(&mut fd, 1, 0) };
+        polled >= 0 && fd.revents & (libc::POLLERR | libc::POLLNVAL) == 0
+    }
+
     /// Sleeps until the device has a request (or an error) or the channel is stopped.
     fn wait(&self) -> io::Result<()> {
         let mut fds = [
