@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 pub use disk::{DiskTier, DiskTierConfig};
 pub use memory::MemoryTier;
-pub use policy::{Access, Evictor, Policy};
+pub use policy::{Access, Evictor, Policy, scan_resistance};
 pub use stats::{TierCounters, TierStats};
 
 /// Block `index` of object `object`.

@@ -373,58 +373,60 @@ impl<K: Copy + Eq + Hash> Evictor<K> {
     }
 }
 
+/// The hit ratios of a hot set and of a scan beside it, in a tier of `capacity` one-byte
+/// blocks: `hot` blocks read at random (after a warm-up of three reads each), then `scan`
+/// distinct blocks read in turn, four requests each, with one hot read for every two scanned
+/// blocks. What `benches/scan_resistance.rs` prints and the tests hold the policies to.
+pub fn scan_resistance(policy: Policy, capacity: u64, hot: u64, scan: u64) -> (f64, f64) {
+    let mut tier = Evictor::new(policy, capacity);
+    let mut touch = |key: u64, how: Access| -> bool {
+        if tier.contains(&key) {
+            tier.hit(&key, how);
+            return true;
+        }
+        tier.insert(key, 1, how);
+        false
+    };
+    // xorshift64: the same "random" hot reads on every run.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next_hot = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % hot.max(1)
+    };
+    for _ in 0..3 * hot {
+        touch(next_hot(), Access::Random);
+    }
+    let (mut hot_hits, mut hot_reads, mut scan_hits, mut scan_reads) = (0u64, 0u64, 0u64, 0u64);
+    for i in 0..scan {
+        for _ in 0..4 {
+            scan_hits += u64::from(touch(u64::MAX - i, Access::Sequential));
+            scan_reads += 1;
+        }
+        if i % 2 == 0 {
+            hot_hits += u64::from(touch(next_hot(), Access::Random));
+            hot_reads += 1;
+        }
+    }
+    (
+        hot_hits as f64 / hot_reads.max(1) as f64,
+        scan_hits as f64 / scan_reads.max(1) as f64,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A tier of `capacity` unit entries; returns the hit ratio of the hot set while a scan of
-    /// `scan` distinct blocks runs beside it, one hot access for every two scanned blocks.
-    fn hot_ratio_under_scan(policy: Policy, capacity: u64, hot: u64, scan: u64) -> f64 {
-        let mut tier = Evictor::new(policy, capacity);
-        let mut present = HashSet::new();
-        let mut access = |tier: &mut Evictor<u64>, key: u64, how: Access| -> bool {
-            if tier.contains(&key) {
-                tier.hit(&key, how);
-                return true;
-            }
-            for gone in tier.insert(key, 1, how) {
-                present.remove(&gone);
-            }
-            present.insert(key);
-            false
-        };
-        // Warm the hot set: each block used a few times.
-        for _ in 0..3 {
-            for key in 0..hot {
-                access(&mut tier, key, Access::Random);
-            }
-        }
-        let (mut hits, mut total) = (0u64, 0u64);
-        let mut next_hot = 0;
-        for i in 0..scan {
-            let block = 1_000_000 + i;
-            // A scan reads each block in several requests.
-            for _ in 0..4 {
-                access(&mut tier, block, Access::Sequential);
-            }
-            if i % 2 == 1 {
-                continue;
-            }
-            hits += u64::from(access(&mut tier, next_hot, Access::Random));
-            total += 1;
-            next_hot = (next_hot + 7) % hot;
-        }
-        hits as f64 / total as f64
-    }
-
     #[test]
     fn a_scan_ten_times_the_cache_spares_the_hot_set() {
         for policy in [Policy::Auto, Policy::S3Fifo] {
-            let ratio = hot_ratio_under_scan(policy, 1000, 500, 10_000);
+            let ratio = scan_resistance(policy, 1000, 500, 10_000).0;
             assert!(ratio > 0.9, "{policy}: hot hit ratio {ratio}");
         }
         // LRU is the baseline that the others must beat: a scan flushes it.
-        let lru = hot_ratio_under_scan(Policy::Lru, 1000, 500, 10_000);
+        let lru = scan_resistance(Policy::Lru, 1000, 500, 10_000).0;
         assert!(lru < 0.9, "lru: {lru}");
     }
 
