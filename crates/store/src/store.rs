@@ -363,12 +363,7 @@ impl BlockStore {
         let range = HitRange::Part { offset, len };
         if !cache.tiers.has_memory() && !cache.tiers.has_disk() {
             // Nothing kept here (a group member does the keeping): fetch only the range.
-            if let Some(group) = &self.group
-                && let Some(bytes) = group.get(key, range).await
-            {
-                return Ok(bytes);
-            }
-            return read_range(&self.backend, self.deadline, object, index, offset, len).await;
+            return self.fetch_range(cache, key, offset, len).await;
         }
         if let Some(bytes) = cache.tiers.get(key, range, access) {
             return Ok(bytes);
@@ -376,19 +371,7 @@ impl BlockStore {
         let in_flight = cache.fetching().get(&key).cloned();
         if in_flight.is_none() && access == Access::Random && offset > 0 {
             self.fill_in_background(key);
-            if let Some(group) = &self.group
-                && let Some(bytes) = group.get(key, range).await
-            {
-                return Ok(bytes);
-            }
-            let started = Instant::now();
-            let bytes =
-                read_range(&self.backend, self.deadline, object, index, offset, len).await?;
-            cache
-                .tiers
-                .remote
-                .hit(bytes.len() as u64, started.elapsed());
-            return Ok(bytes);
+            return self.fetch_range(cache, key, offset, len).await;
         }
         let block = match in_flight {
             Some(fetch) => fetch.await,
@@ -400,13 +383,46 @@ impl BlockStore {
         })
     }
 
-    fn fetch(&self, cache: &Arc<Cached>, key: BlockKey, access: Access) -> Fetch {
-        let source = Source {
+    /// `len` bytes at `offset` of block `key`, not kept: from the cache group, else the store.
+    async fn fetch_range(
+        &self,
+        cache: &Cached,
+        key: BlockKey,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes> {
+        if let Some(group) = &self.group
+            && let Some(bytes) = group.get(key, HitRange::Part { offset, len }).await
+        {
+            return Ok(bytes);
+        }
+        let started = Instant::now();
+        let bytes = read_range(
+            &self.backend,
+            self.deadline,
+            key.object,
+            key.index,
+            offset,
+            len,
+        )
+        .await?;
+        cache
+            .tiers
+            .remote
+            .hit(bytes.len() as u64, started.elapsed());
+        Ok(bytes)
+    }
+
+    fn source(&self) -> Source {
+        Source {
             backend: self.backend.clone(),
             group: self.group.clone(),
             deadline: self.deadline,
-        };
-        fetch(cache, source, key, access)
+        }
+    }
+
+    fn fetch(&self, cache: &Arc<Cached>, key: BlockKey, access: Access) -> Fetch {
+        fetch(cache, self.source(), key, access)
     }
 
     /// A whole block, through the caches when there are any.
@@ -459,11 +475,7 @@ impl BlockStore {
                 continue;
             }
             let cached = cache.clone();
-            let source = Source {
-                backend: self.backend.clone(),
-                group: self.group.clone(),
-                deadline: self.deadline,
-            };
+            let source = self.source();
             tokio::spawn(async move {
                 let Ok(_permit) = cached.background.clone().acquire_owned().await else {
                     return;
