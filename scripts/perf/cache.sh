@@ -24,25 +24,9 @@ RAND_SECONDS=${RAND_SECONDS:-10}
 WORK=$(mktemp -d /var/tmp/dl-cache.XXXXXX)
 cargo build --release --locked -p datenlord --manifest-path "$ROOT/Cargo.toml" >/dev/null
 BIN=$ROOT/target/release/datenlord
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-pids=()
-mounts=()
-cleanup() {
-    for m in "${mounts[@]}"; do
-        if mountpoint -q "$m"; then "$BIN" umount "$m" 2>/dev/null || umount -l "$m"; fi
-    done
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-    if ! grep -q "$WORK" /proc/mounts; then rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-
-s3_port=$(free_port)
-mkdir -p "$WORK/s3/bench"
-S3S_FS=$(command -v s3s-fs || echo "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs")
-"$S3S_FS" --host 127.0.0.1 --port "$s3_port" --access-key bench --secret-key bench-secret "$WORK/s3" >/dev/null 2>&1 &
-pids+=($!)
-export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret
+# shellcheck source=servers.sh
+source "$ROOT/scripts/perf/servers.sh"
+start_s3
 export DATENLORD_HOME=$WORK/home DATENLORD_META=sqlite://$WORK/meta.db
 sleep 1
 "$BIN" format --storage "s3://bench/v?endpoint=http://127.0.0.1:$s3_port&region=us-east-1" bench >/dev/null

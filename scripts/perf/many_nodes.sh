@@ -16,18 +16,8 @@ WORK=$(mktemp -d /var/tmp/dl-many.XXXXXX)
 cargo build --release --locked -p datenlord --manifest-path "$ROOT/Cargo.toml" >/dev/null
 BIN=$ROOT/target/release/datenlord
 python3 -c 'import boto3' 2>/dev/null || pip install -q boto3
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-pids=()
-mounts=()
-cleanup() {
-    for m in "${mounts[@]}"; do
-        if mountpoint -q "$m"; then "$BIN" umount "$m" 2>/dev/null || umount -l "$m"; fi
-    done
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-    if ! grep -q "$WORK" /proc/mounts; then rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+# shellcheck source=servers.sh
+source "$ROOT/scripts/perf/servers.sh"
 
 etcd_port=$(free_port); peer=$(free_port)
 etcd --name bench --data-dir "$WORK/etcd" --listen-client-urls "http://127.0.0.1:$etcd_port" \
@@ -35,12 +25,7 @@ etcd --name bench --data-dir "$WORK/etcd" --listen-client-urls "http://127.0.0.1
     --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
     --initial-cluster "bench=http://127.0.0.1:$peer" >"$WORK/etcd.log" 2>&1 &
 pids+=($!)
-s3_port=$(free_port)
-mkdir -p "$WORK/s3/bench"
-S3S_FS=$(command -v s3s-fs || echo "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs")
-"$S3S_FS" --host 127.0.0.1 --port "$s3_port" --access-key bench --secret-key bench-secret "$WORK/s3" >/dev/null 2>&1 &
-pids+=($!)
-export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret
+start_s3
 sleep 2
 
 # mount_volume NAME META STORAGE: formats and mounts on $WORK/mnt-NAME (not in a subshell, so
