@@ -30,6 +30,7 @@ pub enum Command {
     Status(StatusArgs),
     Fsck(FsckArgs),
     Warmup(WarmupArgs),
+    Bench(BenchArgs),
     CacheNode(CacheNodeArgs),
 }
 
@@ -243,6 +244,41 @@ pub struct WarmupArgs {
     /// Only report how much of them is cached.
     #[arg(long)]
     pub check: bool,
+}
+
+/// Measure a directory: write and read big files, then write, read and stat small files.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Everything happens in a new directory under PATH, removed at the end (also \
+    after an error or Ctrl-C). Before each read phase the kernel's page cache is dropped when \
+    permitted (root). A summary follows: per phase the throughput and the mean time per \
+    operation (per 1 MiB request of a big file, per small file). When PATH is on a DatenLord \
+    mount, where the time went comes next, per phase: metadata operations, requests to the \
+    object store, and the blocks read from each cache tier and from the object store (the \
+    mount's counters, so other activity on that mount counts too). Sizes take a unit: \
+    K, M or G (powers of 1024).\n\nExamples:\n  \
+    datenlord bench /mnt/dl\n  \
+    datenlord bench /mnt/dl --threads 4 --big-file-size 256M\n  \
+    datenlord bench /mnt/dl --big-file-size 0 --small-files 10000 --small-file-size 4K"
+)]
+pub struct BenchArgs {
+    /// The directory to measure (on a DatenLord mount, or any other for comparison).
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// Size of the big file each thread writes and reads back in 1 MiB requests (fsynced
+    /// once written); 0 skips the big-file phases.
+    #[arg(long, default_value = "1G", value_name = "SIZE")]
+    pub big_file_size: String,
+    /// Small files each thread creates, writes and closes, reads back and stats; 0 skips the
+    /// small-file phases.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub small_files: u64,
+    /// Size of each small file.
+    #[arg(long, default_value = "128K", value_name = "SIZE")]
+    pub small_file_size: String,
+    /// Threads working at once, each on files of its own.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub threads: usize,
 }
 
 /// Check a volume's metadata and that every block its files need exists.

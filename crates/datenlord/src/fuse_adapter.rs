@@ -108,6 +108,25 @@ impl FuseAdapter {
         }
     }
 
+    /// The mount's counters since it started, for `datenlord bench`.
+    fn stats(&self, op: &op::Ioctl<'_>) -> Result<Ioctl> {
+        if (op.out_size as usize) < cache_ioctl::STATS_SIZE
+            || !cache_ioctl::is_stats_request(op.in_data)
+        {
+            return Err(Errno::from_raw(libc::EINVAL));
+        }
+        let store = self.vfs.store();
+        let stats = cache_ioctl::MountStats::new(
+            self.vfs.meta().counters(),
+            store.object_counters(),
+            store.cache_counters().as_ref(),
+        );
+        Ok(Ioctl {
+            result: 0,
+            data: Bytes::copy_from_slice(&cache_ioctl::encode_stats(&stats)),
+        })
+    }
+
     async fn create_file(
         &self,
         req: &Request<'_>,
@@ -281,8 +300,12 @@ impl Filesystem for FuseAdapter {
             .map_err(errno)
     }
 
-    /// `datenlord warmup`'s requests on an open file; any other ioctl is not ours.
+    /// `datenlord warmup`'s requests on an open file and `datenlord bench`'s request for the
+    /// counters (on any file or directory); any other ioctl is not ours.
     async fn ioctl(&self, _req: &Request<'_>, op: op::Ioctl<'_>) -> Result<Ioctl> {
+        if op.cmd == cache_ioctl::STATS_CMD {
+            return self.stats(&op);
+        }
         if op.cmd != cache_ioctl::CMD {
             return Err(Errno::from_raw(libc::ENOTTY));
         }

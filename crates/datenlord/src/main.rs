@@ -1,6 +1,7 @@
 //! The `datenlord` command: parses the command line and runs one subcommand.
 
 mod admin;
+mod bench;
 mod cache_ioctl;
 mod cache_node;
 mod cache_options;
@@ -28,6 +29,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Status(args) => admin::status(args),
         cli::Command::Fsck(args) => admin::fsck(args),
         cli::Command::Warmup(args) => warmup::run(args),
+        cli::Command::Bench(args) => bench::run(args),
         cli::Command::CacheNode(args) => cache_node::run(args),
     };
     match result {

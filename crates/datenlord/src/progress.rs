@@ -8,9 +8,17 @@ use std::time::{Duration, Instant};
 
 use crate::admin::human;
 
+/// What a bar counts to its total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Bytes,
+    Files,
+}
+
 #[derive(Debug)]
 struct Shared {
     label: String,
+    unit: Unit,
     total: u64,
     done: AtomicU64,
     items: AtomicU64,
@@ -18,7 +26,7 @@ struct Shared {
     started: Instant,
 }
 
-/// Bytes done out of a total, redrawn five times a second.
+/// Bytes (or files) done out of a total, redrawn five times a second.
 #[derive(Debug)]
 pub struct Progress {
     shared: Arc<Shared>,
@@ -26,9 +34,20 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// A bar of `total` bytes.
     pub fn start(label: &str, total: u64) -> Self {
+        Self::with_unit(label, Unit::Bytes, total)
+    }
+
+    /// A bar of `total` files (for work that moves no data, like stat).
+    pub fn start_files(label: &str, total: u64) -> Self {
+        Self::with_unit(label, Unit::Files, total)
+    }
+
+    fn with_unit(label: &str, unit: Unit, total: u64) -> Self {
         let shared = Arc::new(Shared {
             label: label.to_string(),
+            unit,
             total,
             done: AtomicU64::new(0),
             items: AtomicU64::new(0),
@@ -79,7 +98,11 @@ impl Drop for Progress {
 
 fn draw(s: &Shared) {
     const WIDTH: u64 = 30;
-    let done = s.done.load(Ordering::Relaxed);
+    let items = s.items.load(Ordering::Relaxed);
+    let done = match s.unit {
+        Unit::Bytes => s.done.load(Ordering::Relaxed),
+        Unit::Files => items,
+    };
     let ratio = if s.total == 0 {
         1.0
     } else {
@@ -96,16 +119,21 @@ fn draw(s: &Shared) {
     } else {
         String::new()
     };
+    let counts = match s.unit {
+        Unit::Bytes => format!(
+            "{} / {}  {items} files  {}/s",
+            human(done),
+            human(s.total),
+            human(rate as u64)
+        ),
+        Unit::Files => format!("{done} / {} files  {rate:.0} files/s", s.total),
+    };
     let mut err = std::io::stderr().lock();
     let _ = write!(
         err,
-        "\r{} [{bar}] {:>3.0}%  {} / {}  {} files  {}/s{eta}   ",
+        "\r{} [{bar}] {:>3.0}%  {counts}{eta}   ",
         s.label,
         ratio * 100.0,
-        human(done),
-        human(s.total),
-        s.items.load(Ordering::Relaxed),
-        human(rate as u64),
     );
     let _ = err.flush();
 }

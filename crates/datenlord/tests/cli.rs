@@ -196,7 +196,7 @@ fn background_mount_reports_ready_and_umount_stops_it() {
 #[test]
 fn help_has_examples() {
     let home = Home::new();
-    for cmd in ["format", "mount", "umount", "status", "fsck"] {
+    for cmd in ["format", "mount", "umount", "status", "fsck", "bench"] {
         let out = succeeded(&home.run(&[cmd, "--help"]));
         assert!(out.contains("Examples:"), "{cmd}: {out}");
     }

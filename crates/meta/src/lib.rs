@@ -27,7 +27,7 @@ pub use check::MetaReport;
 pub use chunk::{COMPACT_SLICES, ChunkSlice, NewObject, Piece, split_range, visible};
 pub use error::{MetaError, Result};
 pub use locks::{LockOwner, LockRange};
-pub use meta::{Caller, Meta, Usage};
+pub use meta::{Caller, Meta, MetaCounters, Usage};
 pub use model::{Attr, CHUNK_SIZE, Dirent, FileKind, MAX_FILE_SIZE, ROOT_INO, Slice, Timespec};
 pub use namespace::{DIR_SIZE, NewInode, OpenFiles, RENAME_EXCHANGE, RENAME_NOREPLACE, Removed};
 pub use session::SessionInfo;

@@ -1,6 +1,7 @@
 //! `Meta`: the metadata of one volume, all its logic written once over [`AnyKv`].
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{MetaError, Result, errno};
 use crate::keys;
@@ -19,9 +20,10 @@ const ID_BATCH: u64 = 1024;
 /// expression using `$txn` that evaluates to `Result<T>`.
 macro_rules! write_txn {
     ($meta:expr, |$txn:ident| $body:expr) => {{
+        let started = std::time::Instant::now();
         let mut attempt: u32 = 0;
         let mut unavailable = $crate::meta::Unavailable::new(&$meta);
-        loop {
+        let outcome = loop {
             let outcome: $crate::error::Result<_> = async {
                 let mut $txn = $crate::kv::KvEngine::begin(&$meta.kv, true).await?;
                 let body: $crate::error::Result<_> = async { $body }.await;
@@ -41,7 +43,9 @@ macro_rules! write_txn {
                     if unavailable.wait(&reason).await => {}
                 other => break other,
             }
-        }
+        };
+        $crate::meta::Meta::count_op(&$meta, started);
+        outcome
     }};
 }
 
@@ -49,8 +53,9 @@ macro_rules! write_txn {
 /// engine is unavailable and the deadline allows.
 macro_rules! read_txn {
     ($meta:expr, |$txn:ident| $body:expr) => {{
+        let started = std::time::Instant::now();
         let mut unavailable = $crate::meta::Unavailable::new(&$meta);
-        loop {
+        let outcome = loop {
             let outcome: $crate::error::Result<_> = async {
                 let mut $txn = $crate::kv::KvEngine::begin(&$meta.kv, false).await?;
                 async { $body }.await
@@ -61,7 +66,9 @@ macro_rules! read_txn {
                     if unavailable.wait(&reason).await => {}
                 other => break other,
             }
-        }
+        };
+        $crate::meta::Meta::count_op(&$meta, started);
+        outcome
     }};
 }
 
@@ -132,6 +139,15 @@ pub struct Usage {
     pub inodes: u64,
 }
 
+/// How many metadata operations (transactions, retries included) ran and how long they took
+/// altogether, in nanoseconds; concurrent operations overlap, so the sum may exceed the wall
+/// time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MetaCounters {
+    pub ops: u64,
+    pub nanos: u64,
+}
+
 /// The metadata of one volume.
 #[derive(Debug)]
 pub struct Meta {
@@ -141,6 +157,9 @@ pub struct Meta {
     volume: Volume,
     inodes: Mutex<std::ops::Range<u64>>,
     objects: Mutex<std::ops::Range<u64>>,
+    /// Counted where every operation runs: `write_txn!` and `read_txn!`.
+    ops: AtomicU64,
+    op_nanos: AtomicU64,
 }
 
 impl Meta {
@@ -233,6 +252,23 @@ impl Meta {
             volume,
             inodes: Mutex::new(0..0),
             objects: Mutex::new(0..0),
+            ops: AtomicU64::new(0),
+            op_nanos: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one operation that began at `started` (the transaction macros call it).
+    pub(crate) fn count_op(&self, started: std::time::Instant) {
+        let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.ops.fetch_add(1, Ordering::Relaxed);
+        self.op_nanos.fetch_add(took, Ordering::Relaxed);
+    }
+
+    /// The operations run so far on this volume by this process.
+    pub fn counters(&self) -> MetaCounters {
+        MetaCounters {
+            ops: self.ops.load(Ordering::Relaxed),
+            nanos: self.op_nanos.load(Ordering::Relaxed),
         }
     }
 

@@ -75,6 +75,17 @@ const ME: Caller = Caller {
 };
 
 #[tokio::test]
+async fn every_operation_is_counted_with_its_time() {
+    let (_d, meta) = fresh().await;
+    let before = meta.counters();
+    meta.getattr(ROOT_INO).await.unwrap();
+    meta.lookup(ROOT_INO, b"missing").await.unwrap_err();
+    let after = meta.counters();
+    assert_eq!(after.ops - before.ops, 2);
+    assert!(after.nanos > before.nanos);
+}
+
+#[tokio::test]
 async fn create_lookup_and_names() {
     let (_d, meta) = fresh().await;
     let (ino, attr) = meta.create(ME, ROOT_INO, b"a", file(0o666)).await.unwrap();

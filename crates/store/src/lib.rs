@@ -10,9 +10,11 @@ pub mod cache;
 mod error;
 pub mod group;
 pub mod local;
+mod object_stats;
 mod store;
 mod url;
 
 pub use error::{Result, StoreError};
+pub use object_stats::ObjectCounters;
 pub use store::{BlockStore, Capacity, DEFAULT_DEADLINE};
 pub use url::{S3Location, StorageUrl};

@@ -14,6 +14,7 @@ use crate::cache::{Access, BlockCache, BlockKey, CacheConfig, CacheCounters, Hit
 use crate::error::{Result, StoreError};
 use crate::group::GroupClient;
 use crate::local::LocalDir;
+use crate::object_stats::{ObjectCounters, ObjectStats};
 use crate::url::{S3Location, StorageUrl};
 
 /// Threads that write the blocks of one object to a local directory at once.
@@ -39,6 +40,14 @@ enum Backend {
     Service(opendal::Operator),
 }
 
+/// The object backend and what was asked of it: every block read or written below the
+/// cache tiers goes through here and is counted.
+#[derive(Debug)]
+struct Objects {
+    backend: Backend,
+    stats: ObjectStats,
+}
+
 /// How long one operation on a remote store may take, retries included, by default.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -47,7 +56,7 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(60);
 pub struct BlockStore {
     url: StorageUrl,
     block_size: u32,
-    backend: Arc<Backend>,
+    objects: Arc<Objects>,
     deadline: Duration,
     cache: Option<Arc<Cached>>,
     /// The cache group asked before the object store.
@@ -199,7 +208,10 @@ impl BlockStore {
         Ok(Self {
             url: url.clone(),
             block_size,
-            backend: Arc::new(backend),
+            objects: Arc::new(Objects {
+                backend,
+                stats: ObjectStats::default(),
+            }),
             deadline: DEFAULT_DEADLINE,
             cache: None,
             group: None,
@@ -235,6 +247,11 @@ impl BlockStore {
             group: self.group.as_ref().map(|g| g.stats.snapshot()),
             ..c.tiers.counters()
         })
+    }
+
+    /// The counters of the requests made of the object backend (below the caches).
+    pub fn object_counters(&self) -> ObjectCounters {
+        self.objects.stats.snapshot()
     }
 
     /// Bounds every operation on a remote store, retries included: past it the operation
@@ -276,7 +293,8 @@ impl BlockStore {
 
     async fn put_blocks(&self, object: u64, data: &[u8]) -> Result<()> {
         let bs = self.block_size as usize;
-        match &*self.backend {
+        let stats = &self.objects.stats;
+        match &self.objects.backend {
             Backend::Local(dir) => {
                 let blocks: Vec<&[u8]> = data.chunks(bs).collect();
                 // Copying into the page cache is the cost: spread the blocks over threads.
@@ -287,7 +305,11 @@ impl BlockStore {
                             let blocks = &blocks;
                             scope.spawn(move || {
                                 (lane..blocks.len()).step_by(lanes).try_for_each(|index| {
-                                    dir.write(&block_name(object, index as u64), blocks[index])
+                                    let started = Instant::now();
+                                    let written =
+                                        dir.write(&block_name(object, index as u64), blocks[index]);
+                                    stats.put(blocks[index].len() as u64, started.elapsed());
+                                    written
                                 })
                             })
                         })
@@ -310,7 +332,12 @@ impl BlockStore {
                 let puts = data.chunks(bs).enumerate().map(|(index, block)| {
                     let name = block_name(object, index as u64);
                     let block = Bytes::copy_from_slice(block);
-                    async move { op.write(&name, block).await.map(|_| ()) }
+                    async move {
+                        let (len, started) = (block.len() as u64, Instant::now());
+                        let written = op.write(&name, block).await.map(|_| ());
+                        stats.put(len, started.elapsed());
+                        written
+                    }
                 });
                 self.bounded(async { Ok(try_join_all(puts).await.map(drop)?) })
                     .await
@@ -357,7 +384,7 @@ impl BlockStore {
         access: Access,
     ) -> Result<Bytes> {
         let Some(cache) = &self.cache else {
-            return read_range(&self.backend, self.deadline, object, index, offset, len).await;
+            return read_range(&self.objects, self.deadline, object, index, offset, len).await;
         };
         let key = BlockKey { object, index };
         let range = HitRange::Part { offset, len };
@@ -398,7 +425,7 @@ impl BlockStore {
         }
         let started = Instant::now();
         let bytes = read_range(
-            &self.backend,
+            &self.objects,
             self.deadline,
             key.object,
             key.index,
@@ -415,7 +442,7 @@ impl BlockStore {
 
     fn source(&self) -> Source {
         Source {
-            backend: self.backend.clone(),
+            objects: self.objects.clone(),
             group: self.group.clone(),
             deadline: self.deadline,
         }
@@ -429,7 +456,7 @@ impl BlockStore {
     pub async fn block(&self, object: u64, index: u64) -> Result<Bytes> {
         let key = BlockKey { object, index };
         let Some(cache) = &self.cache else {
-            return read_whole(&self.backend, self.deadline, key).await;
+            return read_whole(&self.objects, self.deadline, key).await;
         };
         if let Some(block) = cache.tiers.get(key, HitRange::Whole, Access::Sequential) {
             return Ok(block);
@@ -593,7 +620,7 @@ impl BlockStore {
             if let Some(cache) = &self.cache {
                 cache.tiers.remove(BlockKey { object, index });
             }
-            match &*self.backend {
+            match &self.objects.backend {
                 Backend::Local(dir) => dir.delete(&name)?,
                 Backend::Service(op) => self.bounded(async { Ok(op.delete(&name).await?) }).await?,
             }
@@ -603,7 +630,7 @@ impl BlockStore {
 
     /// Makes every block written so far durable.
     pub async fn sync(&self) -> Result<()> {
-        match &*self.backend {
+        match &self.objects.backend {
             Backend::Local(dir) => dir.sync(),
             Backend::Service(_) => Ok(()),
         }
@@ -611,7 +638,7 @@ impl BlockStore {
 
     /// Every object present, with the sizes of its blocks by index.
     pub async fn list(&self) -> Result<BTreeMap<u64, BTreeMap<u64, u64>>> {
-        let names = match &*self.backend {
+        let names = match &self.objects.backend {
             Backend::Local(dir) => dir.list()?,
             Backend::Service(op) => op
                 .list_with("")
@@ -648,7 +675,7 @@ impl BlockStore {
 
     /// The size and free space of the storage, when it has one.
     pub fn capacity(&self) -> Option<Capacity> {
-        match &*self.backend {
+        match &self.objects.backend {
             Backend::Local(dir) => {
                 let stat = nix::sys::statvfs::statvfs(dir.root()).ok()?;
                 let unit = stat.fragment_size();
@@ -678,6 +705,21 @@ fn not_found(name: &str) -> impl Fn(opendal::Error) -> StoreError + '_ {
 
 /// `len` bytes at `offset` of block `index` of `object`, straight from the backend.
 async fn read_range(
+    objects: &Objects,
+    deadline: Duration,
+    object: u64,
+    index: u64,
+    offset: u64,
+    len: u64,
+) -> Result<Bytes> {
+    let started = Instant::now();
+    let read = read_range_uncounted(&objects.backend, deadline, object, index, offset, len).await;
+    let got = read.as_ref().map_or(0, |b| b.len() as u64);
+    objects.stats.get(got, started.elapsed());
+    read
+}
+
+async fn read_range_uncounted(
     backend: &Backend,
     deadline: Duration,
     object: u64,
@@ -705,7 +747,19 @@ async fn read_range(
 }
 
 /// A whole block, straight from the backend.
-async fn read_whole(backend: &Backend, deadline: Duration, key: BlockKey) -> Result<Bytes> {
+async fn read_whole(objects: &Objects, deadline: Duration, key: BlockKey) -> Result<Bytes> {
+    let started = Instant::now();
+    let read = read_whole_uncounted(&objects.backend, deadline, key).await;
+    let got = read.as_ref().map_or(0, |b| b.len() as u64);
+    objects.stats.get(got, started.elapsed());
+    read
+}
+
+async fn read_whole_uncounted(
+    backend: &Backend,
+    deadline: Duration,
+    key: BlockKey,
+) -> Result<Bytes> {
     let name = block_name(key.object, key.index);
     match backend {
         Backend::Local(dir) => dir.read_all(&name),
@@ -718,7 +772,7 @@ async fn read_whole(backend: &Backend, deadline: Duration, key: BlockKey) -> Res
 
 /// Where a missing block comes from: the cache group, else the object store.
 struct Source {
-    backend: Arc<Backend>,
+    objects: Arc<Objects>,
     group: Option<Arc<GroupClient>>,
     deadline: Duration,
 }
@@ -738,7 +792,7 @@ fn fetch(cache: &Arc<Cached>, source: Source, key: BlockKey, access: Access) -> 
             return Ok(block);
         }
         let started = Instant::now();
-        let fetched = read_whole(&source.backend, source.deadline, key).await;
+        let fetched = read_whole(&source.objects, source.deadline, key).await;
         match &fetched {
             Ok(block) => {
                 cached
@@ -791,6 +845,19 @@ mod tests {
         local.sync().await.unwrap();
         assert!(local.capacity().unwrap().total > 0);
         round_trip(&BlockStore::open(&StorageUrl::Memory, 4096, true).unwrap()).await;
+    }
+
+    #[tokio::test]
+    async fn requests_of_the_backend_are_counted() {
+        let store = BlockStore::open(&StorageUrl::Memory, 4096, true).unwrap();
+        let data = vec![7u8; 10_000];
+        store.put(1, &data).await.unwrap();
+        store.read(1, 0, 10_000, Access::Random).await.unwrap();
+        store.read(1, 5000, 10, Access::Random).await.unwrap();
+        let counters = store.object_counters();
+        assert_eq!((counters.puts, counters.put_bytes), (3, 10_000));
+        assert_eq!((counters.gets, counters.get_bytes), (4, 10_010));
+        assert!(counters.get_nanos > 0 && counters.put_nanos > 0);
     }
 
     #[tokio::test]
