@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # mdtest-style metadata rates on one target directory (issue 8, workload 2): create, stat,
-# open/close, rename and unlink of FILES files (2 000 per worker; --quick: 200) in one shared
+# open/close, rename and unlink of META_FILES files (2 000 per worker; --quick: 200) in one shared
 # directory and in per-worker trees, with 1 and 4 worker processes; then the time to list a
-# directory of 10 000 entries (--quick: 1 000), cold (page cache dropped) and again. TSV out.
+# directory of 10 000 entries (--quick: 200), cold (page cache dropped) and again. TSV out.
 #
 #   scripts/perf/meta.sh TARGET_DIR [--quick]
 set -euo pipefail
@@ -11,11 +11,11 @@ if [ $# -lt 1 ] || [ ! -d "$1" ]; then
     exit 2
 fi
 HERE=$(cd "$(dirname "$0")" && pwd)
-FILES=2000
+FILES=${META_FILES:-2000}
 ENTRIES=10000
 if [ "${2:-}" = "--quick" ]; then
-    FILES=200
-    ENTRIES=1000
+    FILES=${META_FILES:-200}
+    ENTRIES=200
 fi
 WORK="$1/.meta-$$"
 mkdir -p "$WORK"

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Plain S3 PUT then GET of SIZE bytes as BLOCK-sized objects with THREADS requests at once:
-the ceiling a filesystem over the same S3 server is compared with. Prints JSON (MB/s)."""
+the ceiling a filesystem over the same S3 server is compared with. Prints JSON (MB/s), or with
+--tsv as a last argument the rows of fio.sh's table it stands for."""
 import concurrent.futures as cf
 import json
 import os
@@ -23,7 +24,14 @@ def main():
         list(pool.map(lambda i: s3.get_object(Bucket=bucket, Key=f"plain/{i}")["Body"].read(), range(count)))
         get = time.perf_counter() - began
     mb = size / 1e6
-    print(json.dumps({"put": round(mb / put, 1), "get": round(mb / get, 1)}))
+    if sys.argv[6:] == ["--tsv"]:
+        # The rows of fio.sh's table this measures: sequential write and read, THREADS jobs.
+        print("workload\tbs\tjobs\tiops\tMB/s\tmean_us\tp99_us")
+        bs = f"{block >> 20}m" if block % (1 << 20) == 0 else f"{block >> 10}k"
+        for name, took in (("seqwrite", put), ("seqread", get)):
+            print(f"{name}\t{bs}\t{threads}\t{count / took:.0f}\t{mb / took:.1f}\t\t")
+    else:
+        print(json.dumps({"put": round(mb / put, 1), "get": round(mb / get, 1)}))
 
 
 if __name__ == "__main__":
