@@ -103,7 +103,13 @@ scripts/cpython-suite.sh "$bin"
 DATENLORD_META="etcd://127.0.0.1:$etcd_client/cpython" CPYTHON_TESTS="test_os test_posix test_fileio test_glob" \
     scripts/cpython-suite.sh "$bin"
 
-leftover=$(awk '$2 ~ /memfs-test-|datenlord-mnt-|dl-cpython/ {print $2}' /proc/self/mounts)
+# The performance suite in its quick mode: proves its scripts on every target (DatenLord, the
+# local disk, tmpfs, JuiceFS, rclone, s3fs, a plain S3 client); numbers, not a pass/fail test.
+perf_out=$(mktemp -d /var/tmp/dl-perf-report.XXXXXX)
+DATENLORD_BIN="$bin" scripts/perf/compare.sh --quick --out "$perf_out"
+rm -rf "$perf_out"
+
+leftover=$(awk '$2 ~ /memfs-test-|datenlord-mnt-|dl-cpython|dl-compare/ {print $2}' /proc/self/mounts)
 if [ -n "$leftover" ]; then
     echo "test.sh: tests left mounts behind: $leftover" >&2
     exit 1
