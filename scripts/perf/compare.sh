@@ -14,6 +14,10 @@
 #                     answers 500 to a HEAD of a name that is a directory on its disk, which
 #                     s3fs's directory objects ("dir/") make it ask for, and s3fs retries forever
 #   s3-client         boto3 straight to the S3 server: the ceiling for the dataset and big reads
+# s3s-fs writes a response in pieces without TCP_NODELAY, so the client's delayed ACK adds
+# 40 ms to every GET of more than a few KiB; no production S3 service behaves so. For the run,
+# delayed ACKs are turned off on the loopback routes (`ip route ... quickack 1`), and back on
+# at the end.
 # Metadata and dataset workloads run once per set-up (on the cold target; the dataset has its
 # own cold and warm epochs). Every phase runs under a time limit; one that fails or runs out
 # of time is reported with the rows it finished, and the run goes on. Every server and mount
@@ -56,7 +60,7 @@ fi
 
 # What the peers need, installed when missing.
 missing=()
-for tool in fio:fio etcd:etcd-server rclone:rclone s3fs:s3fs fusermount:fuse3 bc:bc; do
+for tool in ip:iproute2 fio:fio etcd:etcd-server rclone:rclone s3fs:s3fs fusermount:fuse3 bc:bc; do
     command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -105,7 +109,18 @@ abort_fuse() {
         echo 1 >"/sys/fs/fuse/connections/${dev#*:}/abort"
     fi
 }
-trap cleanup_all EXIT
+# loopback_quickack 1|0: delayed ACKs off (1) or back on (0) on the loopback routes.
+loopback_quickack() {
+    ip route change local 127.0.0.0/8 dev lo proto kernel scope host src 127.0.0.1 table local quickack "$1" &&
+        ip route change local 127.0.0.1 dev lo proto kernel scope host src 127.0.0.1 table local quickack "$1"
+}
+quickack=no
+if loopback_quickack 1; then
+    quickack=yes
+else
+    echo "compare.sh: could not turn delayed ACKs off on loopback; S3 reads will wait 40 ms each" >&2
+fi
+trap 'cleanup_all; if [ "$quickack" = yes ]; then loopback_quickack 0; fi' EXIT
 rm -rf "$OUT"
 mkdir -p "$OUT/raw"
 export SMALLFILES_SRC=$WORK/smallfiles-src/tree
@@ -313,6 +328,7 @@ done
     echo "s3 server: s3s-fs $("$(command -v s3s-fs || echo "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs")" --version 2>&1 | head -1)"
     echo "fio: $(fio --version)"
     echo "python: $(python3 --version 2>&1)"
+    echo "loopback delayed ACKs off (quickack): $quickack"
     echo "settings: fio ${FIO_SIZE:-16M} per job group, ${FIO_RUNTIME:-1} s per point; meta ${META_FILES} files per worker; phase limit ${LIMIT} s"
 } >"$OUT/machine.txt"
 python3 "$HERE/report.py" "$OUT" "$ALL_TARGETS"
