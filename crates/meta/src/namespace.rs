@@ -468,6 +468,13 @@ async fn drop_link(
     attr.ctime = now;
     // The caller's own hold on a file it no longer has open is a release still to come.
     let own = (!open.is_open(ino)).then(|| open.session());
+    if attr.nlink == 0
+        && let Some(own) = own
+    {
+        // That release happens here: a closed file's hold lingers on its mount (for a cheap
+        // reopen), and would otherwise keep the inode after the last holder's close.
+        txn.delete(&keys::open_file(ino, own))?;
+    }
     if attr.nlink > 0 || open.is_open(ino) || !holders(txn, ino, own).await?.is_empty() {
         put_attr(txn, ino, &attr)?;
         if attr.nlink == 0 && open.is_open(ino) {

@@ -154,6 +154,19 @@ impl Meta {
         })
     }
 
+    /// [`Meta::release_open`] of several files in one transaction.
+    pub async fn release_opens(&self, session: u64, inos: &[u64]) -> Result<()> {
+        write_txn!(self, |txn| {
+            for &ino in inos {
+                let key = keys::open_file(ino, session);
+                txn.get(&key).await?;
+                txn.delete(&key)?;
+                reclaim_if_unheld(&mut txn, ino, session).await?;
+            }
+            Ok(())
+        })
+    }
+
     /// Ends every session that `is_dead` says is dead; returns their ids.
     pub async fn reclaim_dead_sessions(
         &self,

@@ -254,6 +254,28 @@ async fn open_unlinked_files_live_until_release() {
 }
 
 #[tokio::test]
+async fn holds_released_together_reclaim_what_only_they_kept() {
+    let (_d, meta) = fresh().await;
+    let (kept, _) = meta
+        .create(ME, ROOT_INO, b"kept", file(0o644))
+        .await
+        .unwrap();
+    let (gone, _) = meta
+        .create(ME, ROOT_INO, b"gone", file(0o644))
+        .await
+        .unwrap();
+    for ino in [kept, gone] {
+        meta.hold_open(ino, 9).await.unwrap();
+    }
+    // Another mount (session 7) unlinks one while session 9 still holds both.
+    meta.unlink(ROOT_INO, b"gone", &NONE_OPEN).await.unwrap();
+    assert_eq!(meta.getattr(gone).await.unwrap().nlink, 0);
+    meta.release_opens(9, &[kept, gone]).await.unwrap();
+    assert_eq!(meta.getattr(kept).await.unwrap().nlink, 1);
+    assert_eq!(meta.getattr(gone).await.unwrap_err().errno(), libc::ENOENT);
+}
+
+#[tokio::test]
 async fn data_slices_truncate_clone_and_references() {
     let (_d, meta) = fresh().await;
     let (ino, _) = meta.create(ME, ROOT_INO, b"f", file(0o644)).await.unwrap();

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use datenlord_meta::{
     Attr, Caller, FileKind, MAX_FILE_SIZE, Meta, NewInode, OpenFiles, Removed, SessionInfo,
@@ -96,8 +96,9 @@ pub struct Vfs {
     session: AtomicU64,
     session_info: Mutex<Option<SessionInfo>>,
     holding: [tokio::sync::Mutex<()>; HOLDING_STRIPES],
-    /// Files closed whose hold (see [`Meta::hold_open`]) the background lets go of.
-    releasing: Mutex<std::collections::HashSet<u64>>,
+    /// Files closed whose hold (see [`Meta::hold_open`]) lingers, and since when: the
+    /// background lets go of it after [`HOLD_LINGER`].
+    releasing: Mutex<HashMap<u64, Instant>>,
     pub(crate) files: Mutex<HashMap<u64, Arc<OpenFile>>>,
     handles: Mutex<HashMap<u64, Handle>>,
     next_handle: AtomicU64,
@@ -117,6 +118,17 @@ pub(crate) fn end_of(offset: u64, len: u64) -> Result<u64> {
 
 /// Locks serialising first opens and last closes, by inode.
 const HOLDING_STRIPES: usize = 64;
+
+/// How long a closed file keeps its hold on this mount. Reopening it meanwhile costs no
+/// metadata write — a training job's next epoch, a build's second pass — which on etcd is two
+/// consensus rounds per open and close saved. The price: a file another mount unlinks
+/// meanwhile keeps its blocks that much longer (it is reclaimed when the hold goes, or with
+/// this mount's session).
+const HOLD_LINGER: Duration = Duration::from_secs(600);
+/// Closed files whose holds linger at most; beyond it, the oldest go first.
+const LINGERING_MAX: usize = 100_000;
+/// Holds let go of in one metadata transaction.
+const RELEASE_BATCH: usize = 8;
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -144,7 +156,7 @@ impl Vfs {
             session: AtomicU64::new(0),
             session_info: Mutex::new(None),
             holding: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
-            releasing: Mutex::new(std::collections::HashSet::new()),
+            releasing: Mutex::new(HashMap::new()),
             files: Mutex::new(HashMap::new()),
             handles: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
@@ -318,11 +330,14 @@ impl Vfs {
         Ok(removed)
     }
 
-    /// A file open here lost its last name: its last close lets go of it at once.
+    /// A file open here lost its last name: its last close lets go of it at once. A closed
+    /// one's lingering hold went with the name (see `drop_link`).
     fn mark_orphan(&self, removed: &Removed) {
-        if removed.attr.nlink == 0
-            && let Some(file) = self.open_file(removed.ino)
-        {
+        if removed.attr.nlink > 0 {
+            return;
+        }
+        lock(&self.releasing).remove(&removed.ino);
+        if let Some(file) = self.open_file(removed.ino) {
             file.orphaned();
         }
     }
@@ -363,7 +378,7 @@ impl Vfs {
             // Close-to-open: what another mount closed before this open shows in it.
             file.forget_chunks();
         }
-        let held = open.is_some() || lock(&self.releasing).remove(&ino);
+        let held = open.is_some() || lock(&self.releasing).remove(&ino).is_some();
         let mut attr = if held {
             let attr = self.meta.getattr(ino).await?;
             match attr.kind {
@@ -393,7 +408,7 @@ impl Vfs {
     /// Serialises the first open and the last close of one inode on this mount, so that the
     /// metadata's record of the mount holding it is never dropped under a new open.
     fn holding(&self, ino: u64) -> &tokio::sync::Mutex<()> {
-        &self.holding[(ino % HOLDING_STRIPES as u64) as usize]
+        &self.holding[stripe_of(ino)]
     }
 
     fn add_file_handle(&self, ino: u64, len: u64, flags: i32) -> u64 {
@@ -473,12 +488,16 @@ impl Vfs {
             // Opened again meanwhile: that open's hold stands.
             return;
         }
-        if file.is_orphan() {
+        // Another mount may have unlinked it: then this close is the one that lets it go, at
+        // once (a read, not a write, so lingering stays cheap).
+        let named = !file.is_orphan()
+            && matches!(self.meta.getattr(file.ino).await, Ok(attr) if attr.nlink > 0);
+        if !named {
             self.release_hold(file.ino).await;
         } else {
-            // Still named: letting go can wait for the background, in batches, and a reopen
-            // meanwhile finds the hold in place.
-            lock(&self.releasing).insert(file.ino);
+            // Still named: the hold lingers, so a reopen meanwhile finds it in place, and the
+            // background lets go of it later, in batches.
+            lock(&self.releasing).insert(file.ino, Instant::now());
         }
     }
 
@@ -488,13 +507,33 @@ impl Vfs {
         }
     }
 
-    /// Lets go of the files closed since the last call (see `release`).
+    /// Lets go of the holds that lingered long enough, and of the oldest beyond
+    /// [`LINGERING_MAX`] (see `release`).
     pub(crate) async fn release_closed(&self) {
-        let closed: Vec<u64> = lock(&self.releasing).iter().copied().collect();
-        for ino in closed {
-            let _stripe = self.holding(ino).lock().await;
-            if lock(&self.releasing).remove(&ino) {
-                self.release_hold(ino).await;
+        let due = due_releases(&lock(&self.releasing), Instant::now());
+        for batch in due.chunks(RELEASE_BATCH) {
+            // Each file's stripe is held across the release, so that no open takes the hold
+            // over meanwhile; stripes are taken in ascending order, so batches cannot deadlock.
+            let mut stripes: Vec<usize> = batch.iter().map(|&ino| stripe_of(ino)).collect();
+            stripes.sort_unstable();
+            stripes.dedup();
+            let mut guards = Vec::with_capacity(stripes.len());
+            for stripe in stripes {
+                guards.push(self.holding[stripe].lock().await);
+            }
+            let inos: Vec<u64> = {
+                let mut releasing = lock(&self.releasing);
+                batch
+                    .iter()
+                    .copied()
+                    .filter(|ino| releasing.remove(ino).is_some())
+                    .collect()
+            };
+            if inos.is_empty() {
+                continue;
+            }
+            if let Err(err) = self.meta.release_opens(self.session(), &inos).await {
+                tracing::warn!(files = inos.len(), %err, "cannot release closed files; they go with the session");
             }
         }
     }
@@ -692,5 +731,64 @@ impl Vfs {
             .await?;
         dst.settled(attr.size);
         Ok(copied)
+    }
+}
+
+/// The stripe of [`Vfs::holding`] for `ino`.
+fn stripe_of(ino: u64) -> usize {
+    (ino % HOLDING_STRIPES as u64) as usize
+}
+
+/// The lingering holds to let go of now: those closed [`HOLD_LINGER`] ago, and the oldest
+/// beyond [`LINGERING_MAX`].
+fn due_releases(releasing: &HashMap<u64, Instant>, now: Instant) -> Vec<u64> {
+    let expired = |since: &Instant| now.saturating_duration_since(*since) >= HOLD_LINGER;
+    let excess = releasing.len().saturating_sub(LINGERING_MAX);
+    if excess == 0 {
+        return releasing
+            .iter()
+            .filter(|(_, since)| expired(since))
+            .map(|(&ino, _)| ino)
+            .collect();
+    }
+    let mut by_age: Vec<(Instant, u64)> = releasing
+        .iter()
+        .map(|(&ino, &since)| (since, ino))
+        .collect();
+    by_age.sort_unstable();
+    by_age
+        .into_iter()
+        .enumerate()
+        .filter(|(i, (since, _))| *i < excess || expired(since))
+        .map(|(_, (_, ino))| ino)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holds_go_when_they_lingered_long_enough() {
+        let now = Instant::now();
+        let Some(old) = now.checked_sub(HOLD_LINGER) else {
+            return;
+        };
+        let releasing = HashMap::from([(1, old), (2, now)]);
+        assert_eq!(due_releases(&releasing, now), vec![1]);
+    }
+
+    #[test]
+    fn the_oldest_holds_go_beyond_the_limit() {
+        let now = Instant::now();
+        let Some(start) = now.checked_sub(Duration::from_secs(100)) else {
+            return;
+        };
+        let releasing: HashMap<u64, Instant> = (0..LINGERING_MAX as u64 + 3)
+            .map(|ino| (ino, start + Duration::from_micros(ino)))
+            .collect();
+        let mut due = due_releases(&releasing, now);
+        due.sort_unstable();
+        assert_eq!(due, vec![0, 1, 2]);
     }
 }
