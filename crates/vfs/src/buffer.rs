@@ -12,6 +12,9 @@ pub(crate) type Segments = BTreeMap<u64, Vec<u8>>;
 pub(crate) struct WriteBuffer {
     segments: Segments,
     bytes: usize,
+    /// Memory of an earlier flush, for the next new segment: filling memory already mapped
+    /// costs no page faults, and large fresh allocations fault on every page.
+    spare: Option<Vec<u8>>,
 }
 
 impl WriteBuffer {
@@ -22,6 +25,11 @@ impl WriteBuffer {
 
     pub fn is_empty(&self) -> bool {
         self.segments.is_empty()
+    }
+
+    /// Keeps `memory` for the next new segment.
+    pub fn give_spare(&mut self, memory: Vec<u8>) {
+        self.spare.get_or_insert(memory);
     }
 
     /// Adds a write; returns how many more bytes the buffer holds.
@@ -37,17 +45,20 @@ impl WriteBuffer {
         let before = self.bytes;
         match touching[..] {
             [] => {
-                self.segments.insert(offset, data.to_vec());
+                let mut seg = self.spare.take().unwrap_or_default();
+                seg.clear();
+                seg.extend_from_slice(data);
+                self.segments.insert(offset, seg);
                 self.bytes += data.len();
             }
             [start] if start <= offset => {
+                // Overwrites what it overlaps and appends the rest: no zero-fill first.
                 let seg = self.segments.get_mut(&start).expect("segment just found");
                 let at = (offset - start) as usize;
                 let old_len = seg.len();
-                if at + data.len() > old_len {
-                    seg.resize(at + data.len(), 0);
-                }
-                seg[at..at + data.len()].copy_from_slice(data);
+                let overlap = old_len.saturating_sub(at).min(data.len());
+                seg[at..at + overlap].copy_from_slice(&data[..overlap]);
+                seg.extend_from_slice(&data[overlap..]);
                 self.bytes += seg.len() - old_len;
             }
             _ => {
@@ -131,6 +142,18 @@ mod tests {
         buf.insert(2, b"XXXXXXXXXX");
         assert_eq!(contents(&buf, 14), b"aaXXXXXXXXXX..");
         assert_eq!(buf.bytes(), 12);
+    }
+
+    #[test]
+    fn appends_and_overlapping_appends_extend_a_segment() {
+        let mut buf = WriteBuffer::default();
+        buf.give_spare(Vec::with_capacity(64));
+        assert_eq!(buf.insert(0, b"abcd"), 4);
+        assert_eq!(buf.insert(4, b"efgh"), 4);
+        assert_eq!(buf.insert(6, b"XYZW"), 2);
+        assert_eq!(buf.insert(1, b"q"), 0);
+        assert_eq!(contents(&buf, 12), b"aqcdefXYZW..");
+        assert_eq!(buf.bytes(), 10);
     }
 
     #[test]

@@ -103,6 +103,8 @@ pub struct Vfs {
     handles: Mutex<HashMap<u64, Handle>>,
     next_handle: AtomicU64,
     pub(crate) buffered: AtomicUsize,
+    /// Memory of flushed write buffers, for the next writes to fill.
+    pub(crate) spare_buffers: Mutex<Vec<Vec<u8>>>,
     locks: Locks,
     /// Chunks with many slices, waiting for the background compaction.
     pub(crate) crowded: Mutex<std::collections::BTreeSet<(u64, u32)>>,
@@ -161,6 +163,7 @@ impl Vfs {
             handles: Mutex::new(HashMap::new()),
             next_handle: AtomicU64::new(1),
             buffered: AtomicUsize::new(0),
+            spare_buffers: Mutex::new(Vec::new()),
             locks: Locks::default(),
             crowded: Mutex::new(std::collections::BTreeSet::new()),
         }

@@ -11,6 +11,9 @@ use crate::error::{Result, VfsError, errno};
 use crate::open_file::OpenFile;
 use crate::vfs::{Vfs, end_of, lock};
 
+/// Flushed write buffers kept for reuse (see `WriteBuffer::give_spare`).
+const SPARE_BUFFERS: usize = 2;
+
 /// One past the last byte of `segments`.
 fn segments_end(segments: &Segments) -> u64 {
     segments
@@ -56,6 +59,11 @@ impl Vfs {
             buffer.restore(failed);
             self.flush_locked(&file, &mut buffer).await?;
         }
+        if buffer.is_empty()
+            && let Some(spare) = self.take_spare()
+        {
+            buffer.give_spare(spare);
+        }
         let added = buffer.insert(offset, data);
         self.buffered.fetch_add(added, Ordering::Relaxed);
         file.wrote(end, Timespec::now());
@@ -83,6 +91,9 @@ impl Vfs {
                     vfs.buffered.fetch_sub(total, Ordering::Relaxed);
                     file.committed(size);
                     file.land(true);
+                    if let Ok(segments) = Arc::try_unwrap(segments) {
+                        vfs.keep_spare(segments);
+                    }
                 }
                 Err(err) if err.errno() == libc::ENOENT => {
                     vfs.buffered
@@ -95,6 +106,22 @@ impl Vfs {
                 }
             }
         });
+    }
+
+    fn take_spare(&self) -> Option<Vec<u8>> {
+        lock(&self.spare_buffers).pop()
+    }
+
+    /// Keeps the largest segment of a stored flush for reuse, within [`SPARE_BUFFERS`] and
+    /// twice the flush size each.
+    fn keep_spare(&self, segments: Segments) {
+        let Some(largest) = segments.into_values().max_by_key(Vec::capacity) else {
+            return;
+        };
+        let mut spares = lock(&self.spare_buffers);
+        if spares.len() < SPARE_BUFFERS && largest.capacity() <= 2 * self.config.flush_size {
+            spares.push(largest);
+        }
     }
 
     /// Back-pressure: when all buffers together are full, flush this file, then the others.
@@ -142,6 +169,7 @@ impl Vfs {
             Ok((total, size)) => {
                 self.buffered.fetch_sub(total, Ordering::Relaxed);
                 file.settled(size);
+                self.keep_spare(segments);
                 Ok(())
             }
             Err(err) => {
