@@ -81,6 +81,8 @@ if [ -z "${DATENLORD_BIN:-}" ]; then
     DATENLORD_BIN=$ROOT/target/release/datenlord
 fi
 BIN=$(realpath "$DATENLORD_BIN")
+# What was measured: the binary's build time, and the commit checked out when the run began.
+BUILT="$(date -u -r "$BIN" '+%Y-%m-%d %H:%M UTC'), tree at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 
 WORK=$(mktemp -d /var/tmp/dl-compare.XXXXXX)
 # shellcheck source=servers.sh
@@ -320,7 +322,7 @@ done
     echo "memory: $(free -g | awk '/Mem:/ {print $2}') GiB"
     echo "kernel: $(uname -r)"
     echo "local disk: $(df -T /var/tmp | awk 'NR == 2 {print $2}') on $(df /var/tmp | awk 'NR == 2 {print $1}')"
-    echo "datenlord: $("$BIN" --version 2>&1 | head -1) ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown))"
+    echo "datenlord: $("$BIN" --version 2>&1 | head -1) (binary built $BUILT)"
     echo "juicefs: $(juicefs version 2>&1 | head -1)"
     echo "rclone: $(rclone version 2>&1 | head -1)"
     echo "s3fs: $(s3fs --version 2>&1 | head -1)"
