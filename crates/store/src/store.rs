@@ -712,8 +712,17 @@ async fn read_range(
     offset: u64,
     len: u64,
 ) -> Result<Bytes> {
+    let read = read_range_uncounted(&objects.backend, deadline, object, index, offset, len);
+    counted_get(objects, read).await
+}
+
+/// Runs a read of the backend, counting it in `objects`' statistics.
+async fn counted_get(
+    objects: &Objects,
+    read: impl std::future::Future<Output = Result<Bytes>>,
+) -> Result<Bytes> {
     let started = Instant::now();
-    let read = read_range_uncounted(&objects.backend, deadline, object, index, offset, len).await;
+    let read = read.await;
     let got = read.as_ref().map_or(0, |b| b.len() as u64);
     objects.stats.get(got, started.elapsed());
     read
@@ -748,11 +757,11 @@ async fn read_range_uncounted(
 
 /// A whole block, straight from the backend.
 async fn read_whole(objects: &Objects, deadline: Duration, key: BlockKey) -> Result<Bytes> {
-    let started = Instant::now();
-    let read = read_whole_uncounted(&objects.backend, deadline, key).await;
-    let got = read.as_ref().map_or(0, |b| b.len() as u64);
-    objects.stats.get(got, started.elapsed());
-    read
+    counted_get(
+        objects,
+        read_whole_uncounted(&objects.backend, deadline, key),
+    )
+    .await
 }
 
 async fn read_whole_uncounted(
