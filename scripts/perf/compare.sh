@@ -127,6 +127,10 @@ rm -rf "$OUT"
 mkdir -p "$OUT/raw"
 export SMALLFILES_SRC=$WORK/smallfiles-src/tree
 export DATENLORD_HOME=$WORK/dl-home
+# Scratch files of the workloads go under WORK too, so that a phase stopped by its time limit
+# leaves nothing behind after the cleanup.
+export TMPDIR=$WORK/tmp
+mkdir -p "$TMPDIR"
 
 drop() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
 # wait_mounted DIR: up to 60 s for a daemon's mount to appear.

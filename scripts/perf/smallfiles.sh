@@ -18,7 +18,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 FILES=10000
 [ "${2:-}" = "--quick" ] && FILES=200
 WORK="$1/.smallfiles-$$"
-OUT=$(mktemp -d /var/tmp/dl-smallfiles-out.XXXXXX)
+OUT=$(mktemp -d "${TMPDIR:-/var/tmp}/dl-smallfiles-out.XXXXXX")
 OWN_SRC=
 SRC=${SMALLFILES_SRC:-}
 if [ -z "$SRC" ]; then
