@@ -11,6 +11,7 @@ mod error;
 pub mod group;
 pub mod local;
 mod object_stats;
+mod s3;
 mod store;
 mod url;
 
