@@ -16,7 +16,7 @@ cleanup() {
 trap cleanup EXIT
 
 # start_s3: s3s-fs on a free port (s3_port) with a bucket "bench" under WORK, and the AWS
-# keys for it in the environment.
+# keys for it in the environment; returns once it accepts connections (fails after 10 s).
 start_s3() {
     s3_port=$(free_port)
     mkdir -p "$WORK/s3/bench"
@@ -26,4 +26,11 @@ start_s3() {
         "$WORK/s3" >/dev/null 2>&1 &
     pids+=($!)
     export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret
+    for _ in $(seq 100); do
+        python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' \
+            "$s3_port" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "the S3 server did not start" >&2
+    return 1
 }
