@@ -672,7 +672,40 @@ async fn read_range(
     offset: u64,
     len: u64,
 ) -> Result<Bytes> {
-    let read = read_range_uncounted(&objects.backend, deadline, object, index, offset, len);
+    let name = block_name(object, index);
+    let read = async {
+        match &objects.backend {
+            Backend::Local(dir) => dir.read(&name, offset, len as usize),
+            Backend::Service(op) => {
+                let read = async {
+                    op.read_with(&name)
+                        .range(offset..offset + len)
+                        .await
+                        .map_err(not_found(&name))
+                };
+                let buffer = bounded(deadline, read).await?;
+                if buffer.len() as u64 != len {
+                    return Err(StoreError::Missing(format!("{name} (short block)")));
+                }
+                Ok(buffer.to_bytes())
+            }
+        }
+    };
+    counted_get(objects, read).await
+}
+
+/// A whole block, straight from the backend.
+async fn read_whole(objects: &Objects, deadline: Duration, key: BlockKey) -> Result<Bytes> {
+    let name = block_name(key.object, key.index);
+    let read = async {
+        match &objects.backend {
+            Backend::Local(dir) => dir.read_all(&name),
+            Backend::Service(op) => {
+                let read = async { op.read(&name).await.map_err(not_found(&name)) };
+                Ok(bounded(deadline, read).await?.to_bytes())
+            }
+        }
+    };
     counted_get(objects, read).await
 }
 
@@ -686,57 +719,6 @@ async fn counted_get(
     let got = read.as_ref().map_or(0, |b| b.len() as u64);
     objects.stats.get(got, started.elapsed());
     read
-}
-
-async fn read_range_uncounted(
-    backend: &Backend,
-    deadline: Duration,
-    object: u64,
-    index: u64,
-    offset: u64,
-    len: u64,
-) -> Result<Bytes> {
-    let name = block_name(object, index);
-    match backend {
-        Backend::Local(dir) => dir.read(&name, offset, len as usize),
-        Backend::Service(op) => {
-            let read = async {
-                op.read_with(&name)
-                    .range(offset..offset + len)
-                    .await
-                    .map_err(not_found(&name))
-            };
-            let buffer = bounded(deadline, read).await?;
-            if buffer.len() as u64 != len {
-                return Err(StoreError::Missing(format!("{name} (short block)")));
-            }
-            Ok(buffer.to_bytes())
-        }
-    }
-}
-
-/// A whole block, straight from the backend.
-async fn read_whole(objects: &Objects, deadline: Duration, key: BlockKey) -> Result<Bytes> {
-    counted_get(
-        objects,
-        read_whole_uncounted(&objects.backend, deadline, key),
-    )
-    .await
-}
-
-async fn read_whole_uncounted(
-    backend: &Backend,
-    deadline: Duration,
-    key: BlockKey,
-) -> Result<Bytes> {
-    let name = block_name(key.object, key.index);
-    match backend {
-        Backend::Local(dir) => dir.read_all(&name),
-        Backend::Service(op) => {
-            let read = async { op.read(&name).await.map_err(not_found(&name)) };
-            Ok(bounded(deadline, read).await?.to_bytes())
-        }
-    }
 }
 
 /// Where a missing block comes from: the cache group, else the object store.
