@@ -38,9 +38,9 @@ enum Fix {
 impl Meta {
     /// Checks the whole volume's metadata; with `repair`, fixes what it can.
     pub async fn check(&self, repair: bool) -> Result<MetaReport> {
-        let mut report = MetaReport::default();
-        let mut fixes = Vec::new();
-        read_txn!(self, |txn| {
+        let (mut report, fixes) = read_txn!(self, |txn| {
+            let mut report = MetaReport::default();
+            let mut fixes = Vec::new();
             let mut attrs: BTreeMap<u64, Attr> = BTreeMap::new();
             for (key, value) in scan_prefix(&mut txn, keys::ATTR_PREFIX).await? {
                 let Some(ino) = keys::u64_at(&key, 1) else {
@@ -292,7 +292,7 @@ impl Meta {
                     }
                 }
             }
-            Ok(())
+            Ok((report, fixes))
         })?;
         if repair && !fixes.is_empty() {
             for batch in fixes.chunks(TXN_BUDGET) {

@@ -18,6 +18,12 @@ const ID_BATCH: u64 = 1024;
 /// Runs `$body` in a write transaction on `$meta`, retrying it when the engine reports a
 /// conflict, or that it is unavailable while the operation's deadline allows. `$body` is an
 /// expression using `$txn` that evaluates to `Result<T>`.
+///
+/// A body may run several times, so it must not change state it captured: whatever it finds
+/// it returns, and the caller acts on the result of the attempt that committed. When the
+/// volume rehearses transactions (tests: [`Meta::rehearse_transactions`]) every attempt runs
+/// the body once more first, in a transaction that is thrown away, so a body that keeps what
+/// a failed attempt did shows it on the first test that looks.
 macro_rules! write_txn {
     ($meta:expr, |$txn:ident| $body:expr) => {{
         let started = std::time::Instant::now();
@@ -25,8 +31,16 @@ macro_rules! write_txn {
         let mut unavailable = $crate::meta::Unavailable::new(&$meta);
         let outcome = loop {
             let outcome: $crate::error::Result<_> = async {
+                let mut rehearsal = None;
+                if $meta.rehearse {
+                    #[allow(unused_mut)]
+                    let mut $txn = $crate::kv::KvEngine::begin(&$meta.kv, true).await?;
+                    rehearsal = Some(async { $body }.await);
+                }
                 let mut $txn = $crate::kv::KvEngine::begin(&$meta.kv, true).await?;
                 let body: $crate::error::Result<_> = async { $body }.await;
+                $crate::meta::same_type(&rehearsal, &body);
+                drop(rehearsal);
                 let value = body?;
                 $crate::kv::KvTxn::commit($txn).await?;
                 Ok(value)
@@ -50,15 +64,24 @@ macro_rules! write_txn {
 }
 
 /// Runs `$body` in a read-only transaction (one consistent snapshot), retried while the
-/// engine is unavailable and the deadline allows.
+/// engine is unavailable and the deadline allows. Like [`write_txn!`]'s, the body may run
+/// several times and must return what it finds rather than change captured state.
 macro_rules! read_txn {
     ($meta:expr, |$txn:ident| $body:expr) => {{
         let started = std::time::Instant::now();
         let mut unavailable = $crate::meta::Unavailable::new(&$meta);
         let outcome = loop {
             let outcome: $crate::error::Result<_> = async {
+                let mut rehearsal = None;
+                if $meta.rehearse {
+                    #[allow(unused_mut)]
+                    let mut $txn = $crate::kv::KvEngine::begin(&$meta.kv, false).await?;
+                    rehearsal = Some(async { $body }.await);
+                }
                 let mut $txn = $crate::kv::KvEngine::begin(&$meta.kv, false).await?;
-                async { $body }.await
+                let body: $crate::error::Result<_> = async { $body }.await;
+                $crate::meta::same_type(&rehearsal, &body);
+                body
             }
             .await;
             match outcome {
@@ -106,6 +129,10 @@ impl Unavailable {
 }
 
 pub(crate) use {read_txn, write_txn};
+
+/// Ties a rehearsal's result to the real run's type (the macros' bodies are expressions whose
+/// type is inferred from the real run).
+pub(crate) fn same_type<T>(_rehearsal: &Option<Result<T>>, _body: &Result<T>) {}
 
 /// How often a conflicting transaction is tried before the conflict is returned.
 pub(crate) const MAX_ATTEMPTS: u32 = 50;
@@ -160,6 +187,8 @@ pub struct Meta {
     /// Counted where every operation runs: `write_txn!` and `read_txn!`.
     ops: AtomicU64,
     op_nanos: AtomicU64,
+    /// Run every transaction body once more, thrown away, before each attempt (tests).
+    pub(crate) rehearse: bool,
 }
 
 impl Meta {
@@ -254,7 +283,16 @@ impl Meta {
             objects: Mutex::new(0..0),
             ops: AtomicU64::new(0),
             op_nanos: AtomicU64::new(0),
+            rehearse: cfg!(test),
         }
+    }
+
+    /// Makes every transaction run its body twice per attempt (once in a transaction thrown
+    /// away), for tests: a body that changes what it captured (and so keeps what a failed
+    /// attempt did after a conflict or a failover) then gives a wrong result at once.
+    pub fn rehearse_transactions(mut self) -> Self {
+        self.rehearse = true;
+        self
     }
 
     /// Records one operation that began at `started` (the transaction macros call it).
@@ -399,4 +437,62 @@ pub(crate) fn charged(kind: FileKind, size: u64) -> i64 {
         _ => 0,
     };
     i64::try_from(bytes).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::SqliteEngine;
+
+    async fn fresh() -> (tempfile::TempDir, Meta) {
+        let dir = tempfile::tempdir().unwrap();
+        let kv = AnyKv::Sqlite(SqliteEngine::open(&dir.path().join("meta.db"), true).unwrap());
+        let volume = Volume {
+            name: "rehearsal".into(),
+            uuid: "u".into(),
+            storage: "memory://".into(),
+            block_size: 1 << 20,
+            created: 0,
+            version: FORMAT_VERSION,
+        };
+        Meta::format(&kv, &volume, false).await.unwrap();
+        (dir, Meta::open(kv).await.unwrap())
+    }
+
+    /// Tests rehearse every transaction, so a body that changes what it captured is caught.
+    #[tokio::test]
+    async fn a_body_runs_twice_per_attempt_when_rehearsing() {
+        let (_dir, meta) = fresh().await;
+        assert!(meta.rehearse, "unit tests rehearse by default");
+        let runs = std::sync::atomic::AtomicU32::new(0);
+        write_txn!(meta, |txn| {
+            runs.fetch_add(1, Ordering::Relaxed);
+            Ok(txn.get(keys::VOLUME).await?.is_some())
+        })
+        .unwrap();
+        assert_eq!(runs.load(Ordering::Relaxed), 2);
+        let reads = std::sync::atomic::AtomicU32::new(0);
+        let found = read_txn!(meta, |txn| {
+            reads.fetch_add(1, Ordering::Relaxed);
+            Ok(txn.get(keys::VOLUME).await?.is_some())
+        })
+        .unwrap();
+        assert!(found);
+        assert_eq!(reads.load(Ordering::Relaxed), 2);
+    }
+
+    /// The rehearsal's writes are thrown away: only the real run commits.
+    #[tokio::test]
+    async fn a_rehearsal_commits_nothing() {
+        let (_dir, meta) = fresh().await;
+        let key = keys::counter("rehearsed");
+        write_txn!(meta, |txn| {
+            let value = get_counter(&mut txn, "rehearsed").await?;
+            txn.put(&key, &encode_u64(value + 1))?;
+            Ok(())
+        })
+        .unwrap();
+        let value = read_txn!(meta, |txn| get_counter(&mut txn, "rehearsed").await).unwrap();
+        assert_eq!(value, 1);
+    }
 }
