@@ -13,6 +13,33 @@ if [ ! -c /dev/fuse ]; then
     exit 1
 fi
 
+# step NAME COMMAND...: runs one step and records how long it took; the times are printed at
+# the end, whether the run passes or fails, so the CI budget can be watched step by step.
+step_names=()
+step_secs=()
+step() {
+    local name=$1 started=$SECONDS
+    shift
+    echo "test.sh: == $name"
+    local status=0
+    "$@" || status=$?
+    step_names+=("$name")
+    step_secs+=($((SECONDS - started)))
+    if [ "$status" -ne 0 ]; then
+        echo "test.sh: step failed (exit $status): $name" >&2
+        exit "$status"
+    fi
+}
+print_times() {
+    local i
+    echo "test.sh: time per step (seconds):"
+    for i in "${!step_names[@]}"; do
+        printf '  %5d  %s\n' "${step_secs[$i]}" "${step_names[$i]}"
+    done
+    printf '  %5d  total\n' "$SECONDS"
+}
+trap print_times EXIT
+
 # Tools the tests drive; installed only when missing.
 missing=()
 command -v setpriv >/dev/null || missing+=(util-linux)
@@ -26,14 +53,17 @@ command -v etcd >/dev/null || missing+=(etcd-server)
 command -v etcdctl >/dev/null || missing+=(etcd-client)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v protoc >/dev/null || missing+=(protobuf-compiler)
-if [ ${#missing[@]} -gt 0 ]; then
+install_packages() {
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+}
+if [ ${#missing[@]} -gt 0 ]; then
+    step "install ${missing[*]}" install_packages "${missing[@]}"
 fi
 
 # A real S3 server for the tests of S3 storage.
 if ! command -v s3s-fs >/dev/null && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs" ]; then
-    cargo install s3s-fs@0.14.1 --features binary --locked
+    step "install s3s-fs" cargo install s3s-fs@0.14.1 --features binary --locked
 fi
 
 # fusectl lets a stopping session abort its connection, so nothing waits on a server that is gone.
@@ -41,9 +71,9 @@ if ! mountpoint -q /sys/fs/fuse/connections; then
     mount -t fusectl none /sys/fs/fuse/connections
 fi
 
-cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
+step "cargo fmt" cargo fmt --all -- --check
+step "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
+step "unit and integration tests (embedded engine)" cargo test --workspace --locked
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
@@ -60,6 +90,7 @@ stop_servers() {
         wait "$pid" 2>/dev/null || true
     done
     rm -rf "$etcd_dir" "$etcd_dir.log" "$s3_root"
+    print_times
     exit "$status"
 }
 trap stop_servers EXIT
@@ -80,17 +111,18 @@ s3_pid=$!
 mkdir "$s3_root/datenlord-tests"
 
 # The metadata rules on etcd.
-DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" cargo test --locked -p datenlord-meta --test meta
+step "metadata rules on etcd" env DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" \
+    cargo test --locked -p datenlord-meta --test meta
 
 # The mount suites with the metadata in etcd (blocks on the local disk).
-DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" cargo test --locked -p datenlord \
+step "mount suites on etcd" env DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" cargo test --locked -p datenlord \
     --test posix --test data --test apps --test crash --test acl_locks --test concurrency
 
 # The mount suites on etcd + S3 (with the default memory and disk caches in front of S3).
 # To stay in the CI budget, three slow cases run only on the passes above: the 10 000-entry
 # directory, and tar and rsync of a source tree (CPU-bound on etcd with this debug build).
-DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" DATENLORD_TEST_S3="http://127.0.0.1:$s3_port" \
-    AWS_ACCESS_KEY_ID=datenlord AWS_SECRET_ACCESS_KEY=datenlord-secret \
+step "mount suites on etcd + S3" env DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" \
+    DATENLORD_TEST_S3="http://127.0.0.1:$s3_port" AWS_ACCESS_KEY_ID=datenlord AWS_SECRET_ACCESS_KEY=datenlord-secret \
     cargo test --locked -p datenlord --test posix --test data --test apps --test crash \
     --test acl_locks --test concurrency \
     -- --skip readdir_of_ten_thousand_entries --skip tar_round_trip --skip rsync_round_trip
@@ -99,14 +131,16 @@ DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" DATENLORD_TEST_S3="http://127.0.0.1
 # the embedded engine; on etcd the core of them (the whole list passes there too, but takes
 # ~15 min with this debug build).
 bin="${CARGO_TARGET_DIR:-target}/debug/datenlord"
-scripts/cpython-suite.sh "$bin"
-DATENLORD_META="etcd://127.0.0.1:$etcd_client/cpython" CPYTHON_TESTS="test_os test_posix test_fileio test_glob" \
-    scripts/cpython-suite.sh "$bin"
+step "CPython file tests, embedded" scripts/cpython-suite.sh "$bin"
+step "CPython file tests, etcd" env DATENLORD_META="etcd://127.0.0.1:$etcd_client/cpython" \
+    CPYTHON_TESTS="test_os test_posix test_fileio test_glob" scripts/cpython-suite.sh "$bin"
 
-# The performance suite in its quick mode: proves its scripts on every target (DatenLord, the
-# local disk, tmpfs, JuiceFS, rclone, s3fs, a plain S3 client); numbers, not a pass/fail test.
+# A smoke of the performance suite: its quick mode on two targets (the local disk and DatenLord)
+# proves the scripts and the report; numbers, not a pass/fail test. The whole suite on every
+# target (`compare.sh --quick`, ~6 min; or without --quick, ~85 min) is run by hand.
 perf_out=$(mktemp -d /var/tmp/dl-perf-report.XXXXXX)
-DATENLORD_BIN="$bin" scripts/perf/compare.sh --quick --out "$perf_out"
+step "performance suite smoke" env DATENLORD_BIN="$bin" \
+    scripts/perf/compare.sh --quick --targets local-disk,datenlord --out "$perf_out"
 rm -rf "$perf_out"
 
 leftover=$(awk '$2 ~ /memfs-test-|datenlord-mnt-|dl-cpython|dl-compare/ {print $2}' /proc/self/mounts)
