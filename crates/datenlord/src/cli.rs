@@ -74,7 +74,8 @@ pub struct FormatArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     datenlord mount /mnt/dl\n  \
-    datenlord mount -d /mnt/dl --meta sqlite:///var/lib/dl/meta.db -o allow_other\n  \
+    datenlord mount -d /mnt/dl --meta sqlite:///var/lib/dl/meta.db -o noatime\n  \
+    datenlord mount /mnt/private --no-allow-other          # as root: only root may enter\n  \
     datenlord mount /mnt/dl --attr-timeout 5 --entry-timeout 5 --workers 4 --log debug")]
 pub struct MountArgs {
     /// An existing empty directory.
@@ -86,8 +87,14 @@ pub struct MountArgs {
     #[arg(short = 'd', long)]
     pub background: bool,
     /// Mount options, comma-separated: allow_other, ro, noatime, noexec, suid, dev, fsname=...
+    /// A mount made by root is open to every user (allow_other; the kernel still checks
+    /// modes and ACLs, as on a local filesystem) unless --no-allow-other is given.
     #[arg(short = 'o', value_delimiter = ',', value_name = "OPTION")]
     pub options: Vec<String>,
+    /// As root, keep the mount to root alone instead of the default allow_other (other users,
+    /// even the owners of files on it, then get "Permission denied").
+    #[arg(long)]
+    pub no_allow_other: bool,
     /// Seconds the kernel may cache attributes.
     #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
     pub attr_timeout: f64,

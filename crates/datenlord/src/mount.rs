@@ -76,6 +76,16 @@ fn mount_options(args: &MountArgs, volume: &str) -> Vec<MountOption> {
             .filter(|o| !o.is_empty())
             .map(MountOption::parse),
     );
+    // A mount made by root serves every user, as a local filesystem does: with
+    // default_permissions the kernel enforces modes and ACLs, and without allow_other a
+    // database run as its own user (postgres) could not open its files. A user's own mount
+    // (through fusermount3) stays theirs: allow_other needs user_allow_other in fuse.conf.
+    if nix::unistd::geteuid().is_root()
+        && !args.no_allow_other
+        && !options.contains(&MountOption::AllowOther)
+    {
+        options.push(MountOption::AllowOther);
+    }
     options
 }
 

@@ -6,7 +6,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
-use common::{Mounted, Options, xattr};
+use common::{Home, Mounted, Options, xattr};
 use datenlord_fuse::MountOption;
 use datenlord_meta::acl::{GROUP_OBJ, MASK, OTHER, USER, USER_OBJ};
 
@@ -39,6 +39,40 @@ fn as_nobody(script: &str) -> bool {
         .status()
         .expect("setpriv (util-linux)")
         .success()
+}
+
+/// A mount made by root is open to every user (allow_other by default); the kernel still
+/// enforces the modes. `--no-allow-other` keeps it to root.
+#[test]
+fn a_root_mount_serves_other_users_unless_told_not_to() {
+    let m = Mounted::new();
+    std::fs::write(m.join("shared"), b"for all").unwrap();
+    std::fs::set_permissions(m.join("shared"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::create_dir(m.join("db")).unwrap();
+    std::fs::set_permissions(m.join("db"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mine = m.join("db/mine");
+    let script = format!(
+        "cat {} > /dev/null && echo data > {}",
+        m.join("shared").display(),
+        mine.display()
+    );
+    assert!(as_nobody(&script), "another user reads and creates");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&mine).unwrap().uid(), NOBODY);
+    std::fs::set_permissions(m.join("shared"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let cat = format!("cat {} > /dev/null", m.join("shared").display());
+    assert!(!as_nobody(&cat), "modes are still enforced");
+    drop(m);
+
+    let closed = Mounted::in_home(Home::new(), Options::default(), &["--no-allow-other"]);
+    std::fs::write(closed.join("root-only"), b"x").unwrap();
+    std::fs::set_permissions(
+        closed.join("root-only"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let cat = format!("cat {} > /dev/null", closed.join("root-only").display());
+    assert!(!as_nobody(&cat), "without allow_other only root may enter");
 }
 
 #[test]
