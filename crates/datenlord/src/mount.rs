@@ -161,6 +161,7 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
         ..VfsConfig::default()
     };
     let host = vfs_config.host.clone();
+    let host_id = vfs_config.host_id.clone();
     let store = Arc::new(store);
     let vfs = Arc::new(Vfs::new(meta.clone(), store.clone(), vfs_config));
     if let Err(err) = vfs.reclaim_dead_sessions().await {
@@ -175,11 +176,22 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
             clean_stale: args.clean_stale,
         },
     )?;
+    let mountpoint_text = absolute(&args.mountpoint).display().to_string();
+    if mount.replaced_stale() {
+        match vfs.reclaim_replaced(&mountpoint_text).await {
+            Ok(ended) if !ended.is_empty() => {
+                tracing::info!(sessions = ?ended, "ended the sessions of the replaced dead mount");
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(%err, "cannot end the sessions of the replaced mount"),
+        }
+    }
     let now = Timespec::now().sec;
     let info = SessionInfo {
         host,
+        host_id,
         pid: std::process::id(),
-        mountpoint: absolute(&args.mountpoint).display().to_string(),
+        mountpoint: mountpoint_text,
         version: env!("CARGO_PKG_VERSION").to_string(),
         started: now,
         heartbeat: now,

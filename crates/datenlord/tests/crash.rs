@@ -150,3 +150,178 @@ fn fsynced_bytes_survive_kill_9() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The sessions `status` lists: (id, pid).
+fn sessions(home: &Home) -> Vec<(u64, u64)> {
+    let out = home.run(&["status", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status --json");
+    json["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .map(|s| (s["id"].as_u64().unwrap(), s["pid"].as_u64().unwrap()))
+        .collect()
+}
+
+/// Waits until the mount at `mountpoint` answers "Transport endpoint is not connected".
+fn wait_dead(mountpoint: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(mountpoint)
+        .err()
+        .and_then(|e| e.raw_os_error())
+        != Some(libc::ENOTCONN)
+    {
+        assert!(Instant::now() < deadline, "the killed mount did not die");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `mount --clean-stale` right after `kill -9` ends the killed mount's session at once (it
+/// served the dead mount it replaces), round after round: status lists only the live mount
+/// and fsck does not think the volume is mounted after the last unmount.
+#[test]
+fn clean_stale_ends_the_session_of_the_mount_it_replaces() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mp = dir.path().to_str().unwrap().to_string();
+    let _guard = Guard(dir.path().to_path_buf());
+    mount(&home, &mp, &[]);
+    for round in 0..3 {
+        let live = sessions(&home);
+        assert_eq!(live.len(), 1, "round {round}: {live:?}");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(live[0].1 as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        wait_dead(dir.path());
+        mount(&home, &mp, &["--clean-stale"]);
+        let now = sessions(&home);
+        assert_eq!(now.len(), 1, "round {round}: {now:?}");
+        assert_ne!(now[0], live[0], "round {round}: the new mount's session");
+    }
+    let out = home.run(&["umount", &mp]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = home.run(&["fsck"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !text.contains("mounted") {
+            assert!(out.status.success() && text.contains("clean"), "{text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "fsck still sees a mount: {text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A mount in another PID namespace (a container on the same node) cannot look up this
+/// mount's PID, so it must not end this mount's live session for a PID it does not see.
+#[test]
+fn a_mount_in_another_pid_namespace_leaves_live_sessions_alone() {
+    let home = Home::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mp = dir.path().to_str().unwrap().to_string();
+    let _guard = Guard(dir.path().to_path_buf());
+    mount(&home, &mp, &[]);
+    let before = sessions(&home);
+    assert_eq!(before.len(), 1);
+
+    // The other mount lives in new PID and mount namespaces with their own /proc, where this
+    // mount's PID does not exist; it serves until unshare, and with it the namespace, ends.
+    let other = tempfile::tempdir().unwrap();
+    let mut contained = Contained::spawn(&home, &["mount", other.path().to_str().unwrap()]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sessions(&home).len() < 2 {
+        if let Some(status) = contained.0.try_wait().unwrap() {
+            panic!("the contained mount exited with {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the contained mount did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let after = sessions(&home);
+    assert!(
+        after.contains(&before[0]),
+        "this mount's session survives: before {before:?}, after {after:?}"
+    );
+    contained.stop();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sessions(&home).len() > 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the contained mount's session did not end"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(sessions(&home), before);
+    let out = home.run(&["umount", &mp]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `datenlord ARGS` of `home` run as the first process of new PID and mount namespaces with
+/// their own /proc (`unshare`); stopped with SIGTERM, or killed if the test fails first.
+struct Contained(std::process::Child);
+
+impl Contained {
+    fn spawn(home: &Home, args: &[&str]) -> Self {
+        let mut unshare = std::process::Command::new("unshare");
+        unshare
+            .args(["--pid", "--fork", "--mount-proc", "--kill-child=SIGTERM"])
+            .arg(common::binary())
+            .args(args)
+            .env("DATENLORD_HOME", home.path())
+            .env_remove("DATENLORD_META")
+            .envs(home.env.iter().map(|(k, v)| (k, v)))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        Self(unshare.spawn().expect("unshare (util-linux)"))
+    }
+
+    /// Signals the contained process (unshare itself ignores SIGTERM while it waits).
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        let children = format!("/proc/{0}/task/{0}/children", self.0.id());
+        let child = std::fs::read_to_string(children)
+            .ok()
+            .and_then(|text| text.split_whitespace().next()?.parse().ok());
+        if let Some(child) = child {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), signal);
+        }
+    }
+
+    fn stop(&mut self) {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.0.try_wait().unwrap().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "the contained mount did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Contained {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            self.signal(nix::sys::signal::Signal::SIGKILL);
+            let _ = self.0.wait();
+        }
+    }
+}

@@ -18,6 +18,10 @@ use crate::namespace::{holders, remove_inode};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionInfo {
     pub host: String,
+    /// The boot and PID namespace `pid` belongs to: other processes may look the PID up only
+    /// when theirs is the same. Empty in sessions of earlier releases (the lease decides).
+    #[serde(default)]
+    pub host_id: String,
     pub pid: u32,
     pub mountpoint: String,
     pub version: String,

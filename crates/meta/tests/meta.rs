@@ -225,6 +225,7 @@ async fn open_unlinked_files_live_until_release() {
     let (ino, _) = meta.create(ME, ROOT_INO, b"g", file(0o644)).await.unwrap();
     let info = datenlord_meta::SessionInfo {
         host: "h".into(),
+        host_id: String::new(),
         pid: 1,
         mountpoint: "/m".into(),
         version: "v".into(),
@@ -544,6 +545,7 @@ async fn locks_exclude_across_sessions_and_go_with_them() {
     let (ino, _) = meta.create(ME, ROOT_INO, b"l", file(0o644)).await.unwrap();
     let info = |pid| datenlord_meta::SessionInfo {
         host: "h".into(),
+        host_id: String::new(),
         pid,
         mountpoint: "/m".into(),
         version: "v".into(),

@@ -21,20 +21,39 @@ impl Vfs {
         Ok(doomed.len())
     }
 
-    /// Ends the sessions of dead mounts — their process is gone from this host, or their
-    /// heartbeat is older than their lease — and so releases their locks and removes the
-    /// unlinked files only they held.
+    /// Ends the sessions of dead mounts — their process is gone (looked up only for sessions
+    /// of this boot and PID namespace, see [`crate::host_identity`]), or their heartbeat is
+    /// older than their lease — and so releases their locks and removes the unlinked files
+    /// only they held.
     pub async fn reclaim_dead_sessions(&self) -> crate::Result<Vec<u64>> {
         let now = datenlord_meta::Timespec::now().sec;
-        let host = &self.config().host;
-        let own = self.session();
         let dead = |s: &datenlord_meta::SessionInfo| {
-            let process_gone = s.host == *host
-                && s.pid != std::process::id()
-                && !std::path::Path::new(&format!("/proc/{}", s.pid)).exists();
-            process_gone || now - s.heartbeat > s.lease
+            self.pid_is_ours_to_check(s) && crate::liveness::process_gone(s.pid)
+                || now - s.heartbeat > s.lease
         };
-        let ended = self.meta().reclaim_dead_sessions(dead).await?;
+        self.reclaim(dead).await
+    }
+
+    /// Ends the sessions that served `mountpoint` from this boot and PID namespace: this
+    /// mount has just replaced a dead FUSE mount there, so whoever served it is gone even if
+    /// its process has not finished exiting.
+    pub async fn reclaim_replaced(&self, mountpoint: &str) -> crate::Result<Vec<u64>> {
+        self.reclaim(|s| self.pid_is_ours_to_check(s) && s.mountpoint == mountpoint)
+            .await
+    }
+
+    /// Whether `s`'s PID names a process of our PID namespace, other than this one.
+    fn pid_is_ours_to_check(&self, s: &datenlord_meta::SessionInfo) -> bool {
+        let own = &self.config().host_id;
+        !own.is_empty() && s.host_id == *own && s.pid != std::process::id()
+    }
+
+    async fn reclaim(
+        &self,
+        dead: impl Fn(&datenlord_meta::SessionInfo) -> bool,
+    ) -> crate::Result<Vec<u64>> {
+        let own = self.session();
+        let ended = self.meta().reclaim_dead_sessions(|s| dead(s)).await?;
         if ended.contains(&own) {
             tracing::error!(
                 session = own,

@@ -25,8 +25,11 @@ pub struct VfsConfig {
     pub flush_size: usize,
     /// Update access times as Linux's `relatime` does (off for `noatime` and read-only mounts).
     pub relatime: bool,
-    /// This machine's name, to tell its own dead mounts (process gone) from live ones.
+    /// This machine's name, shown with the mount's session.
     pub host: String,
+    /// This process's boot and PID namespace ([`crate::host_identity`]): the sessions that
+    /// share it are dead as soon as their process is gone; others only when their lease ends.
+    pub host_id: String,
     /// How long this mount's session lives without a heartbeat before other mounts end it.
     pub lease: Duration,
     /// Keep the chunk records of open files between reads. Only sound when the metadata
@@ -43,6 +46,7 @@ impl Default for VfsConfig {
             flush_size: 64 << 20,
             relatime: true,
             host: this_host(),
+            host_id: crate::host_identity(),
             lease: Duration::from_secs(60),
             keep_chunks: false,
             readahead: 0,

@@ -107,6 +107,8 @@ pub struct Mount {
     mounted: bool,
     /// The kernel's id of the connection, for aborting it through fusectl.
     connection: Option<u32>,
+    /// A dead FUSE mount was detached from the mountpoint first (`clean_stale`).
+    replaced_stale: bool,
 }
 
 /// Options for [`Mount::new`] beyond the kernel options.
@@ -132,10 +134,12 @@ impl Mount {
     /// Mounts a FUSE filesystem at `mountpoint`.
     pub fn new(mountpoint: impl AsRef<Path>, config: &MountConfig) -> Result<Self, MountError> {
         let mountpoint = mountpoint.as_ref();
+        let mut replaced_stale = false;
         let meta = match std::fs::metadata(mountpoint) {
             Ok(meta) => meta,
             Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) && config.clean_stale => {
                 warn!(mountpoint = %mountpoint.display(), "detaching a dead FUSE mount");
+                replaced_stale = true;
                 unmount(mountpoint, true).map_err(|source| MountError::Io {
                     path: mountpoint.into(),
                     source,
@@ -176,7 +180,14 @@ impl Mount {
             method,
             mounted: true,
             connection,
+            replaced_stale,
         })
+    }
+
+    /// Whether a dead FUSE mount ("Transport endpoint is not connected") was detached from
+    /// the mountpoint before this one was made: whoever served it is gone.
+    pub fn replaced_stale(&self) -> bool {
+        self.replaced_stale
     }
 
     /// Where the filesystem is mounted.
