@@ -1,5 +1,7 @@
 //! The `datenlord` command: parses the command line and runs one subcommand.
 
+#![forbid(unsafe_code)]
+
 mod admin;
 mod bench;
 mod cache_ioctl;

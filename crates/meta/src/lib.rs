@@ -3,6 +3,8 @@
 //! ([`kv`]) so that every engine (SQLite embedded, etcd) shares the logic. The key schema is in
 //! [`keys`], the record encodings in [`model`].
 
+#![forbid(unsafe_code)]
+
 pub mod acl;
 mod attr;
 mod cache_nodes;

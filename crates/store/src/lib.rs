@@ -6,6 +6,8 @@
 //! (`memory://`, and S3 behind timeouts, retries and a concurrency limit); in front of them
 //! the local [`cache`] tiers (memory, disk) and a cache [`group`] of neighbour nodes.
 
+#![forbid(unsafe_code)]
+
 pub mod cache;
 mod error;
 pub mod group;

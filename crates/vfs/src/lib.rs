@@ -3,6 +3,8 @@
 //! volume is mounted: open files with their write buffers, handles, directory listings being
 //! read, and locks. Errors become errnos in one place ([`VfsError::errno`]).
 
+#![forbid(unsafe_code)]
+
 mod background;
 mod buffer;
 mod cache_control;
