@@ -92,10 +92,13 @@ impl Vfs {
         }
     }
 
-    /// Runs the background work until the task is dropped. The heartbeat runs apart, so that
-    /// slow flushes or deletions cannot let the session's lease run out.
+    /// Runs the background work until the task is dropped. The heartbeat is a task of its
+    /// own (ended with this one), so that slow flushes or deletions — even one that holds its
+    /// thread — cannot let the session's lease run out.
     pub async fn background(self: Arc<Self>) {
-        tokio::join!(self.keep_session(), self.housekeeping());
+        let vfs = self.clone();
+        let _heartbeat = AbortOnDrop(tokio::spawn(async move { vfs.keep_session().await }));
+        self.housekeeping().await;
     }
 
     async fn housekeeping(&self) {
@@ -127,5 +130,14 @@ impl Vfs {
                 }
             }
         }
+    }
+}
+
+/// Ends a spawned task when dropped (the background's own task may be aborted at any await).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -6,17 +6,22 @@
 //! sled, fjall) lock their file exclusively, which rules them out.
 //!
 //! Write transactions take SQLite's write lock at `BEGIN IMMEDIATE`, so they are serialised
-//! and never see a conflict. Writers of this process queue on one connection (a baton) instead
-//! of SQLite's sleeping busy handler; other processes wait in the busy handler. Commits are
-//! `synchronous=NORMAL`: durable against a crash of the process, and made durable against
-//! power loss by [`SqliteEngine::sync`], which commits once under `synchronous=FULL` (that
-//! syncs the whole WAL, so every earlier commit too).
+//! and never see a conflict. Writers of this process queue on one connection (a baton, an
+//! async semaphore: a waiting writer parks its task, not its thread) instead of SQLite's
+//! sleeping busy handler. When another process holds the write lock, `BEGIN IMMEDIATE` fails
+//! at once on the async thread and is tried again on the blocking pool, where the busy
+//! handler may wait for it (up to 30 s) without stalling other tasks — a mount's heartbeat
+//! among them. Commits are `synchronous=NORMAL`: durable against a crash of the process, and
+//! made durable against power loss by [`SqliteEngine::sync`], which commits once under
+//! `synchronous=FULL` (that syncs the whole WAL, so every earlier commit too) on the blocking
+//! pool.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{KvEngine, KvError, KvTxn, Pair};
 
@@ -35,9 +40,34 @@ pub struct SqliteEngine {
 #[derive(Debug)]
 struct Shared {
     path: PathBuf,
+    /// The writer connection; whoever holds `writer_baton`'s one permit may take it.
     writer: Mutex<Option<Connection>>,
-    writer_free: Condvar,
+    writer_baton: Arc<Semaphore>,
     readers: Mutex<Vec<Connection>>,
+}
+
+/// The writer connection, taken under the baton; both go back when it drops.
+#[derive(Debug)]
+struct Writer {
+    conn: Option<Connection>,
+    engine: SqliteEngine,
+    _baton: OwnedSemaphorePermit,
+}
+
+impl Writer {
+    fn conn(&self) -> &Connection {
+        self.conn
+            .as_ref()
+            .expect("the writer holds its connection until dropped")
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            *lock(&self.engine.shared.writer) = Some(conn);
+        }
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -82,7 +112,7 @@ impl SqliteEngine {
             shared: Arc::new(Shared {
                 path: path.to_path_buf(),
                 writer: Mutex::new(Some(writer)),
-                writer_free: Condvar::new(),
+                writer_baton: Arc::new(Semaphore::new(1)),
                 readers: Mutex::new(Vec::new()),
             }),
         })
@@ -109,18 +139,21 @@ impl SqliteEngine {
         &self.shared.path
     }
 
-    fn take_writer(&self) -> Connection {
-        let mut slot = lock(&self.shared.writer);
-        loop {
-            if let Some(conn) = slot.take() {
-                return conn;
-            }
-            slot = self
-                .shared
-                .writer_free
-                .wait(slot)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
+    /// Waits (asynchronously) for the writer connection.
+    async fn take_writer(&self) -> Result<Writer, KvError> {
+        let baton = self
+            .shared
+            .writer_baton
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| KvError::Engine("the metadata engine is closed".into()))?;
+        let conn = lock(&self.shared.writer).take();
+        Ok(Writer {
+            conn: Some(conn.expect("the baton's holder finds the writer connection in place")),
+            engine: self.clone(),
+            _baton: baton,
+        })
     }
 
     fn take_reader(&self) -> Result<Connection, KvError> {
@@ -130,34 +163,58 @@ impl SqliteEngine {
         Self::connect(&self.shared.path, false).map_err(engine_error)
     }
 
-    fn give_back(&self, conn: Connection, write: bool) {
-        if write {
-            *lock(&self.shared.writer) = Some(conn);
-            self.shared.writer_free.notify_one();
-        } else {
-            let mut readers = lock(&self.shared.readers);
-            if readers.len() < IDLE_READERS {
-                readers.push(conn);
-            }
+    fn give_back_reader(&self, conn: Connection) {
+        let mut readers = lock(&self.shared.readers);
+        if readers.len() < IDLE_READERS {
+            readers.push(conn);
         }
     }
+}
 
-    fn begin_sync(&self, write: bool) -> Result<SqliteTxn, KvError> {
-        let conn = if write {
-            self.take_writer()
-        } else {
-            self.take_reader()?
-        };
-        let mut txn = SqliteTxn {
-            engine: self.clone(),
-            conn: Some(conn),
-            write,
-            writes: 0,
-        };
-        txn.conn()
-            .execute_batch(if write { "BEGIN IMMEDIATE" } else { "BEGIN" })
-            .map_err(engine_error)?;
-        Ok(txn)
+/// Runs `work` on the writer connection on the blocking pool (it may wait for another
+/// process's lock, or for the disk), and hands the writer back.
+async fn on_blocking_pool<T: Send + 'static>(
+    mut writer: Writer,
+    work: impl FnOnce(&Connection) -> T + Send + 'static,
+) -> Result<(Writer, T), KvError> {
+    let conn = writer.conn.take().expect("the writer holds its connection");
+    let (conn, result) = tokio::task::spawn_blocking(move || {
+        let result = work(&conn);
+        (conn, result)
+    })
+    .await
+    .map_err(|e| KvError::Engine(format!("a metadata task failed: {e}")))?;
+    writer.conn = Some(conn);
+    Ok((writer, result))
+}
+
+/// Whether SQLite refused because another connection holds the lock.
+fn is_busy(err: &rusqlite::Error) -> bool {
+    matches!(
+        err.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+impl SqliteEngine {
+    /// Starts a write transaction: `BEGIN IMMEDIATE` without waiting, and only if another
+    /// process holds the write lock, again on the blocking pool with the busy handler's wait.
+    async fn begin_write(&self) -> Result<Writer, KvError> {
+        let writer = self.take_writer().await?;
+        let conn = writer.conn();
+        conn.busy_timeout(Duration::ZERO).map_err(engine_error)?;
+        let first = conn.execute_batch("BEGIN IMMEDIATE");
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(engine_error)?;
+        match first {
+            Ok(()) => Ok(writer),
+            Err(err) if is_busy(&err) => {
+                let (writer, begun) =
+                    on_blocking_pool(writer, |conn| conn.execute_batch("BEGIN IMMEDIATE")).await?;
+                begun.map_err(engine_error)?;
+                Ok(writer)
+            }
+            Err(err) => Err(engine_error(err)),
+        }
     }
 }
 
@@ -165,56 +222,83 @@ impl KvEngine for SqliteEngine {
     type Txn = SqliteTxn;
 
     async fn begin(&self, write: bool) -> Result<SqliteTxn, KvError> {
-        self.begin_sync(write)
+        let conn = if write {
+            Held::Writer(self.begin_write().await?)
+        } else {
+            let conn = self.take_reader()?;
+            conn.execute_batch("BEGIN").map_err(engine_error)?;
+            Held::Reader(conn)
+        };
+        Ok(SqliteTxn {
+            engine: self.clone(),
+            conn: Some(conn),
+            writes: 0,
+        })
     }
 
     async fn sync(&self) -> Result<(), KvError> {
-        let conn = self.take_writer();
-        let result = conn
-            .execute_batch(
-                "PRAGMA synchronous=FULL;
-                 BEGIN IMMEDIATE;
-                 INSERT OR REPLACE INTO kv (k, v) VALUES (x'00', x'00');
-                 COMMIT;",
-            )
-            .map_err(engine_error);
-        if !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        let restored = conn
-            .execute_batch("PRAGMA synchronous=NORMAL")
-            .map_err(engine_error);
-        self.give_back(conn, true);
-        result.and(restored)
+        let writer = self.take_writer().await?;
+        let (_writer, result) = on_blocking_pool(writer, |conn| {
+            let result = conn
+                .execute_batch(
+                    "PRAGMA synchronous=FULL;
+                     BEGIN IMMEDIATE;
+                     INSERT OR REPLACE INTO kv (k, v) VALUES (x'00', x'00');
+                     COMMIT;",
+                )
+                .map_err(engine_error);
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            let restored = conn
+                .execute_batch("PRAGMA synchronous=NORMAL")
+                .map_err(engine_error);
+            result.and(restored)
+        })
+        .await?;
+        result
     }
+}
+
+/// The connection a transaction runs on.
+#[derive(Debug)]
+enum Held {
+    Writer(Writer),
+    Reader(Connection),
 }
 
 /// A transaction on one pooled connection.
 #[derive(Debug)]
 pub struct SqliteTxn {
     engine: SqliteEngine,
-    conn: Option<Connection>,
-    write: bool,
+    conn: Option<Held>,
     /// Puts and deletes so far.
     writes: usize,
 }
 
 impl SqliteTxn {
-    fn conn(&mut self) -> &Connection {
-        self.conn
+    fn conn(&self) -> &Connection {
+        match self
+            .conn
             .as_ref()
             .expect("a transaction holds its connection until it ends")
+        {
+            Held::Writer(writer) => writer.conn(),
+            Held::Reader(conn) => conn,
+        }
     }
 
     /// Returns the connection to its pool; the transaction has ended.
     fn finish(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            self.engine.give_back(conn, self.write);
+        match self.conn.take() {
+            Some(Held::Reader(conn)) => self.engine.give_back_reader(conn),
+            Some(Held::Writer(writer)) => drop(writer),
+            None => {}
         }
     }
 
     fn read_only(&self) -> Result<(), KvError> {
-        if self.write {
+        if matches!(self.conn, Some(Held::Writer(_))) {
             Ok(())
         } else {
             Err(KvError::Engine("write in a read-only transaction".into()))
@@ -224,9 +308,9 @@ impl SqliteTxn {
 
 impl Drop for SqliteTxn {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.as_ref()
-            && !conn.is_autocommit()
-            && let Err(err) = conn.execute_batch("ROLLBACK")
+        if self.conn.is_some()
+            && !self.conn().is_autocommit()
+            && let Err(err) = self.conn().execute_batch("ROLLBACK")
         {
             tracing::warn!(%err, "rolling back a metadata transaction failed");
         }
@@ -333,6 +417,62 @@ mod tests {
         txn.commit().await.unwrap();
         let mut txn = two.begin(false).await.unwrap();
         assert_eq!(txn.get(b"k").await.unwrap().as_deref(), Some(&b"v"[..]));
+    }
+
+    /// A writer waiting for another process's write lock parks on the blocking pool: the
+    /// runtime's one thread goes on running other tasks (a heartbeat) meanwhile.
+    #[tokio::test(flavor = "current_thread")]
+    async fn waiting_for_another_process_lock_does_not_stall_the_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let holder = SqliteEngine::open(&path, true).unwrap();
+        let waiter = SqliteEngine::open(&path, false).unwrap();
+        let mut held = holder.begin(true).await.unwrap();
+        held.put(b"k", b"first").unwrap();
+        let writer = tokio::spawn(async move {
+            let mut txn = waiter.begin(true).await.unwrap();
+            let seen = txn.get(b"k").await.unwrap();
+            txn.put(b"k", b"second").unwrap();
+            txn.commit().await.unwrap();
+            seen
+        });
+        // These sleeps can only end while the waiting writer leaves the thread free.
+        for _ in 0..5 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!writer.is_finished(), "the lock is still held");
+        held.commit().await.unwrap();
+        assert_eq!(writer.await.unwrap().as_deref(), Some(&b"first"[..]));
+        let mut txn = holder.begin(false).await.unwrap();
+        assert_eq!(
+            txn.get(b"k").await.unwrap().as_deref(),
+            Some(&b"second"[..])
+        );
+    }
+
+    /// Writers of one process queue on the baton without blocking threads, in any number.
+    #[tokio::test(flavor = "current_thread")]
+    async fn writers_of_one_process_take_turns() {
+        let dir = tempfile::tempdir().unwrap();
+        let kv = SqliteEngine::open(&dir.path().join("m.db"), true).unwrap();
+        let first = kv.begin(true).await.unwrap();
+        let tasks: Vec<_> = (0..8u8)
+            .map(|i| {
+                let kv = kv.clone();
+                tokio::spawn(async move {
+                    let mut txn = kv.begin(true).await.unwrap();
+                    txn.put(&[b'w', i], b"").unwrap();
+                    txn.commit().await.unwrap();
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        drop(first);
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let mut txn = kv.begin(false).await.unwrap();
+        assert_eq!(txn.scan(b"w", b"x", 100).await.unwrap().len(), 8);
     }
 
     #[test]
