@@ -31,7 +31,9 @@ pub use error::{MetaError, Result};
 pub use locks::{LockOwner, LockRange};
 pub use meta::{Caller, Meta, MetaCounters, Usage};
 pub use model::{Attr, CHUNK_SIZE, Dirent, FileKind, MAX_FILE_SIZE, ROOT_INO, Slice, Timespec};
-pub use namespace::{DIR_SIZE, NewInode, OpenFiles, RENAME_EXCHANGE, RENAME_NOREPLACE, Removed};
+pub use namespace::{
+    DIR_SIZE, NAME_MAX, NewInode, OpenFiles, RENAME_EXCHANGE, RENAME_NOREPLACE, Removed, check_name,
+};
 pub use session::SessionInfo;
 pub use url::{EtcdTls, MetaUrl, PASSWORD_ENV, SCHEMES};
 pub use volume::{DEFAULT_BLOCK_SIZE, FORMAT_VERSION, Volume};

@@ -18,6 +18,23 @@ pub const DIR_SIZE: u64 = 4096;
 
 /// `rename` flags (from `renameat2`).
 pub const RENAME_NOREPLACE: u32 = 1;
+
+/// The longest name a directory entry may have, as on Linux's filesystems.
+pub const NAME_MAX: usize = 255;
+
+/// Refuses a name no directory can hold: ENAMETOOLONG past [`NAME_MAX`] bytes, EINVAL when
+/// empty, `.` or `..`, or holding `/` or NUL. The kernel checks names before FUSE sees them;
+/// front ends that take names from the network (S3 keys, KV keys) rely on this check.
+pub fn check_name(name: &[u8]) -> Result<()> {
+    if name.len() > NAME_MAX {
+        return errno(libc::ENAMETOOLONG);
+    }
+    if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0)
+    {
+        return errno(libc::EINVAL);
+    }
+    Ok(())
+}
 pub const RENAME_EXCHANGE: u32 = 2;
 
 /// What to create.
@@ -50,6 +67,10 @@ pub struct Removed {
 impl Meta {
     /// The inode `name` in `parent` names.
     pub async fn lookup(&self, parent: u64, name: &[u8]) -> Result<(u64, Attr)> {
+        // `.` and `..` are no entries (the kernel resolves them); looking them up finds none.
+        if name != b"." && name != b".." {
+            check_name(name)?;
+        }
         read_txn!(self, |txn| {
             let Some(bytes) = txn.get(&keys::entry(parent, name)).await? else {
                 get_dir(&mut txn, parent).await?;
@@ -111,6 +132,9 @@ impl Meta {
         new: NewInode<'_>,
         hold: Option<u64>,
     ) -> Result<(u64, Attr)> {
+        if let Some(name) = name {
+            check_name(name)?;
+        }
         let ino = self.next_inode().await?;
         write_txn!(self, |txn| {
             let mut dir = get_dir(&mut txn, parent).await?;
@@ -197,6 +221,7 @@ impl Meta {
 
     /// Gives `ino` another name.
     pub async fn link(&self, ino: u64, parent: u64, name: &[u8]) -> Result<Attr> {
+        check_name(name)?;
         write_txn!(self, |txn| {
             let mut attr = get_attr(&mut txn, ino).await?;
             if attr.kind == FileKind::Dir {
@@ -238,6 +263,7 @@ impl Meta {
     /// Removes the name of a non-directory. When it was the last name, the inode goes with it,
     /// unless a session holds it open: then it lives until the last [`Meta::release_open`].
     pub async fn unlink(&self, parent: u64, name: &[u8], open: &dyn OpenFiles) -> Result<Removed> {
+        check_name(name)?;
         write_txn!(self, |txn| {
             let mut dir = get_dir(&mut txn, parent).await?;
             let Some(bytes) = txn.get(&keys::entry(parent, name)).await? else {
@@ -262,6 +288,7 @@ impl Meta {
 
     /// Removes an empty directory.
     pub async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<Removed> {
+        check_name(name)?;
         write_txn!(self, |txn| {
             let mut dir = get_dir(&mut txn, parent).await?;
             let Some(bytes) = txn.get(&keys::entry(parent, name)).await? else {
@@ -307,6 +334,8 @@ impl Meta {
         {
             return errno(libc::EINVAL);
         }
+        check_name(name)?;
+        check_name(new_name)?;
         write_txn!(self, |txn| {
             get_dir(&mut txn, parent).await?;
             get_dir(&mut txn, new_parent).await?;
@@ -319,7 +348,12 @@ impl Meta {
                 None => None,
             };
             if parent == new_parent && name == new_name {
-                return Ok(None);
+                // A name onto itself changes nothing, but NOREPLACE finds its target taken.
+                return if flags == RENAME_NOREPLACE {
+                    errno(libc::EEXIST)
+                } else {
+                    Ok(None)
+                };
             }
             match (dst, flags) {
                 (Some(_), RENAME_NOREPLACE) => return errno(libc::EEXIST),

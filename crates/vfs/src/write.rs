@@ -161,6 +161,11 @@ impl Vfs {
             buffer.restore(failed);
         }
         if buffer.is_empty() {
+            // A background flush may have stored the last writes: then the metadata holds
+            // everything, and its times (a utimens since) are the truth again.
+            if file.seen().mtime.is_some() {
+                file.settled(file.seen().len);
+            }
             return Ok(());
         }
         let segments = buffer.take();
