@@ -110,9 +110,12 @@ S3S_FS=$(command -v s3s-fs || echo "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs")
 s3_pid=$!
 mkdir "$s3_root/datenlord-tests"
 
-# The metadata rules on etcd.
+# The metadata rules, and the core's model and POSIX tests (a representative 16 sequences of
+# the model; PROPTEST_CASES=48 is the default run by hand), on etcd.
 step "metadata rules on etcd" env DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" \
     cargo test --locked -p datenlord-meta --test meta
+step "core without a mount on etcd" env DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" \
+    PROPTEST_CASES=16 cargo test --locked -p datenlord-vfs --test model --test posix
 
 # The mount suites with the metadata in etcd (blocks on the local disk).
 step "mount suites on etcd" env DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" cargo test --locked -p datenlord \

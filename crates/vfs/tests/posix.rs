@@ -258,6 +258,24 @@ async fn directories_nlink_and_errors() {
     let longest = vec![b'a'; 255];
     put(vfs, ROOT_INO, &longest, b"").await;
     assert_eq!(vfs.lookup(ROOT_INO, &longest).await.unwrap().1.size, 0);
+    // Names no directory can hold are refused by the core itself (front ends other than the
+    // kernel pass names straight through).
+    let too_long = vec![b'a'; 256];
+    let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL;
+    let made = vfs
+        .create(ME, ROOT_INO, Some(&too_long), 0o644, 0, flags)
+        .await;
+    assert_eq!(errno(made), libc::ENAMETOOLONG);
+    assert_eq!(
+        errno(vfs.lookup(ROOT_INO, &too_long).await),
+        libc::ENAMETOOLONG
+    );
+    for bad in [&b""[..], b".", b"..", b"a/b", b"nul\0"] {
+        let made = vfs.create(ME, ROOT_INO, Some(bad), 0o644, 0, flags).await;
+        assert_eq!(errno(made), libc::EINVAL, "{bad:?}");
+        let moved = vfs.rename(ROOT_INO, &longest, ROOT_INO, bad, 0).await;
+        assert_eq!(errno(moved), libc::EINVAL, "rename to {bad:?}");
+    }
 
     vfs.unlink(d, b"file").await.unwrap();
     vfs.rmdir(d, b"sub").await.unwrap();

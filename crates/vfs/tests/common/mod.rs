@@ -48,11 +48,12 @@ pub async fn fresh(config: VfsConfig) -> Fresh {
         version: FORMAT_VERSION,
     };
     Meta::format(&kv, &volume, false).await.unwrap();
-    let meta = Arc::new(Meta::open(kv).await.unwrap());
+    let meta = Arc::new(Meta::open(kv).await.unwrap().rehearse_transactions());
     let vfs = Arc::new(Vfs::new(meta, Arc::new(store), config));
     let now = Timespec::now().sec;
     vfs.start_session(SessionInfo {
         host: vfs.config().host.clone(),
+        host_id: vfs.config().host_id.clone(),
         pid: std::process::id(),
         mountpoint: "/nowhere".into(),
         version: env!("CARGO_PKG_VERSION").into(),
