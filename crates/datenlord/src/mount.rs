@@ -156,7 +156,6 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
         buffer_size: args.buffer_size.max(8) << 20,
         relatime: !read_only && !args.options.iter().any(|o| o.trim() == "noatime"),
         lease: seconds(args.lease, "lease")?.max(Duration::from_secs(1)),
-        keep_chunks: meta.reports_changes(),
         readahead: caches.readahead,
         ..VfsConfig::default()
     };

@@ -1,9 +1,9 @@
 //! chmod, chown and utimens.
 
 use crate::acl::{self, Acl};
+use crate::engine::KvTxn;
 use crate::error::Result;
 use crate::keys;
-use crate::kv::KvTxn;
 use crate::meta::{Caller, Meta, get_attr, put_attr, write_txn};
 use crate::model::{Attr, FileKind, Timespec};
 

@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::KvTxn;
 use crate::error::{MetaError, Result};
 use crate::keys;
-use crate::kv::KvTxn;
 use crate::meta::{Meta, read_txn, scan_prefix, write_txn};
 use crate::model::Timespec;
 

@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::chunk::{decode_refs, encode_refs};
+use crate::engine::{KvTxn, TXN_BUDGET};
 use crate::error::Result;
 use crate::keys;
-use crate::kv::{KvTxn, TXN_BUDGET};
 use crate::meta::{Meta, charged, get_counter, read_txn, scan_prefix, write_txn};
 use crate::model::{Attr, Dirent, FileKind, ROOT_INO, Slice, encode_u64};
 

@@ -3,9 +3,9 @@
 //! wins); a write appends slices; truncate and hole punching append holes; deleting a chunk
 //! drops one reference per slice, and an object nobody references is queued for deletion.
 
+use crate::engine::{AnyTxn, KvTxn, TXN_BUDGET};
 use crate::error::{MetaError, Result, errno};
 use crate::keys;
-use crate::kv::{AnyTxn, KvTxn, TXN_BUDGET};
 use crate::meta::{
     Meta, add_counter, charged, get_attr, put_attr, read_txn, scan_prefix, write_txn,
 };
@@ -217,7 +217,7 @@ impl Meta {
     /// that did not fit in their transaction; returns how many records it finished.
     pub async fn purge_trash(&self) -> Result<usize> {
         let inodes: Vec<u64> = read_txn!(self, |txn| {
-            let end = crate::kv::prefix_end(keys::TRASH_PREFIX);
+            let end = crate::engine::prefix_end(keys::TRASH_PREFIX);
             Ok(txn
                 .scan(keys::TRASH_PREFIX, &end, 64)
                 .await?
@@ -240,7 +240,7 @@ impl Meta {
             }
         }
         let garbage: Vec<Vec<u8>> = read_txn!(self, |txn| {
-            let end = crate::kv::prefix_end(keys::GARBAGE_PREFIX);
+            let end = crate::engine::prefix_end(keys::GARBAGE_PREFIX);
             Ok(txn
                 .scan(keys::GARBAGE_PREFIX, &end, 64)
                 .await?
@@ -407,7 +407,7 @@ impl Meta {
     pub async fn doomed_objects(&self, limit: usize) -> Result<Vec<(u64, u64)>> {
         read_txn!(self, |txn| {
             let prefix = keys::DOOMED_PREFIX;
-            txn.scan(prefix, &crate::kv::prefix_end(prefix), limit)
+            txn.scan(prefix, &crate::engine::prefix_end(prefix), limit)
                 .await?
                 .into_iter()
                 .map(|(key, value)| {
@@ -492,7 +492,7 @@ fn first_chunk_past(size: u64) -> u64 {
 /// transaction's budget allows; true when none are left.
 pub(crate) async fn drop_chunks(txn: &mut AnyTxn, ino: u64) -> Result<bool> {
     let prefix = keys::chunks(ino);
-    let end = crate::kv::prefix_end(&prefix);
+    let end = crate::engine::prefix_end(&prefix);
     let batch = txn.scan(&prefix, &end, DROP_SCAN + 1).await?;
     let more = batch.len() > DROP_SCAN;
     for (key, value) in batch.into_iter().take(DROP_SCAN) {
@@ -510,7 +510,7 @@ async fn drop_chunk_tail(txn: &mut AnyTxn, ino: u64, first: u64, end: u64) -> Re
     let window = first.max(end.saturating_sub(DROP_SCAN as u64));
     let chunk_key = |index: u64| match u32::try_from(index) {
         Ok(index) => keys::chunk(ino, index),
-        Err(_) => crate::kv::prefix_end(&keys::chunks(ino)),
+        Err(_) => crate::engine::prefix_end(&keys::chunks(ino)),
     };
     let found = txn
         .scan(&chunk_key(window), &chunk_key(end), usize::MAX)

@@ -1,7 +1,7 @@
 //! The errors of metadata operations: a POSIX errno for what the caller asked wrongly, or a
 //! failure of the engine underneath.
 
-use crate::kv::KvError;
+use crate::engine::KvError;
 
 /// The result of a metadata operation.
 pub type Result<T> = std::result::Result<T, MetaError>;

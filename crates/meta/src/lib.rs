@@ -1,6 +1,6 @@
 //! DatenLord's metadata: inodes, directory entries, symbolic links, extended attributes and
 //! the chunk maps of file data, written once over a transactional ordered key-value store
-//! ([`kv`]) so that every engine (SQLite embedded, etcd) shares the logic. The key schema is in
+//! ([`engine`]) so that every engine (SQLite embedded, etcd) shares the logic. The key schema is in
 //! [`keys`], the record encodings in [`model`].
 
 #![forbid(unsafe_code)]
@@ -10,15 +10,14 @@ mod attr;
 mod cache_nodes;
 mod check;
 pub mod chunk;
+pub mod engine;
 mod error;
 pub mod keys;
-pub mod kv;
 mod locks;
 mod meta;
 pub mod model;
 mod namespace;
 mod session;
-mod url;
 pub mod volume;
 mod watch;
 mod xattr;
@@ -27,6 +26,7 @@ pub use attr::{SetAttr, kill_suidgid};
 pub use cache_nodes::{CacheNodeInfo, check_group_name};
 pub use check::MetaReport;
 pub use chunk::{COMPACT_SLICES, ChunkSlice, NewObject, Piece, split_range, visible};
+pub use engine::{EtcdTls, MetaUrl, PASSWORD_ENV, SCHEMES};
 pub use error::{MetaError, Result};
 pub use locks::{LockOwner, LockRange};
 pub use meta::{Caller, Meta, MetaCounters, Usage};
@@ -35,7 +35,6 @@ pub use namespace::{
     DIR_SIZE, NAME_MAX, NewInode, OpenFiles, RENAME_EXCHANGE, RENAME_NOREPLACE, Removed, check_name,
 };
 pub use session::SessionInfo;
-pub use url::{EtcdTls, MetaUrl, PASSWORD_ENV, SCHEMES};
 pub use volume::{DEFAULT_BLOCK_SIZE, FORMAT_VERSION, Volume};
 pub use watch::{Change, Watch};
 pub use xattr::{XATTR_CREATE, XATTR_REPLACE};

@@ -4,9 +4,9 @@
 //! other's. Locks go with their owner's close, or with its session when the mount dies.
 //! POSIX and flock locks never conflict with each other (as on Linux).
 
+use crate::engine::{KvTxn, TXN_BUDGET};
 use crate::error::{MetaError, Result, errno};
 use crate::keys;
-use crate::kv::{KvTxn, TXN_BUDGET};
 use crate::meta::{Meta, read_txn, scan_prefix, write_txn};
 
 /// A lock over bytes `start..=end` (`end` = `u64::MAX`: to the end of the file).

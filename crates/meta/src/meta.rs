@@ -1,11 +1,11 @@
-//! `Meta`: the metadata of one volume, all its logic written once over [`AnyKv`].
+//! `Meta`: the metadata of one volume, all its logic written once over [`AnyEngine`].
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::engine::{AnyEngine, AnyTxn, KvEngine, KvTxn, prefix_end};
 use crate::error::{MetaError, Result, errno};
 use crate::keys;
-use crate::kv::{AnyKv, AnyTxn, KvEngine, KvTxn, prefix_end};
 use crate::model::{Attr, FileKind, ROOT_INO, Timespec, decode_u64, encode_u64};
 use crate::volume::{FORMAT_VERSION, Volume};
 
@@ -34,26 +34,26 @@ macro_rules! write_txn {
                 let mut rehearsal = None;
                 if $meta.rehearse {
                     #[allow(unused_mut)]
-                    let mut $txn = $crate::kv::KvEngine::begin(&$meta.kv, true).await?;
+                    let mut $txn = $crate::engine::KvEngine::begin(&$meta.engine, true).await?;
                     rehearsal = Some(async { $body }.await);
                 }
-                let mut $txn = $crate::kv::KvEngine::begin(&$meta.kv, true).await?;
+                let mut $txn = $crate::engine::KvEngine::begin(&$meta.engine, true).await?;
                 let body: $crate::error::Result<_> = async { $body }.await;
                 $crate::meta::same_type(&rehearsal, &body);
                 drop(rehearsal);
                 let value = body?;
-                $crate::kv::KvTxn::commit($txn).await?;
+                $crate::engine::KvTxn::commit($txn).await?;
                 Ok(value)
             }
             .await;
             match outcome {
-                Err($crate::error::MetaError::Kv($crate::kv::KvError::Conflict))
+                Err($crate::error::MetaError::Kv($crate::engine::KvError::Conflict))
                     if attempt < $crate::meta::MAX_ATTEMPTS =>
                 {
                     attempt += 1;
                     $crate::meta::back_off(attempt).await;
                 }
-                Err($crate::error::MetaError::Kv($crate::kv::KvError::Unavailable(reason)))
+                Err($crate::error::MetaError::Kv($crate::engine::KvError::Unavailable(reason)))
                     if unavailable.wait(&reason).await => {}
                 other => break other,
             }
@@ -75,17 +75,17 @@ macro_rules! read_txn {
                 let mut rehearsal = None;
                 if $meta.rehearse {
                     #[allow(unused_mut)]
-                    let mut $txn = $crate::kv::KvEngine::begin(&$meta.kv, false).await?;
+                    let mut $txn = $crate::engine::KvEngine::begin(&$meta.engine, false).await?;
                     rehearsal = Some(async { $body }.await);
                 }
-                let mut $txn = $crate::kv::KvEngine::begin(&$meta.kv, false).await?;
+                let mut $txn = $crate::engine::KvEngine::begin(&$meta.engine, false).await?;
                 let body: $crate::error::Result<_> = async { $body }.await;
                 $crate::meta::same_type(&rehearsal, &body);
                 body
             }
             .await;
             match outcome {
-                Err($crate::error::MetaError::Kv($crate::kv::KvError::Unavailable(reason)))
+                Err($crate::error::MetaError::Kv($crate::engine::KvError::Unavailable(reason)))
                     if unavailable.wait(&reason).await => {}
                 other => break other,
             }
@@ -178,7 +178,7 @@ pub struct MetaCounters {
 /// The metadata of one volume.
 #[derive(Debug)]
 pub struct Meta {
-    pub(crate) kv: AnyKv,
+    pub(crate) engine: AnyEngine,
     /// How long an operation retries while the engine is unavailable before it fails (EIO).
     pub(crate) timeout: std::time::Duration,
     volume: Volume,
@@ -195,7 +195,7 @@ impl Meta {
     /// Formats a volume: writes its settings and the root directory. Formatting again with
     /// the same settings changes nothing; other settings need `force`, and the block size can
     /// never change once data was written.
-    pub async fn format(kv: &AnyKv, volume: &Volume, force: bool) -> Result<Volume> {
+    pub async fn format(kv: &AnyEngine, volume: &Volume, force: bool) -> Result<Volume> {
         let kv = kv.clone();
         let holder = Self::with_volume(kv, volume.clone());
         write_txn!(holder, |txn| {
@@ -256,7 +256,7 @@ impl Meta {
     }
 
     /// Opens a formatted volume.
-    pub async fn open(kv: AnyKv) -> Result<Self> {
+    pub async fn open(kv: AnyEngine) -> Result<Self> {
         let mut txn = kv.begin(false).await?;
         let Some(bytes) = txn.get(keys::VOLUME).await? else {
             return Err(MetaError::Refused(
@@ -274,9 +274,9 @@ impl Meta {
         Ok(Self::with_volume(kv, volume))
     }
 
-    fn with_volume(kv: AnyKv, volume: Volume) -> Self {
+    fn with_volume(kv: AnyEngine, volume: Volume) -> Self {
         Self {
-            kv,
+            engine: kv,
             timeout: DEFAULT_TIMEOUT,
             volume,
             inodes: Mutex::new(0..0),
@@ -323,13 +323,13 @@ impl Meta {
     }
 
     /// The engine underneath.
-    pub fn kv(&self) -> &AnyKv {
-        &self.kv
+    pub fn engine(&self) -> &AnyEngine {
+        &self.engine
     }
 
     /// Makes every committed change durable.
     pub async fn sync(&self) -> Result<()> {
-        Ok(self.kv.sync().await?)
+        Ok(self.engine.sync().await?)
     }
 
     /// A new inode number. Taken before the transaction that uses it: an engine with one
@@ -425,7 +425,10 @@ pub(crate) async fn add_counter(txn: &mut AnyTxn, name: &str, delta: i64) -> Res
 }
 
 /// Every pair under `prefix`.
-pub(crate) async fn scan_prefix(txn: &mut AnyTxn, prefix: &[u8]) -> Result<Vec<crate::kv::Pair>> {
+pub(crate) async fn scan_prefix(
+    txn: &mut AnyTxn,
+    prefix: &[u8],
+) -> Result<Vec<crate::engine::Pair>> {
     Ok(txn.scan(prefix, &prefix_end(prefix), usize::MAX).await?)
 }
 
@@ -442,11 +445,11 @@ pub(crate) fn charged(kind: FileKind, size: u64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kv::SqliteEngine;
+    use crate::engine::SqliteEngine;
 
     async fn fresh() -> (tempfile::TempDir, Meta) {
         let dir = tempfile::tempdir().unwrap();
-        let kv = AnyKv::Sqlite(SqliteEngine::open(&dir.path().join("meta.db"), true).unwrap());
+        let kv = AnyEngine::Sqlite(SqliteEngine::open(&dir.path().join("meta.db"), true).unwrap());
         let volume = Volume {
             name: "rehearsal".into(),
             uuid: "u".into(),

@@ -3,10 +3,10 @@
 //! a FUSE mount with `default_permissions`); here live the rules of the namespace itself.
 
 use crate::acl::{self, Acl};
+use crate::engine::AnyTxn;
+use crate::engine::KvTxn;
 use crate::error::{Result, errno};
 use crate::keys;
-use crate::kv::AnyTxn;
-use crate::kv::KvTxn;
 use crate::meta::{
     Caller, Meta, add_counter, charged, get_attr, get_dir, put_attr, read_txn, scan_prefix,
     write_txn,
@@ -454,7 +454,7 @@ impl Meta {
 async fn has_entries(txn: &mut AnyTxn, dir: u64) -> Result<bool> {
     let prefix = keys::entries(dir);
     Ok(!txn
-        .scan(&prefix, &crate::kv::prefix_end(&prefix), 1)
+        .scan(&prefix, &crate::engine::prefix_end(&prefix), 1)
         .await?
         .is_empty())
 }

@@ -6,9 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::{AnyTxn, KvTxn, TXN_BUDGET};
 use crate::error::{MetaError, Result, errno};
 use crate::keys;
-use crate::kv::{AnyTxn, KvTxn, TXN_BUDGET};
 use crate::meta::{Meta, get_attr, get_counter, read_txn, scan_prefix, write_txn};
 use crate::model::{Attr, FileKind};
 use crate::model::{Timespec, encode_u64};

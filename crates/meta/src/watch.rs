@@ -1,8 +1,7 @@
 //! Changes other mounts make, as the metadata engine reports them, in the terms a mount's
 //! kernel caches need: which inode's attributes or data, which directory entry.
 
-use tokio::sync::mpsc;
-
+use crate::engine::KvEngine;
 use crate::keys;
 use crate::meta::Meta;
 
@@ -40,7 +39,7 @@ impl Change {
 /// A stream of other mounts' changes.
 #[derive(Debug)]
 pub struct Watch {
-    keys: mpsc::Receiver<Vec<Vec<u8>>>,
+    keys: crate::engine::Changes,
 }
 
 impl Watch {
@@ -61,12 +60,12 @@ impl Meta {
     /// Other mounts' changes, when the engine reports them (etcd); the embedded engine does
     /// not, and its mounts rely on the kernel cache timeouts.
     pub fn watch(&self) -> Option<Watch> {
-        self.kv.watch().map(|keys| Watch { keys })
+        KvEngine::watch(&self.engine).map(|keys| Watch { keys })
     }
 
     /// Whether [`Meta::watch`] reports other mounts' changes.
     pub fn reports_changes(&self) -> bool {
-        matches!(self.kv, crate::kv::AnyKv::Etcd(_))
+        self.engine.reports_changes()
     }
 }
 

@@ -2,9 +2,9 @@
 //! sets the permission bits, and an ACL the mode expresses exactly is not stored.
 
 use crate::acl::{self, Acl};
+use crate::engine::KvTxn;
 use crate::error::{Result, errno};
 use crate::keys;
-use crate::kv::KvTxn;
 use crate::meta::{Meta, get_attr, put_attr, read_txn, scan_prefix, write_txn};
 use crate::model::{FileKind, Timespec};
 

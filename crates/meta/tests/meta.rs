@@ -451,9 +451,11 @@ async fn format_refuses_other_settings_without_force() {
     let (dir, meta) = fresh().await;
     let mut other = meta.volume().clone();
     other.storage = "file:///elsewhere".into();
-    let err = Meta::format(meta.kv(), &other, false).await.unwrap_err();
+    let err = Meta::format(meta.engine(), &other, false)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("other settings"), "{err}");
-    let kept = Meta::format(meta.kv(), &other, true).await.unwrap();
+    let kept = Meta::format(meta.engine(), &other, true).await.unwrap();
     assert_eq!(kept.uuid, meta.volume().uuid);
     drop(dir);
 }

@@ -107,7 +107,7 @@ impl Vfs {
     /// trip), read every time otherwise (the embedded engine answers in microseconds, and
     /// other processes' changes could not drop a kept copy).
     async fn chunk_of(&self, file: &OpenFile, index: u32) -> Result<Arc<[Slice]>> {
-        if !self.config.keep_chunks {
+        if !self.meta.reports_changes() {
             return Ok(self.meta.chunk(file.ino, index).await?.into());
         }
         let (cached, generation) = file.cached_chunk(index);

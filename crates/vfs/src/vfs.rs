@@ -32,9 +32,6 @@ pub struct VfsConfig {
     pub host_id: String,
     /// How long this mount's session lives without a heartbeat before other mounts end it.
     pub lease: Duration,
-    /// Keep the chunk records of open files between reads. Only sound when the metadata
-    /// engine reports other mounts' changes (their notices drop what was kept).
-    pub keep_chunks: bool,
     /// The largest read-ahead window of a sequential reader, in bytes; 0: none.
     pub readahead: u64,
 }
@@ -48,7 +45,6 @@ impl Default for VfsConfig {
             host: this_host(),
             host_id: crate::host_identity(),
             lease: Duration::from_secs(60),
-            keep_chunks: false,
             readahead: 0,
         }
     }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::kv::{AnyKv, EtcdEngine, KvError, SqliteEngine};
+use crate::engine::{AnyEngine, EtcdEngine, KvError, SqliteEngine};
 
 /// The engines a META_URL can name.
 pub const SCHEMES: &str = "sqlite:///PATH, etcd://[USER[:PASSWORD]@]HOST:PORT[,HOST:PORT...][/PREFIX], \
@@ -130,9 +130,9 @@ impl std::fmt::Display for MetaUrl {
 
 impl MetaUrl {
     /// Opens the engine; `create` allows making a new, empty database.
-    pub async fn open(&self, create: bool) -> Result<AnyKv, KvError> {
+    pub async fn open(&self, create: bool) -> Result<AnyEngine, KvError> {
         match self {
-            Self::Sqlite(path) => SqliteEngine::open(path, create).map(AnyKv::Sqlite),
+            Self::Sqlite(path) => SqliteEngine::open(path, create).map(AnyEngine::Sqlite),
             Self::Etcd {
                 endpoints,
                 prefix,
@@ -140,7 +140,7 @@ impl MetaUrl {
                 tls,
             } => EtcdEngine::connect(endpoints, prefix, user.clone(), tls.as_ref())
                 .await
-                .map(AnyKv::Etcd),
+                .map(AnyEngine::Etcd),
         }
     }
 }

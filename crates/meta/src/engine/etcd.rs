@@ -21,8 +21,8 @@ use etcd_client::{
 };
 use tokio::sync::mpsc;
 
-use super::{KvEngine, KvError, KvTxn, Pair};
-use crate::url::EtcdTls;
+use super::url::EtcdTls;
+use super::{Changes, KvEngine, KvError, KvTxn, Pair};
 
 /// How long one request to etcd may take before it fails (and is retried while the operation's
 /// deadline allows).
@@ -289,7 +289,7 @@ impl EtcdEngine {
     /// Keys (without the prefix) that other clients change, in batches, as etcd reports them;
     /// this process's own commits are left out. The watch reconnects by itself after a
     /// failure and resumes where it was; it stops when the receiver is dropped.
-    pub fn watch(&self) -> mpsc::Receiver<Vec<Vec<u8>>> {
+    fn start_watch(&self) -> Changes {
         let (tx, rx) = mpsc::channel(1024);
         let engine = self.clone();
         tokio::spawn(async move { engine.watch_loop(tx).await });
@@ -387,6 +387,14 @@ impl KvEngine for EtcdEngine {
     async fn sync(&self) -> Result<(), KvError> {
         // etcd acknowledges a commit only once a quorum has it on disk.
         Ok(())
+    }
+
+    fn watch(&self) -> Option<Changes> {
+        Some(self.start_watch())
+    }
+
+    fn reports_changes(&self) -> bool {
+        true
     }
 }
 

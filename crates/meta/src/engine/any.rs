@@ -2,11 +2,11 @@
 
 use super::etcd::{EtcdEngine, EtcdTxn};
 use super::sqlite::SqliteTxn;
-use super::{KvEngine, KvError, KvTxn, Pair, SqliteEngine};
+use super::{Changes, KvEngine, KvError, KvTxn, Pair, SqliteEngine};
 
 /// Any engine.
 #[derive(Debug, Clone)]
-pub enum AnyKv {
+pub enum AnyEngine {
     Sqlite(SqliteEngine),
     Etcd(EtcdEngine),
 }
@@ -18,18 +18,7 @@ pub enum AnyTxn {
     Etcd(EtcdTxn),
 }
 
-impl AnyKv {
-    /// Keys other clients change, as the engine reports them; `None` when the engine does not
-    /// report changes (the embedded one: its mounts share one host and rely on cache timeouts).
-    pub fn watch(&self) -> Option<tokio::sync::mpsc::Receiver<Vec<Vec<u8>>>> {
-        match self {
-            Self::Sqlite(_) => None,
-            Self::Etcd(kv) => Some(kv.watch()),
-        }
-    }
-}
-
-impl KvEngine for AnyKv {
+impl KvEngine for AnyEngine {
     type Txn = AnyTxn;
 
     async fn begin(&self, write: bool) -> Result<AnyTxn, KvError> {
@@ -43,6 +32,20 @@ impl KvEngine for AnyKv {
         match self {
             Self::Sqlite(kv) => kv.sync().await,
             Self::Etcd(kv) => kv.sync().await,
+        }
+    }
+
+    fn watch(&self) -> Option<Changes> {
+        match self {
+            Self::Sqlite(kv) => kv.watch(),
+            Self::Etcd(kv) => kv.watch(),
+        }
+    }
+
+    fn reports_changes(&self) -> bool {
+        match self {
+            Self::Sqlite(kv) => kv.reports_changes(),
+            Self::Etcd(kv) => kv.reports_changes(),
         }
     }
 }

@@ -1,20 +1,25 @@
-//! The transactional ordered key-value store all metadata lives in.
+//! The metadata engines: transactional ordered key-value stores all metadata lives in.
 //!
 //! Keys and values are bytes; keys sort bytewise. A transaction reads (point gets and range
 //! scans, which see its own writes), buffers or applies writes, and commits atomically. An
 //! engine that runs transactions optimistically reports a lost race as [`KvError::Conflict`]
-//! at commit and the metadata layer retries the whole transaction (`txn!`), so the logic above
-//! is written once for every engine. Engines: [`sqlite`] (embedded) and [`etcd`].
+//! at commit and the metadata layer retries the whole transaction (`write_txn!`), so the logic
+//! above is written once for every engine. Engines: [`sqlite`] (embedded) and [`etcd`]; a META_URL
+//! ([`MetaUrl`]) names one. Adding an engine touches this module only: its file, a variant of
+//! [`AnyEngine`] and a scheme of [`MetaUrl`]; what the logic needs to know of an engine it asks
+//! through [`KvEngine`] (for example whether it reports other clients' changes).
 
 mod any;
 pub mod etcd;
 pub mod sqlite;
+mod url;
 
 use std::future::Future;
 
-pub use any::{AnyKv, AnyTxn};
+pub use any::{AnyEngine, AnyTxn};
 pub use etcd::EtcdEngine;
 pub use sqlite::SqliteEngine;
+pub use url::{EtcdTls, MetaUrl, PASSWORD_ENV, SCHEMES};
 
 /// The size (see [`KvTxn::size`]) past which work that can be split ends its transaction.
 pub const TXN_BUDGET: usize = 64;
@@ -57,7 +62,23 @@ pub trait KvEngine: Send + Sync {
 
     /// Makes every committed transaction durable (survives power loss) before returning.
     fn sync(&self) -> impl Future<Output = Result<(), KvError>> + Send;
+
+    /// The keys other clients change, in batches as the engine learns of them (never this
+    /// client's own commits); `None` when the engine does not report changes (the embedded
+    /// one: its clients share one host and rely on cache timeouts). Every call starts a watch.
+    fn watch(&self) -> Option<Changes> {
+        None
+    }
+
+    /// Whether [`KvEngine::watch`] reports other clients' changes, so that what was read may
+    /// be kept until a change is reported.
+    fn reports_changes(&self) -> bool {
+        false
+    }
 }
+
+/// Batches of keys other clients changed, from [`KvEngine::watch`].
+pub type Changes = tokio::sync::mpsc::Receiver<Vec<Vec<u8>>>;
 
 /// One transaction: reads see its own writes; nothing is visible to others before `commit`.
 pub trait KvTxn: Send {
