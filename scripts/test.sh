@@ -74,6 +74,14 @@ fi
 step "cargo fmt" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 step "unit and integration tests (embedded engine)" cargo test --workspace --locked
+# The metadata rules and the core again on the memory engine (etcd's semantics, the deletion
+# rule enforced), bare and with injected faults (lost commits, an unreachable engine).
+# (`--workspace` with the test names keeps the build of the first step: selecting packages
+# would build their dependencies again with other features.)
+step "metadata rules and core on the memory engine" env DATENLORD_TEST_ENGINE=memory \
+    cargo test --locked --workspace --test meta --test model --test core_posix
+step "metadata rules and core with injected faults" env DATENLORD_TEST_ENGINE=faulty \
+    PROPTEST_CASES=8 cargo test --locked --workspace --test meta --test model --test core_posix
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
@@ -110,12 +118,13 @@ S3S_FS=$(command -v s3s-fs || echo "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs")
 s3_pid=$!
 mkdir "$s3_root/datenlord-tests"
 
-# The metadata rules, and the core's model and POSIX tests (a representative 16 sequences of
-# the model; PROPTEST_CASES=48 is the default run by hand), on etcd.
+# The engine conformance suite, the metadata rules, and the core's model and POSIX tests (a
+# representative 16 sequences of the model; PROPTEST_CASES=48 is the default run by hand), on
+# etcd.
 step "metadata rules on etcd" env DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" \
-    cargo test --locked -p datenlord-meta --test meta
+    cargo test --locked --workspace --test meta --test engine
 step "core without a mount on etcd" env DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" \
-    PROPTEST_CASES=16 cargo test --locked -p datenlord-vfs --test model --test posix
+    PROPTEST_CASES=16 cargo test --locked --workspace --test model --test core_posix
 
 # The mount suites with the metadata in etcd (blocks on the local disk).
 step "mount suites on etcd" env DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" cargo test --locked -p datenlord \

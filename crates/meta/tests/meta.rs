@@ -1,5 +1,6 @@
 //! The metadata rules, checked on the embedded engine.
 
+use datenlord_meta::engine::{AnyEngine, Faulty, MemoryEngine};
 use datenlord_meta::{
     Caller, ChunkSlice, FileKind, Meta, MetaUrl, NewInode, OpenFiles, RENAME_EXCHANGE,
     RENAME_NOREPLACE, ROOT_INO, SetAttr, Slice, Timespec, Volume,
@@ -18,8 +19,11 @@ impl OpenFiles for Opens {
 
 const NONE_OPEN: Opens = Opens(Vec::new());
 
-/// A fresh volume on the embedded engine, or on the etcd at `DATENLORD_TEST_ETCD`
-/// (`host:port`) under a prefix of its own: the same rules hold on every engine.
+/// A fresh volume on the embedded engine; on the etcd at `DATENLORD_TEST_ETCD` (`host:port`)
+/// under a prefix of its own; or with `DATENLORD_TEST_ENGINE=memory` on the memory engine
+/// (etcd's semantics, and the deletion rule enforced), `=faulty` on the memory engine losing
+/// every 3rd commit to a conflict and failing every 101st operation as unreachable: the same
+/// rules hold on every engine, and whatever the faults, once the retries are done.
 async fn fresh() -> (tempfile::TempDir, Meta) {
     let dir = tempfile::tempdir().unwrap();
     let url: MetaUrl = match std::env::var("DATENLORD_TEST_ETCD") {
@@ -36,7 +40,16 @@ async fn fresh() -> (tempfile::TempDir, Meta) {
             .parse()
             .unwrap(),
     };
-    let kv = url.open(true).await.unwrap();
+    let kv = match std::env::var("DATENLORD_TEST_ENGINE").as_deref() {
+        Ok("memory") => AnyEngine::Memory(MemoryEngine::new()),
+        Ok("faulty") => {
+            let faulty = Faulty::new(MemoryEngine::new());
+            faulty.plan().conflict_every(3);
+            faulty.plan().fail_every(101);
+            AnyEngine::Faulty(faulty)
+        }
+        _ => url.open(true).await.unwrap(),
+    };
     let volume = Volume {
         name: "test".into(),
         uuid: "u".into(),

@@ -1,21 +1,41 @@
 //! Static dispatch over the engines, so the metadata layer names one type and pays no boxing.
 
 use super::etcd::{EtcdEngine, EtcdTxn};
+#[cfg(feature = "testing")]
+use super::faulty::{Faulty, FaultyTxn};
+#[cfg(feature = "testing")]
+use super::memory::{MemoryEngine, MemoryTxn};
 use super::sqlite::SqliteTxn;
 use super::{Changes, KvEngine, KvError, KvTxn, Pair, SqliteEngine};
 
 /// Any engine.
 #[derive(Debug, Clone)]
 pub enum AnyEngine {
+    /// The embedded engine.
     Sqlite(SqliteEngine),
+    /// An etcd cluster.
     Etcd(EtcdEngine),
+    /// In memory, for tests.
+    #[cfg(feature = "testing")]
+    Memory(MemoryEngine),
+    /// In memory with injected faults, for tests.
+    #[cfg(feature = "testing")]
+    Faulty(Faulty<MemoryEngine>),
 }
 
 /// A transaction of any engine.
 #[derive(Debug)]
 pub enum AnyTxn {
+    /// Of the embedded engine.
     Sqlite(SqliteTxn),
+    /// Of etcd.
     Etcd(EtcdTxn),
+    /// Of the memory engine.
+    #[cfg(feature = "testing")]
+    Memory(MemoryTxn),
+    /// Of the memory engine with faults.
+    #[cfg(feature = "testing")]
+    Faulty(FaultyTxn<MemoryTxn>),
 }
 
 impl KvEngine for AnyEngine {
@@ -25,6 +45,10 @@ impl KvEngine for AnyEngine {
         match self {
             Self::Sqlite(kv) => kv.begin(write).await.map(AnyTxn::Sqlite),
             Self::Etcd(kv) => kv.begin(write).await.map(AnyTxn::Etcd),
+            #[cfg(feature = "testing")]
+            Self::Memory(kv) => kv.begin(write).await.map(AnyTxn::Memory),
+            #[cfg(feature = "testing")]
+            Self::Faulty(kv) => kv.begin(write).await.map(AnyTxn::Faulty),
         }
     }
 
@@ -32,6 +56,10 @@ impl KvEngine for AnyEngine {
         match self {
             Self::Sqlite(kv) => kv.sync().await,
             Self::Etcd(kv) => kv.sync().await,
+            #[cfg(feature = "testing")]
+            Self::Memory(kv) => kv.sync().await,
+            #[cfg(feature = "testing")]
+            Self::Faulty(kv) => kv.sync().await,
         }
     }
 
@@ -39,6 +67,10 @@ impl KvEngine for AnyEngine {
         match self {
             Self::Sqlite(kv) => kv.watch(),
             Self::Etcd(kv) => kv.watch(),
+            #[cfg(feature = "testing")]
+            Self::Memory(kv) => kv.watch(),
+            #[cfg(feature = "testing")]
+            Self::Faulty(kv) => kv.watch(),
         }
     }
 
@@ -46,6 +78,10 @@ impl KvEngine for AnyEngine {
         match self {
             Self::Sqlite(kv) => kv.reports_changes(),
             Self::Etcd(kv) => kv.reports_changes(),
+            #[cfg(feature = "testing")]
+            Self::Memory(kv) => kv.reports_changes(),
+            #[cfg(feature = "testing")]
+            Self::Faulty(kv) => kv.reports_changes(),
         }
     }
 }
@@ -55,6 +91,10 @@ impl KvTxn for AnyTxn {
         match self {
             Self::Sqlite(txn) => txn.get(key).await,
             Self::Etcd(txn) => txn.get(key).await,
+            #[cfg(feature = "testing")]
+            Self::Memory(txn) => txn.get(key).await,
+            #[cfg(feature = "testing")]
+            Self::Faulty(txn) => txn.get(key).await,
         }
     }
 
@@ -62,6 +102,10 @@ impl KvTxn for AnyTxn {
         match self {
             Self::Sqlite(txn) => txn.scan(start, end, limit).await,
             Self::Etcd(txn) => txn.scan(start, end, limit).await,
+            #[cfg(feature = "testing")]
+            Self::Memory(txn) => txn.scan(start, end, limit).await,
+            #[cfg(feature = "testing")]
+            Self::Faulty(txn) => txn.scan(start, end, limit).await,
         }
     }
 
@@ -69,6 +113,10 @@ impl KvTxn for AnyTxn {
         match self {
             Self::Sqlite(txn) => txn.put(key, value),
             Self::Etcd(txn) => txn.put(key, value),
+            #[cfg(feature = "testing")]
+            Self::Memory(txn) => txn.put(key, value),
+            #[cfg(feature = "testing")]
+            Self::Faulty(txn) => txn.put(key, value),
         }
     }
 
@@ -76,6 +124,10 @@ impl KvTxn for AnyTxn {
         match self {
             Self::Sqlite(txn) => txn.delete(key),
             Self::Etcd(txn) => txn.delete(key),
+            #[cfg(feature = "testing")]
+            Self::Memory(txn) => txn.delete(key),
+            #[cfg(feature = "testing")]
+            Self::Faulty(txn) => txn.delete(key),
         }
     }
 
@@ -83,6 +135,10 @@ impl KvTxn for AnyTxn {
         match self {
             Self::Sqlite(txn) => txn.size(),
             Self::Etcd(txn) => txn.size(),
+            #[cfg(feature = "testing")]
+            Self::Memory(txn) => txn.size(),
+            #[cfg(feature = "testing")]
+            Self::Faulty(txn) => txn.size(),
         }
     }
 
@@ -90,6 +146,10 @@ impl KvTxn for AnyTxn {
         match self {
             Self::Sqlite(txn) => txn.commit().await,
             Self::Etcd(txn) => txn.commit().await,
+            #[cfg(feature = "testing")]
+            Self::Memory(txn) => txn.commit().await,
+            #[cfg(feature = "testing")]
+            Self::Faulty(txn) => txn.commit().await,
         }
     }
 }

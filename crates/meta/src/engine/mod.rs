@@ -11,6 +11,10 @@
 
 mod any;
 pub mod etcd;
+#[cfg(feature = "testing")]
+pub mod faulty;
+#[cfg(feature = "testing")]
+pub mod memory;
 pub mod sqlite;
 mod url;
 
@@ -18,6 +22,10 @@ use std::future::Future;
 
 pub use any::{AnyEngine, AnyTxn};
 pub use etcd::EtcdEngine;
+#[cfg(feature = "testing")]
+pub use faulty::{FaultPlan, Faulty};
+#[cfg(feature = "testing")]
+pub use memory::MemoryEngine;
 pub use sqlite::SqliteEngine;
 pub use url::{EtcdTls, MetaUrl, PASSWORD_ENV, SCHEMES};
 

@@ -232,7 +232,9 @@ impl KvEngine for SqliteEngine {
         Ok(SqliteTxn {
             engine: self.clone(),
             conn: Some(conn),
-            writes: 0,
+            reads: std::collections::HashSet::new(),
+            scans: 0,
+            writes: std::collections::HashSet::new(),
         })
     }
 
@@ -272,8 +274,12 @@ enum Held {
 pub struct SqliteTxn {
     engine: SqliteEngine,
     conn: Option<Held>,
-    /// Puts and deletes so far.
-    writes: usize,
+    /// Keys read (not written first) and ranges scanned, counted for [`KvTxn::size`] as every
+    /// engine counts them: what an optimistic engine would have to compare at commit.
+    reads: std::collections::HashSet<Vec<u8>>,
+    scans: usize,
+    /// Keys put or deleted.
+    writes: std::collections::HashSet<Vec<u8>>,
 }
 
 impl SqliteTxn {
@@ -320,6 +326,9 @@ impl Drop for SqliteTxn {
 
 impl KvTxn for SqliteTxn {
     async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
+        if !self.writes.contains(key) && !self.reads.contains(key) {
+            self.reads.insert(key.to_vec());
+        }
         let mut stmt = self
             .conn()
             .prepare_cached("SELECT v FROM kv WHERE k = ?1")
@@ -330,6 +339,7 @@ impl KvTxn for SqliteTxn {
     }
 
     async fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Pair>, KvError> {
+        self.scans += 1;
         let mut stmt = self
             .conn()
             .prepare_cached("SELECT k, v FROM kv WHERE k >= ?1 AND k < ?2 ORDER BY k LIMIT ?3")
@@ -352,7 +362,7 @@ impl KvTxn for SqliteTxn {
             .map_err(engine_error)?;
         stmt.execute(params![key, value]).map_err(engine_error)?;
         drop(stmt);
-        self.writes += 1;
+        self.writes.insert(key.to_vec());
         Ok(())
     }
 
@@ -364,12 +374,12 @@ impl KvTxn for SqliteTxn {
             .map_err(engine_error)?;
         stmt.execute(params![key]).map_err(engine_error)?;
         drop(stmt);
-        self.writes += 1;
+        self.writes.insert(key.to_vec());
         Ok(())
     }
 
     fn size(&self) -> usize {
-        self.writes
+        (self.reads.len() + self.scans).max(self.writes.len())
     }
 
     async fn commit(mut self) -> Result<(), KvError> {

@@ -1,0 +1,419 @@
+//! One conformance suite for every metadata engine (`KvEngine` / `KvTxn`): the embedded
+//! SQLite engine, the memory engine, the memory engine behind the fault wrapper (with no
+//! faults planned it must be indistinguishable), and a real etcd when `DATENLORD_TEST_ETCD`
+//! (`host:port`) is set. What the metadata logic relies on is exactly what is checked here.
+
+use std::sync::Arc;
+
+use datenlord_meta::MetaUrl;
+use datenlord_meta::engine::{
+    AnyEngine, Faulty, KvEngine, KvError, KvTxn, MemoryEngine, TXN_BUDGET, prefix_end,
+};
+
+/// Every engine to run a check on, each fresh and empty, with the directory it lives in.
+async fn engines() -> Vec<(String, AnyEngine, tempfile::TempDir)> {
+    let mut all = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    let url: MetaUrl = format!("sqlite://{}/meta.db", dir.path().display())
+        .parse()
+        .unwrap();
+    all.push(("sqlite".to_string(), url.open(true).await.unwrap(), dir));
+    let memory = AnyEngine::Memory(MemoryEngine::new());
+    all.push(("memory".into(), memory, tempfile::tempdir().unwrap()));
+    let faulty = AnyEngine::Faulty(Faulty::new(MemoryEngine::new()));
+    all.push((
+        "faulty(memory)".into(),
+        faulty,
+        tempfile::tempdir().unwrap(),
+    ));
+    if let Ok(endpoint) = std::env::var("DATENLORD_TEST_ETCD") {
+        let dir = tempfile::tempdir().unwrap();
+        let name = dir
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let url: MetaUrl = format!("etcd://{endpoint}/engine-{name}").parse().unwrap();
+        all.push(("etcd".into(), url.open(true).await.unwrap(), dir));
+    }
+    all
+}
+
+/// Whether the engine runs transactions optimistically (conflicts at commit) rather than
+/// one writer at a time.
+fn optimistic(engine: &AnyEngine) -> bool {
+    !matches!(engine, AnyEngine::Sqlite(_))
+}
+
+async fn put_all(engine: &AnyEngine, pairs: &[(Vec<u8>, Vec<u8>)]) {
+    for batch in pairs.chunks(TXN_BUDGET) {
+        let mut txn = engine.begin(true).await.unwrap();
+        for (key, value) in batch {
+            txn.put(key, value).unwrap();
+        }
+        txn.commit().await.unwrap();
+    }
+}
+
+async fn get(engine: &AnyEngine, key: &[u8]) -> Option<Vec<u8>> {
+    engine.begin(false).await.unwrap().get(key).await.unwrap()
+}
+
+#[tokio::test]
+async fn reads_see_the_transactions_own_writes() {
+    for (name, engine, _dir) in engines().await {
+        put_all(
+            &engine,
+            &[
+                (b"a".to_vec(), b"old".to_vec()),
+                (b"b".to_vec(), b"b".to_vec()),
+            ],
+        )
+        .await;
+        let mut txn = engine.begin(true).await.unwrap();
+        txn.put(b"a", b"new").unwrap();
+        txn.delete(b"b").unwrap();
+        txn.put(b"c", b"c").unwrap();
+        assert_eq!(
+            txn.get(b"a").await.unwrap().as_deref(),
+            Some(&b"new"[..]),
+            "{name}"
+        );
+        assert_eq!(txn.get(b"b").await.unwrap(), None, "{name}");
+        let keys: Vec<Vec<u8>> = txn
+            .scan(b"", b"z", 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(keys, vec![b"a".to_vec(), b"c".to_vec()], "{name}");
+        // Nothing is visible to others before the commit.
+        assert_eq!(
+            get(&engine, b"a").await.as_deref(),
+            Some(&b"old"[..]),
+            "{name}"
+        );
+        txn.commit().await.unwrap();
+        assert_eq!(
+            get(&engine, b"a").await.as_deref(),
+            Some(&b"new"[..]),
+            "{name}"
+        );
+        assert_eq!(get(&engine, b"b").await, None, "{name}");
+
+        // A dropped transaction leaves nothing behind.
+        let mut txn = engine.begin(true).await.unwrap();
+        txn.put(b"d", b"d").unwrap();
+        txn.delete(b"a").unwrap();
+        drop(txn);
+        assert_eq!(get(&engine, b"d").await, None, "{name}");
+        assert!(get(&engine, b"a").await.is_some(), "{name}");
+
+        // A read-only transaction refuses writes.
+        let mut txn = engine.begin(false).await.unwrap();
+        assert!(txn.put(b"e", b"e").is_err(), "{name}");
+        assert!(txn.delete(b"a").is_err(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn scans_keep_their_bounds_order_and_limits() {
+    for (name, engine, _dir) in engines().await {
+        // More than one page of etcd's (1 000 keys per request), and keys with 0xff bytes.
+        let mut pairs: Vec<(Vec<u8>, Vec<u8>)> = (0..1500u32)
+            .map(|i| {
+                (
+                    [b"k".as_slice(), &i.to_be_bytes()].concat(),
+                    i.to_le_bytes().to_vec(),
+                )
+            })
+            .collect();
+        pairs.push((b"j".to_vec(), b"before".to_vec()));
+        pairs.push((b"l".to_vec(), b"after".to_vec()));
+        pairs.push((vec![b'k', 0xff, 0xff, 0xff, 0xff, 0xff], b"last".to_vec()));
+        put_all(&engine, &pairs).await;
+        let mut txn = engine.begin(false).await.unwrap();
+
+        let all = txn.scan(b"k", &prefix_end(b"k"), usize::MAX).await.unwrap();
+        assert_eq!(all.len(), 1501, "{name}: every k key, none of j or l");
+        assert!(
+            all.windows(2).all(|w| w[0].0 < w[1].0),
+            "{name}: in key order"
+        );
+        assert_eq!(all.last().unwrap().1, b"last", "{name}");
+
+        let start = [b"k".as_slice(), &10u32.to_be_bytes()].concat();
+        let end = [b"k".as_slice(), &20u32.to_be_bytes()].concat();
+        let some = txn.scan(&start, &end, 100).await.unwrap();
+        assert_eq!(some.len(), 10, "{name}: start included, end excluded");
+        assert_eq!(some[0].0, start, "{name}");
+        let first = txn.scan(&start, &end, 3).await.unwrap();
+        assert_eq!(
+            first,
+            some[..3].to_vec(),
+            "{name}: the limit keeps the first keys"
+        );
+        assert!(
+            txn.scan(&start, &start, 10).await.unwrap().is_empty(),
+            "{name}"
+        );
+        assert!(
+            txn.scan(&end, &start, 10).await.unwrap().is_empty(),
+            "{name}"
+        );
+        assert!(
+            txn.scan(&start, &end, 0).await.unwrap().is_empty(),
+            "{name}"
+        );
+
+        // Paging by restarting after the last key returned sees each key exactly once.
+        let mut seen = Vec::new();
+        let mut cursor = b"k".to_vec();
+        loop {
+            let page = txn.scan(&cursor, &prefix_end(b"k"), 97).await.unwrap();
+            let Some((last, _)) = page.last() else { break };
+            cursor = [last.as_slice(), &[0]].concat();
+            seen.extend(page.into_iter().map(|(k, _)| k));
+        }
+        assert_eq!(
+            seen,
+            all.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+            "{name}"
+        );
+    }
+}
+
+/// A transaction reads one snapshot: what others commit after its first read stays unseen.
+#[tokio::test]
+async fn a_transaction_reads_one_snapshot() {
+    for (name, engine, _dir) in engines().await {
+        put_all(&engine, &[(b"a".to_vec(), b"1".to_vec())]).await;
+        let mut reader = engine.begin(false).await.unwrap();
+        assert_eq!(reader.get(b"a").await.unwrap().as_deref(), Some(&b"1"[..]));
+        let mut writer = engine.begin(true).await.unwrap();
+        writer.put(b"a", b"2").unwrap();
+        writer.put(b"b", b"2").unwrap();
+        writer.commit().await.unwrap();
+        assert_eq!(
+            reader.get(b"a").await.unwrap().as_deref(),
+            Some(&b"1"[..]),
+            "{name}"
+        );
+        assert_eq!(reader.get(b"b").await.unwrap(), None, "{name}");
+        assert_eq!(reader.scan(b"", b"z", 10).await.unwrap().len(), 1, "{name}");
+        drop(reader);
+        assert_eq!(
+            get(&engine, b"b").await.as_deref(),
+            Some(&b"2"[..]),
+            "{name}"
+        );
+    }
+}
+
+/// Read-modify-write transactions racing each other lose no update: an optimistic engine
+/// reports the loser's conflict at commit (and the loser retries), SQLite runs them in turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_increments_lose_nothing() {
+    for (name, engine, _dir) in engines().await {
+        const TASKS: u64 = 8;
+        const EACH: u64 = 10;
+        let conflicts = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let engine = engine.clone();
+                let conflicts = conflicts.clone();
+                tokio::spawn(async move {
+                    for _ in 0..EACH {
+                        loop {
+                            let mut txn = engine.begin(true).await.unwrap();
+                            let n = txn
+                                .get(b"counter")
+                                .await
+                                .unwrap()
+                                .map_or(0, |v| u64::from_be_bytes(v.try_into().unwrap()));
+                            tokio::task::yield_now().await;
+                            txn.put(b"counter", &(n + 1).to_be_bytes()).unwrap();
+                            match txn.commit().await {
+                                Ok(()) => break,
+                                Err(KvError::Conflict) => {
+                                    conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                }
+                                Err(err) => panic!("{err}"),
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let n = get(&engine, b"counter").await.unwrap();
+        assert_eq!(
+            u64::from_be_bytes(n.try_into().unwrap()),
+            TASKS * EACH,
+            "{name}"
+        );
+        if !optimistic(&engine) {
+            assert_eq!(
+                conflicts.load(std::sync::atomic::Ordering::Relaxed),
+                0,
+                "{name}"
+            );
+        }
+    }
+}
+
+/// Two optimistic transactions that read the same key and both write: the second to commit
+/// conflicts and applies nothing. A write into a range another scanned conflicts too.
+#[tokio::test]
+async fn a_lost_race_is_a_conflict_that_applies_nothing() {
+    for (name, engine, _dir) in engines().await {
+        if !optimistic(&engine) {
+            continue;
+        }
+        put_all(&engine, &[(b"x".to_vec(), b"0".to_vec())]).await;
+        let mut one = engine.begin(true).await.unwrap();
+        let mut two = engine.begin(true).await.unwrap();
+        one.get(b"x").await.unwrap();
+        two.get(b"x").await.unwrap();
+        one.put(b"x", b"1").unwrap();
+        two.put(b"x", b"2").unwrap();
+        two.put(b"y", b"2").unwrap();
+        one.commit().await.unwrap();
+        assert!(
+            matches!(two.commit().await, Err(KvError::Conflict)),
+            "{name}"
+        );
+        assert_eq!(
+            get(&engine, b"x").await.as_deref(),
+            Some(&b"1"[..]),
+            "{name}"
+        );
+        assert_eq!(
+            get(&engine, b"y").await,
+            None,
+            "{name}: nothing of the loser applied"
+        );
+
+        let mut scanner = engine.begin(true).await.unwrap();
+        scanner.scan(b"d/", b"d0", 100).await.unwrap();
+        let mut creator = engine.begin(true).await.unwrap();
+        creator.put(b"d/new", b"").unwrap();
+        creator.commit().await.unwrap();
+        scanner.put(b"summary", b"d/ is empty").unwrap();
+        assert!(
+            matches!(scanner.commit().await, Err(KvError::Conflict)),
+            "{name}"
+        );
+    }
+}
+
+/// etcd's blind spot, which every optimistic engine here shares: deleting a key inside a range
+/// another transaction scanned is not a conflict by itself. The logic's rule — whoever deletes
+/// a key that others find by scanning also writes a key those scanners read — makes it one;
+/// the memory engine refuses a commit that relied on a scan the rule did not protect.
+#[tokio::test]
+async fn deletes_inside_scanned_ranges() {
+    for (name, engine, _dir) in engines().await {
+        if !optimistic(&engine) {
+            continue;
+        }
+        let dir_attr = b"A-dir".to_vec();
+        put_all(
+            &engine,
+            &[
+                (dir_attr.clone(), b"v1".to_vec()),
+                (b"D-dir-a".to_vec(), b"".to_vec()),
+            ],
+        )
+        .await;
+
+        // Following the rule: the deleter also writes the directory's key the scanner read.
+        let mut scanner = engine.begin(true).await.unwrap();
+        scanner.get(&dir_attr).await.unwrap();
+        assert_eq!(
+            scanner.scan(b"D-dir-", b"D-dir.", 10).await.unwrap().len(),
+            1
+        );
+        let mut deleter = engine.begin(true).await.unwrap();
+        deleter.delete(b"D-dir-a").unwrap();
+        deleter.put(&dir_attr, b"v2").unwrap();
+        deleter.commit().await.unwrap();
+        scanner.put(b"Z-summary", b"dir has one entry").unwrap();
+        assert!(
+            matches!(scanner.commit().await, Err(KvError::Conflict)),
+            "{name}"
+        );
+
+        // Breaking it: the deletion alone goes unnoticed by etcd; the memory engines refuse.
+        put_all(&engine, &[(b"D-dir-b".to_vec(), b"".to_vec())]).await;
+        let mut scanner = engine.begin(true).await.unwrap();
+        assert_eq!(
+            scanner.scan(b"D-dir-", b"D-dir.", 10).await.unwrap().len(),
+            1
+        );
+        let mut deleter = engine.begin(true).await.unwrap();
+        deleter.delete(b"D-dir-b").unwrap();
+        deleter.commit().await.unwrap();
+        scanner.put(b"Z-summary", b"dir has one entry").unwrap();
+        let outcome = scanner.commit().await;
+        match engine {
+            AnyEngine::Etcd(_) => assert!(outcome.is_ok(), "{name}: etcd does not see it"),
+            _ => {
+                let err = outcome.expect_err("the memory engine enforces the rule");
+                assert!(err.to_string().contains("deletion rule"), "{name}: {err}");
+            }
+        }
+    }
+}
+
+/// `size()` means the same on every engine: the larger of the keys read (not written first)
+/// plus the ranges scanned, and the keys written.
+#[tokio::test]
+async fn size_counts_reads_scans_and_writes_alike() {
+    for (name, engine, _dir) in engines().await {
+        let mut txn = engine.begin(true).await.unwrap();
+        assert_eq!(txn.size(), 0, "{name}");
+        for key in [&b"r1"[..], b"r2", b"r3", b"r1"] {
+            txn.get(key).await.unwrap();
+        }
+        txn.scan(b"s", b"t", 10).await.unwrap();
+        assert_eq!(txn.size(), 4, "{name}: 3 keys read, 1 range scanned");
+        for i in 0..6u8 {
+            txn.put(&[b'w', i], b"").unwrap();
+        }
+        txn.put(&[b'w', 0], b"again").unwrap();
+        assert_eq!(txn.size(), 6, "{name}: 6 keys written");
+        txn.get(&[b'w', 1]).await.unwrap();
+        assert_eq!(
+            txn.size(),
+            6,
+            "{name}: reading a key written first costs nothing"
+        );
+        txn.commit().await.unwrap();
+    }
+}
+
+/// The fault wrapper: a planned failure reaches the caller before the engine sees the
+/// operation; a planned conflict applies nothing.
+#[tokio::test]
+async fn the_fault_wrapper_fails_what_it_is_told_to() {
+    let faulty = Faulty::new(MemoryEngine::new());
+    let plan = faulty.plan().clone();
+    let engine = AnyEngine::Faulty(faulty);
+    plan.fail_op(2);
+    let mut txn = engine.begin(true).await.unwrap();
+    assert!(matches!(txn.get(b"a").await, Err(KvError::Unavailable(_))));
+    txn.put(b"a", b"1").unwrap();
+    plan.conflict_commit(1);
+    assert!(matches!(txn.commit().await, Err(KvError::Conflict)));
+    assert_eq!(get(&engine, b"a").await, None);
+    let mut txn = engine.begin(true).await.unwrap();
+    txn.put(b"a", b"1").unwrap();
+    txn.commit().await.unwrap();
+    assert_eq!(get(&engine, b"a").await.as_deref(), Some(&b"1"[..]));
+    assert_eq!(plan.injected(), 2);
+}
