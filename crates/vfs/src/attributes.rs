@@ -9,13 +9,20 @@ use crate::vfs::{Vfs, end_of};
 /// What `statfs` reports.
 #[derive(Debug, Clone, Copy)]
 pub struct FsStats {
+    /// Size in bytes of the disk a local store is on; object storage, which has none,
+    /// reports 1 PiB.
     pub total_bytes: u64,
+    /// Bytes available on that disk; on object storage, 1 PiB less the bytes files take.
     pub free_bytes: u64,
+    /// Inodes in use.
     pub used_inodes: u64,
+    /// Inodes free, counted against a nominal `u32::MAX`.
     pub free_inodes: u64,
 }
 
 impl Vfs {
+    /// The attributes of `ino`, with this mount's buffered writes in its size and mtime;
+    /// ENOENT when there is no such inode.
     pub async fn getattr(&self, ino: u64) -> Result<Attr> {
         let attr = self.meta.getattr(ino).await?;
         Ok(self.with_buffered(ino, attr))
@@ -50,14 +57,21 @@ impl Vfs {
         Ok(attr)
     }
 
+    /// The value of extended attribute `name` of `ino`; ENODATA when it has none by that name.
     pub async fn getxattr(&self, ino: u64, name: &[u8]) -> Result<Vec<u8>> {
         Ok(self.meta.getxattr(ino, name).await?)
     }
 
+    /// The extended attribute names of `ino`, each followed by a NUL, as listxattr(2) returns
+    /// them.
     pub async fn listxattr(&self, ino: u64) -> Result<Vec<u8>> {
         Ok(self.meta.listxattr(ino).await?)
     }
 
+    /// Sets extended attribute `name` of `ino`. `flags`: XATTR_CREATE (EEXIST when it exists),
+    /// XATTR_REPLACE (ENODATA when it does not); E2BIG for values over 64 KiB. An access ACL sets
+    /// the permission bits too; `kill_sgid` clears set-group-id (an ACL set by someone outside the
+    /// file's group).
     pub async fn setxattr(
         &self,
         ino: u64,
@@ -72,10 +86,12 @@ impl Vfs {
             .await?)
     }
 
+    /// Removes extended attribute `name` of `ino`; ENODATA when it has none by that name.
     pub async fn removexattr(&self, ino: u64, name: &[u8]) -> Result<()> {
         Ok(self.meta.removexattr(ino, name).await?)
     }
 
+    /// The volume's space and inodes (see [`FsStats`]).
     pub async fn statfs(&self) -> Result<FsStats> {
         let usage = self.meta.usage().await?;
         const VIRTUAL: u64 = 1 << 50;

@@ -15,8 +15,11 @@ use crate::vfs::{Vfs, lock};
 /// An entry of a directory listing; offsets count from 1 ("." is entry 0).
 #[derive(Debug, Clone)]
 pub struct DirEntry {
+    /// The name; a listing starts with "." and "..".
     pub name: Vec<u8>,
+    /// The inode it names.
     pub ino: u64,
+    /// The inode's type (readdir's `d_type`).
     pub kind: FileKind,
 }
 
@@ -34,6 +37,9 @@ impl OpenFiles for Opens<'_> {
 }
 
 impl Vfs {
+    /// The inode `name` in `parent` names, with its attributes as [`Vfs::getattr`] reports them;
+    /// ENOENT without such a name, ENOTDIR when `parent` is no directory, ENAMETOOLONG or EINVAL
+    /// for a name no entry can have.
     pub async fn lookup(&self, parent: u64, name: &[u8]) -> Result<(u64, Attr)> {
         let (ino, attr) = self.meta.lookup(parent, name).await?;
         Ok((ino, self.with_buffered(ino, attr)))
@@ -50,11 +56,16 @@ impl Vfs {
         Ok(self.meta.create(caller, parent, name, new).await?)
     }
 
+    /// Gives `ino` the name `name` in `parent`; returns its attributes. EPERM for a directory,
+    /// EEXIST when the name is taken, EMLINK at `u32::MAX` links, ENOENT for a file without names
+    /// unless a mount holds it open (O_TMPFILE).
     pub async fn link(&self, ino: u64, parent: u64, name: &[u8]) -> Result<Attr> {
         let attr = self.meta.link(ino, parent, name).await?;
         Ok(self.with_buffered(ino, attr))
     }
 
+    /// Removes the name of a non-directory: EISDIR for a directory, ENOENT without such a name.
+    /// With its last name the inode goes, unless a mount holds it open: then at its last close.
     pub async fn unlink(&self, parent: u64, name: &[u8]) -> Result<Removed> {
         let removed = self.meta.unlink(parent, name, &Opens(self)).await?;
         self.mark_orphan(&removed);
@@ -73,10 +84,17 @@ impl Vfs {
         }
     }
 
+    /// Removes an empty directory: ENOTEMPTY when it has entries, ENOTDIR when `name` is no
+    /// directory, ENOENT without such a name.
     pub async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<Removed> {
         Ok(self.meta.rmdir(parent, name).await?)
     }
 
+    /// Renames `parent/name` to `new_parent/new_name`; returns the inode the target named, which
+    /// lost that name. `flags`: RENAME_NOREPLACE (EEXIST when the target exists), RENAME_EXCHANGE
+    /// (swaps both names; ENOENT without a target), anything else EINVAL. A replaced target must
+    /// be of the same kind (EISDIR, ENOTDIR) and, as a directory, empty (ENOTEMPTY); a directory
+    /// cannot move below itself (EINVAL).
     pub async fn rename(
         &self,
         parent: u64,
@@ -95,10 +113,13 @@ impl Vfs {
         Ok(removed)
     }
 
+    /// The target of symbolic link `ino`; EINVAL when it is none.
     pub async fn readlink(&self, ino: u64) -> Result<Vec<u8>> {
         Ok(self.meta.readlink(ino).await?)
     }
 
+    /// Opens directory `ino` for [`Vfs::readdir`]; returns the handle. ENOTDIR when it is no
+    /// directory.
     pub async fn opendir(&self, ino: u64) -> Result<u64> {
         let attr = self.meta.getattr(ino).await?;
         if attr.kind != FileKind::Dir {
@@ -147,6 +168,7 @@ impl Vfs {
         Ok(entries)
     }
 
+    /// Closes a directory handle, and the listing it kept.
     pub fn releasedir(&self, fh: u64) {
         lock(&self.handles).remove(&fh);
     }

@@ -4,6 +4,7 @@
 //! read, and locks. Errors become errnos in one place ([`VfsError::errno`]).
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod attributes;
 mod background;

@@ -93,6 +93,8 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Vfs {
+    /// The filesystem of a mount over `meta` and `store`; it has no session before
+    /// [`Vfs::start_session`].
     pub fn new(meta: Arc<Meta>, store: Arc<BlockStore>, config: VfsConfig) -> Self {
         Self {
             meta,
@@ -112,10 +114,12 @@ impl Vfs {
         }
     }
 
+    /// The volume's metadata.
     pub fn meta(&self) -> &Arc<Meta> {
         &self.meta
     }
 
+    /// The volume's blocks.
     pub fn store(&self) -> &Arc<BlockStore> {
         &self.store
     }
@@ -142,14 +146,18 @@ impl Vfs {
         Ok(id)
     }
 
+    /// This mount's session id: 0 before [`Vfs::start_session`], and a new one once the
+    /// background registered the session again after other mounts ended it.
     pub fn session(&self) -> u64 {
         self.session.load(Ordering::Relaxed)
     }
 
+    /// How this mount behaves.
     pub fn config(&self) -> &VfsConfig {
         &self.config
     }
 
+    /// This mount's side of the POSIX and flock locks.
     pub fn locks(&self) -> &Locks {
         &self.locks
     }
