@@ -9,6 +9,7 @@ use crate::error::Result;
 /// What a volume check found.
 #[derive(Debug, Default)]
 pub struct FsckReport {
+    /// What the metadata check found (and, with `repair`, fixed).
     pub meta: MetaReport,
     /// Blocks files need that are missing or short, one line each.
     pub missing: Vec<String>,

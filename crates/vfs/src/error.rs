@@ -9,10 +9,14 @@ pub type Result<T> = std::result::Result<T, VfsError>;
 /// Why a VFS operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum VfsError {
+    /// From the metadata: a request's errno (ENOENT, EEXIST, …) or a failure of its engine
+    /// (EIO); see [`MetaError::errno`].
     #[error(transparent)]
     Meta(#[from] MetaError),
+    /// From the block store; see [`StoreError::errno`].
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An errno of this layer's own checks (EBADF for an unknown handle, EFBIG, …), as is.
     #[error("{}", std::io::Error::from_raw_os_error(*.0))]
     Errno(i32),
 }

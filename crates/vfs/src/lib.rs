@@ -4,13 +4,18 @@
 //! read, and locks. Errors become errnos in one place ([`VfsError::errno`]).
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
+mod attributes;
 mod background;
 mod buffer;
 mod cache_control;
 mod check;
 mod compact;
+mod data;
+mod directories;
 mod error;
+mod handles;
 mod liveness;
 mod locks;
 mod open_file;
@@ -19,9 +24,11 @@ mod readahead;
 mod vfs;
 mod write;
 
+pub use attributes::FsStats;
 pub use cache_control::{CacheOp, CacheReport};
 pub use check::{FsckReport, fsck};
+pub use directories::DirEntry;
 pub use error::{Result, VfsError};
 pub use liveness::host_identity;
 pub use locks::{LockRange, Locks};
-pub use vfs::{DirEntry, FsStats, Vfs, VfsConfig, this_host};
+pub use vfs::{Vfs, VfsConfig, this_host};

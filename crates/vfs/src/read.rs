@@ -14,6 +14,9 @@ use crate::open_file::OpenFile;
 use crate::vfs::Vfs;
 
 impl Vfs {
+    /// Reads up to `size` bytes from `offset` through handle `fh`, buffered writes included:
+    /// fewer at the end of the file, none past it. EBADF for an unknown handle, EISDIR for a
+    /// directory's. The first read of an open file may move its atime (relatime).
     pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Bytes> {
         let (file, ahead) = self.read_handle(fh)?;
         if self.config.relatime
