@@ -22,6 +22,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 #[allow(missing_debug_implementations)] // zerocopy's derives emit helper types
 pub mod abi;
 pub mod client_ioctl;

@@ -82,9 +82,11 @@ fn flock_conflicts_between_open_files_and_ends_with_close() {
     assert!(third.is_ok(), "closing the file released the flock");
 }
 
-/// Not a test of its own: the body of the child process `blocked_setlkw_is_interrupted` runs.
-#[test]
-fn lock_waiter_child() {
+/// The waiter's side of the SETLKW tests, in a process of its own: POSIX locks belong to a
+/// process, so a waiter in the test's process would own the holder's lock. A test re-runs its
+/// own binary for just itself with [`CHILD_ENV`] set, and this takes the child over (never
+/// returning) before the test body runs.
+fn become_waiter_if_child() {
     let Ok(path) = std::env::var(CHILD_ENV) else {
         return;
     };
@@ -114,77 +116,125 @@ fn lock_waiter_child() {
     std::process::exit(0);
 }
 
-fn wait_until_blocked_in_fuse(pid: u32, tid: i32) -> bool {
-    let wchan = format!("/proc/{pid}/task/{tid}/wchan");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        let now = std::fs::read_to_string(&wchan).unwrap_or_default();
-        if now.contains("request_wait_answer") || now.contains("fuse") {
-            return true;
+/// A child process blocked in SETLKW on a file whose lock the test holds.
+struct Waiter {
+    child: std::process::Child,
+    /// The thread blocked in fcntl, for a signal that must reach it and no other.
+    tid: i32,
+    verdict: std::sync::mpsc::Receiver<Option<String>>,
+}
+
+impl Waiter {
+    /// Starts the waiter for `test` (the calling test's own name) and returns once its SETLKW
+    /// is queued in memfs, so whatever the test does next happens to a request in the filesystem.
+    fn start(m: &Mounted, test: &str, path: &Path) -> Self {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", test, "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, path.as_os_str())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let tid: i32 = loop {
+            let line = lines.next().expect("child output").unwrap();
+            // libtest prints "test NAME ... " before the child's own output, on the same line.
+            if let Some(at) = line.find("tid ") {
+                break line[at + 4..].trim().parse().unwrap();
+            }
+        };
+        // Read the verdict on another thread, so a child that stays blocked cannot hang us.
+        let (tx, verdict) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(
+                lines
+                    .map_while(Result::ok)
+                    .find(|l| l.starts_with("ERR") || l == "LOCKED"),
+            );
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while m.fs.lock_waiters() == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the child's SETLKW never queued in memfs"
+            );
+            std::thread::sleep(Duration::from_millis(10));
         }
-        std::thread::sleep(Duration::from_millis(20));
+        Waiter {
+            child,
+            tid,
+            verdict,
+        }
     }
-    false
+
+    /// What the child's fcntl returned ("LOCKED" or "ERR errno"), if it returned in time.
+    fn verdict(&self) -> Option<String> {
+        self.verdict
+            .recv_timeout(Duration::from_secs(20))
+            .ok()
+            .flatten()
+    }
+
+    /// Unmounts and reaps the child, also one still blocked. Once memfs has read the request
+    /// even SIGKILL waits for its answer; aborting the connection is what ends it.
+    fn end(mut self, verdict: &Option<String>, m: Mounted) -> std::process::ExitStatus {
+        if verdict.is_none() {
+            let _ = self.child.kill();
+        }
+        drop(m);
+        self.child.wait().unwrap()
+    }
 }
 
 #[test]
 fn blocked_setlkw_is_interrupted() {
+    become_waiter_if_child();
     let m = Mounted::new();
     let path = m.join("contended");
     File::create(&path).unwrap();
     let holder = open_rw(&path);
     fcntl(&holder, FcntlArg::F_SETLK(&write_lock(0, 0))).unwrap();
-
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "lock_waiter_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, path.as_os_str())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let tid: i32 = loop {
-        let line = lines.next().expect("child output").unwrap();
-        // libtest prints "test NAME ... " before the child's own output, on the same line.
-        if let Some(at) = line.find("tid ") {
-            break line[at + 4..].trim().parse().unwrap();
-        }
-    };
-    let blocked = wait_until_blocked_in_fuse(child.id(), tid);
+    let waiter = Waiter::start(&m, "blocked_setlkw_is_interrupted", &path);
     // SAFETY: tgkill with a live pid/tid pair of our own child and a handled signal.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_tgkill,
-            child.id() as libc::c_int,
-            tid,
+            waiter.child.id() as libc::c_int,
+            waiter.tid,
             libc::SIGUSR1,
         )
     };
-    // Read the child's verdict on another thread, so a child that stays blocked cannot hang us.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(
-            lines
-                .map_while(Result::ok)
-                .find(|l| l.starts_with("ERR") || l == "LOCKED"),
-        );
-    });
-    let result = rx.recv_timeout(Duration::from_secs(20));
-    // Releasing the lock unblocks a child that was not interrupted, so it can always exit.
-    drop(holder);
-    let status = child.wait().unwrap();
-    assert!(blocked, "the child never blocked in FUSE");
     assert_eq!(rc, 0, "tgkill");
+    let verdict = waiter.verdict();
+    let still_waiting = m.fs.lock_waiters();
+    drop(holder);
+    let status = waiter.end(&verdict, m);
     assert_eq!(
-        result,
-        Ok(Some(format!("ERR {}", libc::EINTR))),
-        "child status {status}"
+        verdict,
+        Some(format!("ERR {}", libc::EINTR)),
+        "the interrupted SETLKW must fail with EINTR while the lock is still held (child {status})"
     );
-    assert!(Path::new(&path).exists());
+    assert_eq!(still_waiting, 0, "memfs stopped waiting");
+}
+
+#[test]
+fn blocked_setlkw_is_granted_when_the_holder_closes() {
+    become_waiter_if_child();
+    let m = Mounted::new();
+    let path = m.join("handed-over");
+    File::create(&path).unwrap();
+    let holder = open_rw(&path);
+    fcntl(&holder, FcntlArg::F_SETLK(&write_lock(0, 0))).unwrap();
+    let waiter = Waiter::start(
+        &m,
+        "blocked_setlkw_is_granted_when_the_holder_closes",
+        &path,
+    );
+    // close(2) drops the holder's POSIX locks (FLUSH carries its lock owner).
+    drop(holder);
+    let verdict = waiter.verdict();
+    let status = waiter.end(&verdict, m);
+    assert_eq!(verdict.as_deref(), Some("LOCKED"), "child {status}");
+    assert!(status.success(), "child {status}");
 }
 
 fn range(start: u64, end: u64, typ: i32) -> Lock {

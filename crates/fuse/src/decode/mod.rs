@@ -28,24 +28,41 @@ pub enum DecodeError {
     /// Fewer bytes than the header or a struct needs.
     #[error("{what}: need {need} bytes, have {have}")]
     Truncated {
+        /// The struct or field that was cut short (its kernel name).
         what: &'static str,
+        /// The bytes it needs.
         need: usize,
+        /// The bytes left in the request.
         have: usize,
     },
     /// The header's length disagrees with the bytes read.
     #[error("header says {header} bytes, read {read}")]
-    LengthMismatch { header: usize, read: usize },
+    LengthMismatch {
+        /// `fuse_in_header.len`.
+        header: usize,
+        /// What read(2) of the device returned.
+        read: usize,
+    },
     /// A string ran to the end of the request without a NUL.
     #[error("{what}: not NUL-terminated")]
-    Unterminated { what: &'static str },
+    Unterminated {
+        /// Which string.
+        what: &'static str,
+    },
     /// A string that must not be empty was.
     #[error("{what}: empty")]
-    Empty { what: &'static str },
+    Empty {
+        /// Which string.
+        what: &'static str,
+    },
     /// A string longer than its limit.
     #[error("{what}: {len} bytes, limit {max}")]
     TooLong {
+        /// Which string.
         what: &'static str,
+        /// Its length in bytes, without the NUL.
         len: usize,
+        /// The limit: [`NAME_MAX`], [`TARGET_MAX`] or [`XATTR_NAME_MAX`].
         max: usize,
     },
 }
@@ -73,7 +90,9 @@ pub struct DecodeOptions {
 /// A decoded request: the header and the operation.
 #[derive(Debug)]
 pub struct Decoded<'a> {
+    /// The request header: opcode, `unique` id, node id, and the caller's uid, gid and pid.
     pub header: abi::InHeader,
+    /// The operation with its arguments.
     pub op: Operation<'a>,
 }
 

@@ -68,27 +68,40 @@ impl MountOption {
 /// Why mounting failed. Each message says what to do.
 #[derive(Debug, Error)]
 pub enum MountError {
+    /// The mountpoint does not exist.
     #[error("mountpoint {0} does not exist; create it with `mkdir -p {0}`")]
     MountpointMissing(PathBuf),
+    /// The mountpoint is not a directory.
     #[error("mountpoint {0} is not a directory")]
     NotADirectory(PathBuf),
+    /// The mountpoint is a FUSE mount whose daemon is gone: every access fails with ENOTCONN.
     #[error(
         "mountpoint {0} is a FUSE mount whose daemon died (Transport endpoint is not connected); \
          clean it with `umount -l {0}` (or mount with the stale-mount cleanup option)"
     )]
     StaleMount(PathBuf),
+    /// `/dev/fuse` does not exist (no fuse module, or a container without the device).
     #[error(
         "/dev/fuse is missing: load the module with `modprobe fuse` (or run the container with --device /dev/fuse)"
     )]
     DeviceMissing,
+    /// mount(2) or `fusermount3` refused; the text says which, with fusermount3's own message.
     #[error("permission denied: {0}")]
     PermissionDenied(String),
+    /// Not root, and no `fusermount3` to mount for us.
     #[error("fusermount3 is not installed; install it (`apt-get install fuse3`) or mount as root")]
     FusermountMissing,
+    /// A mount option that cannot be passed in the kernel's comma-separated option string.
     #[error("invalid mount option {0:?}: options may not contain ',' or NUL")]
     BadOption(String),
+    /// Any other failure of a system call or of `fusermount3`.
     #[error("mounting {path} failed: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The mountpoint, or the program that failed.
+        path: PathBuf,
+        /// The error the system returned.
+        source: io::Error,
+    },
 }
 
 /// How the mount was made, which decides how it is unmounted.

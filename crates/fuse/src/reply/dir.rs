@@ -11,12 +11,19 @@ use crate::abi;
 /// The type of a directory entry, as `d_type` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FileType {
+    /// A named pipe (`DT_FIFO`).
     Fifo,
+    /// A character device (`DT_CHR`).
     CharDevice,
+    /// A directory (`DT_DIR`).
     Directory,
+    /// A block device (`DT_BLK`).
     BlockDevice,
+    /// A regular file (`DT_REG`).
     RegularFile,
+    /// A symbolic link (`DT_LNK`).
     Symlink,
+    /// A unix domain socket (`DT_SOCK`).
     Socket,
 }
 

@@ -12,7 +12,9 @@ use crate::abi;
 /// A point in time as the kernel sees it: seconds since the epoch (may be negative) and nanoseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timespec {
+    /// Seconds since the Unix epoch; negative before 1970.
     pub sec: i64,
+    /// Nanoseconds added to `sec` (also when `sec` is negative), below 1_000_000_000.
     pub nsec: u32,
 }
 
@@ -49,21 +51,33 @@ impl From<SystemTime> for Timespec {
 /// The attributes of an inode.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FileAttr {
+    /// The inode number: `st_ino`, and in an [`Entry`] the node id the kernel names the inode by
+    /// in later requests.
     pub ino: u64,
+    /// The length in bytes.
     pub size: u64,
     /// 512-byte blocks allocated.
     pub blocks: u64,
+    /// Last access.
     pub atime: Timespec,
+    /// Last change of the contents.
     pub mtime: Timespec,
+    /// Last change of the inode: contents, attributes or links.
     pub ctime: Timespec,
     /// Creation time, reported by STATX only.
     pub btime: Option<Timespec>,
     /// File type and permission bits, as in `st_mode`.
     pub mode: u32,
+    /// The number of names (`st_nlink`); by convention a directory has 2 plus one per subdirectory.
     pub nlink: u32,
+    /// The owner; with `default_permissions` the kernel checks access against it.
     pub uid: u32,
+    /// The group; with `default_permissions` the kernel checks access against it.
     pub gid: u32,
+    /// The device number of a character or block device, in the kernel's 32-bit encoding (as
+    /// [`Mknod::rdev`](crate::op::Mknod::rdev) brings it); 0 otherwise.
     pub rdev: u32,
+    /// The preferred I/O size in bytes (`st_blksize`), a power of two; 0 leaves it to the kernel.
     pub blksize: u32,
 }
 
@@ -98,10 +112,13 @@ fn split(ttl: Duration) -> (u64, u32) {
 /// the kernel may cache the name and the attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
+    /// The inode's attributes; `attr.ino` is its node id from now on.
     pub attr: FileAttr,
     /// Must differ between inodes that reuse a number over the filesystem's lifetime.
     pub generation: u64,
+    /// How long the kernel may use the name without asking again.
     pub entry_ttl: Duration,
+    /// How long the kernel may use the attributes without asking again.
     pub attr_ttl: Duration,
 }
 
@@ -134,7 +151,9 @@ impl Entry {
 /// The answer to GETATTR and SETATTR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attr {
+    /// The attributes (after the change, for SETATTR).
     pub attr: FileAttr,
+    /// How long the kernel may use them without asking again.
     pub ttl: Duration,
 }
 
@@ -153,10 +172,13 @@ impl Attr {
 /// The answer to STATX: the attributes, with `btime` when known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Statx {
+    /// The attributes; its `btime` is reported here only.
     pub attr: FileAttr,
+    /// How long the kernel may use them without asking again.
     pub ttl: Duration,
     /// `STATX_ATTR_*` bits and which of them the filesystem supports.
     pub attributes: u64,
+    /// The `STATX_ATTR_*` bits the filesystem supports, whether set or not.
     pub attributes_mask: u64,
 }
 
@@ -208,6 +230,8 @@ impl Statx {
 /// The answer to OPEN and OPENDIR: a handle the kernel passes back, and caching choices.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Open {
+    /// A handle of your choosing: the kernel passes it back in every request on this open file
+    /// until `release`. The library does not look at it.
     pub fh: u64,
     /// `FOPEN_*` bits; see the builder methods.
     pub flags: u32,
@@ -259,20 +283,30 @@ impl Open {
 /// The answer to CREATE and TMPFILE: the new entry and its open handle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Created {
+    /// The new file's entry; it counts as a lookup.
     pub entry: Entry,
+    /// The open file the caller's `open(2)` gets.
     pub open: Open,
 }
 
 /// The answer to STATFS.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Statfs {
+    /// Total data blocks, in `frsize` units.
     pub blocks: u64,
+    /// Free blocks.
     pub bfree: u64,
+    /// Free blocks an unprivileged user may use.
     pub bavail: u64,
+    /// Total inodes.
     pub files: u64,
+    /// Free inodes.
     pub ffree: u64,
+    /// The preferred I/O size in bytes.
     pub bsize: u32,
+    /// The longest name, in bytes (255 here: the kernel refuses longer ones anyway).
     pub namelen: u32,
+    /// The unit of `blocks`, `bfree` and `bavail`, in bytes; 0 means `bsize`.
     pub frsize: u32,
 }
 
@@ -298,6 +332,9 @@ impl Statfs {
 /// The answer to IOCTL: the result code and the bytes copied out to the caller.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ioctl {
+    /// What the caller's `ioctl(2)` returns (errors go through `Err` instead).
     pub result: i32,
+    /// For `_IOR`: the bytes copied to the caller's buffer, cut to
+    /// [`out_size`](crate::op::Ioctl::out_size).
     pub data: bytes::Bytes,
 }

@@ -8,8 +8,9 @@ use crate::session::Config;
 /// What was agreed with the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InitInfo {
-    /// The kernel's protocol major and minor version.
+    /// The kernel's protocol major version (7).
     pub kernel_major: u32,
+    /// The kernel's protocol minor version, which says what it can do.
     pub kernel_minor: u32,
     /// The minor version both sides speak.
     pub minor: u32,
@@ -17,7 +18,9 @@ pub struct InitInfo {
     pub offered: u64,
     /// The INIT flags in force (`abi::init_flags`).
     pub flags: u64,
+    /// The largest WRITE payload in bytes; the page count sent with it bounds READs too.
     pub max_write: u32,
+    /// The most bytes the kernel reads ahead of a sequential reader.
     pub max_readahead: u32,
 }
 

@@ -82,7 +82,12 @@ pub enum SessionError {
         "the kernel's FUSE protocol {major}.{minor} is too old (need 7.{})",
         abi::MIN_KERNEL_MINOR_VERSION
     )]
-    Unsupported { major: u32, minor: u32 },
+    Unsupported {
+        /// The kernel's protocol major version.
+        major: u32,
+        /// The kernel's protocol minor version.
+        minor: u32,
+    },
     /// The first request was not INIT, or the device failed.
     #[error("FUSE handshake failed: {0}")]
     Handshake(String),
