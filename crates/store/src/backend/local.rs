@@ -2,18 +2,30 @@
 //!
 //! Not OpenDAL's `fs` service: that one fsyncs every object on close and goes through tokio's
 //! blocking pool for each call. Here a block is written with plain `write(2)` and read with
-//! `pread(2)`; durability comes on demand, when a file is fsynced: [`LocalDir::sync`] syncs
-//! every block (and new directory) written since the last sync.
+//! `pread(2)`, on the calling thread; durability comes on demand, when a file is fsynced:
+//! [`Backend::sync`] syncs every block (and new directory) written since the last sync.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::{Backend, Capacity, PutCounter};
 use crate::error::{Result, StoreError};
+
+/// Threads that write the blocks of one object at once.
+const WRITERS: usize = 4;
+
+fn panicked() -> StoreError {
+    StoreError::io(
+        "block writer",
+        std::io::Error::other("a block writer thread panicked"),
+    )
+}
 
 /// A directory of blocks.
 #[derive(Debug)]
@@ -41,6 +53,7 @@ impl LocalDir {
         })
     }
 
+    /// The directory the blocks live in.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -53,7 +66,7 @@ impl LocalDir {
     }
 
     /// Writes a new block named `name` (a relative path).
-    pub fn write(&self, name: &str, data: &[u8]) -> Result<()> {
+    fn write(&self, name: &str, data: &[u8]) -> Result<()> {
         let path = self.root.join(name);
         let file = match create_new(&path) {
             Err(err) if err.kind() == ErrorKind::NotFound => {
@@ -92,25 +105,62 @@ impl LocalDir {
         Ok(())
     }
 
-    /// Reads `len` bytes at `offset` of block `name`. A block shorter than that is an error:
-    /// blocks never shrink, so it was damaged.
-    /// The whole block `name`.
-    pub fn read_all(&self, name: &str) -> Result<Bytes> {
+    /// Removes block `name`; a block already gone is fine.
+    fn remove(&self, name: &str) -> Result<()> {
         let path = self.root.join(name);
-        fs::read(&path)
-            .map(Bytes::from)
-            .map_err(|e| match e.kind() {
-                ErrorKind::NotFound => StoreError::Missing(name.to_string()),
-                _ => StoreError::io(path.display(), e),
-            })
+        match fs::remove_file(&path) {
+            Err(err) if err.kind() != ErrorKind::NotFound => {
+                Err(StoreError::io(path.display(), err))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Backend for LocalDir {
+    /// Spreads the blocks over up to four threads (copying into the page cache is the cost)
+    /// and waits for them: the calling task blocks for as long as the writes take.
+    async fn put_blocks(&self, blocks: &[(String, &[u8])], count: PutCounter<'_>) -> Result<()> {
+        let lanes = blocks.len().min(WRITERS);
+        let results: Vec<Result<()>> = std::thread::scope(|scope| {
+            let writers: Vec<_> = (0..lanes)
+                .map(|lane| {
+                    scope.spawn(move || {
+                        blocks
+                            .iter()
+                            .skip(lane)
+                            .step_by(lanes)
+                            .try_for_each(|(name, data)| {
+                                let started = Instant::now();
+                                let written = self.write(name, data);
+                                count(data.len() as u64, started.elapsed());
+                                written
+                            })
+                    })
+                })
+                .collect();
+            writers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|_| Err(panicked())))
+                .collect()
+        });
+        if let Some(err) = results.into_iter().find_map(Result::err) {
+            // Half an object is garbage: take back what was written.
+            for (name, _) in blocks {
+                let _ = self.remove(name);
+            }
+            return Err(err);
+        }
+        Ok(())
     }
 
-    pub fn read(&self, name: &str, offset: u64, len: usize) -> Result<Bytes> {
+    async fn read_range(&self, name: &str, offset: u64, len: u64) -> Result<Bytes> {
         let path = self.root.join(name);
         let file = File::open(&path).map_err(|e| match e.kind() {
             ErrorKind::NotFound => StoreError::Missing(name.to_string()),
             _ => StoreError::io(path.display(), e),
         })?;
+        let len = len as usize;
         let mut buf = vec![0; len];
         let mut done = 0;
         while done < len {
@@ -132,19 +182,21 @@ impl LocalDir {
         Ok(Bytes::from(buf))
     }
 
-    /// Deletes block `name`; a block already gone is fine.
-    pub fn delete(&self, name: &str) -> Result<()> {
+    async fn read_whole(&self, name: &str) -> Result<Bytes> {
         let path = self.root.join(name);
-        match fs::remove_file(&path) {
-            Err(err) if err.kind() != ErrorKind::NotFound => {
-                Err(StoreError::io(path.display(), err))
-            }
-            _ => Ok(()),
-        }
+        fs::read(&path)
+            .map(Bytes::from)
+            .map_err(|e| match e.kind() {
+                ErrorKind::NotFound => StoreError::Missing(name.to_string()),
+                _ => StoreError::io(path.display(), e),
+            })
     }
 
-    /// Makes every block and directory written so far durable.
-    pub fn sync(&self) -> Result<()> {
+    async fn delete(&self, name: &str) -> Result<()> {
+        self.remove(name)
+    }
+
+    async fn sync(&self) -> Result<()> {
         let pending =
             std::mem::take(&mut *self.unsynced.lock().unwrap_or_else(PoisonError::into_inner));
         for (i, path) in pending.iter().enumerate() {
@@ -162,8 +214,7 @@ impl LocalDir {
         Ok(())
     }
 
-    /// Every block file, as (relative name, size).
-    pub fn list(&self) -> Result<Vec<(String, u64)>> {
+    async fn list(&self) -> Result<Vec<(String, u64)>> {
         let mut out = Vec::new();
         let mut stack = vec![self.root.clone()];
         while let Some(dir) = stack.pop() {
@@ -182,6 +233,19 @@ impl LocalDir {
             }
         }
         Ok(out)
+    }
+
+    fn capacity(&self) -> Option<Capacity> {
+        let stat = nix::sys::statvfs::statvfs(&self.root).ok()?;
+        let unit = stat.fragment_size();
+        Some(Capacity {
+            total: stat.blocks() * unit,
+            free: stat.blocks_available() * unit,
+        })
+    }
+
+    fn needs_deadline(&self) -> bool {
+        false
     }
 }
 
