@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use futures::FutureExt;
 use futures::future::{BoxFuture, Shared, try_join_all};
+use futures::{FutureExt, TryStreamExt};
 
 pub use crate::backend::Capacity;
 use crate::backend::{AnyBackend, Backend};
@@ -530,11 +530,13 @@ impl BlockStore {
         self.objects.backend.sync().await
     }
 
-    /// Every object present, with the sizes of its blocks by index.
+    /// Every object present, with the sizes of its blocks by index. The deadline bounds each
+    /// wait for the next page of names, not the whole listing, which for a large volume may
+    /// rightly take longer.
     pub async fn list(&self) -> Result<BTreeMap<u64, BTreeMap<u64, u64>>> {
-        let names = self.objects.backend.list().await?;
+        let mut names = std::pin::pin!(self.objects.backend.list());
         let mut objects: BTreeMap<u64, BTreeMap<u64, u64>> = BTreeMap::new();
-        for (name, size) in names {
+        while let Some((name, size)) = self.bounded(names.try_next()).await? {
             match parse_block_name(&name) {
                 Some((object, index)) => {
                     objects.entry(object).or_default().insert(index, size);

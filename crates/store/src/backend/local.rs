@@ -13,6 +13,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
+use futures::Stream;
 
 use super::{Backend, Capacity, PutCounter};
 use crate::error::{Result, StoreError};
@@ -115,6 +116,28 @@ impl LocalDir {
             _ => Ok(()),
         }
     }
+
+    /// Every block file under the root, as (relative name, size).
+    fn walk(&self) -> Result<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.root.clone()];
+        while let Some(dir) = stack.pop() {
+            let entries = fs::read_dir(&dir).map_err(|e| StoreError::io(dir.display(), e))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| StoreError::io(dir.display(), e))?;
+                let kind = entry
+                    .file_type()
+                    .map_err(|e| StoreError::io(dir.display(), e))?;
+                if kind.is_dir() {
+                    stack.push(entry.path());
+                } else if let Ok(rel) = entry.path().strip_prefix(&self.root) {
+                    let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                    out.push((rel.to_string_lossy().into_owned(), size));
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl Backend for LocalDir {
@@ -214,25 +237,13 @@ impl Backend for LocalDir {
         Ok(())
     }
 
-    async fn list(&self) -> Result<Vec<(String, u64)>> {
-        let mut out = Vec::new();
-        let mut stack = vec![self.root.clone()];
-        while let Some(dir) = stack.pop() {
-            let entries = fs::read_dir(&dir).map_err(|e| StoreError::io(dir.display(), e))?;
-            for entry in entries {
-                let entry = entry.map_err(|e| StoreError::io(dir.display(), e))?;
-                let kind = entry
-                    .file_type()
-                    .map_err(|e| StoreError::io(dir.display(), e))?;
-                if kind.is_dir() {
-                    stack.push(entry.path());
-                } else if let Ok(rel) = entry.path().strip_prefix(&self.root) {
-                    let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                    out.push((rel.to_string_lossy().into_owned(), size));
-                }
-            }
-        }
-        Ok(out)
+    /// Walks the whole directory first: a local listing has no pages to wait for.
+    fn list(&self) -> impl Stream<Item = Result<(String, u64)>> + Send {
+        let listed = match self.walk() {
+            Ok(names) => names.into_iter().map(Ok).collect(),
+            Err(err) => vec![Err(err)],
+        };
+        futures::stream::iter(listed)
     }
 
     fn capacity(&self) -> Option<Capacity> {

@@ -19,6 +19,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::Stream;
+use futures::future::Either;
 
 use crate::error::{Result, StoreError};
 use crate::url::StorageUrl;
@@ -76,8 +78,9 @@ pub trait Backend: std::fmt::Debug + Send + Sync {
     fn sync(&self) -> impl Future<Output = Result<()>> + Send;
 
     /// Every stored block, as (name, size in bytes), in no particular order; names that are
-    /// not blocks' are listed too and left to the caller to skip.
-    fn list(&self) -> impl Future<Output = Result<Vec<(String, u64)>>> + Send;
+    /// not blocks' are listed too and left to the caller to skip. A stream, so that a caller
+    /// can bound each wait for the next page of a service's listing rather than the whole.
+    fn list(&self) -> impl Stream<Item = Result<(String, u64)>> + Send;
 
     /// The size and free space of the storage, when it has one (a local filesystem).
     fn capacity(&self) -> Option<Capacity>;
@@ -149,10 +152,10 @@ impl Backend for AnyBackend {
         }
     }
 
-    async fn list(&self) -> Result<Vec<(String, u64)>> {
+    fn list(&self) -> impl Stream<Item = Result<(String, u64)>> + Send {
         match self {
-            Self::Local(b) => b.list().await,
-            Self::Opendal(b) => b.list().await,
+            Self::Local(b) => Either::Left(b.list()),
+            Self::Opendal(b) => Either::Right(b.list()),
         }
     }
 

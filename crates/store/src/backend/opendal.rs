@@ -1,9 +1,12 @@
 //! OpenDAL services as backends: `memory://`, and S3 behind timeouts, retries and a
 //! concurrency limit (see `s3.rs`).
 
+use std::future::IntoFuture;
+use std::time::Instant;
+
 use bytes::Bytes;
 use futures::future::try_join_all;
-use std::time::Instant;
+use futures::{Stream, TryStreamExt};
 
 use super::{Backend, Capacity, PutCounter};
 use crate::error::{Result, StoreError};
@@ -86,16 +89,21 @@ impl Backend for OpendalBackend {
         Ok(())
     }
 
-    async fn list(&self) -> Result<Vec<(String, u64)>> {
-        Ok(self
-            .op
-            .list_with("")
-            .recursive(true)
-            .await?
-            .into_iter()
-            .filter(|e| e.metadata().is_file())
-            .map(|e| (e.path().to_string(), e.metadata().content_length()))
-            .collect())
+    /// Entries come as the service sends its pages.
+    fn list(&self) -> impl Stream<Item = Result<(String, u64)>> + Send {
+        let lister = self.op.lister_with("").recursive(true).into_future();
+        futures::stream::once(lister)
+            .map_ok(|entries| {
+                entries.try_filter_map(|e| {
+                    let meta = e.metadata();
+                    let block = meta
+                        .is_file()
+                        .then(|| (e.path().to_string(), meta.content_length()));
+                    futures::future::ready(Ok(block))
+                })
+            })
+            .try_flatten()
+            .map_err(StoreError::from)
     }
 
     fn capacity(&self) -> Option<Capacity> {
