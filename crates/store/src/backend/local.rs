@@ -188,15 +188,7 @@ impl Backend for LocalDir {
         let mut done = 0;
         while done < len {
             match file.read_at(&mut buf[done..], offset + done as u64) {
-                Ok(0) => {
-                    return Err(StoreError::io(
-                        path.display(),
-                        std::io::Error::new(
-                            ErrorKind::UnexpectedEof,
-                            format!("block is shorter than {} bytes", offset + len as u64),
-                        ),
-                    ));
-                }
+                Ok(0) => return Err(StoreError::Missing(format!("{name} (short block)"))),
                 Ok(n) => done += n,
                 Err(err) if err.kind() == ErrorKind::Interrupted => {}
                 Err(err) => return Err(StoreError::io(path.display(), err)),

@@ -12,7 +12,8 @@
 //!
 //! **Errors every backend keeps to.** A block that is not there is [`StoreError::Missing`]
 //! (whatever the backend's own word for it); a block shorter than the range asked of it is
-//! an error (blocks never shrink, so it was damaged); a full disk or quota is [`StoreError::NoSpace`] (through [`StoreError::io`]); other local
+//! `Missing` too, with "(short block)" after its name (blocks never shrink, so it was
+//! damaged — or the caller read past the object's end); a full disk or quota is [`StoreError::NoSpace`] (through [`StoreError::io`]); other local
 //! failures are [`StoreError::Io`] with the path, a service's are [`StoreError::Service`].
 
 use std::future::Future;
@@ -60,7 +61,7 @@ pub trait Backend: std::fmt::Debug + Send + Sync {
     ) -> impl Future<Output = Result<()>> + Send;
 
     /// Exactly `len` bytes at `offset` of block `name`: [`StoreError::Missing`] if there is
-    /// no such block, an error if it ends before `offset + len`.
+    /// no such block or it ends before `offset + len`.
     fn read_range(
         &self,
         name: &str,

@@ -58,15 +58,26 @@ impl Backend for OpendalBackend {
         Ok(try_join_all(puts).await.map(drop)?)
     }
 
+    /// A range past the block's end is refused (memory, or S3 from the first byte on) or
+    /// answered short (S3, which OpenDAL reports as "unexpected"): both are a short block.
     async fn read_range(&self, name: &str, offset: u64, len: u64) -> Result<Bytes> {
-        let buffer = self
-            .op
-            .read_with(name)
-            .range(offset..offset + len)
-            .await
-            .map_err(not_found(name))?;
+        let short = || StoreError::Missing(format!("{name} (short block)"));
+        let end = offset + len;
+        let buffer = match self.op.read_with(name).range(offset..end).await {
+            Ok(buffer) => buffer,
+            Err(e) if e.kind() == opendal::ErrorKind::RangeNotSatisfied => return Err(short()),
+            Err(e) if e.kind() == opendal::ErrorKind::Unexpected => {
+                // Only an error path pays for the extra request.
+                let size = self.op.stat(name).await.map(|m| m.content_length());
+                return Err(match size {
+                    Ok(size) if size < end => short(),
+                    _ => StoreError::Service(e),
+                });
+            }
+            Err(e) => return Err(not_found(name)(e)),
+        };
         if buffer.len() as u64 != len {
-            return Err(StoreError::Missing(format!("{name} (short block)")));
+            return Err(short());
         }
         Ok(buffer.to_bytes())
     }
