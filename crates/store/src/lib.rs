@@ -7,6 +7,7 @@
 //! the local [`cache`] tiers (memory, disk) and a cache [`group`] of neighbour nodes.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod backend;
 pub mod cache;

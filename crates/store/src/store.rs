@@ -208,10 +208,12 @@ impl BlockStore {
         self.objects.bounded(self.deadline, op).await
     }
 
+    /// Where the blocks live.
     pub fn url(&self) -> &StorageUrl {
         &self.url
     }
 
+    /// The volume's block size in bytes (a power of two).
     pub fn block_size(&self) -> u32 {
         self.block_size
     }
