@@ -14,11 +14,18 @@ pub enum StoreError {
     Missing(String),
     /// The storage URL cannot be used.
     #[error("storage {url}: {reason}")]
-    Url { url: String, reason: String },
+    Url {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it, or what failed when it was opened.
+        reason: String,
+    },
     /// Any other I/O failure.
     #[error("block store I/O error on {path}: {source}")]
     Io {
+        /// The file or directory (or the component, such as "block writer") that failed.
         path: String,
+        /// The error the system gave.
         #[source]
         source: std::io::Error,
     },

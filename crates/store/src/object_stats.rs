@@ -21,11 +21,15 @@ pub(crate) struct ObjectStats {
 pub struct ObjectCounters {
     /// Block reads (whole blocks or ranges of one), bytes received, nanoseconds spent.
     pub gets: u64,
+    /// Bytes the block reads returned.
     pub get_bytes: u64,
+    /// Time spent in block reads, in nanoseconds.
     pub get_nanos: u64,
     /// Block writes, bytes sent, nanoseconds spent.
     pub puts: u64,
+    /// Bytes of the blocks written.
     pub put_bytes: u64,
+    /// Time spent in block writes, in nanoseconds.
     pub put_nanos: u64,
 }
 

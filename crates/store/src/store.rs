@@ -7,45 +7,38 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use futures::FutureExt;
 use futures::future::{BoxFuture, Shared, try_join_all};
+use futures::{FutureExt, TryStreamExt};
 
+pub use crate::backend::Capacity;
+use crate::backend::{AnyBackend, Backend};
 use crate::cache::{Access, BlockCache, BlockKey, CacheConfig, CacheCounters, HitRange};
 use crate::error::{Result, StoreError};
 use crate::group::GroupClient;
-use crate::local::LocalDir;
 use crate::object_stats::{ObjectCounters, ObjectStats};
 use crate::url::StorageUrl;
-
-/// Threads that write the blocks of one object to a local directory at once.
-const LOCAL_WRITERS: usize = 4;
-
-fn panicked() -> StoreError {
-    StoreError::io(
-        "block writer",
-        std::io::Error::other("a block writer thread panicked"),
-    )
-}
-
-/// Total and free bytes of the storage under a volume.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Capacity {
-    pub total: u64,
-    pub free: u64,
-}
-
-#[derive(Debug)]
-enum Backend {
-    Local(LocalDir),
-    Service(opendal::Operator),
-}
 
 /// The object backend and what was asked of it: every block read or written below the
 /// cache tiers goes through here and is counted.
 #[derive(Debug)]
 struct Objects {
-    backend: Backend,
+    backend: AnyBackend,
     stats: ObjectStats,
+}
+
+impl Objects {
+    /// Runs `op` on the backend within `deadline`, if the backend can stall at all.
+    async fn bounded<T>(
+        &self,
+        deadline: Duration,
+        op: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        if self.backend.needs_deadline() {
+            bounded(deadline, op).await
+        } else {
+            op.await
+        }
+    }
 }
 
 /// How long one operation on a remote store may take, retries included, by default.
@@ -153,18 +146,7 @@ impl BlockStore {
                 reason: format!("block size {block_size} is not a power of two"),
             });
         }
-        let backend = match url {
-            StorageUrl::File(root) => {
-                Backend::Local(LocalDir::open(root, create).map_err(|e| StoreError::Url {
-                    url: url.to_string(),
-                    reason: e.to_string(),
-                })?)
-            }
-            StorageUrl::Memory => {
-                Backend::Service(opendal::Operator::new(opendal::services::Memory::default())?)
-            }
-            StorageUrl::S3(s3) => Backend::Service(crate::s3::operator(s3)?),
-        };
+        let backend = AnyBackend::open(url, create)?;
         Ok(Self {
             url: url.clone(),
             block_size,
@@ -221,15 +203,17 @@ impl BlockStore {
         self
     }
 
-    /// Runs `op` within the deadline.
+    /// Runs `op` on the backend within the deadline.
     async fn bounded<T>(&self, op: impl Future<Output = Result<T>>) -> Result<T> {
-        bounded(self.deadline, op).await
+        self.objects.bounded(self.deadline, op).await
     }
 
+    /// Where the blocks live.
     pub fn url(&self) -> &StorageUrl {
         &self.url
     }
 
+    /// The volume's block size in bytes (a power of two).
     pub fn block_size(&self) -> u32 {
         self.block_size
     }
@@ -252,57 +236,15 @@ impl BlockStore {
     }
 
     async fn put_blocks(&self, object: u64, data: &[u8]) -> Result<()> {
-        let bs = self.block_size as usize;
+        let blocks: Vec<(String, &[u8])> = data
+            .chunks(self.block_size as usize)
+            .enumerate()
+            .map(|(index, block)| (block_name(object, index as u64), block))
+            .collect();
         let stats = &self.objects.stats;
-        match &self.objects.backend {
-            Backend::Local(dir) => {
-                let blocks: Vec<&[u8]> = data.chunks(bs).collect();
-                // Copying into the page cache is the cost: spread the blocks over threads.
-                let lanes = blocks.len().min(LOCAL_WRITERS);
-                let results: Vec<Result<()>> = std::thread::scope(|scope| {
-                    let writers: Vec<_> = (0..lanes)
-                        .map(|lane| {
-                            let blocks = &blocks;
-                            scope.spawn(move || {
-                                (lane..blocks.len()).step_by(lanes).try_for_each(|index| {
-                                    let started = Instant::now();
-                                    let written =
-                                        dir.write(&block_name(object, index as u64), blocks[index]);
-                                    stats.put(blocks[index].len() as u64, started.elapsed());
-                                    written
-                                })
-                            })
-                        })
-                        .collect();
-                    writers
-                        .into_iter()
-                        .map(|w| w.join().unwrap_or_else(|_| Err(panicked())))
-                        .collect()
-                });
-                if let Some(err) = results.into_iter().find_map(Result::err) {
-                    // Half an object is garbage: take back what was written.
-                    for index in 0..blocks.len() {
-                        let _ = dir.delete(&block_name(object, index as u64));
-                    }
-                    return Err(err);
-                }
-                Ok(())
-            }
-            Backend::Service(op) => {
-                let puts = data.chunks(bs).enumerate().map(|(index, block)| {
-                    let name = block_name(object, index as u64);
-                    let block = Bytes::copy_from_slice(block);
-                    async move {
-                        let (len, started) = (block.len() as u64, Instant::now());
-                        let written = op.write(&name, block).await.map(|_| ());
-                        stats.put(len, started.elapsed());
-                        written
-                    }
-                });
-                self.bounded(async { Ok(try_join_all(puts).await.map(drop)?) })
-                    .await
-            }
-        }
+        let count = |len, took| stats.put(len, took);
+        self.bounded(self.objects.backend.put_blocks(&blocks, &count))
+            .await
     }
 
     /// Reads `len` bytes at `offset` of `object`, from as many blocks as it spans; `access`
@@ -580,37 +522,23 @@ impl BlockStore {
             if let Some(cache) = &self.cache {
                 cache.tiers.remove(BlockKey { object, index });
             }
-            match &self.objects.backend {
-                Backend::Local(dir) => dir.delete(&name)?,
-                Backend::Service(op) => self.bounded(async { Ok(op.delete(&name).await?) }).await?,
-            }
+            self.bounded(self.objects.backend.delete(&name)).await?;
         }
         Ok(())
     }
 
     /// Makes every block written so far durable.
     pub async fn sync(&self) -> Result<()> {
-        match &self.objects.backend {
-            Backend::Local(dir) => dir.sync(),
-            Backend::Service(_) => Ok(()),
-        }
+        self.objects.backend.sync().await
     }
 
-    /// Every object present, with the sizes of its blocks by index.
+    /// Every object present, with the sizes of its blocks by index. The deadline bounds each
+    /// wait for the next page of names, not the whole listing, which for a large volume may
+    /// rightly take longer.
     pub async fn list(&self) -> Result<BTreeMap<u64, BTreeMap<u64, u64>>> {
-        let names = match &self.objects.backend {
-            Backend::Local(dir) => dir.list()?,
-            Backend::Service(op) => op
-                .list_with("")
-                .recursive(true)
-                .await?
-                .into_iter()
-                .filter(|e| e.metadata().is_file())
-                .map(|e| (e.path().to_string(), e.metadata().content_length()))
-                .collect(),
-        };
+        let mut names = std::pin::pin!(self.objects.backend.list());
         let mut objects: BTreeMap<u64, BTreeMap<u64, u64>> = BTreeMap::new();
-        for (name, size) in names {
+        while let Some((name, size)) = self.bounded(names.try_next()).await? {
             match parse_block_name(&name) {
                 Some((object, index)) => {
                     objects.entry(object).or_default().insert(index, size);
@@ -635,17 +563,7 @@ impl BlockStore {
 
     /// The size and free space of the storage, when it has one.
     pub fn capacity(&self) -> Option<Capacity> {
-        match &self.objects.backend {
-            Backend::Local(dir) => {
-                let stat = nix::sys::statvfs::statvfs(dir.root()).ok()?;
-                let unit = stat.fragment_size();
-                Some(Capacity {
-                    total: stat.blocks() * unit,
-                    free: stat.blocks_available() * unit,
-                })
-            }
-            Backend::Service(_) => None,
-        }
+        self.objects.backend.capacity()
     }
 }
 
@@ -654,13 +572,6 @@ async fn bounded<T>(deadline: Duration, op: impl Future<Output = Result<T>>) -> 
     tokio::time::timeout(deadline, op)
         .await
         .unwrap_or(Err(StoreError::TimedOut(deadline)))
-}
-
-fn not_found(name: &str) -> impl Fn(opendal::Error) -> StoreError + '_ {
-    move |e| match e.kind() {
-        opendal::ErrorKind::NotFound => StoreError::Missing(name.to_string()),
-        _ => StoreError::Service(e),
-    }
 }
 
 /// `len` bytes at `offset` of block `index` of `object`, straight from the backend.
@@ -673,39 +584,14 @@ async fn read_range(
     len: u64,
 ) -> Result<Bytes> {
     let name = block_name(object, index);
-    let read = async {
-        match &objects.backend {
-            Backend::Local(dir) => dir.read(&name, offset, len as usize),
-            Backend::Service(op) => {
-                let read = async {
-                    op.read_with(&name)
-                        .range(offset..offset + len)
-                        .await
-                        .map_err(not_found(&name))
-                };
-                let buffer = bounded(deadline, read).await?;
-                if buffer.len() as u64 != len {
-                    return Err(StoreError::Missing(format!("{name} (short block)")));
-                }
-                Ok(buffer.to_bytes())
-            }
-        }
-    };
+    let read = objects.bounded(deadline, objects.backend.read_range(&name, offset, len));
     counted_get(objects, read).await
 }
 
 /// A whole block, straight from the backend.
 async fn read_whole(objects: &Objects, deadline: Duration, key: BlockKey) -> Result<Bytes> {
     let name = block_name(key.object, key.index);
-    let read = async {
-        match &objects.backend {
-            Backend::Local(dir) => dir.read_all(&name),
-            Backend::Service(op) => {
-                let read = async { op.read(&name).await.map_err(not_found(&name)) };
-                Ok(bounded(deadline, read).await?.to_bytes())
-            }
-        }
-    };
+    let read = objects.bounded(deadline, objects.backend.read_whole(&name));
     counted_get(objects, read).await
 }
 

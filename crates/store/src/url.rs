@@ -19,11 +19,13 @@ pub enum StorageUrl {
 /// Where in S3 a volume's blocks live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Location {
+    /// The bucket's name (3-63 lowercase letters, digits, '-' or '.').
     pub bucket: String,
     /// Key prefix inside the bucket, without leading or trailing '/'.
     pub prefix: String,
     /// The service's URL (default: AWS for the region).
     pub endpoint: Option<String>,
+    /// The region requests are signed for (default: us-east-1).
     pub region: Option<String>,
     /// Address the bucket as `BUCKET.HOST` instead of `HOST/BUCKET`.
     pub virtual_host: bool,

@@ -112,10 +112,13 @@ enum Unusable {
 /// Where a tier keeps its files, how much it may hold, and how much free space it leaves.
 #[derive(Debug, Clone)]
 pub struct DiskTierConfig {
+    /// The directory of the tier's files (made if missing).
     pub root: PathBuf,
+    /// Bytes the tier may hold, headers and a per-file overhead included.
     pub capacity: u64,
     /// The tier gives back space when its filesystem has less than this share free.
     pub min_free_ratio: f64,
+    /// The order the tier evicts in.
     pub policy: Policy,
 }
 
@@ -207,6 +210,7 @@ impl DiskTier {
         }
     }
 
+    /// Whether the tier's index has block `key` (its file may still turn out damaged).
     pub fn contains(&self, key: BlockKey) -> bool {
         self.evictor().contains(&key)
     }

@@ -23,6 +23,7 @@ pub struct MemoryTier {
 }
 
 impl MemoryTier {
+    /// An empty tier of `capacity` bytes that evicts in the order of `policy`.
     pub fn new(capacity: u64, policy: Policy) -> Self {
         Self {
             blocks: Mutex::new(Blocks {
@@ -37,6 +38,8 @@ impl MemoryTier {
         self.blocks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The `range` of block `key`, if the tier holds the block and it is long enough; a hit
+    /// counts as a use of the block by a reader moving as `access` says.
     pub fn get(&self, key: BlockKey, range: HitRange, access: Access) -> Option<Bytes> {
         let started = std::time::Instant::now();
         let block = {
@@ -55,10 +58,13 @@ impl MemoryTier {
         Some(block)
     }
 
+    /// Whether the tier holds block `key` (not counted as a use).
     pub fn contains(&self, key: BlockKey) -> bool {
         self.blocks().data.contains_key(&key)
     }
 
+    /// Keeps a block, evicting what no longer fits; a block already held is left as it is,
+    /// and one larger than the whole tier is not kept.
     pub fn put(&self, key: BlockKey, block: Bytes, access: Access) {
         let len = block.len() as u64;
         let evicted = {
@@ -82,12 +88,14 @@ impl MemoryTier {
             .evicted(evicted.iter().filter(|k| **k != key).count() as u64);
     }
 
+    /// Drops block `key`, if held.
     pub fn remove(&self, key: BlockKey) {
         let mut blocks = self.blocks();
         blocks.data.remove(&key);
         blocks.evictor.remove(&key);
     }
 
+    /// Bytes held and the limit.
     pub fn usage(&self) -> (u64, u64) {
         let blocks = self.blocks();
         (blocks.evictor.used(), blocks.evictor.capacity())

@@ -20,7 +20,9 @@ pub use stats::{TierCounters, TierStats};
 /// Block `index` of object `object`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BlockKey {
+    /// The object's id (as the metadata's slices name it).
     pub object: u64,
+    /// The block's position in the object, counted in blocks from 0.
     pub index: u64,
 }
 
@@ -33,8 +35,15 @@ impl std::fmt::Display for BlockKey {
 /// The part of a block a read wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HitRange {
+    /// The whole block, however long it is.
     Whole,
-    Part { offset: u64, len: u64 },
+    /// `len` bytes from `offset`, both in bytes from the block's start.
+    Part {
+        /// Where the range starts in the block.
+        offset: u64,
+        /// How many bytes it spans.
+        len: u64,
+    },
 }
 
 impl HitRange {
@@ -61,10 +70,12 @@ pub struct CacheConfig {
     pub disk_size: u64,
     /// A disk directory gives back space when its filesystem has less than this share free.
     pub min_free_ratio: f64,
+    /// The order every tier evicts in.
     pub policy: Policy,
 }
 
 impl CacheConfig {
+    /// Whether there is any tier: a memory size, or a disk size with a directory for it.
     pub fn is_enabled(&self) -> bool {
         self.memory_size > 0 || (self.disk_size > 0 && !self.disk_dirs.is_empty())
     }
@@ -73,14 +84,18 @@ impl CacheConfig {
 /// Which tier holds a block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tier {
+    /// The memory tier.
     Memory,
+    /// A directory of the disk tier.
     Disk,
 }
 
 /// The counters of every tier.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CacheCounters {
+    /// The memory tier, if there is one.
     pub memory: Option<TierCounters>,
+    /// The disk tier's directories together, if there are any.
     pub disk: Option<TierCounters>,
     /// Blocks fetched from the object store ("hits" are fetches).
     pub remote: TierCounters,
@@ -122,6 +137,7 @@ impl BlockCache {
         })
     }
 
+    /// Whether there is a memory tier.
     pub fn has_memory(&self) -> bool {
         self.memory.is_some()
     }
@@ -177,6 +193,7 @@ impl BlockCache {
             .then_some(Tier::Disk)
     }
 
+    /// Keeps `block` in the memory tier, if there is one.
     pub fn put_memory(&self, key: BlockKey, block: Bytes, access: Access) {
         if let Some(memory) = &self.memory {
             memory.put(key, block, access);
@@ -190,6 +207,7 @@ impl BlockCache {
         }
     }
 
+    /// Whether there is a disk tier.
     pub fn has_disk(&self) -> bool {
         !self.disks.is_empty()
     }
@@ -204,6 +222,8 @@ impl BlockCache {
         }
     }
 
+    /// Every tier's counters now, with what each holds; `group` is left for the store to
+    /// fill in.
     pub fn counters(&self) -> CacheCounters {
         let memory = self.memory.as_ref().map(|m| {
             let (used, capacity) = m.usage();

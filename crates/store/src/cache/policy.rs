@@ -192,6 +192,7 @@ pub struct Evictor<K> {
 }
 
 impl<K: Copy + Eq + Hash> Evictor<K> {
+    /// An empty order for a tier of `capacity` bytes.
     pub fn new(policy: Policy, capacity: u64) -> Self {
         Self {
             policy,
@@ -203,6 +204,7 @@ impl<K: Copy + Eq + Hash> Evictor<K> {
         }
     }
 
+    /// Bytes the tier may hold.
     pub fn capacity(&self) -> u64 {
         self.capacity
     }
@@ -212,14 +214,17 @@ impl<K: Copy + Eq + Hash> Evictor<K> {
         self.lists.weight(Queue::Main) + self.lists.weight(Queue::Probation)
     }
 
+    /// Entries held (ghosts not counted).
     pub fn len(&self) -> usize {
         self.index.len()
     }
 
+    /// Whether no entry is held.
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
     }
 
+    /// Whether `key` is held (a ghost is not).
     pub fn contains(&self, key: &K) -> bool {
         self.index.contains_key(key)
     }

@@ -20,23 +20,32 @@ pub struct TierStats {
 /// A copy of a tier's counters at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TierCounters {
+    /// Reads the tier served.
     pub hits: u64,
+    /// Reads it could not serve (absent, damaged or short blocks).
     pub misses: u64,
+    /// Bytes the hits returned.
     pub hit_bytes: u64,
     /// Time spent serving hits, in nanoseconds (divided by `hits`: the mean latency).
     pub hit_nanos: u64,
+    /// Blocks the tier took in.
     pub inserted: u64,
+    /// Bytes of the blocks taken in (without the disk tier's headers).
     pub inserted_bytes: u64,
+    /// Blocks evicted to make room.
     pub evictions: u64,
     /// Entries found damaged (disk tier) and dropped.
     pub corrupt: u64,
+    /// Blocks the tier did not keep: no room for them, or their file could not be written.
     pub write_failures: u64,
     /// Bytes held now, and the limit.
     pub used: u64,
+    /// The limit of `used`, in bytes.
     pub capacity: u64,
 }
 
 impl TierStats {
+    /// Counts a read served: `bytes` returned, in `took`.
     pub fn hit(&self, bytes: u64, took: Duration) {
         self.hits.fetch_add(1, Ordering::Relaxed);
         self.hit_bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -44,23 +53,28 @@ impl TierStats {
             .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
     }
 
+    /// Counts a read the tier could not serve.
     pub fn miss(&self) {
         self.misses.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a block of `bytes` taken in.
     pub fn inserted(&self, bytes: u64) {
         self.inserted.fetch_add(1, Ordering::Relaxed);
         self.inserted_bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
+    /// Counts `count` blocks evicted.
     pub fn evicted(&self, count: u64) {
         self.evictions.fetch_add(count, Ordering::Relaxed);
     }
 
+    /// Counts a damaged entry dropped.
     pub fn corrupt(&self) {
         self.corrupt.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a block the tier could not keep.
     pub fn write_failed(&self) {
         self.write_failures.fetch_add(1, Ordering::Relaxed);
     }

@@ -31,6 +31,8 @@ pub struct GroupConfig {
 }
 
 impl GroupConfig {
+    /// The defaults for volume `volume`: one owner per block, 300 ms to connect, 3 s to
+    /// answer, 10 s out after a failure.
     pub fn new(volume: &str) -> Self {
         Self {
             volume: volume.to_string(),
@@ -73,6 +75,7 @@ pub struct GroupClient {
 }
 
 impl GroupClient {
+    /// A client with no members yet ([`GroupClient::set_members`] gives them).
     pub fn new(config: GroupConfig) -> Self {
         Self {
             config,
@@ -99,6 +102,7 @@ impl GroupClient {
         *self.ring.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(ring);
     }
 
+    /// The members' addresses, sorted.
     pub fn members(&self) -> Vec<String> {
         self.ring().members().to_vec()
     }

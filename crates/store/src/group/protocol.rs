@@ -22,8 +22,11 @@ use bytes::Bytes;
 
 use crate::cache::{BlockKey, HitRange};
 
+/// The first bytes of every frame.
 pub const MAGIC: &[u8; 4] = b"DLCN";
+/// The protocol version this node speaks; a peer of another is refused.
 pub const VERSION: u8 = 1;
+/// Bytes of a frame header.
 pub const HEADER_LEN: usize = 32;
 /// A block is at most 16 MiB; the rest is room for a GET or an error message.
 pub const MAX_PAYLOAD: u32 = (16 << 20) + 4096;
@@ -34,9 +37,13 @@ const WHOLE: u64 = u64::MAX;
 /// What a frame is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// A reader asks for (part of) a block.
     Get = 1,
+    /// The bytes asked for.
     Data = 2,
+    /// A refusal: errno and message.
     Error = 3,
+    /// A reader asks the owner to fetch and keep a whole block.
     Warm = 4,
 }
 
@@ -55,18 +62,25 @@ impl Kind {
 /// Why bytes are not a frame.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
+    /// The header does not start with [`MAGIC`]: not our protocol (an HTTP request, say).
     #[error("not a DatenLord cache frame")]
     BadMagic,
+    /// The peer speaks another version.
     #[error("protocol version {0} (this node speaks {VERSION})")]
     Version(u8),
+    /// A kind byte this version does not know.
     #[error("unknown frame kind {0}")]
     Kind(u8),
+    /// The header's own checksum does not match.
     #[error("header checksum mismatch")]
     HeaderChecksum,
+    /// A payload length over [`MAX_PAYLOAD`].
     #[error("payload of {0} bytes is over the limit")]
     TooLong(u32),
+    /// The payload's length or checksum does not match its header.
     #[error("payload checksum mismatch")]
     PayloadChecksum,
+    /// A payload of the named kind that does not decode.
     #[error("malformed {0} payload")]
     Payload(&'static str),
 }
@@ -90,13 +104,18 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
 /// A decoded header: what follows and how to check it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
+    /// What the payload is.
     pub kind: Kind,
+    /// The request id, which the answer repeats.
     pub id: u64,
+    /// Payload bytes that follow.
     pub len: u32,
+    /// CRC-32C of the payload.
     pub payload_crc: u32,
 }
 
 impl Header {
+    /// Checks and decodes a header: magic, version, header checksum, kind and length limit.
     pub fn decode(bytes: &[u8; HEADER_LEN]) -> Result<Self, FrameError> {
         if &bytes[..4] != MAGIC {
             return Err(FrameError::BadMagic);
@@ -146,12 +165,17 @@ pub fn header(kind: Kind, id: u64, payload: &[u8]) -> [u8; HEADER_LEN] {
 /// A reader's request for (part of) a block of a volume.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Get {
+    /// The volume's uuid, so that a member of another volume refuses (at most 64 bytes are
+    /// sent).
     pub volume: String,
+    /// The block.
     pub key: BlockKey,
+    /// The part of it wanted.
     pub range: HitRange,
 }
 
 impl Get {
+    /// The payload of a GET (or WARM) frame.
     pub fn encode(&self) -> Vec<u8> {
         let volume = &self.volume.as_bytes()[..self.volume.len().min(MAX_VOLUME)];
         let mut out = Vec::with_capacity(1 + volume.len() + 32);
@@ -167,6 +191,7 @@ impl Get {
         out
     }
 
+    /// A GET (or WARM) payload, its lengths checked before they are trusted.
     pub fn decode(payload: &[u8]) -> Result<Self, FrameError> {
         let bad = FrameError::Payload("GET");
         let (&volume_len, rest) = payload.split_first().ok_or(bad.clone())?;
@@ -201,6 +226,7 @@ pub fn encode_error(errno: i32, message: &str) -> Vec<u8> {
     out
 }
 
+/// The errno and message of an ERROR payload.
 pub fn decode_error(payload: &[u8]) -> Result<(i32, String), FrameError> {
     if payload.len() < 4 {
         return Err(FrameError::Payload("ERROR"));
@@ -212,12 +238,17 @@ pub fn decode_error(payload: &[u8]) -> Result<(i32, String), FrameError> {
 /// A whole frame decoded from a byte slice (what the fuzzer drives, and tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
+    /// A request for (part of) a block.
     Get(Get),
+    /// A request to fetch and keep a whole block.
     Warm(Get),
+    /// The bytes asked for.
     Data(Bytes),
+    /// A refusal: errno and message.
     Error(i32, String),
 }
 
+/// The request id and frame of `bytes`, one whole frame, header and payload checked.
 pub fn decode_frame(bytes: &[u8]) -> Result<(u64, Frame), FrameError> {
     let head: &[u8; HEADER_LEN] = bytes
         .get(..HEADER_LEN)

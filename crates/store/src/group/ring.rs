@@ -34,6 +34,7 @@ pub struct Ring {
 }
 
 impl Ring {
+    /// The ring of `members` (addresses; duplicates count once, order does not matter).
     pub fn new(mut members: Vec<String>) -> Self {
         members.sort();
         members.dedup();
@@ -49,10 +50,12 @@ impl Ring {
         Self { members, points }
     }
 
+    /// The members, sorted.
     pub fn members(&self) -> &[String] {
         &self.members
     }
 
+    /// Whether there is no member (every block then comes from the object store).
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
     }

@@ -25,6 +25,7 @@ pub type HttpAnswer = (u16, &'static str, Vec<u8>);
 
 /// Answers `GET path` requests.
 pub trait HttpResponder: Send + Sync + 'static {
+    /// The answer to a plain HTTP `GET path` on the group's port (the metrics, say).
     fn respond(&self, path: String) -> Pin<Box<dyn Future<Output = HttpAnswer> + Send>>;
 }
 
@@ -46,6 +47,8 @@ impl std::fmt::Debug for GroupServer {
 }
 
 impl GroupServer {
+    /// Serves the blocks of `store`, the volume of uuid `volume`, and HTTP GETs through
+    /// `http` (without it, they get a 404).
     pub fn new(store: Arc<BlockStore>, volume: &str, http: Option<Arc<dyn HttpResponder>>) -> Self {
         Self {
             store,

@@ -15,7 +15,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(4);
 const CONCURRENCY: usize = 64;
 
 /// An S3 bucket behind timeouts, retries with backoff, and bounded concurrency.
-pub(crate) fn operator(s3: &S3Location) -> Result<opendal::Operator> {
+pub(super) fn operator(s3: &S3Location) -> Result<opendal::Operator> {
     // reqwest's rustls comes without a crypto provider (keeps aws-lc out): ring is ours, then
     // the HTTP transport every OpenDAL HTTP service uses.
     let _ = rustls::crypto::ring::default_provider().install_default();
