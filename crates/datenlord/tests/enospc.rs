@@ -99,3 +99,119 @@ fn a_full_store_gives_enospc_not_corruption() {
     drop(disk);
     drop(home);
 }
+
+/// A volume whose blocks live on a small tmpfs; its metadata in the etcd of
+/// `DATENLORD_TEST_ETCD` when set, else SQLite.
+fn small_volume(size: &str) -> (SmallDisk, Mounted, Vec<String>) {
+    let home = Home::new();
+    let disk = SmallDisk::new(home.path().join("small"), size);
+    let meta = match std::env::var("DATENLORD_TEST_ETCD") {
+        Ok(endpoint) => {
+            let name = home
+                .path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_lowercase();
+            format!("etcd://{endpoint}/{name}-small")
+        }
+        Err(_) => format!("sqlite://{}/meta.db", home.path().display()),
+    };
+    let storage = format!("file://{}/blocks", disk.0.display());
+    let out = home.run(&["format", "--meta", &meta, "--storage", &storage, "small"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let extra = vec!["--meta".to_string(), meta];
+    let args: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let m = Mounted::in_home(home, Options::default(), &args);
+    (disk, m, extra)
+}
+
+fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    (0..len as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 11) as u8)
+        .collect()
+}
+
+/// On a store that fills up, write(2) itself fails with ENOSPC (buffered bytes are reserved
+/// against the store's free space), and every byte acknowledged before is stored at close.
+#[test]
+fn a_write_that_cannot_be_stored_fails_in_write_and_keeps_what_was_acknowledged() {
+    let (disk, m, _) = small_volume("32m");
+    let data = pattern(40 << 20, 1);
+    let mut f = std::fs::File::create(m.join("big")).unwrap();
+    let mut acknowledged = 0;
+    let mut failure = None;
+    for piece in data.chunks(1 << 20) {
+        match f.write(piece) {
+            Ok(n) => {
+                acknowledged += n;
+                if n < piece.len() {
+                    break;
+                }
+            }
+            Err(err) => {
+                failure = Some(err);
+                break;
+            }
+        }
+    }
+    let failure = failure.expect("40 MiB cannot fit in 32 MiB: a write must fail");
+    assert_eq!(failure.raw_os_error(), Some(libc::ENOSPC), "{failure}");
+    assert!(
+        acknowledged >= 16 << 20,
+        "most of the store was usable: {acknowledged}"
+    );
+    f.sync_all().expect("what was acknowledged fits");
+    drop(f);
+    let stored = std::fs::read(m.join("big")).unwrap();
+    assert_eq!(stored.len(), acknowledged);
+    assert!(
+        stored == data[..acknowledged],
+        "the stored bytes are the ones written"
+    );
+    drop(m);
+    drop(disk);
+}
+
+/// Bytes acknowledged while there was room are not lost when the store fills up before they
+/// are stored (here: something else takes the space): close reports ENOSPC, the bytes stay
+/// buffered, and once there is room again the mount stores them by itself.
+#[test]
+fn acknowledged_bytes_survive_a_store_that_fills_before_the_flush() {
+    let (disk, m, _) = small_volume("32m");
+    let data = pattern(12 << 20, 2);
+    let mut f = std::fs::File::create(m.join("late")).unwrap();
+    f.write_all(&data).unwrap();
+    // Another user of the disk takes the room the buffered bytes were counted against.
+    let filler = disk.0.join("filler");
+    let mut hog = std::fs::File::create(&filler).unwrap();
+    let _ = hog.write_all(&vec![0u8; 30 << 20]);
+    drop(hog);
+    let closed = f.sync_all();
+    assert_eq!(
+        closed.expect_err("nothing fits").raw_os_error(),
+        Some(libc::ENOSPC)
+    );
+    drop(f);
+    std::fs::remove_file(&filler).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let stored = std::fs::read(m.join("late")).unwrap();
+        if stored == data {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the kept bytes were not stored: {} of {} bytes match",
+            stored.iter().zip(&data).take_while(|(a, b)| a == b).count(),
+            data.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(m);
+    drop(disk);
+}

@@ -169,8 +169,8 @@ impl Vfs {
         self.flush(&file).await
     }
 
-    /// The last reference to a handle is gone. Unflushed data is flushed (a failure now can
-    /// only be logged); the last handle of an unlinked file lets it go.
+    /// The last reference to a handle is gone. Unflushed data is flushed (and kept buffered
+    /// while that fails, see `close_file`); the last handle of an unlinked file lets it go.
     pub async fn release(&self, fh: u64, flock_owner: Option<u64>) {
         let Some(handle) = lock(&self.handles).remove(&fh) else {
             return;
@@ -182,22 +182,34 @@ impl Vfs {
             self.release_locks(file.ino, owner, true).await;
         }
         let last = {
-            let mut files = lock(&self.files);
             let mut opens = file.opens();
             *opens -= 1;
-            let last = *opens == 0;
-            if last {
-                files.remove(&file.ino);
-            }
-            last
+            *opens == 0
         };
-        if !last {
-            return;
+        if last {
+            self.close_file(&file).await;
         }
-        if let Err(err) = self.flush(&file).await
-            && err.errno() != libc::ENOENT
+    }
+
+    /// The last handle of `file` on this mount is gone. Its buffered bytes are stored first;
+    /// while that fails (a full store, an unreachable one) the file stays among the open
+    /// files with its buffer — a reopen finds the bytes, and the background tries again
+    /// every second — because bytes a writer was told were written are never dropped.
+    pub(crate) async fn close_file(&self, file: &Arc<OpenFile>) {
+        match self.flush(file).await {
+            Err(err) if err.errno() != libc::ENOENT => {
+                tracing::warn!(ino = file.ino, %err, "a closed file's data cannot be stored yet; kept buffered and retried");
+                return;
+            }
+            _ => {}
+        }
         {
-            tracing::error!(ino = file.ino, %err, "data written to a closed file could not be stored and is lost");
+            let mut files = lock(&self.files);
+            let reopened = *file.opens() > 0;
+            if reopened || !files.get(&file.ino).is_some_and(|f| Arc::ptr_eq(f, file)) {
+                return;
+            }
+            files.remove(&file.ino);
         }
         let _stripe = self.holding(file.ino).lock().await;
         if self.open_file(file.ino).is_some() {
@@ -271,10 +283,18 @@ impl Vfs {
     /// Flushes every open file (unmount, syncfs).
     pub async fn flush_all(&self) -> Result<()> {
         let files: Vec<_> = lock(&self.files).values().cloned().collect();
+        let mut first_error = None;
         for file in files {
-            self.flush(&file).await?;
+            if let Err(err) = self.flush(&file).await {
+                first_error.get_or_insert(err);
+                continue;
+            }
+            if *file.opens() == 0 {
+                // Closed while its bytes could not be stored: now they are.
+                self.close_file(&file).await;
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 }
 

@@ -75,6 +75,8 @@ pub struct Vfs {
     pub(crate) buffered: AtomicUsize,
     /// Memory of flushed write buffers, for the next writes to fill.
     pub(crate) spare_buffers: Mutex<Vec<Vec<u8>>>,
+    /// The block store's free space (on stores that have a limit) and when it was read.
+    pub(crate) free_space: Mutex<Option<(u64, Instant)>>,
     locks: Locks,
     /// Chunks with many slices, waiting for the background compaction.
     pub(crate) crowded: Mutex<std::collections::BTreeSet<(u64, u32)>>,
@@ -109,6 +111,7 @@ impl Vfs {
             next_handle: AtomicU64::new(1),
             buffered: AtomicUsize::new(0),
             spare_buffers: Mutex::new(Vec::new()),
+            free_space: Mutex::new(None),
             locks: Locks::default(),
             crowded: Mutex::new(std::collections::BTreeSet::new()),
         }

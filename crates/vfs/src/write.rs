@@ -14,6 +14,16 @@ use crate::vfs::{Vfs, end_of, lock};
 /// Flushed write buffers kept for reuse (see `WriteBuffer::give_spare`).
 const SPARE_BUFFERS: usize = 2;
 
+/// Free space of the block store left out of what writes may reserve: block files cost a
+/// little more than their bytes (inodes, the last page of each).
+const SPACE_MARGIN: u64 = 1 << 20;
+
+/// How long a reading of the store's free space is trusted.
+const FREE_SPACE_AGE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// What a flush that found the store full stores at a time, so the part that fits is kept.
+const PIECE: usize = 1 << 20;
+
 /// One past the last byte of `segments`.
 fn segments_end(segments: &Segments) -> u64 {
     segments
@@ -52,6 +62,7 @@ impl Vfs {
             }
         }
         self.make_room(&file, data.len()).await?;
+        self.reserve_space(&file, data.len()).await?;
         let mut buffer = file.data.write().await;
         if let Some(failed) = file.take_failed() {
             // The last background flush failed: its bytes go back under the newer ones, and
@@ -143,6 +154,42 @@ impl Vfs {
         Ok(())
     }
 
+    /// On a block store with a known free space (a local directory), refuses a write whose
+    /// bytes could not be stored along with everything buffered already: the writer gets
+    /// ENOSPC from write(2), as from a local filesystem, instead of at close for bytes it was
+    /// told were written.
+    async fn reserve_space(&self, file: &OpenFile, len: usize) -> Result<()> {
+        let fits = |free: u64| {
+            let wanted = (self.buffered.load(Ordering::Relaxed) + len) as u64;
+            wanted.saturating_add(SPACE_MARGIN) <= free
+        };
+        match self.store_free_space(false) {
+            Some(free) if !fits(free) => {}
+            _ => return Ok(()),
+        }
+        // The reading may be stale, and storing this file's buffer shows what really fits.
+        self.flush(file).await?;
+        match self.store_free_space(true) {
+            Some(free) if !fits(free) => errno(libc::ENOSPC),
+            _ => Ok(()),
+        }
+    }
+
+    /// The block store's free space, read again when older than [`FREE_SPACE_AGE`] or when
+    /// `fresh`; `None` for stores without a limit.
+    fn store_free_space(&self, fresh: bool) -> Option<u64> {
+        let mut cached = lock(&self.free_space);
+        if let Some((free, at)) = *cached
+            && !fresh
+            && at.elapsed() < FREE_SPACE_AGE
+        {
+            return Some(free);
+        }
+        let free = self.store.capacity()?.free;
+        *cached = Some((free, std::time::Instant::now()));
+        Some(free)
+    }
+
     pub(crate) async fn flush(&self, file: &OpenFile) -> Result<()> {
         let mut buffer = file.data.write().await;
         self.flush_locked(file, &mut buffer).await
@@ -177,6 +224,10 @@ impl Vfs {
                 self.keep_spare(segments);
                 Ok(())
             }
+            Err(err) if err.errno() == libc::ENOSPC && bytes_of(&segments) > PIECE => {
+                self.store_what_fits(file, buffer, segments).await;
+                Err(err)
+            }
             Err(err) => {
                 if err.errno() == libc::ENOENT {
                     self.buffered
@@ -186,6 +237,39 @@ impl Vfs {
                 }
                 Err(err)
             }
+        }
+    }
+
+    /// The store is full: stores `segments` in pieces from the start of the file, as far as
+    /// they fit, and keeps the rest buffered (the error still goes to the caller). A write
+    /// that was acknowledged is never dropped for the part that does not fit.
+    async fn store_what_fits(&self, file: &OpenFile, buffer: &mut WriteBuffer, segments: Segments) {
+        let mut pieces: Vec<Segments> = Vec::new();
+        for (start, bytes) in segments {
+            for (i, part) in bytes.chunks(PIECE).enumerate() {
+                let at = start + (i * PIECE) as u64;
+                pieces.push(Segments::from([(at, part.to_vec())]));
+            }
+        }
+        let mut left = pieces.into_iter();
+        for piece in left.by_ref() {
+            match self
+                .write_segments(file, &piece, segments_end(&piece))
+                .await
+            {
+                Ok((total, size)) => {
+                    self.buffered.fetch_sub(total, Ordering::Relaxed);
+                    file.committed(size);
+                }
+                Err(err) => {
+                    tracing::debug!(ino = file.ino, %err, "the store is full; the rest stays buffered");
+                    buffer.restore(piece);
+                    break;
+                }
+            }
+        }
+        for piece in left {
+            buffer.restore(piece);
         }
     }
 
@@ -238,6 +322,9 @@ impl Vfs {
         };
         match committed {
             Ok((attr, crowded)) => {
+                // The bytes left the buffer for the store: a reading of its free space from
+                // before would count them twice as free.
+                *lock(&self.free_space) = None;
                 self.queue_compaction(file.ino, crowded);
                 Ok((bytes.len(), attr.size))
             }
