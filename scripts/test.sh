@@ -74,6 +74,10 @@ fi
 step "cargo fmt" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 step "unit and integration tests (embedded engine)" cargo test --workspace --locked
+# The fuzz targets are a workspace of their own: type-checked here (in this target directory,
+# which shares most of the dependencies), run by hand (fuzz/README.md).
+step "fuzz targets build" env CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" \
+    cargo check --locked --manifest-path fuzz/Cargo.toml --bins
 # The metadata rules and the core again on the memory engine (etcd's semantics, the deletion
 # rule enforced), bare and with injected faults (lost commits, an unreachable engine).
 # (`--workspace` with the test names keeps the build of the first step: selecting packages

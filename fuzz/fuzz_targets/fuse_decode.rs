@@ -43,7 +43,10 @@ fn touch_error(sink: &mut String, err: &decode::DecodeError) {
 fn check(op: &Operation<'_>) {
     let name_ok = |name: &std::ffi::OsStr, max: usize| {
         let bytes = name.as_encoded_bytes();
-        assert!(!bytes.is_empty() && bytes.len() <= max && !bytes.contains(&0), "{name:?}");
+        assert!(
+            !bytes.is_empty() && bytes.len() <= max && !bytes.contains(&0),
+            "{name:?}"
+        );
     };
     match op {
         Operation::BatchForget(list) => {
@@ -53,7 +56,11 @@ fn check(op: &Operation<'_>) {
             black_box(all.iter().fold(0u64, |acc, f| acc ^ f.ino ^ f.nlookup));
         }
         Operation::Write(w) => {
-            black_box((w.from_cache(), w.kill_suidgid(), w.data.iter().map(|&b| u64::from(b)).sum::<u64>()));
+            black_box((
+                w.from_cache(),
+                w.kill_suidgid(),
+                w.data.iter().map(|&b| u64::from(b)).sum::<u64>(),
+            ));
         }
         Operation::Lookup(o) => name_ok(o.name, NAME_MAX),
         Operation::Unlink(o) | Operation::Rmdir(o) => name_ok(o.name, NAME_MAX),
