@@ -5,18 +5,28 @@
 
 use crate::error::{Result, errno};
 
+/// The xattr holding an inode's access ACL (stored only when the mode cannot express it).
 pub const ACCESS: &[u8] = b"system.posix_acl_access";
+/// The xattr holding a directory's default ACL, which new inodes in it inherit.
 pub const DEFAULT: &[u8] = b"system.posix_acl_default";
 
 const VERSION: u32 = 2;
 
-/// Entry tags of the xattr format: the owner, a named user, the owning group, a named group,
-/// the mask of the group class, and everyone else.
+// Entry tags of the xattr format: the owner, a named user, the owning group, a named group,
+// the mask of the group class, and everyone else.
+
+/// Entry tag: the owner (`ACL_USER_OBJ`); exactly one per ACL.
 pub const USER_OBJ: u16 = 0x01;
+/// Entry tag: the user named by the entry's id (`ACL_USER`).
 pub const USER: u16 = 0x02;
+/// Entry tag: the owning group (`ACL_GROUP_OBJ`); exactly one per ACL.
 pub const GROUP_OBJ: u16 = 0x04;
+/// Entry tag: the group named by the entry's id (`ACL_GROUP`).
 pub const GROUP: u16 = 0x08;
+/// Entry tag: the most the group class (named users, groups, the owning group) may get
+/// (`ACL_MASK`); required once there are named entries.
 pub const MASK: u16 = 0x10;
+/// Entry tag: everyone else (`ACL_OTHER`); exactly one per ACL.
 pub const OTHER: u16 = 0x20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +76,7 @@ impl Acl {
         Ok(Self { entries })
     }
 
+    /// The xattr value: version 2, then the entries sorted by tag and id, little-endian.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = VERSION.to_le_bytes().to_vec();
         let mut sorted = self.entries.clone();

@@ -10,11 +10,18 @@ use crate::model::{Attr, FileKind, Timespec};
 /// Attribute changes; `None` leaves a field alone. Size changes go through `truncate`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SetAttr {
+    /// New permission bits (chmod); only `0o7777` is used, and a stored access ACL is updated
+    /// to match.
     pub mode: Option<u32>,
+    /// New owner (chown).
     pub uid: Option<u32>,
+    /// New group (chown).
     pub gid: Option<u32>,
+    /// New access time.
     pub atime: Option<Timespec>,
+    /// New modification time.
     pub mtime: Option<Timespec>,
+    /// The change time to record; `None`: now (every setattr changes the ctime).
     pub ctime: Option<Timespec>,
     /// Clear set-user-id (and set-group-id when group-executable), as after a write.
     pub kill_suidgid: bool,

@@ -15,11 +15,15 @@ pub struct CacheNodeInfo {
     /// Where readers reach it (`host:port`); also its identity in the ring, so a node that
     /// restarts on the same address owns the same blocks again.
     pub addr: String,
+    /// The host name of the machine it runs on.
     pub host: String,
+    /// Its process id on that host.
     pub pid: u32,
+    /// The DatenLord release it runs.
     pub version: String,
-    /// Seconds since the epoch.
+    /// When it started, in seconds since the epoch.
     pub started: i64,
+    /// Its last heartbeat, in seconds since the epoch.
     pub heartbeat: i64,
     /// Seconds without a heartbeat after which readers leave it out.
     pub lease: i64,

@@ -25,8 +25,11 @@ pub struct MetaReport {
     pub doomed: BTreeMap<u64, u64>,
     /// Objects a live mount is writing: object → size.
     pub pending: BTreeMap<u64, u64>,
+    /// Inodes with readable attributes.
     pub inodes: u64,
+    /// Directories among them.
     pub directories: u64,
+    /// Regular files among them.
     pub files: u64,
 }
 

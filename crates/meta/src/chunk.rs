@@ -89,15 +89,20 @@ pub fn split_range(offset: u64, len: u64) -> impl Iterator<Item = (u32, u32, u32
 /// An object a session writes: its id and size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NewObject {
+    /// The mount session writing it (its pending record is `"P" session id`).
     pub session: u64,
+    /// The object id, from [`Meta::next_object`].
     pub id: u64,
+    /// Its size in bytes.
     pub len: u64,
 }
 
 /// A slice written into one chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkSlice {
+    /// The chunk's index in the file (its bytes from `chunk` × [`CHUNK_SIZE`]).
     pub chunk: u32,
+    /// The slice, its position relative to the chunk.
     pub slice: Slice,
 }
 
@@ -107,8 +112,9 @@ impl Meta {
         read_txn!(self, |txn| read_chunk(&mut txn, ino, index).await)
     }
 
-    /// Announces that `session` is about to write `object` of `object_len` bytes, so that a
-    /// crash before [`Meta::commit_write`] leaves a record of what to delete, not leaked blocks.
+    /// Announces that `object.session` is about to write `object` (`object.len` bytes), so
+    /// that a crash before [`Meta::commit_write`] leaves a record of what to delete, not leaked
+    /// blocks.
     pub async fn intend_object(&self, object: NewObject) -> Result<()> {
         write_txn!(self, |txn| {
             txn.put(
@@ -119,9 +125,11 @@ impl Meta {
         })
     }
 
-    /// Records a write: `slices` point into the new object `object` of `object_len` bytes.
+    /// Records a write: `slices` point into the new object `object` (`object.len` bytes).
     /// The file grows to `new_len` if shorter. Returns the attributes and the chunks now worth
-    /// compacting. ENOENT when the file is gone: the caller then discards the object.
+    /// compacting. ENOENT when the file is gone: the caller then discards the object; EINVAL
+    /// when it is not a regular file; EIO when the object's pending record is gone (the session
+    /// was found dead meanwhile and its blocks may be deleted).
     pub async fn commit_write(
         &self,
         ino: u64,

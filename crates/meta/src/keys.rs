@@ -4,13 +4,14 @@
 //! ```text
 //! 0x00                        durability marker (written by the embedded engine's sync)
 //! "V"                         volume settings (JSON, see `volume.rs`)
-//! "C" name                    counter (u64): next inode, next object id, used space, used inodes
-//! "A" ino                     inode attributes (see `codec.rs`)
+//! "C" name                    counter (u64): next inode, next object id, next session, used
+//!                             space, used inodes
+//! "A" ino                     inode attributes (see `model.rs`, [`Attr`](crate::Attr))
 //! "D" parent name             directory entry: kind (u8) + inode (u64)
 //! "S" ino                     symbolic link target
 //! "X" ino name                extended attribute value
 //! "F" ino chunk:u32           chunk map: the slices written into one 64 MiB chunk, oldest first
-//! "R" object                  how many slices point into an object (u64)
+//! "R" object                  how many slices point into an object (u64) and its size (u64)
 //! "Z" object                  an object nobody references: its size, until its blocks are deleted
 //! "E" session                 a mount session (JSON) with its heartbeat
 //! "O" ino session             a session holds the inode open: without names it lives on
@@ -21,27 +22,49 @@
 //! "N" group 0x00 addr         a member of a cache group (JSON) with its heartbeat
 //! ```
 
-/// Counter names.
+// Counter names: the `name` of a `"C" name` key (see `counter`).
+
+/// Counter: the first inode number no process has taken yet (processes take them in batches).
 pub const NEXT_INODE: &str = "nextInode";
+/// Counter: the first object id no process has taken yet (processes take them in batches).
 pub const NEXT_OBJECT: &str = "nextObject";
+/// Counter: the id the next registered mount session gets.
 pub const NEXT_SESSION: &str = "nextSession";
+/// Counter: bytes in use, files charged in whole 4 KiB blocks, directories and symbolic links
+/// 4 KiB each.
 pub const USED_SPACE: &str = "usedSpace";
+/// Counter: inodes in use.
 pub const USED_INODES: &str = "usedInodes";
 
+/// `"V"`: the whole key of the volume's settings (JSON of [`Volume`](crate::Volume)).
 pub const VOLUME: &[u8] = b"V";
+/// `"A" ino`: an inode's attributes ([`Attr`](crate::Attr)).
 pub const ATTR_PREFIX: &[u8] = b"A";
+/// `"D" parent name`: a directory entry ([`Dirent`](crate::Dirent)).
 pub const ENTRY_PREFIX: &[u8] = b"D";
+/// `"F" ino chunk:u32`: the slices of one chunk of a file, oldest first.
 pub const CHUNK_PREFIX: &[u8] = b"F";
+/// `"R" object`: an object's reference count (u64) and size in bytes (u64).
 pub const REFS_PREFIX: &[u8] = b"R";
+/// `"Z" object`: an object nobody references, with its size (u64), until its blocks are deleted.
 pub const DOOMED_PREFIX: &[u8] = b"Z";
+/// `"E" session`: a mount session ([`SessionInfo`](crate::SessionInfo), JSON).
 pub const SESSION_PREFIX: &[u8] = b"E";
+/// `"O" ino session`: a session holds the inode open (empty value).
 pub const OPEN_PREFIX: &[u8] = b"O";
+/// `"S" ino`: a symbolic link's target.
 pub const SYMLINK_PREFIX: &[u8] = b"S";
+/// `"P" session object`: an object a session is writing, with its size (u64), until committed.
 pub const PENDING_PREFIX: &[u8] = b"P";
+/// `"X" ino name`: an extended attribute's value (POSIX ACLs included).
 pub const XATTR_PREFIX: &[u8] = b"X";
+/// `"T" ino`: a deleted file whose chunks are still being dropped (empty value).
 pub const TRASH_PREFIX: &[u8] = b"T";
+/// `"L" ino kind:u8 session owner`: one lock owner's locks on a file (kind 0: POSIX, 1: flock).
 pub const LOCK_PREFIX: &[u8] = b"L";
+/// `"G" ino chunk:u32`: slices whose references are still to be dropped, in batches.
 pub const GARBAGE_PREFIX: &[u8] = b"G";
+/// `"N" group 0x00 addr`: a member of a cache group ([`CacheNodeInfo`](crate::CacheNodeInfo)).
 pub const CACHE_NODE_PREFIX: &[u8] = b"N";
 
 fn with(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
@@ -54,14 +77,17 @@ fn with(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     key
 }
 
+/// `"C" name`: the key of counter `name` (u64 value).
 pub fn counter(name: &str) -> Vec<u8> {
     with(b"C", &[name.as_bytes()])
 }
 
+/// `"A" ino`: the attributes of `ino`.
 pub fn attr(ino: u64) -> Vec<u8> {
     id_key(ATTR_PREFIX, ino)
 }
 
+/// `"D" parent name`: the entry `name` in directory `parent`.
 pub fn entry(parent: u64, name: &[u8]) -> Vec<u8> {
     with(ENTRY_PREFIX, &[&parent.to_be_bytes(), name])
 }
@@ -71,18 +97,22 @@ pub fn entries(parent: u64) -> Vec<u8> {
     id_key(ENTRY_PREFIX, parent)
 }
 
+/// `"S" ino`: the target of symbolic link `ino`.
 pub fn symlink(ino: u64) -> Vec<u8> {
     id_key(SYMLINK_PREFIX, ino)
 }
 
+/// `"X" ino name`: extended attribute `name` of `ino`.
 pub fn xattr(ino: u64, name: &[u8]) -> Vec<u8> {
     with(XATTR_PREFIX, &[&ino.to_be_bytes(), name])
 }
 
+/// The prefix of every extended attribute of `ino`.
 pub fn xattrs(ino: u64) -> Vec<u8> {
     id_key(XATTR_PREFIX, ino)
 }
 
+/// `"F" ino index`: the slices of chunk `index` of `ino` (its bytes from `index` × 64 MiB).
 pub fn chunk(ino: u64, index: u32) -> Vec<u8> {
     with(CHUNK_PREFIX, &[&ino.to_be_bytes(), &index.to_be_bytes()])
 }
@@ -92,22 +122,29 @@ pub fn chunks(ino: u64) -> Vec<u8> {
     id_key(CHUNK_PREFIX, ino)
 }
 
+/// `"R" object`: the reference count and size of `object`.
 pub fn refs(object: u64) -> Vec<u8> {
     id_key(REFS_PREFIX, object)
 }
 
+/// `"Z" object`: `object` is unreferenced and its blocks are to be deleted.
 pub fn doomed(object: u64) -> Vec<u8> {
     id_key(DOOMED_PREFIX, object)
 }
 
+/// `"G" ino index`: slices of chunk `index` of `ino` whose references are still to be dropped.
 pub fn garbage(ino: u64, index: u32) -> Vec<u8> {
     with(GARBAGE_PREFIX, &[&ino.to_be_bytes(), &index.to_be_bytes()])
 }
 
+/// `"T" ino`: deleted file `ino` still has chunks to drop.
 pub fn trash(ino: u64) -> Vec<u8> {
     id_key(TRASH_PREFIX, ino)
 }
 
+/// `"L" ino kind session owner`: the locks that the kernel's lock owner `owner` of mount
+/// session `session` holds on `ino`: flock locks when `flock` (kind 1), POSIX record locks
+/// otherwise (kind 0).
 pub fn lock(ino: u64, flock: bool, session: u64, owner: u64) -> Vec<u8> {
     with(
         LOCK_PREFIX,
@@ -130,14 +167,17 @@ pub fn cache_group(group: &str) -> Vec<u8> {
     with(CACHE_NODE_PREFIX, &[group.as_bytes(), &[0]])
 }
 
+/// `"N" group 0x00 addr`: the member of cache group `group` reached at `addr`.
 pub fn cache_node(group: &str, addr: &str) -> Vec<u8> {
     with(&cache_group(group), &[addr.as_bytes()])
 }
 
+/// `"E" session`: mount session `id`.
 pub fn session(id: u64) -> Vec<u8> {
     id_key(SESSION_PREFIX, id)
 }
 
+/// `"O" ino session`: `session` holds `ino` open.
 pub fn open_file(ino: u64, session: u64) -> Vec<u8> {
     with(OPEN_PREFIX, &[&ino.to_be_bytes(), &session.to_be_bytes()])
 }
@@ -147,6 +187,7 @@ pub fn open_files(ino: u64) -> Vec<u8> {
     id_key(OPEN_PREFIX, ino)
 }
 
+/// `"P" session object`: `session` is writing `object`.
 pub fn pending(session: u64, object: u64) -> Vec<u8> {
     with(
         PENDING_PREFIX,
@@ -154,6 +195,7 @@ pub fn pending(session: u64, object: u64) -> Vec<u8> {
     )
 }
 
+/// The prefix of every object `session` is writing.
 pub fn pending_of(session: u64) -> Vec<u8> {
     id_key(PENDING_PREFIX, session)
 }

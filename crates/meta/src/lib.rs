@@ -4,6 +4,7 @@
 //! [`keys`], the record encodings in [`model`].
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod acl;
 mod attr;

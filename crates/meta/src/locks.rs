@@ -12,17 +12,22 @@ use crate::meta::{Meta, read_txn, scan_prefix, write_txn};
 /// A lock over bytes `start..=end` (`end` = `u64::MAX`: to the end of the file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LockRange {
+    /// The first byte locked.
     pub start: u64,
+    /// The last byte locked (inclusive).
     pub end: u64,
     /// `F_RDLCK`, `F_WRLCK` or `F_UNLCK`.
     pub typ: i32,
+    /// The process that took it, as F_GETLK reports it.
     pub pid: u32,
 }
 
 /// Who holds a lock: an owner (lock owner id from the kernel) in a mount session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LockOwner {
+    /// The mount session.
     pub session: u64,
+    /// The kernel's lock owner within that mount.
     pub owner: u64,
 }
 

@@ -151,18 +151,24 @@ pub(crate) async fn back_off(attempt: u32) {
 /// Who asks: the owner of what they create.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caller {
+    /// The caller's user id: the owner of a new inode.
     pub uid: u32,
+    /// The caller's group id: the group of a new inode, unless its directory is set-group-id.
     pub gid: u32,
 }
 
 impl Caller {
+    /// The superuser: uid 0, gid 0.
     pub const ROOT: Self = Self { uid: 0, gid: 0 };
 }
 
 /// Space and inodes in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Usage {
+    /// Bytes charged: files in whole 4 KiB blocks of their length, directories and symbolic
+    /// links 4 KiB each.
     pub space: u64,
+    /// Inodes, including unlinked ones still open and the root.
     pub inodes: u64,
 }
 
@@ -171,7 +177,9 @@ pub struct Usage {
 /// time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MetaCounters {
+    /// Operations run: one per `write_txn!` or `read_txn!`, however many attempts it took.
     pub ops: u64,
+    /// Their time added up, in nanoseconds.
     pub nanos: u64,
 }
 

@@ -15,12 +15,19 @@ pub const ROOT_INO: u64 = 1;
 /// What an inode is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FileKind {
+    /// A regular file (`S_IFREG`): its data lives in chunks.
     File,
+    /// A directory (`S_IFDIR`).
     Dir,
+    /// A symbolic link (`S_IFLNK`): its target is stored under `"S" ino`.
     Symlink,
+    /// A named pipe (`S_IFIFO`).
     Fifo,
+    /// A unix socket (`S_IFSOCK`).
     Socket,
+    /// A character device (`S_IFCHR`), numbered by `rdev`.
     CharDevice,
+    /// A block device (`S_IFBLK`), numbered by `rdev`.
     BlockDevice,
 }
 
@@ -81,7 +88,10 @@ impl FileKind {
 /// A point in time: seconds and nanoseconds since the epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Timespec {
+    /// Whole seconds since the epoch; negative before it.
     pub sec: i64,
+    /// Nanoseconds past `sec`, below 1 000 000 000 (also before the epoch: -0.5 s is
+    /// `sec: -1, nsec: 500_000_000`).
     pub nsec: u32,
 }
 
@@ -128,16 +138,26 @@ impl From<Timespec> for std::time::SystemTime {
 /// The attributes of an inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attr {
+    /// What the inode is.
     pub kind: FileKind,
     /// Permission bits with set-user-id, set-group-id and sticky (`0o7777`).
     pub perm: u16,
+    /// Owning user.
     pub uid: u32,
+    /// Owning group.
     pub gid: u32,
+    /// Hard links: names of a file, 2 + subdirectories for a directory; 0 for an open file
+    /// without names (unlinked, or O_TMPFILE).
     pub nlink: u32,
+    /// Length in bytes (a symbolic link: its target's; a directory: [`DIR_SIZE`](crate::DIR_SIZE)).
     pub size: u64,
+    /// Device number of a character or block device; 0 for other kinds.
     pub rdev: u32,
+    /// Last access.
     pub atime: Timespec,
+    /// Last change of the contents (data, or a directory's entries).
     pub mtime: Timespec,
+    /// Last change of the inode (contents, attributes, names, xattrs).
     pub ctime: Timespec,
     /// The directory holding a directory (its ".."); for other kinds the first parent.
     pub parent: u64,
@@ -152,6 +172,7 @@ impl Attr {
         self.kind.mode_bits() | u32::from(self.perm)
     }
 
+    /// The stored record: a version byte, then the fields in order, big-endian (72 bytes).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(ATTR_LEN);
         out.push(ATTR_VERSION);
@@ -170,6 +191,8 @@ impl Attr {
         out
     }
 
+    /// Reads a stored record; [`MetaError::Corrupt`] when truncated, of another version or of
+    /// an unknown kind.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let mut r = Reader::new(bytes, "inode attributes");
         let version = r.u8()?;
@@ -211,11 +234,14 @@ impl Attr {
 /// A directory entry's value: what the name points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dirent {
+    /// The kind of the inode (as readdir reports it without reading the inode).
     pub kind: FileKind,
+    /// The inode the name points at.
     pub ino: u64,
 }
 
 impl Dirent {
+    /// The stored value: the kind (one byte), then the inode (u64).
     pub fn encode(&self) -> [u8; 9] {
         let mut out = [0; 9];
         out[0] = self.kind.to_byte();
@@ -223,6 +249,7 @@ impl Dirent {
         out
     }
 
+    /// Reads a stored value; [`MetaError::Corrupt`] when truncated or of an unknown kind.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let mut r = Reader::new(bytes, "directory entry");
         let kind = FileKind::from_byte(r.u8()?)
@@ -239,9 +266,13 @@ impl Dirent {
 /// several slices (of one file or many) may point into one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Slice {
+    /// Where the bytes start, in bytes from the start of the chunk.
     pub pos: u32,
+    /// How many bytes.
     pub len: u32,
+    /// The object holding them; 0: a hole.
     pub object: u64,
+    /// Where they start in the object, in bytes (0 for a hole).
     pub offset: u64,
 }
 
@@ -249,6 +280,7 @@ pub struct Slice {
 pub const SLICE_LEN: usize = 4 + 4 + 8 + 8;
 
 impl Slice {
+    /// `len` bytes of zeros at `pos`.
     pub fn hole(pos: u32, len: u32) -> Self {
         Self {
             pos,
@@ -258,6 +290,7 @@ impl Slice {
         }
     }
 
+    /// Whether it reads as zeros (object 0).
     pub fn is_hole(&self) -> bool {
         self.object == 0
     }
@@ -267,6 +300,8 @@ impl Slice {
         u64::from(self.pos) + u64::from(self.len)
     }
 
+    /// Appends its [`SLICE_LEN`] bytes to a chunk record: `pos`, `len`, `object`, `offset`,
+    /// big-endian.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.pos.to_be_bytes());
         out.extend_from_slice(&self.len.to_be_bytes());
@@ -302,6 +337,8 @@ pub fn encode_u64(value: u64) -> [u8; 8] {
     value.to_be_bytes()
 }
 
+/// Reads a u64 counter, reference count or size; [`MetaError::Corrupt`] naming `what` when
+/// shorter than 8 bytes.
 pub fn decode_u64(bytes: &[u8], what: &'static str) -> Result<u64> {
     Reader::new(bytes, what).u64()
 }

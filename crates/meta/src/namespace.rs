@@ -16,7 +16,7 @@ use crate::model::{Attr, Dirent, FileKind, ROOT_INO, Timespec};
 /// The size a directory reports.
 pub const DIR_SIZE: u64 = 4096;
 
-/// `rename` flags (from `renameat2`).
+/// `rename` flag (from `renameat2`): fail with EEXIST when the new name exists.
 pub const RENAME_NOREPLACE: u32 = 1;
 
 /// The longest name a directory entry may have, as on Linux's filesystems.
@@ -35,16 +35,19 @@ pub fn check_name(name: &[u8]) -> Result<()> {
     }
     Ok(())
 }
+/// `rename` flag: swap the two names atomically; both must exist (ENOENT otherwise).
 pub const RENAME_EXCHANGE: u32 = 2;
 
 /// What to create.
 #[derive(Debug, Clone, Copy)]
 pub struct NewInode<'a> {
+    /// What to create.
     pub kind: FileKind,
     /// Permission bits asked for (0o7777).
     pub perm: u16,
     /// Applied unless the directory has a default ACL.
     pub umask: u16,
+    /// The device number, for a character or block device.
     pub rdev: u32,
     /// The target of a symbolic link.
     pub target: Option<&'a [u8]>,
@@ -52,6 +55,7 @@ pub struct NewInode<'a> {
 
 /// Which inodes a caller holds open, so that unlinking the last name keeps their data.
 pub trait OpenFiles: Sync {
+    /// Whether the caller has `ino` open now (its last close has not happened).
     fn is_open(&self, ino: u64) -> bool;
     /// The session that will hold the inode until its last close.
     fn session(&self) -> u64;
@@ -60,7 +64,9 @@ pub trait OpenFiles: Sync {
 /// An inode that lost a name: `attr` is after the change.
 #[derive(Debug, Clone, Copy)]
 pub struct Removed {
+    /// The inode.
     pub ino: u64,
+    /// Its attributes after the change (`nlink` 0: it has no name left).
     pub attr: Attr,
 }
 

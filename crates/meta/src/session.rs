@@ -17,15 +17,19 @@ use crate::namespace::{holders, remove_inode};
 /// What a session says about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionInfo {
+    /// The host name of the machine the mount runs on.
     pub host: String,
     /// The boot and PID namespace `pid` belongs to: other processes may look the PID up only
     /// when theirs is the same. Empty in sessions of earlier releases (the lease decides).
     #[serde(default)]
     pub host_id: String,
+    /// The mount's process id.
     pub pid: u32,
+    /// Where the volume is mounted.
     pub mountpoint: String,
+    /// The DatenLord release the mount runs.
     pub version: String,
-    /// Seconds since the epoch.
+    /// When the session was registered, in seconds since the epoch.
     pub started: i64,
     /// Seconds since the epoch of the last heartbeat.
     pub heartbeat: i64,

@@ -8,10 +8,13 @@ pub const DEFAULT_BLOCK_SIZE: u32 = 4 << 20;
 /// What `datenlord format` decided for a volume.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Volume {
+    /// The volume's name.
     pub name: String,
+    /// Its unique id, chosen at the first format and kept when formatted again.
     pub uuid: String,
     /// Where the blocks live, e.g. `file:///var/lib/datenlord/blocks`.
     pub storage: String,
+    /// Objects are cut into blocks of this many bytes; fixed once data exists.
     pub block_size: u32,
     /// Seconds since the epoch.
     pub created: i64,

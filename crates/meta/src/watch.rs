@@ -13,7 +13,12 @@ pub enum Change {
     /// The inode's file data (and its attributes).
     Data(u64),
     /// The name `name` in directory `parent` appeared, went or points elsewhere.
-    Entry { parent: u64, name: Vec<u8> },
+    Entry {
+        /// The directory's inode.
+        parent: u64,
+        /// The name in it.
+        name: Vec<u8>,
+    },
     /// Locks on the inode were taken or released.
     Lock(u64),
 }

@@ -8,14 +8,16 @@ use crate::keys;
 use crate::meta::{Meta, get_attr, put_attr, read_txn, scan_prefix, write_txn};
 use crate::model::{FileKind, Timespec};
 
-/// `setxattr` flags.
+/// `setxattr` flag: fail with EEXIST when the attribute exists.
 pub const XATTR_CREATE: i32 = 1;
+/// `setxattr` flag: fail with ENODATA when the attribute does not exist.
 pub const XATTR_REPLACE: i32 = 2;
 
 /// Largest value stored (the kernel's own limit).
 pub const XATTR_SIZE_MAX: usize = 65536;
 
 impl Meta {
+    /// The value of xattr `name` of `ino`: ENODATA when it has none, ENOENT when `ino` is gone.
     pub async fn getxattr(&self, ino: u64, name: &[u8]) -> Result<Vec<u8>> {
         read_txn!(self, |txn| {
             match txn.get(&keys::xattr(ino, name)).await? {
@@ -88,6 +90,8 @@ impl Meta {
         })
     }
 
+    /// Removes xattr `name` of `ino` and touches its ctime; ENODATA when it has none, ENOENT
+    /// when `ino` is gone.
     pub async fn removexattr(&self, ino: u64, name: &[u8]) -> Result<()> {
         write_txn!(self, |txn| {
             let mut attr = get_attr(&mut txn, ino).await?;

@@ -49,7 +49,12 @@ pub enum KvError {
     ReadOnly(String),
     /// The engine could not be opened.
     #[error("cannot open metadata store {url}: {reason}")]
-    Open { url: String, reason: String },
+    Open {
+        /// The META_URL (or database path) that was opened.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The engine cannot answer now (no quorum, leader election, connection lost); the
     /// operation may be retried until its deadline.
     #[error("metadata store unavailable: {0}")]

@@ -19,6 +19,7 @@ pub struct EtcdTls {
     pub ca: Option<PathBuf>,
     /// A client certificate and its key, for clusters that check clients.
     pub cert: Option<PathBuf>,
+    /// The private key of `cert`.
     pub key: Option<PathBuf>,
 }
 
@@ -29,9 +30,14 @@ pub enum MetaUrl {
     Sqlite(PathBuf),
     /// `etcd://[user[:password]@]host:port[,host:port...][/prefix]`, or `etcds://` with TLS
     Etcd {
+        /// The members, each `host:port`.
         endpoints: Vec<String>,
+        /// Every key of the volume lives under `prefix/` (stored without leading or trailing
+        /// `/`; `datenlord` when the URL names none).
         prefix: String,
+        /// User and password, from the URL or [`PASSWORD_ENV`].
         user: Option<(String, String)>,
+        /// TLS options, for `etcds://`.
         tls: Option<EtcdTls>,
     },
 }
