@@ -132,7 +132,7 @@ step "core without a mount on etcd" env DATENLORD_TEST_ETCD="127.0.0.1:$etcd_cli
 
 # The mount suites with the metadata in etcd (blocks on the local disk).
 step "mount suites on etcd" env DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" cargo test --locked -p datenlord \
-    --test posix --test data --test apps --test crash --test acl_locks --test concurrency
+    --test posix --test data --test apps --test crash --test acl_locks --test concurrency --test enospc
 
 # The mount suites on etcd + S3 (with the default memory and disk caches in front of S3).
 # To stay in the CI budget, three slow cases run only on the passes above: the 10 000-entry
