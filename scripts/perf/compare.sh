@@ -57,10 +57,13 @@ else
     LIMIT=${PHASE_LIMIT:-420}
     export FIO_SIZE=${FIO_SIZE:-256M} FIO_RUNTIME=${FIO_RUNTIME:-3} META_FILES=${META_FILES:-1000}
 fi
+# cargo's bin directory (s3s-fs, cargo itself) is not always on PATH, e.g. under sudo.
+export PATH=$PATH:${CARGO_HOME:-$HOME/.cargo}/bin
 
-# What the peers need, installed when missing.
+# What the peers need, installed when missing (s3s-fs, from cargo, below).
 missing=()
-for tool in ip:iproute2 fio:fio etcd:etcd-server rclone:rclone s3fs:s3fs fusermount:fuse3 bc:bc; do
+for tool in ip:iproute2 fio:fio etcd:etcd-server etcdctl:etcd-client rclone:rclone s3fs:s3fs \
+    fusermount:fuse3 bc:bc numfmt:coreutils; do
     command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -87,6 +90,10 @@ BUILT="$(date -u -r "$BIN" '+%Y-%m-%d %H:%M UTC'), tree at $(git -C "$ROOT" rev-
 WORK=$(mktemp -d /var/tmp/dl-compare.XXXXXX)
 # shellcheck source=servers.sh
 source "$HERE/servers.sh"
+# The S3 server, for the targets on S3 (cargo install when missing, before any phase).
+if [[ ",$TARGETS," == *-s3-* || ",$TARGETS," == *,rclone,* || ",$TARGETS," == *,s3-client,* ]]; then
+    ensure_s3s_fs || echo "compare.sh: no s3s-fs: the targets on S3 will fail to set up" >&2
+fi
 # Beyond servers.sh's cleanup: the peers' daemons (found by WORK in their command lines) once
 # their mounts are gone.
 cleanup_all() {
@@ -324,7 +331,7 @@ done
     echo "rclone: $(rclone version 2>&1 | head -1)"
     echo "s3fs: $(s3fs --version 2>&1 | head -1)"
     echo "etcd: $(etcd --version 2>&1 | head -1)"
-    echo "s3 server: s3s-fs $("$(command -v s3s-fs || echo "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs")" --version 2>&1 | head -1)"
+    echo "s3 server: s3s-fs $(if find_s3s_fs; then "$S3S_FS" --version 2>&1 | head -1; else echo "not installed"; fi)"
     echo "fio: $(fio --version)"
     echo "python: $(python3 --version 2>&1)"
     echo "loopback delayed ACKs off (quickack): $quickack"
