@@ -17,11 +17,12 @@ cleanup() {
 trap cleanup EXIT
 
 # S3S_FS: the s3s-fs binary, found on PATH or in cargo's bin directory (not always on PATH,
-# e.g. under sudo), else installed there by ensure_s3s_fs (about two minutes).
+# e.g. under sudo), else installed there by ensure_s3s_fs (a few minutes).
 S3S_FS_VERSION=0.14.1
 find_s3s_fs() {
     S3S_FS=$(command -v s3s-fs || true)
-    local cargo_bin=${CARGO_HOME:-$HOME/.cargo}/bin
+    # Where `cargo install` puts binaries.
+    local cargo_bin=${CARGO_INSTALL_ROOT:-${CARGO_HOME:-$HOME/.cargo}}/bin
     if [ -z "$S3S_FS" ] && [ -x "$cargo_bin/s3s-fs" ]; then S3S_FS=$cargo_bin/s3s-fs; fi
     [ -n "$S3S_FS" ]
 }
@@ -29,7 +30,7 @@ ensure_s3s_fs() {
     find_s3s_fs && return 0
     local cargo
     cargo=$(command -v cargo || echo "${CARGO_HOME:-$HOME/.cargo}/bin/cargo")
-    echo "installing s3s-fs $S3S_FS_VERSION (cargo install, about two minutes)" >&2
+    echo "installing s3s-fs $S3S_FS_VERSION (cargo install, a few minutes)" >&2
     "$cargo" install "s3s-fs@$S3S_FS_VERSION" --features binary --locked >&2 || {
         echo "could not install s3s-fs ($cargo install s3s-fs@$S3S_FS_VERSION --features binary --locked)" >&2
         return 1
