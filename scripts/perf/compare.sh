@@ -6,9 +6,13 @@
 #   tmpfs             a tmpfs mount
 #   datenlord         DatenLord, embedded engine (SQLite) + blocks on the local disk
 #   juicefs           JuiceFS, sqlite3:// + blocks on the local disk (its single-node default)
-#   datenlord-s3-*    DatenLord on etcd + S3 (s3s-fs on loopback), default caches; "cold" evicts
-#                     its caches before each read, "warm" fills them (datenlord warmup)
-#   juicefs-s3-*      JuiceFS on the same etcd and S3 server, the same cold/warm
+#   datenlord-s3-*    DatenLord on etcd + S3 (s3s-fs on loopback), default caches; "warm" fills
+#                     them before each read (datenlord warmup), "cold" reads only data in none
+#                     of them: cold.sh evicts the files (datenlord warmup --evict), drops the
+#                     page cache and checks that nothing is left cached (warmup --check), and
+#                     fio's cold read jobs read each byte once, one read per 4 MiB block (see
+#                     fio.sh); the S3 server's reads during each fio job are counted
+#   juicefs-s3-*      JuiceFS on the same etcd and S3 server, the same cold/warm (juicefs warmup)
 #   rclone            rclone mount, VFS cache mode full, on the same S3 server
 #   s3fs              s3fs-fuse on its own S3 server, moto: s3s-fs keeps objects as files and
 #                     answers 500 to a HEAD of a name that is a directory on its disk, which
@@ -18,12 +22,15 @@
 # 40 ms to every GET of more than a few KiB; no production S3 service behaves so. For the run,
 # delayed ACKs are turned off on the loopback routes (`ip route ... quickack 1`), and back on
 # at the end.
+# On local-disk, fio runs twice: as on every target, and the cold targets' read jobs alone
+# (fio-cold), the like-for-like base of their ratios.
 # Metadata and dataset workloads run once per set-up (on the cold target; the dataset has its
 # own cold and warm epochs). Every phase runs under a time limit; one that fails or runs out
 # of time is reported with the rows it finished, and the run goes on. Every server and mount
 # this starts is stopped at the end, however it ends.
 #
-#   scripts/perf/compare.sh [--quick] [--targets a,b,...] [--out DIR]
+#   scripts/perf/compare.sh [--quick] [--targets a,b,...] [--workloads a,b,...] [--out DIR]
+# --workloads: some of fio,meta,smallfiles,dataset (default all), e.g. to re-measure a table.
 # The DatenLord binary is DATENLORD_BIN, or a release build made here. --quick: small sizes
 # and short limits, to prove the scripts (as CI does), not to measure.
 set -euo pipefail
@@ -32,11 +39,14 @@ HERE=$ROOT/scripts/perf
 ALL_TARGETS=local-disk,tmpfs,datenlord,juicefs,datenlord-s3-cold,juicefs-s3-cold,datenlord-s3-warm,juicefs-s3-warm,rclone,s3fs,s3-client
 QUICK=
 TARGETS=$ALL_TARGETS
+ALL_WORKLOADS=fio,meta,smallfiles,dataset
+WORKLOADS=$ALL_WORKLOADS
 OUT=$ROOT/perf-report
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) QUICK=--quick ;;
     --targets) TARGETS=${2:?--targets needs a list}; shift ;;
+    --workloads) WORKLOADS=${2:?--workloads needs a list}; shift ;;
     --out) OUT=${2:?--out needs a directory}; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -46,6 +56,10 @@ done
 for t in ${TARGETS//,/ }; do
     [[ ",$ALL_TARGETS," == *",$t,"* ]] || { echo "compare.sh: unknown target $t (known: $ALL_TARGETS)" >&2; exit 2; }
 done
+for w in ${WORKLOADS//,/ }; do
+    [[ ",$ALL_WORKLOADS," == *",$w,"* ]] || { echo "compare.sh: unknown workload $w (known: $ALL_WORKLOADS)" >&2; exit 2; }
+done
+wanted() { [[ ",$WORKLOADS," == *",$1,"* ]]; }
 if [ "$(id -u)" -ne 0 ]; then
     echo "compare.sh: mounts filesystems and drops the page cache; run as root" >&2
     exit 1
@@ -56,11 +70,15 @@ if [ -n "$QUICK" ]; then
 else
     LIMIT=${PHASE_LIMIT:-420}
     export FIO_SIZE=${FIO_SIZE:-256M} FIO_RUNTIME=${FIO_RUNTIME:-3} META_FILES=${META_FILES:-1000}
+    export FIO_COLD_SIZE=${FIO_COLD_SIZE:-1G}
 fi
+# cargo's bin directory (s3s-fs, cargo itself) is not always on PATH, e.g. under sudo.
+export PATH=$PATH:${CARGO_HOME:-$HOME/.cargo}/bin
 
-# What the peers need, installed when missing.
+# What the peers need, installed when missing (s3s-fs, from cargo, below).
 missing=()
-for tool in ip:iproute2 fio:fio etcd:etcd-server rclone:rclone s3fs:s3fs fusermount:fuse3 bc:bc; do
+for tool in ip:iproute2 fio:fio etcd:etcd-server etcdctl:etcd-client rclone:rclone s3fs:s3fs \
+    fusermount:fuse3 bc:bc numfmt:coreutils; do
     command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -87,6 +105,10 @@ BUILT="$(date -u -r "$BIN" '+%Y-%m-%d %H:%M UTC'), tree at $(git -C "$ROOT" rev-
 WORK=$(mktemp -d /var/tmp/dl-compare.XXXXXX)
 # shellcheck source=servers.sh
 source "$HERE/servers.sh"
+# The S3 server, for the targets on S3 (cargo install when missing, before any phase).
+if [[ ",$TARGETS," == *-s3-* || ",$TARGETS," == *,rclone,* || ",$TARGETS," == *,s3-client,* ]]; then
+    ensure_s3s_fs || echo "compare.sh: no s3s-fs: the targets on S3 will fail to set up" >&2
+fi
 # Beyond servers.sh's cleanup: the peers' daemons (found by WORK in their command lines) once
 # their mounts are gone.
 cleanup_all() {
@@ -185,7 +207,6 @@ setup_datenlord() {
 }
 setup_datenlord-s3() {
     dir=$WORK/mnt-datenlord-s3
-    before_read="$BIN warmup --evict"
     mountpoint -q "$dir" && return 0
     start_etcd && start_s3_once || return 1
     mkdir -p "$dir"
@@ -195,8 +216,13 @@ setup_datenlord-s3() {
     "$BIN" mount -d "$dir" --meta "$meta" --cache-dir "$WORK/datenlord-s3-cache" >/dev/null || return 1
     mounts+=("$dir")
 }
-setup_datenlord-s3-cold() { setup_datenlord-s3; }
-setup_datenlord-s3-warm() { setup_datenlord-s3 && before_read="$BIN warmup"; }
+setup_datenlord-s3-cold() {
+    setup_datenlord-s3 || return 1
+    before_read="$HERE/cold.sh datenlord" cold=1 store_io=/proc/$s3_pid/io
+    cold_note "DatenLord's memory cache and its disk cache ($WORK/datenlord-s3-cache)" \
+        "datenlord warmup --evict" "datenlord warmup --check"
+}
+setup_datenlord-s3-warm() { setup_datenlord-s3 && before_read="$BIN warmup" store_io=/proc/$s3_pid/io; }
 jfs_mount() {
     dir=$WORK/mnt-$1
     mkdir -p "$dir"
@@ -213,7 +239,6 @@ setup_juicefs() {
 }
 setup_juicefs-s3() {
     dir=$WORK/mnt-juicefs-s3
-    before_read="juicefs warmup --evict"
     mountpoint -q "$dir" && return 0
     start_etcd && start_s3_once || return 1
     local meta=etcd://127.0.0.1:$etcd_port/juicefs
@@ -222,8 +247,24 @@ setup_juicefs-s3() {
         { tail -3 "$WORK/juicefs-s3-format.log" >&2; return 1; }
     jfs_mount juicefs-s3 "$meta"
 }
-setup_juicefs-s3-cold() { setup_juicefs-s3; }
-setup_juicefs-s3-warm() { setup_juicefs-s3 && before_read="juicefs warmup"; }
+setup_juicefs-s3-cold() {
+    setup_juicefs-s3 || return 1
+    before_read="$HERE/cold.sh juicefs" cold=1 store_io=/proc/$s3_pid/io
+    cold_note "JuiceFS's disk cache ($WORK/juicefs-s3-cache; its memory holds only read-ahead buffers)" \
+        "juicefs warmup --evict" "juicefs warmup --check"
+}
+setup_juicefs-s3-warm() { setup_juicefs-s3 && before_read="juicefs warmup" store_io=/proc/$s3_pid/io; }
+# cold_note CACHES EVICT CHECK: how the cold target's reads are made cold, for the report.
+cold_note() {
+    local fio_note="fio: each read job lays out its files in a pass of its own (${FIO_COLD_SIZE:-${FIO_SIZE:-16M}} per job group), then they are made cold as above, then read once, not time-based ($LIMIT s phase, ${FIO_RUNTIME:-1} s cap per job): sequential jobs from start to end, random jobs one block at a random offset of each 4 MiB piece (the block size of both systems), the pieces in a random order, so that no read can hit a block an earlier read brought in; store_MB is what the S3 server read during each job"
+    wanted fio || fio_note="fio: not run"
+    {
+        echo "caches: $1"
+        echo "before each read (the fio read jobs, the copy out of smallfiles, the dataset's epoch 1): $2 on the files, the page cache dropped (the S3 server's files included), then $3, which must find 0 B cached (else the phase fails)"
+        echo "$fio_note"
+        echo "dataset: epoch 1 reads each file once, whole; epochs 2 and 3 are the filesystem's own cache and warm, by design"
+    } >"$OUT/raw/$target/cold.txt"
+}
 setup_rclone() {
     start_s3_once || return 1
     dir=$WORK/mnt-rclone
@@ -273,7 +314,9 @@ phase() {
     echo "== $target: $workload" >&2
     drop
     began=$(date +%s)
-    PERF_BEFORE_READ=$before_read timeout -k 15 "$LIMIT" "$@" >"$raw.tsv" 2>"$raw.log" || rc=$?
+    PERF_BEFORE_READ=$before_read PERF_COLD=$cold PERF_STORE_IO=$store_io \
+        PERF_COLD_LOG=$OUT/raw/$target/cold-checks.log \
+        timeout -k 15 "$LIMIT" "$@" >"$raw.tsv" 2>"$raw.log" || rc=$?
     local took=$(($(date +%s) - began))
     case $rc in
     0) echo "ok ${took}s" ;;
@@ -284,12 +327,12 @@ phase() {
 }
 skip_all() {
     local w
-    for w in fio meta smallfiles dataset; do echo "skipped: $2" >"$OUT/raw/$1/$w.status"; done
+    for w in ${WORKLOADS//,/ }; do echo "skipped: $2" >"$OUT/raw/$1/$w.status"; done
 }
 
 for target in ${TARGETS//,/ }; do
     mkdir -p "$OUT/raw/$target"
-    dir= before_read=
+    dir= before_read= cold= store_io=
     if ! "setup_$target" 2>"$OUT/raw/$target/setup.log"; then
         echo "== $target: set-up failed: $(tail -1 "$OUT/raw/$target/setup.log")" >&2
         skip_all "$target" "set-up failed: $(tail -1 "$OUT/raw/$target/setup.log" | cut -c1-200)"
@@ -297,16 +340,23 @@ for target in ${TARGETS//,/ }; do
     fi
     if [ "$target" = s3-client ]; then
         size=$(numfmt --from=iec "${FIO_SIZE:-16M}")
-        phase "$target" fio python3 "$HERE/s3_plain.py" "$(s3_endpoint)" bench "$size" 1048576 4 --tsv
-        phase "$target" dataset "$HERE/dataset.sh" --s3 "$(s3_endpoint)" bench $QUICK
+        if wanted fio; then
+            phase "$target" fio python3 "$HERE/s3_plain.py" "$(s3_endpoint)" bench "$size" 1048576 4 --tsv
+        fi
+        if wanted dataset; then phase "$target" dataset "$HERE/dataset.sh" --s3 "$(s3_endpoint)" bench $QUICK; fi
         continue
     fi
-    phase "$target" fio "$HERE/fio.sh" "$dir" $QUICK
-    if [[ $target != *-warm ]]; then
+    if wanted fio; then
+        phase "$target" fio "$HERE/fio.sh" "$dir" $QUICK
+        if [ "$target" = local-disk ]; then
+            cold=1 phase "$target" fio-cold env PERF_READS_ONLY=1 "$HERE/fio.sh" "$dir" $QUICK
+        fi
+    fi
+    if [[ $target != *-warm ]] && wanted meta; then
         phase "$target" meta "$HERE/meta.sh" "$dir" $QUICK
     fi
-    phase "$target" smallfiles "$HERE/smallfiles.sh" "$dir" $QUICK
-    if [[ $target != *-warm ]]; then
+    if wanted smallfiles; then phase "$target" smallfiles "$HERE/smallfiles.sh" "$dir" $QUICK; fi
+    if [[ $target != *-warm ]] && wanted dataset; then
         phase "$target" dataset "$HERE/dataset.sh" "$dir" $QUICK
     fi
 done
@@ -324,11 +374,12 @@ done
     echo "rclone: $(rclone version 2>&1 | head -1)"
     echo "s3fs: $(s3fs --version 2>&1 | head -1)"
     echo "etcd: $(etcd --version 2>&1 | head -1)"
-    echo "s3 server: s3s-fs $("$(command -v s3s-fs || echo "${CARGO_HOME:-$HOME/.cargo}/bin/s3s-fs")" --version 2>&1 | head -1)"
+    echo "s3 server: s3s-fs $(if find_s3s_fs; then "$S3S_FS" --version 2>&1 | head -1; else echo "not installed"; fi)"
     echo "fio: $(fio --version)"
     echo "python: $(python3 --version 2>&1)"
     echo "loopback delayed ACKs off (quickack): $quickack"
-    echo "settings: fio ${FIO_SIZE:-16M} per job group, ${FIO_RUNTIME:-1} s per point; meta ${META_FILES} files per worker; phase limit ${LIMIT} s"
+    echo "settings: fio ${FIO_SIZE:-16M} per job group, ${FIO_RUNTIME:-1} s per point (cold reads: ${FIO_COLD_SIZE:-${FIO_SIZE:-16M}} per job group, read once); meta ${META_FILES} files per worker; phase limit ${LIMIT} s"
+    echo "workloads: $WORKLOADS"
 } >"$OUT/machine.txt"
 python3 "$HERE/report.py" "$OUT" "$ALL_TARGETS"
 echo "compare.sh: report in $OUT/REPORT.md" >&2

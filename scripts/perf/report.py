@@ -11,6 +11,13 @@ import sys
 # DatenLord targets and the JuiceFS target in the same set-up.
 PEER = {"datenlord": "juicefs", "datenlord-s3-cold": "juicefs-s3-cold", "datenlord-s3-warm": "juicefs-s3-warm"}
 BASE = "local-disk"
+# The local disk with the cold targets' fio read jobs (raw/local-disk/fio-cold.tsv): the base
+# of their fio ratios, so that a cold read is set against the same reads on the disk.
+COLD_BASE = "local-disk (cold reads)"
+
+
+def base_of(target, values):
+    return COLD_BASE if target.endswith("-cold") and COLD_BASE in values else BASE
 
 
 def read_rows(path):
@@ -61,17 +68,21 @@ def ratio(value, other):
     return f"{r:.2f}x" if r >= 0.1 else f"{r:.2g}x"
 
 
-def table(results, workload, keys, values, unit):
+def table(results, workload, keys, values, unit, targets=None):
     """keys: row labels in order; values[target][key] -> number. Markdown lines."""
-    head = ["" if unit is None else unit] + results.targets
+    targets = targets or results.targets
+    head = ["" if unit is None else unit] + targets
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key in keys:
         cells = [key]
-        for t in results.targets:
+        for t in targets:
             v = values.get(t, {}).get(key)
             cell = figure(v)
-            if v is not None and t != BASE:
-                cell += f" ({ratio(v, values.get(BASE, {}).get(key))}"
+            if v is not None and t not in (BASE, COLD_BASE):
+                base = base_of(t, values)
+                if key not in values.get(base, {}):
+                    base = BASE
+                cell += f" ({ratio(v, values.get(base, {}).get(key))}"
                 if t in PEER:
                     cell += f" / {ratio(v, values.get(PEER[t], {}).get(key))}"
                 cell += ")"
@@ -133,8 +144,12 @@ def plot(results, name, title, ylabel, keys, values, labels=None):
 def fio_section(results):
     iops, mbs, lat = {}, {}, {}
     keys = []
-    for t in results.targets:
-        for r in results.rows(t, "fio"):
+    targets = list(results.targets)
+    if BASE in targets and results.rows(BASE, "fio-cold"):
+        targets.insert(targets.index(BASE) + 1, COLD_BASE)
+    for t in targets:
+        rows = results.rows(BASE, "fio-cold") if t == COLD_BASE else results.rows(t, "fio")
+        for r in rows:
             if len(r) < 5:
                 continue
             key = f"{r[0]} {r[1]} ×{r[2]}"
@@ -147,15 +162,23 @@ def fio_section(results):
     rand = [k for k in keys if k.startswith("rand")]
     seq = [k for k in keys if k.startswith("seq")]
     out = ["## 1. fio", "", "Random I/O: IOPS (ratio to the local disk / to JuiceFS in the same set-up).", ""]
-    out += table(results, "fio", rand, iops, "IOPS")
+    if COLD_BASE in targets:
+        out[-1:-1] = ["", f"The reads of a -cold target are cold reads (see \"Cold phases\"); the column "
+                      f"\"{COLD_BASE}\" is the same read jobs on the local disk (page cache dropped), and "
+                      "the base of the -cold targets' ratios to the local disk."]
+    out += table(results, "fio", rand, iops, "IOPS", targets)
     out += ["", "Sequential I/O of 1 MiB blocks: MB/s.", ""]
-    out += table(results, "fio", seq, mbs, "MB/s")
+    out += table(results, "fio", seq, mbs, "MB/s", targets)
     out += ["", "Latency, mean / p99 in µs (lower is better).", ""]
-    head = ["µs"] + results.targets
+    head = ["µs"] + targets
     out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for k in keys:
-        out.append("| " + " | ".join([k] + [lat.get(t, {}).get(k, "—") for t in results.targets]) + " |")
+        out.append("| " + " | ".join([k] + [lat.get(t, {}).get(k, "—") for t in targets]) + " |")
     out += [""] + notes(results, "fio")
+    if COLD_BASE in targets:
+        s = results.status(BASE, "fio-cold")
+        if s and not s.startswith("ok"):
+            out.append(f"- {COLD_BASE}: {s}")
     for kind in ("randread", "randwrite"):
         by_bs = [k for k in rand if k.startswith(kind + " ") and k.endswith("×1")]
         by_jobs = [k for k in rand if k.startswith(kind + "-jobs")]
@@ -221,6 +244,37 @@ def simple_section(results, workload, title, intro, value_col, unit, extra=None)
     return out
 
 
+def cold_section(results):
+    """How each cold target was made cold (raw/TARGET/cold.txt, written by compare.sh), what
+    the checks found (cold-checks.log, written by cold.sh) and what its fio reads took from the
+    S3 server."""
+    out = []
+    for t in results.targets:
+        try:
+            with open(os.path.join(results.out, "raw", t, "cold.txt")) as f:
+                how = [l.strip() for l in f if l.strip()]
+        except FileNotFoundError:
+            continue
+        try:
+            with open(os.path.join(results.out, "raw", t, "cold-checks.log")) as f:
+                checks = [l.strip() for l in f if l.strip()]
+        except FileNotFoundError:
+            checks = []
+        cold = [c for c in checks if c.endswith((" 0 B (0.0%)", " 0 B (100.0%)")) or ", 0 B of " in c]
+        out += [f"### {t}", ""] + [f"- {l}" for l in how]
+        out.append(f"- checks: {len(checks)} evictions checked, {len(cold)} found nothing cached"
+                   + ("" if len(cold) == len(checks) else "; not cold: " + "; ".join(c for c in checks if c not in cold)))
+        rows = [r for r in results.rows(t, "fio") if len(r) >= 9 and "read" in r[0]]
+        if rows:
+            out += ["", "| fio read job | MB read | MB the S3 server read |", "|---|---|---|"]
+            out += [f"| {r[0]} {r[1]} ×{r[2]} | {r[7]} | {r[8]} |" for r in rows]
+        out.append("")
+    if out:
+        out = ["## Cold phases", "", "How each cold target's reads were made cold, and what they took from the S3 "
+               "server (its process's rchar: what it read from its disk or page cache).", ""] + out
+    return out
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
@@ -242,6 +296,7 @@ def main():
         import matplotlib  # noqa: F401
     except ImportError:
         doc += ["(No plots: matplotlib is not installed.)", ""]
+    doc += cold_section(results)
     doc += fio_section(results) + [""]
     doc += meta_section(results) + [""]
     doc += simple_section(results, "smallfiles", "## 3. Small-file tree",
