@@ -34,17 +34,7 @@ impl Drop for SmallDisk {
 
 #[test]
 fn a_full_store_gives_enospc_not_corruption() {
-    let home = Home::new();
-    let disk = SmallDisk::new(home.path().join("small"), "24m");
-    let meta = format!("sqlite://{}/meta.db", home.path().display());
-    let storage = format!("file://{}/blocks", disk.0.display());
-    let out = home.run(&["format", "--meta", &meta, "--storage", &storage, "small"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let m = Mounted::in_home(home, Options::default(), &["--meta", &meta]);
+    let (disk, m, meta_args) = small_volume("24m");
 
     let kept: Vec<u8> = (0..8 << 20).map(|i: u32| (i % 251) as u8).collect();
     let mut f = std::fs::File::create(m.join("kept")).unwrap();
@@ -93,7 +83,7 @@ fn a_full_store_gives_enospc_not_corruption() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let home = m.into_home();
-    let out = home.run(&["fsck", "--meta", &meta]);
+    let out = home.run(&["fsck", &meta_args[0], &meta_args[1]]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && text.contains("clean"), "{text}");
     drop(disk);

@@ -1,9 +1,9 @@
 //! The metadata rules, checked on the embedded engine.
 
-use datenlord_meta::engine::{AnyEngine, Faulty, MemoryEngine};
+use datenlord_meta::engine::engine_for_tests;
 use datenlord_meta::{
-    Caller, ChunkSlice, FileKind, Meta, MetaUrl, NewInode, OpenFiles, RENAME_EXCHANGE,
-    RENAME_NOREPLACE, ROOT_INO, SetAttr, Slice, Timespec, Volume,
+    Caller, ChunkSlice, FileKind, Meta, NewInode, OpenFiles, RENAME_EXCHANGE, RENAME_NOREPLACE,
+    ROOT_INO, SetAttr, Slice, Timespec, Volume,
 };
 
 struct Opens(Vec<u64>);
@@ -19,37 +19,12 @@ impl OpenFiles for Opens {
 
 const NONE_OPEN: Opens = Opens(Vec::new());
 
-/// A fresh volume on the embedded engine; on the etcd at `DATENLORD_TEST_ETCD` (`host:port`)
-/// under a prefix of its own; or with `DATENLORD_TEST_ENGINE=memory` on the memory engine
-/// (etcd's semantics, and the deletion rule enforced), `=faulty` on the memory engine losing
-/// every 3rd commit to a conflict and failing every 101st operation as unreachable: the same
-/// rules hold on every engine, and whatever the faults, once the retries are done.
+/// A fresh volume on the engine the environment names (`engine_for_tests`: SQLite, etcd, the
+/// memory engine bare or with faults): the same rules hold on every engine, and whatever the
+/// faults, once the retries are done.
 async fn fresh() -> (tempfile::TempDir, Meta) {
     let dir = tempfile::tempdir().unwrap();
-    let url: MetaUrl = match std::env::var("DATENLORD_TEST_ETCD") {
-        Ok(endpoint) => {
-            let name = dir
-                .path()
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            format!("etcd://{endpoint}/test-{name}").parse().unwrap()
-        }
-        Err(_) => format!("sqlite://{}/meta.db", dir.path().display())
-            .parse()
-            .unwrap(),
-    };
-    let kv = match std::env::var("DATENLORD_TEST_ENGINE").as_deref() {
-        Ok("memory") => AnyEngine::Memory(MemoryEngine::new()),
-        Ok("faulty") => {
-            let faulty = Faulty::new(MemoryEngine::new());
-            faulty.plan().conflict_every(3);
-            faulty.plan().fail_every(101);
-            AnyEngine::Faulty(faulty)
-        }
-        _ => url.open(true).await.unwrap(),
-    };
+    let kv = engine_for_tests(dir.path()).await.unwrap();
     let volume = Volume {
         name: "test".into(),
         uuid: "u".into(),

@@ -14,6 +14,8 @@ pub mod etcd;
 #[cfg(feature = "testing")]
 pub mod faulty;
 #[cfg(feature = "testing")]
+mod for_tests;
+#[cfg(feature = "testing")]
 pub mod memory;
 pub mod sqlite;
 mod url;
@@ -24,6 +26,8 @@ pub use any::{AnyEngine, AnyTxn};
 pub use etcd::EtcdEngine;
 #[cfg(feature = "testing")]
 pub use faulty::{FaultPlan, Faulty};
+#[cfg(feature = "testing")]
+pub use for_tests::engine_for_tests;
 #[cfg(feature = "testing")]
 pub use memory::MemoryEngine;
 pub use sqlite::SqliteEngine;

@@ -1,13 +1,11 @@
-//! A fresh volume driven through `Vfs` with no mount: metadata on SQLite, on the etcd at
-//! `DATENLORD_TEST_ETCD` (`host:port`) under a prefix of its own, or with
-//! `DATENLORD_TEST_ENGINE=memory|faulty` on the memory engine (bare, or losing every 3rd commit
-//! and failing every 101st operation), so the same rules are checked on every engine; blocks in
-//! a `memory://` store.
+//! A fresh volume driven through `Vfs` with no mount: metadata on the engine the environment
+//! names (`engine_for_tests`: SQLite, etcd, the memory engine bare or with faults), so the same
+//! rules are checked on every engine; blocks in a `memory://` store.
 
 use std::sync::Arc;
 
-use datenlord_meta::engine::{AnyEngine, Faulty, MemoryEngine};
-use datenlord_meta::{Caller, FORMAT_VERSION, Meta, MetaUrl, SessionInfo, Timespec, Volume};
+use datenlord_meta::engine::engine_for_tests;
+use datenlord_meta::{Caller, FORMAT_VERSION, Meta, SessionInfo, Timespec, Volume};
 use datenlord_store::{BlockStore, StorageUrl};
 use datenlord_vfs::{Vfs, VfsConfig};
 
@@ -33,24 +31,9 @@ pub async fn fresh(config: VfsConfig) -> Fresh {
         .unwrap()
         .to_string_lossy()
         .into_owned();
-    let url: MetaUrl = match std::env::var("DATENLORD_TEST_ETCD") {
-        Ok(endpoint) => format!("etcd://{endpoint}/test-{name}").parse().unwrap(),
-        Err(_) => format!("sqlite://{}/meta.db", dir.path().display())
-            .parse()
-            .unwrap(),
-    };
     let storage = StorageUrl::Memory;
     let store = BlockStore::open(&storage, BLOCK as u32, true).unwrap();
-    let kv = match std::env::var("DATENLORD_TEST_ENGINE").as_deref() {
-        Ok("memory") => AnyEngine::Memory(MemoryEngine::new()),
-        Ok("faulty") => {
-            let faulty = Faulty::new(MemoryEngine::new());
-            faulty.plan().conflict_every(3);
-            faulty.plan().fail_every(101);
-            AnyEngine::Faulty(faulty)
-        }
-        _ => url.open(true).await.unwrap(),
-    };
+    let kv = engine_for_tests(dir.path()).await.unwrap();
     let volume = Volume {
         name: "test".into(),
         uuid: name,
