@@ -130,13 +130,16 @@ step "metadata rules on etcd" env DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" \
 step "core without a mount on etcd" env DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" \
     PROPTEST_CASES=16 cargo test --locked --workspace --test model --test core_posix
 
-# The mount suites with the metadata in etcd (blocks on the local disk).
+# The mount suites with the metadata in etcd (blocks on the local disk). To stay in the CI
+# budget (35 min from an empty target/), three slow cases run only on the embedded engine: the
+# 10 000-entry directory, and tar and rsync of a source tree (~9 min on etcd with this debug
+# build; they pass there too, run by hand).
 step "mount suites on etcd" env DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" cargo test --locked -p datenlord \
-    --test posix --test data --test apps --test crash --test acl_locks --test concurrency --test enospc
+    --test posix --test data --test apps --test crash --test acl_locks --test concurrency --test enospc \
+    -- --skip readdir_of_ten_thousand_entries --skip tar_round_trip --skip rsync_round_trip
 
-# The mount suites on etcd + S3 (with the default memory and disk caches in front of S3).
-# To stay in the CI budget, three slow cases run only on the passes above: the 10 000-entry
-# directory, and tar and rsync of a source tree (CPU-bound on etcd with this debug build).
+# The mount suites on etcd + S3 (with the default memory and disk caches in front of S3),
+# without the same three slow cases.
 step "mount suites on etcd + S3" env DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" \
     DATENLORD_TEST_S3="http://127.0.0.1:$s3_port" AWS_ACCESS_KEY_ID=datenlord AWS_SECRET_ACCESS_KEY=datenlord-secret \
     cargo test --locked -p datenlord --test posix --test data --test apps --test crash \
