@@ -23,15 +23,9 @@ impl Drop for Guard {
 }
 
 fn daemon_pid(home: &Home) -> i32 {
-    let out = home.run(&["status", "--json"]);
-    let json = String::from_utf8_lossy(&out.stdout);
-    let at = json.find("\"pid\": ").expect("a mount session");
-    json[at + 7..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
+    let live = sessions(home);
+    assert_eq!(live.len(), 1, "one mount session: {live:?}");
+    live[0].1 as i32
 }
 
 fn used_inodes(home: &Home) -> u64 {

@@ -95,17 +95,10 @@ fn a_full_store_gives_enospc_not_corruption() {
 fn small_volume(size: &str) -> (SmallDisk, Mounted, Vec<String>) {
     let home = Home::new();
     let disk = SmallDisk::new(home.path().join("small"), size);
-    let meta = match std::env::var("DATENLORD_TEST_ETCD") {
-        Ok(endpoint) => {
-            let name = home
-                .path()
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .to_lowercase();
-            format!("etcd://{endpoint}/{name}-small")
-        }
-        Err(_) => format!("sqlite://{}/meta.db", home.path().display()),
+    // On etcd, next to the home's default volume, under a prefix of its own.
+    let meta = match home.env.iter().find(|(key, _)| key == "DATENLORD_META") {
+        Some((_, url)) => format!("{url}-small"),
+        None => format!("sqlite://{}/meta.db", home.path().display()),
     };
     let storage = format!("file://{}/blocks", disk.0.display());
     let out = home.run(&["format", "--meta", &meta, "--storage", &storage, "small"]);

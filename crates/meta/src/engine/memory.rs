@@ -62,16 +62,6 @@ impl MemoryEngine {
     pub fn new() -> Self {
         Self::default()
     }
-
-    /// Keys in the store now (committed ones).
-    pub fn len(&self) -> usize {
-        lock(&self.state).data.len()
-    }
-
-    /// Whether the store holds no key.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 impl KvEngine for MemoryEngine {

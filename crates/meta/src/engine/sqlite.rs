@@ -75,12 +75,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn engine_error(err: rusqlite::Error) -> KvError {
+    if is_busy(&err) {
+        return KvError::Engine(format!("database stayed locked by another process: {err}"));
+    }
     match err.sqlite_error_code() {
         Some(ErrorCode::DiskFull) => KvError::NoSpace(err.to_string()),
         Some(ErrorCode::ReadOnly) => KvError::ReadOnly(err.to_string()),
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-            KvError::Engine(format!("database stayed locked by another process: {err}"))
-        }
         _ => KvError::Engine(err.to_string()),
     }
 }
