@@ -13,6 +13,11 @@ if [ ! -c /dev/fuse ]; then
     exit 1
 fi
 
+# Test mounts that exist before this run (another run's, or one a killed run left) are not
+# this run's to answer for: only the ones it adds are reported at the end.
+test_mounts() { awk '$2 ~ /memfs-test-|datenlord-mnt-|dl-cpython|dl-compare/ {print $2}' /proc/self/mounts | sort; }
+mounts_before=$(test_mounts)
+
 # step NAME COMMAND...: runs one step and records how long it took; the times are printed at
 # the end, whether the run passes or fails, so the CI budget can be watched step by step.
 step_names=()
@@ -162,7 +167,7 @@ step "performance suite smoke" env DATENLORD_BIN="$bin" \
     scripts/perf/compare.sh --quick --targets local-disk,datenlord --out "$perf_out"
 rm -rf "$perf_out"
 
-leftover=$(awk '$2 ~ /memfs-test-|datenlord-mnt-|dl-cpython|dl-compare/ {print $2}' /proc/self/mounts)
+leftover=$(comm -13 <(echo "$mounts_before") <(test_mounts))
 if [ -n "$leftover" ]; then
     echo "test.sh: tests left mounts behind: $leftover" >&2
     exit 1
