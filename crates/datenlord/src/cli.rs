@@ -9,7 +9,7 @@ use datenlord_store::cache::Policy;
 #[command(
     name = "datenlord",
     version,
-    about = "DatenLord: a POSIX filesystem (and soon S3 and KV) over a metadata engine and a block store",
+    about = "DatenLord: a POSIX filesystem and an S3 gateway (and soon KV) over a metadata engine and a block store",
     after_help = "Start with `datenlord mount /mnt/dl`: it formats and mounts the default volume under \
                   $DATENLORD_HOME (default ~/.datenlord)."
 )]
@@ -32,6 +32,7 @@ pub enum Command {
     Warmup(WarmupArgs),
     Bench(BenchArgs),
     CacheNode(CacheNodeArgs),
+    Gateway(GatewayArgs),
 }
 
 /// Where a volume's metadata lives.
@@ -199,6 +200,49 @@ pub struct CacheNodeArgs {
     /// Seconds a fetch from the object store may take, retries included.
     #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
     pub io_timeout: f64,
+}
+
+/// Serve a volume over S3: its top-level directories are buckets, the paths below them keys.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    DATENLORD_S3_ACCESS_KEY=admin DATENLORD_S3_SECRET_KEY=change-me datenlord gateway\n  \
+    datenlord gateway --listen 0.0.0.0:9000 --credentials /etc/datenlord/s3-users\n  \
+    datenlord gateway --meta etcd://10.0.0.1:2379/vol1 --listen 10.0.0.7:9000 --region eu-west-1\n\n\
+    Then: aws --endpoint-url http://127.0.0.1:9000 s3 mb s3://photos\n\n\
+    The credentials file holds one user per line, `ACCESS_KEY SECRET_KEY [BUCKET ...]` (no\n\
+    bucket or `*`: every bucket), and must be private (chmod 600). A file written through a\n\
+    mount of the volume is an object here, and an object PUT here is a file there.")]
+pub struct GatewayArgs {
+    #[command(flatten)]
+    pub meta: MetaArg,
+    /// The address to serve S3 on (HTTP).
+    #[arg(long, default_value = "127.0.0.1:9000", value_name = "ADDR:PORT")]
+    pub listen: String,
+    /// The users: one `ACCESS_KEY SECRET_KEY [BUCKET ...]` per line [default: the user of
+    /// DATENLORD_S3_ACCESS_KEY and DATENLORD_S3_SECRET_KEY].
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
+    /// The region the gateway answers for (signatures name it).
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+    /// The owner (uid:gid) of the files and directories the gateway creates.
+    #[arg(long, default_value = "0:0", value_name = "UID:GID")]
+    pub owner: String,
+    /// Connections served at once; more wait.
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    pub max_connections: usize,
+    /// Seconds an operation on a remote block store or metadata engine may take, retries
+    /// included, before the request fails.
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    pub io_timeout: f64,
+    /// Memory for buffered writes of uploads, in MiB; uploads wait for flushes beyond it.
+    #[arg(long, default_value_t = 512, value_name = "MIB")]
+    pub buffer_size: usize,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// The largest read-ahead window of a sequential GET; 0 turns it off.
+    #[arg(long, default_value = "64M", value_name = "SIZE")]
+    pub readahead: String,
 }
 
 /// Unmount a DatenLord mount.

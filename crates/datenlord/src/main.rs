@@ -10,6 +10,7 @@ mod cache_options;
 mod cli;
 mod coherence;
 mod fuse_adapter;
+mod gateway;
 mod home;
 mod locality;
 mod mount;
@@ -33,6 +34,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Warmup(args) => warmup::run(args),
         cli::Command::Bench(args) => bench::run(args),
         cli::Command::CacheNode(args) => cache_node::run(args),
+        cli::Command::Gateway(args) => gateway::run(args),
     };
     match result {
         Ok(code) => code,
