@@ -15,7 +15,7 @@ fi
 
 # Test mounts that exist before this run (another run's, or one a killed run left) are not
 # this run's to answer for: only the ones it adds are reported at the end.
-test_mounts() { awk '$2 ~ /memfs-test-|datenlord-mnt-|dl-cpython|dl-compare/ {print $2}' /proc/self/mounts | sort; }
+test_mounts() { awk '$2 ~ /memfs-test-|datenlord-mnt-|dl-cpython|dl-s3gw|dl-compare/ {print $2}' /proc/self/mounts | sort; }
 mounts_before=$(test_mounts)
 
 # step NAME COMMAND...: runs one step and records how long it took; the times are printed at
@@ -158,6 +158,13 @@ bin="${CARGO_TARGET_DIR:-target}/debug/datenlord"
 step "CPython file tests, embedded" scripts/cpython-suite.sh "$bin"
 step "CPython file tests, etcd" env DATENLORD_META="etcd://127.0.0.1:$etcd_client/cpython" \
     CPYTHON_TESTS="test_os test_posix test_fileio test_glob" scripts/cpython-suite.sh "$bin"
+
+# The S3 gateway through boto3, awscli and rclone, beside a mount of the same volume: on the
+# embedded engine, and on etcd with the blocks in S3.
+step "S3 gateway with real clients, embedded" scripts/s3-suite.sh "$bin"
+step "S3 gateway with real clients, etcd + S3" env DATENLORD_META="etcd://127.0.0.1:$etcd_client/s3gw" \
+    S3_STORAGE="s3://datenlord-tests/s3gw?endpoint=http://127.0.0.1:$s3_port&region=us-east-1" \
+    AWS_ACCESS_KEY_ID=datenlord AWS_SECRET_ACCESS_KEY=datenlord-secret scripts/s3-suite.sh "$bin"
 
 # A smoke of the performance suite: its quick mode on two targets (the local disk and DatenLord)
 # proves the scripts and the report; numbers, not a pass/fail test. The whole suite on every

@@ -16,9 +16,6 @@ use crate::cache_options::CacheOptions;
 use crate::cli::GatewayArgs;
 use crate::home;
 
-/// Staged uploads older than this were left by a gateway that died.
-const STALE_UPLOAD: Duration = Duration::from_secs(600);
-
 pub fn run(args: GatewayArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -101,11 +98,6 @@ async fn serve(mut args: GatewayArgs) -> Result<()> {
         vfs: vfs.clone(),
         caller,
     };
-    match ns.sweep_staging(STALE_UPLOAD).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(removed = n, "removed uploads a dead gateway left staged"),
-        Err(err) => tracing::warn!(?err, "cannot sweep staged uploads"),
-    }
     let volume = meta.volume().name.clone();
     let gateway = Gateway::new(ns, credentials.clone(), args.region.clone());
     let served_at = listener.local_addr()?;

@@ -13,6 +13,7 @@ pub mod body;
 pub mod bucket;
 pub mod key;
 pub mod list;
+pub mod multipart;
 pub mod namespace;
 pub mod object;
 pub mod record;

@@ -11,8 +11,9 @@ use crate::key::is_bucket_name;
 use crate::list::{Child, Tree};
 use crate::record::{DirKind, Record, XATTR};
 
-/// The directory at the volume's root holding uploads in progress (never a bucket: its name
-/// breaks the bucket rules).
+/// The directory at the volume's root under which uploads are staged (never a bucket: its name
+/// breaks the bucket rules): files without names while they are written, and the parts of
+/// multipart uploads.
 pub const STAGING: &[u8] = b".datenlord-s3";
 
 /// The volume as the gateway sees it: who it acts as, and the calls it makes.
@@ -234,30 +235,6 @@ impl Namespace {
             }
             Err(err) => Err(internal(err)),
         }
-    }
-
-    /// Removes staged uploads left by gateways that died between naming a finished upload
-    /// and renaming it over its key (a window of one transaction): those older than `age`.
-    /// Returns how many it removed.
-    pub async fn sweep_staging(&self, age: std::time::Duration) -> S3Result<usize> {
-        let staging = match self.vfs.lookup(ROOT_INO, STAGING).await {
-            Ok((ino, _)) => ino,
-            Err(err) if err.errno() == libc::ENOENT => return Ok(0),
-            Err(err) => return Err(internal(err)),
-        };
-        let now = datenlord_meta::Timespec::now().sec;
-        let mut removed = 0;
-        for entry in self.entries(staging).await.map_err(internal)? {
-            let Ok(attr) = self.vfs.getattr(entry.ino).await else {
-                continue;
-            };
-            if now.saturating_sub(attr.ctime.sec) >= age.as_secs() as i64
-                && self.vfs.unlink(staging, &entry.name).await.is_ok()
-            {
-                removed += 1;
-            }
-        }
-        Ok(removed)
     }
 
     /// The entries of directory `ino`, without "." and "..".

@@ -19,7 +19,7 @@ use crate::record::{DirKind, Record, Stamped};
 pub const EMPTY_ETAG: &str = "d41d8cd98f00b204e9800998ecf8427e";
 
 /// An object found by key.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Object {
     /// Its inode.
     pub ino: u64,
@@ -56,7 +56,12 @@ pub struct Stored {
     pub size: u64,
 }
 
-static STAGED: AtomicU64 = AtomicU64::new(0);
+static UPLOADS: AtomicU64 = AtomicU64::new(0);
+
+/// A number no earlier call in this process returned (in upload ids).
+pub fn next_upload_number() -> u64 {
+    UPLOADS.fetch_add(1, Ordering::Relaxed)
+}
 
 /// The time S3 shows for `ts`.
 pub fn timestamp(ts: Timespec) -> Timestamp {
@@ -182,15 +187,10 @@ impl Namespace {
         {
             return Err(prefix_in_the_way(key));
         }
-        let staging = self.staging().await?;
-        let (ino, _, fh) = self
-            .vfs
-            .create(self.caller, staging, None, 0o644, 0o022, libc::O_RDWR)
-            .await
-            .map_err(internal)?;
+        let (ino, fh) = self.stage_file().await?;
         let stored = self.fill(ino, fh, body, meta).await;
         let placed = match stored {
-            Ok(stored) => self.place(bucket, key, staging, ino).await.map(|()| stored),
+            Ok(stored) => self.place(bucket, key, ino).await.map(|()| stored),
             Err(err) => Err(err),
         };
         // Unless placed, the file has no name and goes with this close.
@@ -198,7 +198,8 @@ impl Namespace {
         placed
     }
 
-    async fn fill(
+    /// Writes `body` into the staged file, checks its digests and stores its record.
+    pub(crate) async fn fill(
         &self,
         ino: u64,
         fh: u64,
@@ -261,46 +262,36 @@ impl Namespace {
         })
     }
 
-    /// Names the staged file `ino` by `key`: a link in the staging directory, then one rename
-    /// over the key (which replaces an older object atomically).
-    async fn place(&self, bucket: u64, key: &KeyPath<'_>, staging: u64, ino: u64) -> S3Result<()> {
-        let name = format!(
-            "put-{}-{}",
-            self.vfs.session(),
-            STAGED.fetch_add(1, Ordering::Relaxed)
-        );
-        self.vfs
-            .link(ino, staging, name.as_bytes())
-            .await
-            .map_err(internal)?;
-        let mut result = Ok(());
+    /// Names the staged file `ino` by `key`, replacing an older object in the same
+    /// transaction: a reader finds the old object or the new one, whole.
+    pub(crate) async fn place(&self, bucket: u64, key: &KeyPath<'_>, ino: u64) -> S3Result<()> {
         for _ in 0..3 {
-            let parent = match self.make_dirs(bucket, key.parents()).await {
-                Ok(parent) => parent,
-                Err(err) => {
-                    result = Err(err);
-                    break;
-                }
-            };
-            result = match self
-                .vfs
-                .rename(staging, name.as_bytes(), parent, key.name(), 0)
-                .await
-            {
+            let parent = self.make_dirs(bucket, key.parents()).await?;
+            match self.vfs.link_over(ino, parent, key.name()).await {
                 Ok(_) => return Ok(()),
-                Err(err) if err.errno() == libc::EISDIR || err.errno() == libc::ENOTEMPTY => {
-                    Err(prefix_in_the_way(key))
-                }
+                Err(err) if err.errno() == libc::EISDIR => return Err(prefix_in_the_way(key)),
                 // A delete pruned the directory meanwhile: make it again.
                 Err(err) if err.errno() == libc::ENOENT => continue,
-                Err(err) => Err(internal(err)),
-            };
-            break;
+                Err(err) => return Err(internal(err)),
+            }
         }
-        if let Err(err) = self.vfs.unlink(staging, name.as_bytes()).await {
-            tracing::warn!(name, %err, "cannot remove a staged upload");
-        }
-        result
+        Err(s3_error!(
+            InternalError,
+            "the key's directory was removed again and again while the object was placed"
+        ))
+    }
+
+    /// A new file without a name (O_TMPFILE) in the staging directory, open for writing: it
+    /// goes with its handle, or with this gateway's session, unless named first. Returns the
+    /// inode and the handle.
+    pub(crate) async fn stage_file(&self) -> S3Result<(u64, u64)> {
+        let staging = self.staging().await?;
+        let (ino, _, fh) = self
+            .vfs
+            .create(self.caller, staging, None, 0o644, 0o022, libc::O_RDWR)
+            .await
+            .map_err(internal)?;
+        Ok((ino, fh))
     }
 
     async fn put_directory(
@@ -384,15 +375,10 @@ impl Namespace {
         }
         let etag = self.etag(from).await?;
         self.make_dirs(bucket, key.parents()).await?;
-        let staging = self.staging().await?;
-        let (ino, _, fh) = self
-            .vfs
-            .create(self.caller, staging, None, 0o644, 0o022, libc::O_RDWR)
-            .await
-            .map_err(internal)?;
+        let (ino, fh) = self.stage_file().await?;
         let result = self.clone_into(from, ino, fh, etag, record).await;
         let placed = match result {
-            Ok(done) => self.place(bucket, key, staging, ino).await.map(|()| done),
+            Ok(done) => self.place(bucket, key, ino).await.map(|()| done),
             Err(err) => Err(err),
         };
         self.vfs.release(fh, None).await;
@@ -407,40 +393,54 @@ impl Namespace {
         etag: String,
         mut record: Record,
     ) -> S3Result<(String, Attr)> {
-        let (src, attr) = self
-            .vfs
-            .open(self.caller, from.ino, libc::O_RDONLY)
-            .await
-            .map_err(internal)?;
-        let mut at = 0;
-        let mut result = Ok(());
-        while at < attr.size {
-            match self
-                .vfs
-                .copy_file_range(src, at, fh, at, attr.size - at)
-                .await
-            {
-                Ok(0) => break,
-                Ok(n) => at += n,
-                Err(err) => {
-                    result = Err(internal(err));
-                    break;
-                }
-            }
-        }
-        self.vfs.release(src, None).await;
-        result?;
-        if at != attr.size {
-            return Err(s3_error!(
-                InternalError,
-                "the source object changed while being copied"
-            ));
-        }
+        self.clone_range(from, 0..from.attr.size, fh, 0).await?;
         self.vfs.flush_handle(fh, None).await.map_err(internal)?;
         let copied = self.vfs.getattr(ino).await.map_err(internal)?;
         record.etag = Some(Stamped::new(etag.clone(), &copied));
         self.set_record(ino, &record).await?;
         Ok((etag, copied))
+    }
+
+    /// Makes the bytes `range` of `from` the bytes at `at` of the file open as `fh`, sharing
+    /// the stored objects (no byte is copied). Fails when `from` changed since it was found.
+    pub(crate) async fn clone_range(
+        &self,
+        from: &Object,
+        range: std::ops::Range<u64>,
+        fh: u64,
+        at: u64,
+    ) -> S3Result<()> {
+        let (src, attr) = self
+            .vfs
+            .open(self.caller, from.ino, libc::O_RDONLY)
+            .await
+            .map_err(internal)?;
+        let changed = || {
+            s3_error!(
+                InternalError,
+                "the source object changed while being copied; try again"
+            )
+        };
+        let mut done = 0;
+        let len = range.end - range.start;
+        let mut result = if attr.size != from.attr.size || attr.mtime != from.attr.mtime {
+            Err(changed())
+        } else {
+            Ok(())
+        };
+        while result.is_ok() && done < len {
+            match self
+                .vfs
+                .copy_file_range(src, range.start + done, fh, at + done, len - done)
+                .await
+            {
+                Ok(0) => result = Err(changed()),
+                Ok(n) => done += n,
+                Err(err) => result = Err(internal(err)),
+            }
+        }
+        self.vfs.release(src, None).await;
+        result
     }
 }
 

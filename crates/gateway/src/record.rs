@@ -37,6 +37,9 @@ pub struct Record {
     /// `x-amz-meta-*`, without the prefix.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub user: BTreeMap<String, String>,
+    /// The sizes of the parts of a multipart upload, in order (GET `partNumber=N`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<u64>,
     /// For a directory: how it came to be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir: Option<DirKind>,

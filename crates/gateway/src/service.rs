@@ -156,7 +156,84 @@ fn algorithms(headers: &hyper::HeaderMap, sent: &Checksum) -> [bool; 5] {
     out
 }
 
+/// The checksums of a PUT or a part, as headers sent them, and the algorithms to compute.
+fn sent_checksums(
+    headers: &hyper::HeaderMap,
+    crc32: Option<String>,
+    crc32c: Option<String>,
+    sha1: Option<String>,
+    sha256: Option<String>,
+    crc64nvme: Option<String>,
+) -> (Checksum, [bool; 5]) {
+    let sent = Checksum {
+        checksum_crc32: crc32,
+        checksum_crc32c: crc32c,
+        checksum_sha1: sha1,
+        checksum_sha256: sha256,
+        checksum_crc64nvme: crc64nvme,
+        ..Checksum::default()
+    };
+    let algorithms = algorithms(headers, &sent);
+    (sent, algorithms)
+}
+
 impl Gateway {
+    async fn source(
+        &self,
+        credentials: Option<&s3s::auth::Credentials>,
+        copy_source: &CopySource,
+        if_match: Option<&ETagCondition>,
+        if_unmodified_since: Option<&Timestamp>,
+        if_none_match: Option<&ETagCondition>,
+        if_modified_since: Option<&Timestamp>,
+    ) -> S3Result<Source> {
+        let (bucket, key) = match copy_source {
+            CopySource::Bucket {
+                bucket,
+                key,
+                version_id: None,
+            } => (bucket.to_string(), key.to_string()),
+            CopySource::Bucket { .. } => {
+                return Err(s3_error!(
+                    NoSuchVersion,
+                    "versioning is not enabled on this gateway's buckets"
+                ));
+            }
+            _ => return Err(s3_error!(NotImplemented, "copies from access points")),
+        };
+        if let Some(credentials) = credentials
+            && !self.credentials.may_use(&credentials.access_key, &bucket)
+        {
+            return Err(s3_error!(AccessDenied, "Access Denied"));
+        }
+        let from_bucket = self.ns.bucket(&bucket).await?;
+        let from_key = key_path(&key)?;
+        let object = self.ns.object(from_bucket, &from_key).await?;
+        let etag = self.ns.etag(&object).await?;
+        match check(
+            &object,
+            &etag,
+            if_match,
+            if_unmodified_since,
+            if_none_match,
+            if_modified_since,
+        ) {
+            // A copy answers 412 for every failed condition.
+            Err(err) if *err.code() == S3ErrorCode::NotModified => {
+                return Err(s3_error!(
+                    PreconditionFailed,
+                    "At least one of the pre-conditions you specified did not hold"
+                ));
+            }
+            other => other?,
+        }
+        Ok(Source {
+            object,
+            bucket,
+            key,
+        })
+    }
+
     fn list_request(
         &self,
         bucket: u64,
@@ -390,7 +467,11 @@ impl S3 for Gateway {
             input.if_modified_since.as_ref(),
         )?;
         let size = if key.directory { 0 } else { object.attr.size };
+        let part = part_range(&object, input.part_number, size)?;
         let (length, range) = match &input.range {
+            None if input.part_number.is_some() => {
+                (part.end - part.start, Some(content_range(&part, size)))
+            }
             None => (size, None),
             Some(range) => {
                 let r = range.check(size).map_err(|_| {
@@ -426,6 +507,7 @@ impl S3 for Gateway {
             e_tag: Some(etag_header(&etag)),
             last_modified: Some(timestamp(object.attr.mtime)),
             metadata: metadata_of(record),
+            parts_count: parts_count(record, input.part_number),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             ..HeadObjectOutput::default()
         })
@@ -448,12 +530,19 @@ impl S3 for Gateway {
             input.if_none_match.as_ref(),
             input.if_modified_since.as_ref(),
         )?;
-        if input.part_number.is_some_and(|n| n != 1) {
-            return Err(s3_error!(InvalidPart, "the object has one part"));
-        }
         let size = if key.directory { 0 } else { object.attr.size };
+        let part = part_range(&object, input.part_number, size)?;
         let (start, end, range) = match &input.range {
+            None if input.part_number.is_some() => {
+                (part.start, part.end, Some(content_range(&part, size)))
+            }
             None => (0, size, None),
+            Some(_) if input.part_number.is_some() => {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "Cannot specify both Range header and partNumber query parameter"
+                ));
+            }
             Some(range) => {
                 let r = range.check(size).map_err(|_| {
                     s3_error!(InvalidRange, "The requested range is not satisfiable")
@@ -490,6 +579,7 @@ impl S3 for Gateway {
             e_tag: Some(etag_header(&etag)),
             last_modified: Some(timestamp(object.attr.mtime)),
             metadata: metadata_of(record),
+            parts_count: parts_count(record, input.part_number),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             ..GetObjectOutput::default()
         })
@@ -499,20 +589,16 @@ impl S3 for Gateway {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        let algorithms = {
-            let i = &req.input;
-            let sent = Checksum {
-                checksum_crc32: i.checksum_crc32.clone(),
-                checksum_crc32c: i.checksum_crc32c.clone(),
-                checksum_sha1: i.checksum_sha1.clone(),
-                checksum_sha256: i.checksum_sha256.clone(),
-                checksum_crc64nvme: i.checksum_crc64nvme.clone(),
-                ..Checksum::default()
-            };
-            (algorithms(&req.headers, &sent), sent)
-        };
         let trailers = req.trailing_headers.clone();
         let input = req.input;
+        let (checksums, algorithms) = sent_checksums(
+            &req.headers,
+            input.checksum_crc32,
+            input.checksum_crc32c,
+            input.checksum_sha1,
+            input.checksum_sha256,
+            input.checksum_crc64nvme,
+        );
         if input
             .content_length
             .is_some_and(|n| n > crate::object::MAX_PUT as i64)
@@ -556,9 +642,9 @@ impl S3 for Gateway {
         let meta = PutMeta {
             record,
             content_md5: input.content_md5,
-            checksums: algorithms.1,
+            checksums,
             trailers,
-            algorithms: algorithms.0,
+            algorithms,
         };
         let stored = self.ns.put(bucket, &key, input.body, meta).await?;
         ok(PutObjectOutput {
@@ -646,55 +732,23 @@ impl S3 for Gateway {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
-        let (src_bucket, src_key) = match &input.copy_source {
-            CopySource::Bucket {
-                bucket,
-                key,
-                version_id: None,
-            } => (bucket.to_string(), key.to_string()),
-            CopySource::Bucket { .. } => {
-                return Err(s3_error!(
-                    NoSuchVersion,
-                    "versioning is not enabled on this gateway's buckets"
-                ));
-            }
-            _ => return Err(s3_error!(NotImplemented, "copies from access points")),
-        };
-        if let Some(credentials) = &req.credentials
-            && !self
-                .credentials
-                .may_use(&credentials.access_key, &src_bucket)
-        {
-            return Err(s3_error!(AccessDenied, "Access Denied"));
-        }
-        let from_bucket = self.ns.bucket(&src_bucket).await?;
-        let from_key = key_path(&src_key)?;
-        let source = self.ns.object(from_bucket, &from_key).await?;
-        let etag = self.ns.etag(&source).await?;
-        match check(
-            &source,
-            &etag,
-            input.copy_source_if_match.as_ref(),
-            input.copy_source_if_unmodified_since.as_ref(),
-            input.copy_source_if_none_match.as_ref(),
-            input.copy_source_if_modified_since.as_ref(),
-        ) {
-            // A copy answers 412 for every failed condition.
-            Err(err) if *err.code() == S3ErrorCode::NotModified => {
-                return Err(s3_error!(
-                    PreconditionFailed,
-                    "At least one of the pre-conditions you specified did not hold"
-                ));
-            }
-            other => other?,
-        }
+        let source = self
+            .source(
+                req.credentials.as_ref(),
+                &input.copy_source,
+                input.copy_source_if_match.as_ref(),
+                input.copy_source_if_unmodified_since.as_ref(),
+                input.copy_source_if_none_match.as_ref(),
+                input.copy_source_if_modified_since.as_ref(),
+            )
+            .await?;
         let bucket = self.ns.bucket(&input.bucket).await?;
         let key = key_path(&input.key)?;
         let replace = input
             .metadata_directive
             .as_ref()
             .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-        let same = src_bucket == input.bucket && src_key == input.key;
+        let same = source.bucket == input.bucket && source.key == input.key;
         if same && !replace {
             return Err(s3_error!(
                 InvalidRequest,
@@ -717,10 +771,10 @@ impl S3 for Gateway {
             Record {
                 etag: None,
                 dir: None,
-                ..source.record.clone()
+                ..source.object.record.clone()
             }
         };
-        let (etag, attr) = self.ns.copy(&source, bucket, &key, record).await?;
+        let (etag, attr) = self.ns.copy(&source.object, bucket, &key, record).await?;
         ok(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(etag_header(&etag)),
@@ -730,6 +784,372 @@ impl S3 for Gateway {
             ..CopyObjectOutput::default()
         })
     }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let input = req.input;
+        self.ns.bucket(&input.bucket).await?;
+        let key = key_path(&input.key)?;
+        if key.directory {
+            return Err(s3_error!(
+                InvalidArgument,
+                "a key ending in '/' names a directory, which holds no bytes"
+            ));
+        }
+        let record = record_of(
+            input.content_type,
+            input.cache_control,
+            input.content_disposition,
+            input.content_encoding,
+            input.content_language,
+            input.expires.as_ref(),
+            input.metadata,
+        )?;
+        let id = self
+            .ns
+            .create_upload(&input.bucket, &input.key, record)
+            .await?;
+        ok(CreateMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(id),
+            ..CreateMultipartUploadOutput::default()
+        })
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let trailers = req.trailing_headers.clone();
+        let input = req.input;
+        let (checksums, algorithms) = sent_checksums(
+            &req.headers,
+            input.checksum_crc32,
+            input.checksum_crc32c,
+            input.checksum_sha1,
+            input.checksum_sha256,
+            input.checksum_crc64nvme,
+        );
+        crate::multipart::check_part_number(input.part_number)?;
+        if input
+            .content_length
+            .is_some_and(|n| n > crate::multipart::MAX_PART as i64)
+        {
+            return Err(s3_error!(EntityTooLarge, "a part holds at most 5 GiB"));
+        }
+        self.ns.bucket(&input.bucket).await?;
+        let (dir, _) = self
+            .ns
+            .upload(&input.upload_id, &input.bucket, &input.key)
+            .await?;
+        let meta = PutMeta {
+            record: Record::default(),
+            content_md5: input.content_md5,
+            checksums,
+            trailers,
+            algorithms,
+        };
+        let stored = self
+            .ns
+            .upload_part(dir, input.part_number, input.body, meta)
+            .await?;
+        ok(UploadPartOutput {
+            e_tag: Some(etag_header(&stored.etag)),
+            checksum_crc32: stored.checksums.checksum_crc32,
+            checksum_crc32c: stored.checksums.checksum_crc32c,
+            checksum_sha1: stored.checksums.checksum_sha1,
+            checksum_sha256: stored.checksums.checksum_sha256,
+            checksum_crc64nvme: stored.checksums.checksum_crc64nvme,
+            ..UploadPartOutput::default()
+        })
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let input = req.input;
+        crate::multipart::check_part_number(input.part_number)?;
+        self.ns.bucket(&input.bucket).await?;
+        let (dir, _) = self
+            .ns
+            .upload(&input.upload_id, &input.bucket, &input.key)
+            .await?;
+        let source = self
+            .source(
+                req.credentials.as_ref(),
+                &input.copy_source,
+                input.copy_source_if_match.as_ref(),
+                input.copy_source_if_unmodified_since.as_ref(),
+                input.copy_source_if_none_match.as_ref(),
+                input.copy_source_if_modified_since.as_ref(),
+            )
+            .await?;
+        let size = source.object.attr.size;
+        let range = match &input.copy_source_range {
+            Some(text) => copy_source_range(text, size)?,
+            None => 0..size,
+        };
+        let (etag, modified) = self
+            .ns
+            .copy_part(dir, input.part_number, &source.object, range)
+            .await?;
+        ok(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                e_tag: Some(etag_header(&etag)),
+                last_modified: Some(modified),
+                ..CopyPartResult::default()
+            }),
+            ..UploadPartCopyOutput::default()
+        })
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let input = req.input;
+        let bucket = self.ns.bucket(&input.bucket).await?;
+        let key = key_path(&input.key)?;
+        let (dir, upload) = self
+            .ns
+            .upload(&input.upload_id, &input.bucket, &input.key)
+            .await?;
+        let mut chosen = Vec::new();
+        for part in input
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .unwrap_or_default()
+        {
+            let (Some(number), Some(etag)) = (part.part_number, part.e_tag) else {
+                return Err(s3_error!(
+                    MalformedXML,
+                    "each part names its PartNumber and ETag"
+                ));
+            };
+            chosen.push((number, etag.value().to_string()));
+        }
+        let etag = self
+            .ns
+            .complete(&input.upload_id, dir, &upload, bucket, &key, &chosen)
+            .await?;
+        ok(CompleteMultipartUploadOutput {
+            bucket: Some(input.bucket.clone()),
+            key: Some(input.key.clone()),
+            e_tag: Some(etag_header(&etag)),
+            location: Some(format!("/{}/{}", input.bucket, input.key)),
+            ..CompleteMultipartUploadOutput::default()
+        })
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let input = req.input;
+        self.ns.bucket(&input.bucket).await?;
+        self.ns
+            .abort(&input.upload_id, &input.bucket, &input.key)
+            .await?;
+        let mut response = S3Response::new(AbortMultipartUploadOutput::default());
+        response.status = Some(hyper::StatusCode::NO_CONTENT);
+        Ok(response)
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        let input = req.input;
+        self.ns.bucket(&input.bucket).await?;
+        let (dir, _) = self
+            .ns
+            .upload(&input.upload_id, &input.bucket, &input.key)
+            .await?;
+        let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
+        let marker = input.part_number_marker.unwrap_or(0);
+        let all = self.ns.parts(dir).await?;
+        let after: Vec<_> = all.into_iter().filter(|p| p.number > marker).collect();
+        let truncated = after.len() > max;
+        let page: Vec<Part> = after
+            .iter()
+            .take(max)
+            .map(|p| Part {
+                e_tag: Some(etag_header(&p.etag)),
+                last_modified: Some(timestamp(p.object.attr.mtime)),
+                part_number: Some(p.number),
+                size: Some(p.size as i64),
+                ..Part::default()
+            })
+            .collect();
+        let next = page.last().and_then(|p| p.part_number);
+        ok(ListPartsOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(input.upload_id),
+            max_parts: Some(max as i32),
+            part_number_marker: Some(marker),
+            next_part_number_marker: if truncated { next } else { None },
+            is_truncated: Some(truncated),
+            parts: Some(page),
+            owner: Some(owner()),
+            initiator: Some(Initiator {
+                display_name: Some("datenlord".into()),
+                id: Some("datenlord".into()),
+            }),
+            storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+            ..ListPartsOutput::default()
+        })
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        self.ns.bucket(&input.bucket).await?;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let max = input.max_uploads.unwrap_or(1000).clamp(0, 1000) as usize;
+        let key_marker = input.key_marker.clone().unwrap_or_default();
+        let id_marker = input.upload_id_marker.clone();
+        let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+        let mut uploads = Vec::new();
+        let mut prefixes: Vec<String> = Vec::new();
+        let mut truncated = false;
+        let mut next: Option<(String, String)> = None;
+        for (id, upload) in self.ns.uploads(&input.bucket).await? {
+            if !upload.key.starts_with(&prefix) {
+                continue;
+            }
+            let after_marker = match &id_marker {
+                Some(marker) if upload.key == key_marker => id > *marker,
+                _ => upload.key > key_marker,
+            };
+            if !key_marker.is_empty() && !after_marker {
+                continue;
+            }
+            let rolled = delimiter.as_ref().and_then(|d| {
+                upload.key[prefix.len()..]
+                    .find(d.as_str())
+                    .map(|at| upload.key[..prefix.len() + at + d.len()].to_string())
+            });
+            if let Some(common) = &rolled
+                && prefixes.last() == Some(common)
+            {
+                continue;
+            }
+            if uploads.len() + prefixes.len() == max {
+                truncated = true;
+                break;
+            }
+            next = Some((upload.key.clone(), id.clone()));
+            match rolled {
+                Some(common) => prefixes.push(common),
+                None => uploads.push(MultipartUpload {
+                    key: Some(upload.key),
+                    upload_id: Some(id),
+                    initiated: Some(timestamp(datenlord_meta::Timespec {
+                        sec: upload.initiated,
+                        nsec: 0,
+                    })),
+                    owner: Some(owner()),
+                    initiator: Some(Initiator {
+                        display_name: Some("datenlord".into()),
+                        id: Some("datenlord".into()),
+                    }),
+                    storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+                    ..MultipartUpload::default()
+                }),
+            }
+        }
+        let (next_key, next_id) = match (truncated, next) {
+            (true, Some((key, id))) => (Some(key), Some(id)),
+            _ => (None, None),
+        };
+        ok(ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            key_marker: input.key_marker,
+            upload_id_marker: input.upload_id_marker,
+            next_key_marker: next_key,
+            next_upload_id_marker: next_id,
+            max_uploads: Some(max as i32),
+            is_truncated: Some(truncated),
+            uploads: Some(uploads),
+            common_prefixes: Some(
+                prefixes
+                    .into_iter()
+                    .map(|p| CommonPrefix { prefix: Some(p) })
+                    .collect(),
+            ),
+            prefix: input.prefix,
+            delimiter: input.delimiter,
+            encoding_type: input.encoding_type,
+            ..ListMultipartUploadsOutput::default()
+        })
+    }
+}
+
+/// Parses `x-amz-copy-source-range: bytes=FIRST-LAST` against a source of `size` bytes.
+fn copy_source_range(text: &str, size: u64) -> S3Result<std::ops::Range<u64>> {
+    let bad = || {
+        s3_error!(
+            InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first              and last are the zero-based offsets of the first and last bytes to copy"
+        )
+    };
+    let (first, last) = text
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .ok_or_else(bad)?;
+    let first: u64 = first.parse().map_err(|_| bad())?;
+    let last: u64 = last.parse().map_err(|_| bad())?;
+    if first > last {
+        return Err(bad());
+    }
+    if last >= size {
+        return Err(s3_error!(
+            InvalidRange,
+            "The requested range is not satisfiable"
+        ));
+    }
+    Ok(first..last + 1)
+}
+
+/// The source object of a copy, checked against the key's bucket list and its conditions.
+struct Source {
+    object: Object,
+    bucket: String,
+    key: String,
+}
+
+/// The bytes of part `number` of an object (a single-part object is its one part).
+fn part_range(object: &Object, number: Option<i32>, size: u64) -> S3Result<std::ops::Range<u64>> {
+    let Some(number) = number else {
+        return Ok(0..size);
+    };
+    let parts = &object.record.parts;
+    let count = parts.len().max(1);
+    if number < 1 || number as usize > count {
+        let mut err = S3Error::with_message(
+            S3ErrorCode::Custom("InvalidPartNumber".into()),
+            "The requested partnumber is not satisfiable",
+        );
+        err.set_status_code(hyper::StatusCode::RANGE_NOT_SATISFIABLE);
+        return Err(err);
+    }
+    if parts.is_empty() {
+        return Ok(0..size);
+    }
+    let start: u64 = parts[..number as usize - 1].iter().sum();
+    Ok(start..start + parts[number as usize - 1])
+}
+
+/// PartsCount, which S3 sends when a part was asked for.
+fn parts_count(record: &Record, number: Option<i32>) -> Option<i32> {
+    number.map(|_| record.parts.len().max(1) as i32)
 }
 
 fn content_range(range: &std::ops::Range<u64>, size: u64) -> String {

@@ -9,7 +9,7 @@ use crate::chunk::{decode_refs, encode_refs};
 use crate::engine::{KvTxn, TXN_BUDGET};
 use crate::error::Result;
 use crate::keys;
-use crate::meta::{Meta, charged, get_counter, read_txn, scan_prefix, write_txn};
+use crate::meta::{Meta, charged, get_usage, read_txn, scan_prefix, write_txn};
 use crate::model::{Attr, Dirent, FileKind, ROOT_INO, Slice, encode_u64};
 
 /// What a check found.
@@ -263,12 +263,12 @@ impl Meta {
             for (name, have, want) in [
                 (
                     keys::USED_SPACE,
-                    get_counter(&mut txn, keys::USED_SPACE).await?,
+                    get_usage(&mut txn, keys::USED_SPACE).await?,
                     space.max(0) as u64,
                 ),
                 (
                     keys::USED_INODES,
-                    get_counter(&mut txn, keys::USED_INODES).await?,
+                    get_usage(&mut txn, keys::USED_INODES).await?,
                     used_inodes,
                 ),
             ] {
@@ -277,6 +277,9 @@ impl Meta {
                         .problems
                         .push(format!("counter {name} is {have} but {want} is in use"));
                     fixes.push(Fix::Put(keys::counter(name), encode_u64(want).to_vec()));
+                    for (shard, _) in scan_prefix(&mut txn, &keys::usage_shards(name)).await? {
+                        fixes.push(Fix::Delete(shard));
+                    }
                 }
             }
             for prefix in [keys::XATTR_PREFIX, keys::SYMLINK_PREFIX] {

@@ -6,9 +6,7 @@
 use crate::engine::{AnyTxn, KvTxn, TXN_BUDGET};
 use crate::error::{MetaError, Result, errno};
 use crate::keys;
-use crate::meta::{
-    Meta, add_counter, charged, get_attr, put_attr, read_txn, scan_prefix, write_txn,
-};
+use crate::meta::{Meta, add_usage, charged, get_attr, put_attr, read_txn, scan_prefix, write_txn};
 use crate::model::{Attr, CHUNK_SIZE, FileKind, SLICE_LEN, Slice, Timespec};
 
 /// A chunk whose record holds more slices than this is worth compacting.
@@ -158,7 +156,7 @@ impl Meta {
                 add_refs(&mut txn, object.id, object.len, slices.len() as u64).await?;
             }
             if new_len > attr.size {
-                resize(&mut txn, &mut attr, new_len).await?;
+                resize(&mut txn, ino, &mut attr, new_len).await?;
             }
             attr.mtime = mtime;
             attr.ctime = mtime.max(attr.ctime);
@@ -209,7 +207,7 @@ impl Meta {
                         cut(&mut txn, ino, size).await?;
                     }
                 }
-                resize(&mut txn, &mut attr, target).await?;
+                resize(&mut txn, ino, &mut attr, target).await?;
                 attr.mtime = now;
                 attr.ctime = now;
                 put_attr(&mut txn, ino, &attr)?;
@@ -306,7 +304,7 @@ impl Meta {
                 }
             }
             if grow && offset.saturating_add(len) > attr.size {
-                resize(&mut txn, &mut attr, offset.saturating_add(len)).await?;
+                resize(&mut txn, ino, &mut attr, offset.saturating_add(len)).await?;
             }
             let now = Timespec::now();
             attr.mtime = now;
@@ -373,7 +371,7 @@ impl Meta {
                 }
             }
             if dst_offset + copied > dst_attr.size {
-                resize(&mut txn, &mut dst_attr, dst_offset + copied).await?;
+                resize(&mut txn, dst, &mut dst_attr, dst_offset + copied).await?;
             }
             let now = Timespec::now();
             dst_attr.mtime = now;
@@ -448,10 +446,10 @@ async fn append(txn: &mut AnyTxn, ino: u64, index: u32, slice: Slice) -> Result<
 }
 
 /// Sets a file's size and charges the difference.
-async fn resize(txn: &mut AnyTxn, attr: &mut Attr, size: u64) -> Result<()> {
+async fn resize(txn: &mut AnyTxn, ino: u64, attr: &mut Attr, size: u64) -> Result<()> {
     let delta = charged(attr.kind, size) - charged(attr.kind, attr.size);
     attr.size = size;
-    add_counter(txn, keys::USED_SPACE, delta).await
+    add_usage(txn, keys::USED_SPACE, delta, ino).await
 }
 
 /// Hides everything at and after `size`: later chunks are dropped, the chunk holding `size`

@@ -82,6 +82,22 @@ pub fn counter(name: &str) -> Vec<u8> {
     with(b"C", &[name.as_bytes()])
 }
 
+/// Usage counters ([`USED_SPACE`], [`USED_INODES`]) are kept in this many shards, each
+/// changed only by the inodes it owns (inode % shards), so concurrent writers of different
+/// files never meet on one key.
+pub const USAGE_SHARDS: u64 = 64;
+
+/// `"C" name "/" shard`: one shard of usage counter `name` (i64 value: a shard's inodes may
+/// give back what the unsharded counter of an older volume counted).
+pub fn usage_shard(name: &str, shard: u8) -> Vec<u8> {
+    with(b"C", &[name.as_bytes(), b"/", &[shard]])
+}
+
+/// The prefix of every shard of usage counter `name`.
+pub fn usage_shards(name: &str) -> Vec<u8> {
+    with(b"C", &[name.as_bytes(), b"/"])
+}
+
 /// `"A" ino`: the attributes of `ino`.
 pub fn attr(ino: u64) -> Vec<u8> {
     id_key(ATTR_PREFIX, ino)

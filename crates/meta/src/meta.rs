@@ -369,8 +369,8 @@ impl Meta {
     pub async fn usage(&self) -> Result<Usage> {
         read_txn!(self, |txn| {
             Ok(Usage {
-                space: get_counter(&mut txn, keys::USED_SPACE).await?,
-                inodes: get_counter(&mut txn, keys::USED_INODES).await?,
+                space: get_usage(&mut txn, keys::USED_SPACE).await?,
+                inodes: get_usage(&mut txn, keys::USED_INODES).await?,
             })
         })
     }
@@ -423,13 +423,33 @@ pub(crate) async fn get_counter(txn: &mut AnyTxn, name: &str) -> Result<u64> {
     }
 }
 
-/// Adds `delta` to a counter, never going below zero.
-pub(crate) async fn add_counter(txn: &mut AnyTxn, name: &str, delta: i64) -> Result<()> {
+/// Adds `delta` to usage counter `name` on behalf of inode `ino` (in the inode's shard).
+pub(crate) async fn add_usage(txn: &mut AnyTxn, name: &str, delta: i64, ino: u64) -> Result<()> {
     if delta == 0 {
         return Ok(());
     }
-    let value = get_counter(txn, name).await?.saturating_add_signed(delta);
-    Ok(txn.put(&keys::counter(name), &encode_u64(value))?)
+    let key = keys::usage_shard(name, (ino % keys::USAGE_SHARDS) as u8);
+    let value = match txn.get(&key).await? {
+        Some(bytes) => decode_i64(&bytes)?,
+        None => 0,
+    };
+    Ok(txn.put(&key, &value.saturating_add(delta).to_be_bytes())?)
+}
+
+/// Usage counter `name`: the unsharded count of older volumes plus every shard.
+pub(crate) async fn get_usage(txn: &mut AnyTxn, name: &str) -> Result<u64> {
+    let mut total = i128::from(get_counter(txn, name).await?);
+    for (_, value) in scan_prefix(txn, &keys::usage_shards(name)).await? {
+        total += i128::from(decode_i64(&value)?);
+    }
+    Ok(total.clamp(0, i128::from(u64::MAX)) as u64)
+}
+
+fn decode_i64(bytes: &[u8]) -> Result<i64> {
+    let array: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| MetaError::Corrupt("a usage counter shard is not 8 bytes".into()))?;
+    Ok(i64::from_be_bytes(array))
 }
 
 /// Every pair under `prefix`.

@@ -8,8 +8,7 @@ use crate::engine::KvTxn;
 use crate::error::{Result, errno};
 use crate::keys;
 use crate::meta::{
-    Caller, Meta, add_counter, charged, get_attr, get_dir, put_attr, read_txn, scan_prefix,
-    write_txn,
+    Caller, Meta, add_usage, charged, get_attr, get_dir, put_attr, read_txn, scan_prefix, write_txn,
 };
 use crate::model::{Attr, Dirent, FileKind, ROOT_INO, Timespec};
 
@@ -219,8 +218,8 @@ impl Meta {
                     put_attr(&mut txn, parent, &dir)?;
                 }
             }
-            add_counter(&mut txn, keys::USED_INODES, 1).await?;
-            add_counter(&mut txn, keys::USED_SPACE, charged(new.kind, size)).await?;
+            add_usage(&mut txn, keys::USED_INODES, 1, ino).await?;
+            add_usage(&mut txn, keys::USED_SPACE, charged(new.kind, size), ino).await?;
             Ok((ino, attr))
         })
     }
@@ -263,6 +262,57 @@ impl Meta {
             dir.ctime = now;
             put_attr(&mut txn, parent, &dir)?;
             Ok(attr)
+        })
+    }
+
+    /// Gives the file `ino`, which has no name and is held open (O_TMPFILE), the name `name`
+    /// in `parent`, replacing the non-directory that had it — in one transaction, so the name
+    /// leads to the old file or to the new one, never to nothing (what `linkat` and then
+    /// `rename` do, without a temporary name). Returns the inode that lost the name. EISDIR
+    /// when a directory has it; ENOENT when `ino` has a name or is not held open.
+    pub async fn link_over(
+        &self,
+        ino: u64,
+        parent: u64,
+        name: &[u8],
+        open: &dyn OpenFiles,
+    ) -> Result<Option<Removed>> {
+        check_name(name)?;
+        write_txn!(self, |txn| {
+            let mut attr = get_attr(&mut txn, ino).await?;
+            let held = !holders(&mut txn, ino, None).await?.is_empty();
+            if attr.kind != FileKind::File || attr.nlink != 0 || !held {
+                return errno(libc::ENOENT);
+            }
+            let mut dir = get_dir(&mut txn, parent).await?;
+            let old = match txn.get(&keys::entry(parent, name)).await? {
+                Some(bytes) => Some(Dirent::decode(&bytes)?),
+                None => None,
+            };
+            if old.is_some_and(|d| d.kind == FileKind::Dir) {
+                return errno(libc::EISDIR);
+            }
+            let now = Timespec::now();
+            let replaced = match old {
+                Some(old) => Some(Removed {
+                    ino: old.ino,
+                    attr: drop_link(&mut txn, old.ino, now, open).await?,
+                }),
+                None => None,
+            };
+            attr.nlink = 1;
+            attr.parent = parent;
+            attr.ctime = now;
+            put_attr(&mut txn, ino, &attr)?;
+            let dirent = Dirent {
+                kind: FileKind::File,
+                ino,
+            };
+            txn.put(&keys::entry(parent, name), &dirent.encode())?;
+            dir.mtime = now;
+            dir.ctime = now;
+            put_attr(&mut txn, parent, &dir)?;
+            Ok(replaced)
         })
     }
 
@@ -558,6 +608,6 @@ pub(crate) async fn remove_inode(txn: &mut AnyTxn, ino: u64, attr: &Attr) -> Res
         }
         _ => {}
     }
-    add_counter(txn, keys::USED_INODES, -1).await?;
-    add_counter(txn, keys::USED_SPACE, -charged(attr.kind, attr.size)).await
+    add_usage(txn, keys::USED_INODES, -1, ino).await?;
+    add_usage(txn, keys::USED_SPACE, -charged(attr.kind, attr.size), ino).await
 }

@@ -706,3 +706,89 @@ async fn fsck_counts_each_inode_once() {
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     assert_eq!((report.inodes, report.directories, report.files), (5, 2, 3));
 }
+
+#[tokio::test]
+async fn link_over_names_an_unnamed_file_in_place_of_another() {
+    let (_d, meta) = fresh().await;
+    let usage_before = meta.usage().await.unwrap();
+    let (old, _) = meta
+        .create(ME, ROOT_INO, b"obj", file(0o644))
+        .await
+        .unwrap();
+    let (new, attr) = meta
+        .create_unnamed(ME, ROOT_INO, file(0o644), 7)
+        .await
+        .unwrap();
+    assert_eq!(attr.nlink, 0);
+    let replaced = meta
+        .link_over(new, ROOT_INO, b"obj", &NONE_OPEN)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(replaced.ino, old);
+    assert_eq!(replaced.attr.nlink, 0);
+    assert_eq!(meta.lookup(ROOT_INO, b"obj").await.unwrap().0, new);
+    assert_eq!(meta.getattr(new).await.unwrap().nlink, 1);
+    // The replaced file, held by nobody, is gone; the usage counts one file more than before.
+    assert_eq!(meta.getattr(old).await.unwrap_err().errno(), libc::ENOENT);
+    assert!(!meta.release_open(7, new).await.unwrap());
+    assert_eq!(meta.getattr(new).await.unwrap().nlink, 1);
+    assert_eq!(meta.usage().await.unwrap().inodes, usage_before.inodes + 1);
+
+    // A name already given, a directory in the way, a file nobody holds: refused.
+    assert_eq!(
+        meta.link_over(new, ROOT_INO, b"again", &NONE_OPEN)
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::ENOENT
+    );
+    meta.create(ME, ROOT_INO, b"d", dir()).await.unwrap();
+    let (held, _) = meta
+        .create_unnamed(ME, ROOT_INO, file(0o644), 7)
+        .await
+        .unwrap();
+    assert_eq!(
+        meta.link_over(held, ROOT_INO, b"d", &NONE_OPEN)
+            .await
+            .unwrap_err()
+            .errno(),
+        libc::EISDIR
+    );
+    // A fresh name works as link(2) does.
+    assert!(
+        meta.link_over(held, ROOT_INO, b"fresh", &NONE_OPEN)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(meta.lookup(ROOT_INO, b"fresh").await.unwrap().0, held);
+    assert!(!meta.release_open(7, held).await.unwrap());
+    let report = meta.check(false).await.unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+#[tokio::test]
+async fn usage_sums_its_shards_and_counts_many_files_exactly() {
+    let (_d, meta) = fresh().await;
+    let before = meta.usage().await.unwrap();
+    let mut inos = Vec::new();
+    for i in 0..100u32 {
+        let name = format!("f{i}");
+        let (ino, _) = meta
+            .create(ME, ROOT_INO, name.as_bytes(), file(0o644))
+            .await
+            .unwrap();
+        inos.push(ino);
+    }
+    let after = meta.usage().await.unwrap();
+    assert_eq!(after.inodes, before.inodes + 100);
+    for i in 0..50u32 {
+        meta.unlink(ROOT_INO, format!("f{i}").as_bytes(), &NONE_OPEN)
+            .await
+            .unwrap();
+    }
+    assert_eq!(meta.usage().await.unwrap().inodes, before.inodes + 50);
+    let report = meta.check(false).await.unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}

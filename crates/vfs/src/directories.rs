@@ -64,6 +64,18 @@ impl Vfs {
         Ok(self.with_buffered(ino, attr))
     }
 
+    /// Gives a file without a name that this mount holds open (made by [`Vfs::create`] without
+    /// a name) the name `name` in `parent`, atomically replacing a non-directory there: readers
+    /// find the old file or the new one, never neither. Returns the inode that lost the name.
+    /// EISDIR when a directory has it.
+    pub async fn link_over(&self, ino: u64, parent: u64, name: &[u8]) -> Result<Option<Removed>> {
+        let replaced = self.meta.link_over(ino, parent, name, &Opens(self)).await?;
+        if let Some(removed) = &replaced {
+            self.mark_orphan(removed);
+        }
+        Ok(replaced)
+    }
+
     /// Removes the name of a non-directory: EISDIR for a directory, ENOENT without such a name.
     /// With its last name the inode goes, unless a mount holds it open: then at its last close.
     pub async fn unlink(&self, parent: u64, name: &[u8]) -> Result<Removed> {

@@ -1,0 +1,584 @@
+"""The S3 gateway through boto3, a real client: every operation it serves and their errors.
+
+Run by scripts/s3-suite.sh, which starts the gateway (and a mount of the same volume) and
+sets GATEWAY_URL, GATEWAY_KEY, GATEWAY_SECRET and, for the one-namespace tests, MOUNT_DIR.
+"""
+
+import base64
+import concurrent.futures
+import hashlib
+import os
+import socket
+import subprocess
+import time
+import unittest
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+import zlib
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+URL = os.environ["GATEWAY_URL"]
+KEY = os.environ["GATEWAY_KEY"]
+SECRET = os.environ["GATEWAY_SECRET"]
+MOUNT = os.environ.get("MOUNT_DIR")
+MIB = 1 << 20
+
+
+def client(key=KEY, secret=SECRET, **config):
+    return boto3.client(
+        "s3",
+        endpoint_url=URL,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        region_name="us-east-1",
+        config=Config(
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 1},
+            **config,
+        ),
+    )
+
+
+S3 = client()
+
+
+def new_bucket():
+    name = "t-" + uuid.uuid4().hex[:12]
+    S3.create_bucket(Bucket=name)
+    return name
+
+
+def error_of(call, *args, **kwargs):
+    try:
+        call(*args, **kwargs)
+    except ClientError as err:
+        return err.response["Error"]["Code"], err.response["ResponseMetadata"]["HTTPStatusCode"]
+    raise AssertionError(f"{call.__name__} succeeded")
+
+
+def keys_of(response):
+    return [o["Key"] for o in response.get("Contents", [])]
+
+
+def prefixes_of(response):
+    return [p["Prefix"] for p in response.get("CommonPrefixes", [])]
+
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def md5_hex(data):
+    return hashlib.md5(data).hexdigest()
+
+
+class Buckets(unittest.TestCase):
+    def test_create_list_head_delete(self):
+        name = new_bucket()
+        self.assertIn(name, [b["Name"] for b in S3.list_buckets()["Buckets"]])
+        S3.head_bucket(Bucket=name)
+        self.assertIsNone(S3.get_bucket_location(Bucket=name).get("LocationConstraint"))
+        self.assertEqual(error_of(S3.create_bucket, Bucket=name), ("BucketAlreadyOwnedByYou", 409))
+        S3.put_object(Bucket=name, Key="k", Body=b"x")
+        self.assertEqual(error_of(S3.delete_bucket, Bucket=name), ("BucketNotEmpty", 409))
+        S3.delete_object(Bucket=name, Key="k")
+        S3.delete_bucket(Bucket=name)
+        self.assertEqual(error_of(S3.head_bucket, Bucket=name)[1], 404)
+        self.assertEqual(error_of(S3.delete_bucket, Bucket=name), ("NoSuchBucket", 404))
+        self.assertEqual(error_of(S3.list_objects_v2, Bucket=name), ("NoSuchBucket", 404))
+
+    def test_bucket_names_follow_the_rules(self):
+        for bad in ["ab", "UPPER", "under_score", "-dash", "a..b", "192.168.0.1"]:
+            code, status = error_of(S3.create_bucket, Bucket=bad)
+            self.assertEqual((code, status), ("InvalidBucketName", 400), bad)
+
+
+class Objects(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.bucket = new_bucket()
+
+    def test_put_get_head_with_metadata(self):
+        body = os.urandom(3 * MIB + 17)
+        put = S3.put_object(
+            Bucket=self.bucket,
+            Key="dir/sub/blob.bin",
+            Body=body,
+            ContentType="application/x-test",
+            CacheControl="max-age=60",
+            ContentDisposition='attachment; filename="b.bin"',
+            ContentEncoding="identity",
+            ContentLanguage="en",
+            Metadata={"owner": "ana", "purpose": "test"},
+        )
+        self.assertEqual(put["ETag"], f'"{md5_hex(body)}"')
+        got = S3.get_object(Bucket=self.bucket, Key="dir/sub/blob.bin")
+        self.assertEqual(got["Body"].read(), body)
+        self.assertEqual(got["ETag"], put["ETag"])
+        self.assertEqual(got["ContentType"], "application/x-test")
+        self.assertEqual(got["CacheControl"], "max-age=60")
+        self.assertEqual(got["ContentDisposition"], 'attachment; filename="b.bin"')
+        self.assertEqual(got["ContentLanguage"], "en")
+        self.assertEqual(got["Metadata"], {"owner": "ana", "purpose": "test"})
+        head = S3.head_object(Bucket=self.bucket, Key="dir/sub/blob.bin")
+        self.assertEqual(head["ContentLength"], len(body))
+        self.assertEqual(head["ETag"], put["ETag"])
+        self.assertEqual(error_of(S3.get_object, Bucket=self.bucket, Key="nope"), ("NoSuchKey", 404))
+        self.assertEqual(error_of(S3.head_object, Bucket=self.bucket, Key="nope")[1], 404)
+        # A directory on the path is no object.
+        self.assertEqual(error_of(S3.get_object, Bucket=self.bucket, Key="dir/sub")[0], "NoSuchKey")
+
+    def test_overwrite_replaces_whole(self):
+        S3.put_object(Bucket=self.bucket, Key="over", Body=b"a" * 1000)
+        S3.put_object(Bucket=self.bucket, Key="over", Body=b"b" * 10)
+        self.assertEqual(S3.get_object(Bucket=self.bucket, Key="over")["Body"].read(), b"b" * 10)
+
+    def test_empty_objects_and_response_overrides(self):
+        S3.put_object(Bucket=self.bucket, Key="empty", Body=b"")
+        got = S3.get_object(
+            Bucket=self.bucket,
+            Key="empty",
+            ResponseContentType="text/x-override",
+            ResponseCacheControl="no-cache",
+        )
+        self.assertEqual(got["Body"].read(), b"")
+        self.assertEqual(got["ContentType"], "text/x-override")
+        self.assertEqual(got["CacheControl"], "no-cache")
+        self.assertEqual(got["ETag"], '"d41d8cd98f00b204e9800998ecf8427e"')
+
+    def test_ranges(self):
+        body = bytes(range(256)) * 40
+        S3.put_object(Bucket=self.bucket, Key="ranged", Body=body)
+        get = lambda r: S3.get_object(Bucket=self.bucket, Key="ranged", Range=r)
+        first = get("bytes=0-9")
+        self.assertEqual(first["Body"].read(), body[:10])
+        self.assertEqual(first["ContentRange"], f"bytes 0-9/{len(body)}")
+        self.assertEqual(first["ResponseMetadata"]["HTTPStatusCode"], 206)
+        self.assertEqual(get("bytes=-5")["Body"].read(), body[-5:])
+        self.assertEqual(get("bytes=10000-")["Body"].read(), body[10000:])
+        self.assertEqual(get("bytes=100-99999")["Body"].read(), body[100:])
+        self.assertEqual(error_of(get, f"bytes={len(body)}-")[0], "InvalidRange")
+        self.assertEqual(error_of(get, f"bytes={len(body)}-")[1], 416)
+
+    def test_conditional_requests(self):
+        put = S3.put_object(Bucket=self.bucket, Key="cond", Body=b"cond")
+        etag = put["ETag"]
+        get = lambda **kw: S3.get_object(Bucket=self.bucket, Key="cond", **kw)
+        self.assertEqual(get(IfMatch=etag)["Body"].read(), b"cond")
+        self.assertEqual(error_of(get, IfMatch='"0000"'), ("PreconditionFailed", 412))
+        self.assertEqual(error_of(get, IfNoneMatch=etag)[1], 304)
+        self.assertEqual(get(IfNoneMatch='"0000"')["Body"].read(), b"cond")
+        past = time.time() - 3600
+        future = time.time() + 3600
+        from datetime import datetime, timezone
+
+        at = lambda t: datetime.fromtimestamp(t, timezone.utc)
+        self.assertEqual(error_of(get, IfModifiedSince=at(future))[1], 304)
+        self.assertEqual(get(IfModifiedSince=at(past))["Body"].read(), b"cond")
+        self.assertEqual(error_of(get, IfUnmodifiedSince=at(past)), ("PreconditionFailed", 412))
+        head = lambda **kw: S3.head_object(Bucket=self.bucket, Key="cond", **kw)
+        self.assertEqual(error_of(head, IfMatch='"0000"')[1], 412)
+        # Conditional writes: If-None-Match: * refuses to overwrite.
+        self.assertEqual(
+            error_of(S3.put_object, Bucket=self.bucket, Key="cond", Body=b"x", IfNoneMatch="*"),
+            ("PreconditionFailed", 412),
+        )
+        S3.put_object(Bucket=self.bucket, Key="cond-new", Body=b"x", IfNoneMatch="*")
+
+    def test_content_md5_and_checksums_are_verified(self):
+        body = b"checked bytes"
+        good = base64.b64encode(hashlib.md5(body).digest()).decode()
+        S3.put_object(Bucket=self.bucket, Key="md5", Body=body, ContentMD5=good)
+        bad = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+        self.assertEqual(
+            error_of(S3.put_object, Bucket=self.bucket, Key="md5", Body=body, ContentMD5=bad),
+            ("BadDigest", 400),
+        )
+        self.assertEqual(S3.get_object(Bucket=self.bucket, Key="md5")["Body"].read(), body)
+        # CRC32C needs botocore[crt]; its header is checked below.
+        for algorithm in ["CRC32", "SHA1", "SHA256"]:
+            put = S3.put_object(
+                Bucket=self.bucket, Key="sum-" + algorithm, Body=body, ChecksumAlgorithm=algorithm
+            )
+            self.assertIn("Checksum" + algorithm, put, algorithm)
+        crc = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
+        S3.put_object(Bucket=self.bucket, Key="crc", Body=body, ChecksumCRC32=crc)
+        c = base64.b64encode(crc32c(body).to_bytes(4, "big")).decode()
+        S3.put_object(Bucket=self.bucket, Key="crc32c", Body=body, ChecksumCRC32C=c)
+        wrong = base64.b64encode((zlib.crc32(body) ^ 1).to_bytes(4, "big")).decode()
+        self.assertEqual(
+            error_of(S3.put_object, Bucket=self.bucket, Key="crc", Body=body, ChecksumCRC32=wrong)[0],
+            "BadDigest",
+        )
+
+    def test_keys_no_path_can_hold(self):
+        put = lambda key: S3.put_object(Bucket=self.bucket, Key=key, Body=b"x")
+        self.assertEqual(error_of(put, "a//b"), ("InvalidArgument", 400))
+        self.assertEqual(error_of(put, "a/./b"), ("InvalidArgument", 400))
+        self.assertEqual(error_of(put, "x/../y"), ("InvalidArgument", 400))
+        self.assertEqual(error_of(put, "s" * 256)[0], "KeyTooLongError")
+        put("s" * 255)
+        put("unicode/ü € 日本")
+        self.assertEqual(
+            S3.get_object(Bucket=self.bucket, Key="unicode/ü € 日本")["Body"].read(), b"x"
+        )
+
+    def test_a_file_and_a_directory_cannot_share_a_name(self):
+        S3.put_object(Bucket=self.bucket, Key="clash/dir/leaf", Body=b"x")
+        code, status = error_of(S3.put_object, Bucket=self.bucket, Key="clash/dir", Body=b"x")
+        self.assertEqual((code, status), ("KeyConflict", 409))
+        S3.put_object(Bucket=self.bucket, Key="clash/file", Body=b"x")
+        code, status = error_of(S3.put_object, Bucket=self.bucket, Key="clash/file/leaf", Body=b"x")
+        self.assertEqual((code, status), ("KeyConflict", 409))
+        self.assertEqual(S3.get_object(Bucket=self.bucket, Key="clash/file")["Body"].read(), b"x")
+
+    def test_directory_objects(self):
+        S3.put_object(Bucket=self.bucket, Key="folder/", Body=b"")
+        listed = S3.list_objects_v2(Bucket=self.bucket, Prefix="folder")
+        self.assertEqual(keys_of(listed), ["folder/"])
+        self.assertEqual(S3.head_object(Bucket=self.bucket, Key="folder/")["ContentLength"], 0)
+        self.assertEqual(
+            error_of(S3.put_object, Bucket=self.bucket, Key="folder2/", Body=b"data")[0],
+            "InvalidArgument",
+        )
+        S3.put_object(Bucket=self.bucket, Key="folder/inside", Body=b"x")
+        S3.delete_object(Bucket=self.bucket, Key="folder/")
+        # The marker went; the object inside stays.
+        self.assertEqual(keys_of(S3.list_objects_v2(Bucket=self.bucket, Prefix="folder")), ["folder/inside"])
+
+    def test_deletes(self):
+        S3.put_object(Bucket=self.bucket, Key="del/a/b/c", Body=b"x")
+        S3.delete_object(Bucket=self.bucket, Key="del/a/b/c")
+        # The directories made for the key went with it.
+        self.assertEqual(keys_of(S3.list_objects_v2(Bucket=self.bucket, Prefix="del")), [])
+        self.assertEqual(prefixes_of(S3.list_objects_v2(Bucket=self.bucket, Prefix="del", Delimiter="/")), [])
+        # Deleting what is not there succeeds.
+        status = S3.delete_object(Bucket=self.bucket, Key="del/none")["ResponseMetadata"]["HTTPStatusCode"]
+        self.assertEqual(status, 204)
+        for i in range(5):
+            S3.put_object(Bucket=self.bucket, Key=f"batch/{i}", Body=b"x")
+        out = S3.delete_objects(
+            Bucket=self.bucket,
+            Delete={"Objects": [{"Key": f"batch/{i}"} for i in range(5)] + [{"Key": "a//b"}]},
+        )
+        self.assertEqual(sorted(d["Key"] for d in out["Deleted"]), [f"batch/{i}" for i in range(5)])
+        self.assertEqual([(e["Key"], e["Code"]) for e in out["Errors"]], [("a//b", "InvalidArgument")])
+        S3.put_object(Bucket=self.bucket, Key="batch/q", Body=b"x")
+        quiet = S3.delete_objects(Bucket=self.bucket, Delete={"Objects": [{"Key": "batch/q"}], "Quiet": True})
+        self.assertEqual(quiet.get("Deleted", []), [])
+        self.assertEqual(keys_of(S3.list_objects_v2(Bucket=self.bucket, Prefix="batch")), [])
+
+    def test_copies(self):
+        body = os.urandom(2 * MIB)
+        S3.put_object(Bucket=self.bucket, Key="src", Body=body, Metadata={"m": "1"}, ContentType="a/b")
+        S3.copy_object(Bucket=self.bucket, Key="copies/dst", CopySource={"Bucket": self.bucket, "Key": "src"})
+        got = S3.get_object(Bucket=self.bucket, Key="copies/dst")
+        self.assertEqual(got["Body"].read(), body)
+        self.assertEqual(got["Metadata"], {"m": "1"})
+        self.assertEqual(got["ContentType"], "a/b")
+        self.assertEqual(got["ETag"], f'"{md5_hex(body)}"')
+        S3.copy_object(
+            Bucket=self.bucket,
+            Key="copies/replaced",
+            CopySource={"Bucket": self.bucket, "Key": "src"},
+            MetadataDirective="REPLACE",
+            Metadata={"m": "2"},
+            ContentType="c/d",
+        )
+        got = S3.head_object(Bucket=self.bucket, Key="copies/replaced")
+        self.assertEqual((got["Metadata"], got["ContentType"]), ({"m": "2"}, "c/d"))
+        self.assertEqual(
+            error_of(S3.copy_object, Bucket=self.bucket, Key="src", CopySource={"Bucket": self.bucket, "Key": "src"})[0],
+            "InvalidRequest",
+        )
+        self.assertEqual(
+            error_of(
+                S3.copy_object,
+                Bucket=self.bucket,
+                Key="copies/x",
+                CopySource={"Bucket": self.bucket, "Key": "src"},
+                CopySourceIfMatch='"0000"',
+            ),
+            ("PreconditionFailed", 412),
+        )
+        self.assertEqual(
+            error_of(S3.copy_object, Bucket=self.bucket, Key="c", CopySource={"Bucket": self.bucket, "Key": "none"})[0],
+            "NoSuchKey",
+        )
+        # The source may change afterwards; the copy keeps its bytes.
+        S3.put_object(Bucket=self.bucket, Key="src", Body=b"new")
+        self.assertEqual(S3.get_object(Bucket=self.bucket, Key="copies/dst")["Body"].read(), body)
+
+
+class Listing(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.bucket = new_bucket()
+        cls.keys = ["a/b", "a-c", "a.d", "a0", "a/c/x", "b b", "b+b", "z/y/x/w"]
+        for key in cls.keys:
+            S3.put_object(Bucket=cls.bucket, Key=key, Body=b"x")
+
+    def test_byte_order_not_directory_order(self):
+        got = keys_of(S3.list_objects_v2(Bucket=self.bucket))
+        self.assertEqual(got, sorted(self.keys, key=lambda k: k.encode()))
+
+    def test_delimiter_and_prefix(self):
+        out = S3.list_objects_v2(Bucket=self.bucket, Delimiter="/")
+        self.assertEqual(prefixes_of(out), ["a/", "z/"])
+        self.assertEqual(keys_of(out), ["a-c", "a.d", "a0", "b b", "b+b"])
+        out = S3.list_objects_v2(Bucket=self.bucket, Prefix="a/", Delimiter="/")
+        self.assertEqual(keys_of(out), ["a/b"])
+        self.assertEqual(prefixes_of(out), ["a/c/"])
+        out = S3.list_objects_v2(Bucket=self.bucket, Prefix="a")
+        self.assertEqual(len(keys_of(out)), 5)
+
+    def test_pages_v1_and_v2(self):
+        every = sorted(self.keys, key=lambda k: k.encode())
+        seen, token = [], None
+        while True:
+            kw = {"ContinuationToken": token} if token else {}
+            out = S3.list_objects_v2(Bucket=self.bucket, MaxKeys=3, **kw)
+            seen += keys_of(out)
+            self.assertEqual(out["KeyCount"], len(keys_of(out)))
+            if not out["IsTruncated"]:
+                break
+            token = out["NextContinuationToken"]
+        self.assertEqual(seen, every)
+        paginator = S3.get_paginator("list_objects")
+        pages = paginator.paginate(Bucket=self.bucket, PaginationConfig={"PageSize": 2})
+        self.assertEqual([k for p in pages for k in keys_of(p)], every)
+        pages = paginator.paginate(Bucket=self.bucket, Delimiter="/", PaginationConfig={"PageSize": 1})
+        flat = [(keys_of(p), prefixes_of(p)) for p in pages]
+        self.assertEqual(sum((k for k, _ in flat), []), ["a-c", "a.d", "a0", "b b", "b+b"])
+        self.assertEqual(sum((p for _, p in flat), []), ["a/", "z/"])
+        out = S3.list_objects_v2(Bucket=self.bucket, StartAfter="a0")
+        self.assertEqual(keys_of(out), [k for k in every if k > "a0"])
+        self.assertEqual(
+            error_of(S3.list_objects_v2, Bucket=self.bucket, ContinuationToken="garbage")[0],
+            "InvalidArgument",
+        )
+
+    def test_url_encoding(self):
+        # boto3 decodes keys only when it asked for the encoding itself.
+        out = S3.list_objects_v2(Bucket=self.bucket, Prefix="b", EncodingType="url")
+        self.assertEqual(keys_of(out), ["b%20b", "b%2Bb"])
+        out = S3.list_objects(Bucket=self.bucket, Prefix="a", Delimiter="/", EncodingType="url")
+        self.assertEqual(prefixes_of(out), ["a/"])
+
+
+class Multipart(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.bucket = new_bucket()
+
+    def test_upload_list_complete(self):
+        parts_data = [os.urandom(5 * MIB), os.urandom(5 * MIB), os.urandom(MIB + 3)]
+        up = S3.create_multipart_upload(Bucket=self.bucket, Key="big/obj", ContentType="x/y", Metadata={"k": "v"})
+        uid = up["UploadId"]
+        self.assertIn(uid, [u["UploadId"] for u in S3.list_multipart_uploads(Bucket=self.bucket)["Uploads"]])
+        etags = []
+        for i, data in enumerate(parts_data, 1):
+            etags.append(S3.upload_part(Bucket=self.bucket, Key="big/obj", UploadId=uid, PartNumber=i, Body=data)["ETag"])
+        # A part sent again replaces the first one.
+        parts_data[1] = os.urandom(5 * MIB)
+        etags[1] = S3.upload_part(Bucket=self.bucket, Key="big/obj", UploadId=uid, PartNumber=2, Body=parts_data[1])["ETag"]
+        listed = S3.list_parts(Bucket=self.bucket, Key="big/obj", UploadId=uid)
+        self.assertEqual([p["PartNumber"] for p in listed["Parts"]], [1, 2, 3])
+        self.assertEqual([p["ETag"] for p in listed["Parts"]], etags)
+        page = S3.list_parts(Bucket=self.bucket, Key="big/obj", UploadId=uid, MaxParts=2)
+        self.assertTrue(page["IsTruncated"])
+        self.assertEqual(page["NextPartNumberMarker"], 2)
+        self.assertEqual(error_of(S3.head_object, Bucket=self.bucket, Key="big/obj")[1], 404)
+        done = S3.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key="big/obj",
+            UploadId=uid,
+            MultipartUpload={"Parts": [{"PartNumber": i + 1, "ETag": e} for i, e in enumerate(etags)]},
+        )
+        want = hashlib.md5(b"".join(bytes.fromhex(e.strip('"')) for e in etags)).hexdigest() + "-3"
+        self.assertEqual(done["ETag"], f'"{want}"')
+        got = S3.get_object(Bucket=self.bucket, Key="big/obj")
+        self.assertEqual(got["Body"].read(), b"".join(parts_data))
+        self.assertEqual((got["ContentType"], got["Metadata"]), ("x/y", {"k": "v"}))
+        second = S3.get_object(Bucket=self.bucket, Key="big/obj", PartNumber=2)
+        self.assertEqual(second["Body"].read(), parts_data[1])
+        self.assertEqual(second["PartsCount"], 3)
+        self.assertEqual(
+            error_of(S3.list_parts, Bucket=self.bucket, Key="big/obj", UploadId=uid)[0], "NoSuchUpload"
+        )
+
+    def test_part_rules(self):
+        uid = S3.create_multipart_upload(Bucket=self.bucket, Key="rules")["UploadId"]
+        small = S3.upload_part(Bucket=self.bucket, Key="rules", UploadId=uid, PartNumber=1, Body=b"tiny")["ETag"]
+        last = S3.upload_part(Bucket=self.bucket, Key="rules", UploadId=uid, PartNumber=2, Body=b"end")["ETag"]
+        complete = lambda parts: S3.complete_multipart_upload(
+            Bucket=self.bucket, Key="rules", UploadId=uid, MultipartUpload={"Parts": parts}
+        )
+        self.assertEqual(
+            error_of(complete, [{"PartNumber": 1, "ETag": small}, {"PartNumber": 2, "ETag": last}])[0],
+            "EntityTooSmall",
+        )
+        self.assertEqual(
+            error_of(complete, [{"PartNumber": 2, "ETag": last}, {"PartNumber": 1, "ETag": small}])[0],
+            "InvalidPartOrder",
+        )
+        self.assertEqual(error_of(complete, [{"PartNumber": 1, "ETag": '"00000000000000000000000000000000"'}])[0], "InvalidPart")
+        self.assertEqual(
+            error_of(S3.upload_part, Bucket=self.bucket, Key="rules", UploadId=uid, PartNumber=10001, Body=b"x")[0],
+            "InvalidArgument",
+        )
+        self.assertEqual(
+            error_of(S3.upload_part, Bucket=self.bucket, Key="other", UploadId=uid, PartNumber=1, Body=b"x")[0],
+            "NoSuchUpload",
+        )
+        # A single small part is a whole object.
+        complete([{"PartNumber": 1, "ETag": small}])
+        self.assertEqual(S3.get_object(Bucket=self.bucket, Key="rules")["Body"].read(), b"tiny")
+
+    def test_abort(self):
+        uid = S3.create_multipart_upload(Bucket=self.bucket, Key="aborted")["UploadId"]
+        S3.upload_part(Bucket=self.bucket, Key="aborted", UploadId=uid, PartNumber=1, Body=b"x" * 100)
+        S3.abort_multipart_upload(Bucket=self.bucket, Key="aborted", UploadId=uid)
+        self.assertEqual(
+            error_of(S3.abort_multipart_upload, Bucket=self.bucket, Key="aborted", UploadId=uid)[0], "NoSuchUpload"
+        )
+        self.assertEqual(
+            error_of(S3.list_parts, Bucket=self.bucket, Key="aborted", UploadId="../../x")[0], "NoSuchUpload"
+        )
+        self.assertNotIn(uid, [u["UploadId"] for u in S3.list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])])
+
+    def test_upload_part_copy(self):
+        src = os.urandom(6 * MIB)
+        S3.put_object(Bucket=self.bucket, Key="copy-src", Body=src)
+        uid = S3.create_multipart_upload(Bucket=self.bucket, Key="copied")["UploadId"]
+        first = S3.upload_part_copy(
+            Bucket=self.bucket, Key="copied", UploadId=uid, PartNumber=1,
+            CopySource={"Bucket": self.bucket, "Key": "copy-src"}, CopySourceRange=f"bytes=0-{5 * MIB - 1}",
+        )["CopyPartResult"]["ETag"]
+        second = S3.upload_part_copy(
+            Bucket=self.bucket, Key="copied", UploadId=uid, PartNumber=2,
+            CopySource={"Bucket": self.bucket, "Key": "copy-src"}, CopySourceRange=f"bytes={5 * MIB}-{6 * MIB - 1}",
+        )["CopyPartResult"]["ETag"]
+        self.assertEqual(
+            error_of(
+                S3.upload_part_copy, Bucket=self.bucket, Key="copied", UploadId=uid, PartNumber=3,
+                CopySource={"Bucket": self.bucket, "Key": "copy-src"}, CopySourceRange=f"bytes=0-{6 * MIB}",
+            )[0],
+            "InvalidRange",
+        )
+        S3.complete_multipart_upload(
+            Bucket=self.bucket, Key="copied", UploadId=uid,
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": first}, {"PartNumber": 2, "ETag": second}]},
+        )
+        self.assertEqual(S3.get_object(Bucket=self.bucket, Key="copied")["Body"].read(), src)
+
+
+class Auth(unittest.TestCase):
+    def test_bad_credentials(self):
+        self.assertEqual(error_of(client(secret="wrong-secret").list_buckets), ("SignatureDoesNotMatch", 403))
+        self.assertEqual(error_of(client(key="nobody").list_buckets), ("InvalidAccessKeyId", 403))
+        from botocore import UNSIGNED
+
+        anonymous = client(signature_version=UNSIGNED)
+        self.assertEqual(error_of(anonymous.list_buckets), ("AccessDenied", 403))
+
+    def test_presigned_urls(self):
+        bucket = new_bucket()
+        S3.put_object(Bucket=bucket, Key="shared.txt", Body=b"presigned bytes")
+        v4 = client(signature_version="s3v4")
+        for signer in [S3, v4]:
+            url = signer.generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": "shared.txt"}, ExpiresIn=60
+            )
+            fetched = subprocess.run(["curl", "-sf", url], capture_output=True, check=True)
+            self.assertEqual(fetched.stdout, b"presigned bytes")
+        url = v4.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "up.txt"}, ExpiresIn=60)
+        req = urllib.request.Request(url, data=b"uploaded", method="PUT")
+        with urllib.request.urlopen(req) as resp:
+            self.assertEqual(resp.status, 200)
+        self.assertEqual(S3.get_object(Bucket=bucket, Key="up.txt")["Body"].read(), b"uploaded")
+        tampered = url.replace("up.txt", "other.txt")
+        with self.assertRaises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(urllib.request.Request(tampered, data=b"x", method="PUT"))
+        self.assertEqual(caught.exception.code, 403)
+
+    def test_unsupported_operations_say_so(self):
+        bucket = new_bucket()
+        self.assertEqual(error_of(S3.get_bucket_website, Bucket=bucket), ("NotImplemented", 501))
+
+
+class Robustness(unittest.TestCase):
+    def test_concurrent_clients(self):
+        bucket = new_bucket()
+        clients = [client(max_pool_connections=4) for _ in range(8)]
+
+        def work(i):
+            s3 = clients[i % len(clients)]
+            body = f"object {i} ".encode() * (i + 1)
+            s3.put_object(Bucket=bucket, Key=f"c/{i % 8}/{i}", Body=body)
+            return s3.get_object(Bucket=bucket, Key=f"c/{i % 8}/{i}")["Body"].read() == body
+
+        with concurrent.futures.ThreadPoolExecutor(64) as pool:
+            results = list(pool.map(work, range(256)))
+        self.assertTrue(all(results))
+        pages = S3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        self.assertEqual(sum(len(keys_of(p)) for p in pages), 256)
+
+    def test_disconnect_mid_upload_leaves_nothing(self):
+        bucket = new_bucket()
+        url = S3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "cut"}, ExpiresIn=60)
+        parsed = urllib.parse.urlsplit(url)
+        with socket.create_connection((parsed.hostname, parsed.port)) as sock:
+            head = (
+                f"PUT {parsed.path}?{parsed.query} HTTP/1.1\r\nHost: {parsed.netloc}\r\n"
+                f"Content-Length: {10 * MIB}\r\n\r\n"
+            )
+            sock.sendall(head.encode() + b"y" * MIB)
+        time.sleep(0.5)
+        self.assertEqual(error_of(S3.head_object, Bucket=bucket, Key="cut")[1], 404)
+        self.assertEqual(keys_of(S3.list_objects_v2(Bucket=bucket)), [])
+
+
+@unittest.skipUnless(MOUNT, "no mount of the volume (MOUNT_DIR)")
+class OneNamespace(unittest.TestCase):
+    def test_mount_writes_are_objects_and_objects_are_files(self):
+        bucket = new_bucket()
+        root = os.path.join(MOUNT, bucket)
+        os.makedirs(os.path.join(root, "from-mount"), exist_ok=True)
+        data = os.urandom(MIB + 5)
+        with open(os.path.join(root, "from-mount", "file.bin"), "wb") as f:
+            f.write(data)
+        got = S3.get_object(Bucket=bucket, Key="from-mount/file.bin")
+        self.assertEqual(got["Body"].read(), data)
+        self.assertEqual(got["ETag"], f'"{md5_hex(data)}"')
+        listed = S3.list_objects_v2(Bucket=bucket)
+        self.assertEqual(keys_of(listed), ["from-mount/file.bin"])
+        # A rewrite through the mount changes the ETag.
+        with open(os.path.join(root, "from-mount", "file.bin"), "wb") as f:
+            f.write(b"rewritten")
+        self.assertEqual(S3.head_object(Bucket=bucket, Key="from-mount/file.bin")["ETag"], f'"{md5_hex(b"rewritten")}"')
+        S3.put_object(Bucket=bucket, Key="from-s3/deep/obj.txt", Body=b"via s3")
+        with open(os.path.join(root, "from-s3", "deep", "obj.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"via s3")
+        os.mkdir(os.path.join(root, "empty-dir"))
+        self.assertIn("empty-dir/", keys_of(S3.list_objects_v2(Bucket=bucket)))
+        # A directory made through the mount stays when its last object goes.
+        S3.delete_object(Bucket=bucket, Key="from-mount/file.bin")
+        self.assertTrue(os.path.isdir(os.path.join(root, "from-mount")))
+        S3.delete_object(Bucket=bucket, Key="from-s3/deep/obj.txt")
+        # (A listing, not a lookup: the kernel may keep the name for the entry timeout.)
+        self.assertNotIn("from-s3", os.listdir(root))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
