@@ -207,6 +207,7 @@ pub struct CacheNodeArgs {
 #[command(after_help = "Examples:\n  \
     DATENLORD_S3_ACCESS_KEY=admin DATENLORD_S3_SECRET_KEY=change-me datenlord gateway\n  \
     datenlord gateway --listen 0.0.0.0:9000 --credentials /etc/datenlord/s3-users\n  \
+    datenlord gateway --listen 0.0.0.0:9443 --tls-cert cert.pem --tls-key key.pem\n  \
     datenlord gateway --meta etcd://10.0.0.1:2379/vol1 --listen 10.0.0.7:9000 --region eu-west-1\n\n\
     Then: aws --endpoint-url http://127.0.0.1:9000 s3 mb s3://photos\n\n\
     The credentials file holds one user per line, `ACCESS_KEY SECRET_KEY [BUCKET ...]` (no\n\
@@ -222,6 +223,12 @@ pub struct GatewayArgs {
     /// DATENLORD_S3_ACCESS_KEY and DATENLORD_S3_SECRET_KEY].
     #[arg(long, value_name = "FILE")]
     pub credentials: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// The region the gateway answers for (signatures name it).
     #[arg(long, default_value = "us-east-1")]
     pub region: String,

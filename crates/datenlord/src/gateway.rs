@@ -47,6 +47,11 @@ fn credentials(args: &GatewayArgs) -> Result<Credentials> {
 
 async fn serve(mut args: GatewayArgs) -> Result<()> {
     let credentials = credentials(&args)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(datenlord_gateway::tls::server_config(cert, key)?),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let caller = owner(&args.owner)?;
     let listen: SocketAddr = args
         .listen
@@ -82,7 +87,7 @@ async fn serve(mut args: GatewayArgs) -> Result<()> {
         host: config.host.clone(),
         host_id: config.host_id.clone(),
         pid: std::process::id(),
-        mountpoint: format!("s3 gateway http://{}", listener.local_addr()?),
+        mountpoint: format!("s3 gateway {scheme}://{}", listener.local_addr()?),
         version: env!("CARGO_PKG_VERSION").to_string(),
         started: now,
         heartbeat: now,
@@ -104,10 +109,11 @@ async fn serve(mut args: GatewayArgs) -> Result<()> {
     tracing::info!(
         volume,
         users = credentials.len(),
-        "S3 gateway on http://{served_at}"
+        "S3 gateway on {scheme}://{served_at}"
     );
-    eprintln!("datenlord: S3 gateway for volume {volume} on http://{served_at}");
+    eprintln!("datenlord: S3 gateway for volume {volume} on {scheme}://{served_at}");
     let server = GatewayConfig {
+        tls,
         max_connections: args.max_connections.max(1),
         ..GatewayConfig::default()
     };

@@ -19,6 +19,7 @@ pub mod object;
 pub mod record;
 pub mod server;
 pub mod service;
+pub mod tls;
 
 pub use auth::{Credentials, CredentialsError};
 pub use server::{GatewayConfig, serve};

@@ -83,16 +83,38 @@ pub fn check_part_number(number: i32) -> S3Result<()> {
     }
 }
 
+/// Checks the part list of a CompleteMultipartUpload: at least one part, numbers valid and
+/// strictly ascending.
+pub fn check_part_list(chosen: &[(i32, String)]) -> S3Result<()> {
+    if chosen.is_empty() {
+        return Err(s3_error!(
+            MalformedXML,
+            "You must specify at least one part"
+        ));
+    }
+    for (number, _) in chosen {
+        check_part_number(*number)?;
+    }
+    if chosen.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err(s3_error!(
+            InvalidPartOrder,
+            "The list of parts was not in ascending order. The parts list must be specified \
+             in order by part number."
+        ));
+    }
+    Ok(())
+}
+
 /// The ETag of a multipart object: the MD5 of the parts' binary MD5s, `-` and their count.
 pub fn multipart_etag(part_etags: &[String]) -> Option<String> {
     let mut md5 = Md5::new();
     for etag in part_etags {
-        if etag.len() != 32 {
+        if etag.len() != 32 || !etag.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
         let digest: Option<Vec<u8>> = (0..32)
             .step_by(2)
-            .map(|i| u8::from_str_radix(&etag[i..i + 2], 16).ok())
+            .map(|i| u8::from_str_radix(etag.get(i..i + 2)?, 16).ok())
             .collect();
         md5.update(&digest?);
     }
@@ -306,19 +328,7 @@ impl Namespace {
         key: &KeyPath<'_>,
         chosen: &[(i32, String)],
     ) -> S3Result<String> {
-        if chosen.is_empty() {
-            return Err(s3_error!(
-                MalformedXML,
-                "You must specify at least one part"
-            ));
-        }
-        if chosen.windows(2).any(|w| w[0].0 >= w[1].0) {
-            return Err(s3_error!(
-                InvalidPartOrder,
-                "The list of parts was not in ascending order. The parts list must be \
-                 specified in order by part number."
-            ));
-        }
+        check_part_list(chosen)?;
         let stored = self.parts(dir).await?;
         let mut picked = Vec::with_capacity(chosen.len());
         for (i, (number, etag)) in chosen.iter().enumerate() {
@@ -415,6 +425,12 @@ mod tests {
         assert!(etag.ends_with("-2"));
         assert_eq!(etag.len(), 32 + 2);
         assert_eq!(multipart_etag(&["nothex".into()]), None);
+        assert_eq!(multipart_etag(&["é".repeat(16)]), None);
+        assert_eq!(multipart_etag(&["+f".repeat(16)]), None);
+        assert!(check_part_list(&[]).is_err());
+        assert!(check_part_list(&[(1, String::new()), (1, String::new())]).is_err());
+        assert!(check_part_list(&[(0, String::new())]).is_err());
+        assert!(check_part_list(&[(1, String::new()), (3, String::new())]).is_ok());
         assert!(valid_id("0123abcdef"));
         assert!(!valid_id("../../etc"));
         assert!(!valid_id("short"));

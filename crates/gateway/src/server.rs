@@ -16,8 +16,10 @@ use crate::auth::Credentials;
 use crate::service::Gateway;
 
 /// How the gateway serves.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GatewayConfig {
+    /// Serve HTTPS with this (see [`crate::tls::server_config`]); plain HTTP without.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Connections served at once.
     pub max_connections: usize,
     /// How long a client may take to send a request's headers.
@@ -26,13 +28,45 @@ pub struct GatewayConfig {
     pub drain: Duration,
 }
 
+impl std::fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayConfig")
+            .field("tls", &self.tls.is_some())
+            .field("max_connections", &self.max_connections)
+            .field("header_timeout", &self.header_timeout)
+            .field("drain", &self.drain)
+            .finish()
+    }
+}
+
 impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
+            tls: None,
             max_connections: 4096,
             header_timeout: Duration::from_secs(30),
             drain: Duration::from_secs(10),
         }
+    }
+}
+
+/// Serves one connection until the client closes it.
+async fn serve_one<S>(
+    stream: S,
+    service: s3s::service::S3Service,
+    timeout: Duration,
+    peer: std::net::SocketAddr,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let served = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeout)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+    if let Err(err) = served {
+        tracing::debug!(%peer, %err, "connection ended");
     }
 }
 
@@ -72,15 +106,17 @@ pub async fn serve(
         let _ = socket.set_nodelay(true);
         let service = service.clone();
         let timeout = config.header_timeout;
+        let tls = config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
         connections.spawn(async move {
-            let served = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(timeout)
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(socket), service)
-                .await;
-            if let Err(err) = served {
-                tracing::debug!(%peer, %err, "connection ended");
+            match tls {
+                None => serve_one(socket, service, timeout, peer).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(timeout, acceptor.accept(socket)).await {
+                        Ok(Ok(stream)) => serve_one(stream, service, timeout, peer).await,
+                        Ok(Err(err)) => tracing::debug!(%peer, %err, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
             }
             drop(slot);
         });

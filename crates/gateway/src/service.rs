@@ -88,6 +88,68 @@ fn record_of(
     })
 }
 
+/// S3's limits on tags: at most 10, keys of 1-128 characters, values of at most 256, each key
+/// once.
+fn check_tags(
+    pairs: Vec<(String, String)>,
+) -> S3Result<std::collections::BTreeMap<String, String>> {
+    if pairs.len() > 10 {
+        return Err(s3_error!(
+            InvalidTag,
+            "Object tags cannot be greater than 10"
+        ));
+    }
+    let mut tags = std::collections::BTreeMap::new();
+    for (key, value) in pairs {
+        if key.is_empty() || key.chars().count() > 128 {
+            return Err(s3_error!(
+                InvalidTag,
+                "The TagKey you have provided is invalid"
+            ));
+        }
+        if value.chars().count() > 256 {
+            return Err(s3_error!(
+                InvalidTag,
+                "The TagValue you have provided is invalid"
+            ));
+        }
+        if tags.insert(key, value).is_some() {
+            return Err(s3_error!(
+                InvalidTag,
+                "Cannot provide multiple Tags with the same key"
+            ));
+        }
+    }
+    Ok(tags)
+}
+
+/// The tags of an `x-amz-tagging` header (URL-encoded `k=v&k2=v2`).
+fn tags_of_header(header: Option<&str>) -> S3Result<std::collections::BTreeMap<String, String>> {
+    match header {
+        None => Ok(Default::default()),
+        Some(text) => check_tags(
+            url::form_urlencoded::parse(text.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        ),
+    }
+}
+
+fn tag_set(record: &Record) -> Vec<Tag> {
+    record
+        .tags
+        .iter()
+        .map(|(k, v)| Tag {
+            key: Some(k.clone()),
+            value: Some(v.clone()),
+        })
+        .collect()
+}
+
+fn tag_count(record: &Record) -> Option<i32> {
+    (!record.tags.is_empty()).then_some(record.tags.len() as i32)
+}
+
 fn expires_of(record: &Record) -> Option<Timestamp> {
     record
         .expires
@@ -580,6 +642,7 @@ impl S3 for Gateway {
             last_modified: Some(timestamp(object.attr.mtime)),
             metadata: metadata_of(record),
             parts_count: parts_count(record, input.part_number),
+            tag_count: tag_count(record),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             ..GetObjectOutput::default()
         })
@@ -630,7 +693,7 @@ impl S3 for Gateway {
                 ));
             }
         }
-        let record = record_of(
+        let mut record = record_of(
             input.content_type,
             input.cache_control,
             input.content_disposition,
@@ -639,6 +702,7 @@ impl S3 for Gateway {
             input.expires.as_ref(),
             input.metadata,
         )?;
+        record.tags = tags_of_header(input.tagging.as_deref())?;
         let meta = PutMeta {
             record,
             content_md5: input.content_md5,
@@ -757,7 +821,7 @@ impl S3 for Gateway {
                  location or encryption attributes."
             ));
         }
-        let record = if replace {
+        let mut record = if replace {
             record_of(
                 input.content_type,
                 input.cache_control,
@@ -771,8 +835,18 @@ impl S3 for Gateway {
             Record {
                 etag: None,
                 dir: None,
+                parts: Vec::new(),
                 ..source.object.record.clone()
             }
+        };
+        let replace_tags = input
+            .tagging_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
+        record.tags = if replace_tags {
+            tags_of_header(input.tagging.as_deref())?
+        } else {
+            source.object.record.tags.clone()
         };
         let (etag, attr) = self.ns.copy(&source.object, bucket, &key, record).await?;
         ok(CopyObjectOutput {
@@ -782,6 +856,163 @@ impl S3 for Gateway {
                 ..CopyObjectResult::default()
             }),
             ..CopyObjectOutput::default()
+        })
+    }
+
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        let input = req.input;
+        let bucket = self.ns.bucket(&input.bucket).await?;
+        let key = key_path(&input.key)?;
+        let object = self.ns.object(bucket, &key).await?;
+        let pairs = input
+            .tagging
+            .tag_set
+            .into_iter()
+            .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+            .collect();
+        let mut record = object.record;
+        record.tags = check_tags(pairs)?;
+        self.ns.set_record(object.ino, &record).await?;
+        ok(PutObjectTaggingOutput::default())
+    }
+
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        let input = req.input;
+        let bucket = self.ns.bucket(&input.bucket).await?;
+        let object = self.ns.object(bucket, &key_path(&input.key)?).await?;
+        ok(GetObjectTaggingOutput {
+            tag_set: tag_set(&object.record),
+            version_id: None,
+        })
+    }
+
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<DeleteObjectTaggingInput>,
+    ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        let input = req.input;
+        let bucket = self.ns.bucket(&input.bucket).await?;
+        let object = self.ns.object(bucket, &key_path(&input.key)?).await?;
+        if !object.record.tags.is_empty() {
+            let mut record = object.record;
+            record.tags.clear();
+            self.ns.set_record(object.ino, &record).await?;
+        }
+        let mut response = S3Response::new(DeleteObjectTaggingOutput::default());
+        response.status = Some(hyper::StatusCode::NO_CONTENT);
+        Ok(response)
+    }
+
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        let input = req.input;
+        let bucket = self.ns.bucket(&input.bucket).await?;
+        let key = key_path(&input.key)?;
+        let object = self.ns.object(bucket, &key).await?;
+        // One header, comma-separated, may arrive as one element.
+        let wants = |name: &str| {
+            input
+                .object_attributes
+                .iter()
+                .flat_map(|a| a.as_str().split(','))
+                .any(|a| a.trim() == name)
+        };
+        let etag = if wants(ObjectAttributes::ETAG) {
+            Some(ETag::Strong(self.ns.etag(&object).await?))
+        } else {
+            None
+        };
+        let size = if key.directory { 0 } else { object.attr.size };
+        let parts = (wants(ObjectAttributes::OBJECT_PARTS) && !object.record.parts.is_empty())
+            .then(|| GetObjectAttributesParts {
+                total_parts_count: Some(object.record.parts.len() as i32),
+                ..GetObjectAttributesParts::default()
+            });
+        ok(GetObjectAttributesOutput {
+            e_tag: etag,
+            last_modified: Some(timestamp(object.attr.mtime)),
+            object_size: wants(ObjectAttributes::OBJECT_SIZE).then_some(size as i64),
+            storage_class: wants(ObjectAttributes::STORAGE_CLASS)
+                .then(|| StorageClass::from_static(StorageClass::STANDARD)),
+            object_parts: parts,
+            ..GetObjectAttributesOutput::default()
+        })
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        self.ns.bucket(&req.input.bucket).await?;
+        // Never enabled: S3 then answers without a Status.
+        ok(GetBucketVersioningOutput::default())
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        let input = req.input;
+        let bucket = self.ns.bucket(&input.bucket).await?;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let after = match &input.key_marker {
+            Some(marker) => Cursor::after_marker(
+                marker.as_bytes(),
+                prefix.as_bytes(),
+                input.delimiter.as_deref().map(str::as_bytes),
+            ),
+            None => Cursor::default(),
+        };
+        let request = self.list_request(
+            bucket,
+            input.prefix.clone(),
+            input.delimiter.clone(),
+            after,
+            input.max_keys,
+            input.encoding_type.as_ref(),
+        )?;
+        let listing = self.ns.list(&request).await?;
+        // An unversioned bucket: each object is its one version, "null", the latest.
+        let versions = listing
+            .contents
+            .into_iter()
+            .map(|o| ObjectVersion {
+                e_tag: o.e_tag,
+                is_latest: Some(true),
+                key: o.key,
+                last_modified: o.last_modified,
+                owner: Some(owner()),
+                size: o.size,
+                storage_class: Some(ObjectVersionStorageClass::from_static(
+                    ObjectVersionStorageClass::STANDARD,
+                )),
+                version_id: Some("null".into()),
+                ..ObjectVersion::default()
+            })
+            .collect();
+        let truncated = listing.next.is_some();
+        ok(ListObjectVersionsOutput {
+            name: Some(input.bucket),
+            prefix: Some(prefix),
+            key_marker: Some(input.key_marker.unwrap_or_default()),
+            version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
+            max_keys: Some(request.max.min(MAX_KEYS) as i32),
+            is_truncated: Some(truncated),
+            next_key_marker: if truncated { listing.next_marker } else { None },
+            next_version_id_marker: truncated.then(|| "null".into()),
+            versions: Some(versions),
+            common_prefixes: Some(listing.prefixes),
+            delimiter: input.delimiter,
+            encoding_type: input.encoding_type,
+            ..ListObjectVersionsOutput::default()
         })
     }
 
@@ -798,7 +1029,7 @@ impl S3 for Gateway {
                 "a key ending in '/' names a directory, which holds no bytes"
             ));
         }
-        let record = record_of(
+        let mut record = record_of(
             input.content_type,
             input.cache_control,
             input.content_disposition,
@@ -807,6 +1038,7 @@ impl S3 for Gateway {
             input.expires.as_ref(),
             input.metadata,
         )?;
+        record.tags = tags_of_header(input.tagging.as_deref())?;
         let id = self
             .ns
             .create_upload(&input.bucket, &input.key, record)
