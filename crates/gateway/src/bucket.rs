@@ -1,6 +1,7 @@
 //! Buckets (the volume's top-level directories) and their listings.
 
-use datenlord_meta::{FileKind, ROOT_INO};
+use datenlord_meta::{Attr, FileKind, ROOT_INO};
+use futures::StreamExt;
 use s3s::dto::{self, CommonPrefix, EncodingType, Object as S3Object, ObjectStorageClass};
 use s3s::{S3Result, s3_error};
 
@@ -12,6 +13,8 @@ use crate::record::{DirKind, Record};
 
 /// S3's largest page of keys.
 pub const MAX_KEYS: usize = 1000;
+/// Keys of a page described at once.
+const LIST_PARALLEL: usize = 32;
 
 /// A bucket as ListBuckets shows it.
 #[derive(Debug)]
@@ -124,29 +127,26 @@ impl Namespace {
                 text.into_owned()
             }
         };
+        // Each key's attributes, record and ETag are reads of its own; on a remote engine
+        // they are round trips, made for many keys at once.
+        let ids: Vec<(u64, bool)> = page.keys.iter().map(|l| (l.ino, l.dir)).collect();
+        let described: Vec<S3Result<Option<(Attr, String)>>> = futures::stream::iter(ids)
+            .map(|(ino, dir)| self.describe(ino, dir))
+            .buffered(LIST_PARALLEL)
+            .collect()
+            .await;
         let mut contents = Vec::with_capacity(page.keys.len());
         let mut last = None;
-        for listed in &page.keys {
-            let Ok(attr) = self.vfs.getattr(listed.ino).await else {
-                // Removed since the directory was read.
+        for (listed, described) in page.keys.iter().zip(described) {
+            // None: removed since the directory was read.
+            let Some((attr, etag)) = described? else {
                 continue;
             };
-            let record = if listed.dir {
-                Record::dir(DirKind::Object)
-            } else {
-                self.record(listed.ino).await
-            };
-            let object = Object {
-                ino: listed.ino,
-                attr,
-                record,
-            };
-            let etag = self.etag(&object).await?;
-            let size = if listed.dir { 0 } else { object.attr.size };
+            let size = if listed.dir { 0 } else { attr.size };
             contents.push(S3Object {
                 key: Some(encode(&listed.key)),
                 size: Some(size as i64),
-                last_modified: Some(timestamp(object.attr.mtime)),
+                last_modified: Some(timestamp(attr.mtime)),
                 e_tag: Some(etag_header(&etag)),
                 storage_class: Some(ObjectStorageClass::from_static(
                     ObjectStorageClass::STANDARD,
@@ -173,6 +173,23 @@ impl Namespace {
             next_marker: page.next.as_ref().and(last).map(|k| encode(&k)),
             next: page.next,
         })
+    }
+}
+
+impl Namespace {
+    /// The attributes and ETag of a listed key; `None` when it is gone.
+    async fn describe(&self, ino: u64, dir: bool) -> S3Result<Option<(Attr, String)>> {
+        let (attr, record) = if dir {
+            (self.vfs.getattr(ino).await, Record::dir(DirKind::Object))
+        } else {
+            futures::join!(self.vfs.getattr(ino), self.record(ino))
+        };
+        let Ok(attr) = attr else {
+            return Ok(None);
+        };
+        let object = Object { ino, attr, record };
+        let etag = self.etag(&object).await?;
+        Ok(Some((object.attr, etag)))
     }
 }
 

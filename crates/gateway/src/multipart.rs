@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::key::KeyPath;
 use crate::namespace::{Namespace, internal};
 use crate::object::{Object, PutMeta, Stored};
-use crate::record::{Record, Stamped};
+use crate::record::{Record, Stamped, XATTR};
 
 /// The extended attribute of an upload's directory: what the upload is for.
 pub const UPLOAD_XATTR: &[u8] = b"trusted.datenlord.s3.upload";
@@ -221,7 +221,10 @@ impl Namespace {
             Ok(stored) if stored.size > MAX_PART => {
                 Err(s3_error!(EntityTooLarge, "a part holds at most 5 GiB"))
             }
-            Ok(stored) => self.name_part(ino, dir, number).await.map(|()| stored),
+            Ok(stored) => self
+                .name_part(ino, dir, number, &stored.record)
+                .await
+                .map(|()| stored),
             Err(err) => Err(err),
         };
         self.vfs.release(fh, None).await;
@@ -243,7 +246,10 @@ impl Namespace {
         let (ino, fh) = self.stage_file().await?;
         let result = self.fill_copy(from, range, ino, fh).await;
         let result = match result {
-            Ok(done) => self.name_part(ino, dir, number).await.map(|()| done),
+            Ok((etag, modified, record)) => self
+                .name_part(ino, dir, number, &record)
+                .await
+                .map(|()| (etag, modified)),
             Err(err) => Err(err),
         };
         self.vfs.release(fh, None).await;
@@ -256,7 +262,7 @@ impl Namespace {
         range: std::ops::Range<u64>,
         ino: u64,
         fh: u64,
-    ) -> S3Result<(String, dto::Timestamp)> {
+    ) -> S3Result<(String, dto::Timestamp, Record)> {
         let source = self.etag(from).await?;
         self.clone_range(from, range.clone(), fh, 0).await?;
         self.vfs.flush_handle(fh, None).await.map_err(internal)?;
@@ -270,14 +276,14 @@ impl Namespace {
             etag: Some(Stamped::new(etag.clone(), &attr)),
             ..Record::default()
         };
-        self.set_record(ino, &record).await?;
-        Ok((etag, crate::object::timestamp(attr.mtime)))
+        Ok((etag, crate::object::timestamp(attr.mtime), record))
     }
 
-    async fn name_part(&self, ino: u64, dir: u64, number: i32) -> S3Result<()> {
+    async fn name_part(&self, ino: u64, dir: u64, number: i32, record: &Record) -> S3Result<()> {
+        let encoded = record.encode();
         match self
             .vfs
-            .link_over(ino, dir, part_name(number).as_bytes())
+            .link_over(ino, dir, part_name(number).as_bytes(), &[(XATTR, &encoded)])
             .await
         {
             Ok(_) => Ok(()),
@@ -362,7 +368,7 @@ impl Namespace {
         let (ino, fh) = self.stage_file().await?;
         let result = self.assemble(&picked, ino, fh, &etag, upload).await;
         let result = match result {
-            Ok(()) => self.place(bucket, key, ino).await,
+            Ok(record) => self.place(bucket, key, ino, &record).await,
             Err(err) => Err(err),
         };
         self.vfs.release(fh, None).await;
@@ -380,7 +386,7 @@ impl Namespace {
         fh: u64,
         etag: &str,
         upload: &Upload,
-    ) -> S3Result<()> {
+    ) -> S3Result<Record> {
         let mut at = 0;
         for part in parts {
             self.clone_range(&part.object, 0..part.size, fh, at).await?;
@@ -391,7 +397,7 @@ impl Namespace {
         let mut record = upload.record.clone();
         record.etag = Some(Stamped::new(etag.to_string(), &attr));
         record.parts = parts.iter().map(|p| p.size).collect();
-        self.set_record(ino, &record).await
+        Ok(record)
     }
 
     /// Aborts upload `id` of `bucket`/`key`.

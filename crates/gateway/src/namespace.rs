@@ -237,7 +237,8 @@ impl Namespace {
         }
     }
 
-    /// The entries of directory `ino`, without "." and "..".
+    /// The files and directories in directory `ino` (not "." and "..", and not symbolic
+    /// links, devices, FIFOs or sockets, which are no objects).
     pub async fn entries(&self, ino: u64) -> Result<Vec<Child>, VfsError> {
         let fh = self.vfs.opendir(ino).await?;
         let listed = self.vfs.readdir(fh, 0).await;
@@ -245,6 +246,7 @@ impl Namespace {
         Ok(listed?
             .iter()
             .filter(|e| e.name != b"." && e.name != b"..")
+            .filter(|e| matches!(e.kind, FileKind::File | FileKind::Dir))
             .map(|e| Child {
                 name: e.name.clone(),
                 ino: e.ino,

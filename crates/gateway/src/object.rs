@@ -13,7 +13,7 @@ use s3s::{S3Error, S3Result, TrailingHeaders, s3_error};
 use crate::body::{FileBody, PIECE};
 use crate::key::{KeyPath, parse};
 use crate::namespace::{Found, Namespace, clash, internal};
-use crate::record::{DirKind, Record, Stamped};
+use crate::record::{DirKind, Record, Stamped, XATTR};
 
 /// The ETag of zero bytes (a directory object).
 pub const EMPTY_ETAG: &str = "d41d8cd98f00b204e9800998ecf8427e";
@@ -54,6 +54,8 @@ pub struct Stored {
     pub checksums: dto::Checksum,
     /// Bytes stored.
     pub size: u64,
+    /// The S3 record to publish with the object.
+    pub record: Record,
 }
 
 static UPLOADS: AtomicU64 = AtomicU64::new(0);
@@ -190,7 +192,10 @@ impl Namespace {
         let (ino, fh) = self.stage_file().await?;
         let stored = self.fill(ino, fh, body, meta).await;
         let placed = match stored {
-            Ok(stored) => self.place(bucket, key, ino).await.map(|()| stored),
+            Ok(stored) => self
+                .place(bucket, key, ino, &stored.record)
+                .await
+                .map(|()| stored),
             Err(err) => Err(err),
         };
         // Unless placed, the file has no name and goes with this close.
@@ -254,20 +259,28 @@ impl Namespace {
         let etag = hex(&digest);
         let mut record = meta.record;
         record.etag = Some(Stamped::new(etag.clone(), &attr));
-        self.set_record(ino, &record).await?;
         Ok(Stored {
             etag,
             checksums,
             size,
+            record,
         })
     }
 
-    /// Names the staged file `ino` by `key`, replacing an older object in the same
-    /// transaction: a reader finds the old object or the new one, whole.
-    pub(crate) async fn place(&self, bucket: u64, key: &KeyPath<'_>, ino: u64) -> S3Result<()> {
+    /// Names the staged file `ino` by `key` with its `record`, replacing an older object in
+    /// the same transaction: a reader finds the old object or the new one, whole.
+    pub(crate) async fn place(
+        &self,
+        bucket: u64,
+        key: &KeyPath<'_>,
+        ino: u64,
+        record: &Record,
+    ) -> S3Result<()> {
+        let encoded = record.encode();
+        let xattrs: [(&[u8], &[u8]); 1] = [(XATTR, &encoded)];
         for _ in 0..3 {
             let parent = self.make_dirs(bucket, key.parents()).await?;
-            match self.vfs.link_over(ino, parent, key.name()).await {
+            match self.vfs.link_over(ino, parent, key.name(), &xattrs).await {
                 Ok(_) => return Ok(()),
                 Err(err) if err.errno() == libc::EISDIR => return Err(prefix_in_the_way(key)),
                 // A delete pruned the directory meanwhile: make it again.
@@ -321,6 +334,7 @@ impl Namespace {
             etag: EMPTY_ETAG.to_string(),
             checksums: dto::Checksum::default(),
             size: 0,
+            record,
         })
     }
 
@@ -378,7 +392,10 @@ impl Namespace {
         let (ino, fh) = self.stage_file().await?;
         let result = self.clone_into(from, ino, fh, etag, record).await;
         let placed = match result {
-            Ok(done) => self.place(bucket, key, ino).await.map(|()| done),
+            Ok((etag, attr, record)) => self
+                .place(bucket, key, ino, &record)
+                .await
+                .map(|()| (etag, attr)),
             Err(err) => Err(err),
         };
         self.vfs.release(fh, None).await;
@@ -392,13 +409,12 @@ impl Namespace {
         fh: u64,
         etag: String,
         mut record: Record,
-    ) -> S3Result<(String, Attr)> {
+    ) -> S3Result<(String, Attr, Record)> {
         self.clone_range(from, 0..from.attr.size, fh, 0).await?;
         self.vfs.flush_handle(fh, None).await.map_err(internal)?;
         let copied = self.vfs.getattr(ino).await.map_err(internal)?;
         record.etag = Some(Stamped::new(etag.clone(), &copied));
-        self.set_record(ino, &record).await?;
-        Ok((etag, copied))
+        Ok((etag, copied, record))
     }
 
     /// Makes the bytes `range` of `from` the bytes at `at` of the file open as `fh`, sharing

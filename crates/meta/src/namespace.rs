@@ -266,18 +266,29 @@ impl Meta {
     }
 
     /// Gives the file `ino`, which has no name and is held open (O_TMPFILE), the name `name`
-    /// in `parent`, replacing the non-directory that had it — in one transaction, so the name
-    /// leads to the old file or to the new one, never to nothing (what `linkat` and then
-    /// `rename` do, without a temporary name). Returns the inode that lost the name. EISDIR
-    /// when a directory has it; ENOENT when `ino` has a name or is not held open.
+    /// in `parent`, replacing the non-directory that had it, and sets the extended attributes
+    /// `xattrs` on it — in one transaction, so the name leads to the old file or to the new
+    /// one with its attributes, never to nothing (what `linkat` and then `rename` do, without a
+    /// temporary name). Returns the inode that lost the name. EISDIR when a directory has it;
+    /// ENOENT when `ino` has a name or is not held open; EINVAL for a `system.` attribute.
     pub async fn link_over(
         &self,
         ino: u64,
         parent: u64,
         name: &[u8],
+        xattrs: &[(&[u8], &[u8])],
         open: &dyn OpenFiles,
     ) -> Result<Option<Removed>> {
         check_name(name)?;
+        for (xname, value) in xattrs {
+            // ACLs change the mode too: they go through setxattr.
+            if xname.is_empty() || xname.starts_with(b"system.") {
+                return errno(libc::EINVAL);
+            }
+            if value.len() > crate::xattr::XATTR_SIZE_MAX {
+                return errno(libc::E2BIG);
+            }
+        }
         write_txn!(self, |txn| {
             let mut attr = get_attr(&mut txn, ino).await?;
             let held = !holders(&mut txn, ino, None).await?.is_empty();
@@ -304,6 +315,9 @@ impl Meta {
             attr.parent = parent;
             attr.ctime = now;
             put_attr(&mut txn, ino, &attr)?;
+            for (xname, value) in xattrs {
+                txn.put(&keys::xattr(ino, xname), value)?;
+            }
             let dirent = Dirent {
                 kind: FileKind::File,
                 ino,

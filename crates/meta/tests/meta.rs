@@ -721,7 +721,7 @@ async fn link_over_names_an_unnamed_file_in_place_of_another() {
         .unwrap();
     assert_eq!(attr.nlink, 0);
     let replaced = meta
-        .link_over(new, ROOT_INO, b"obj", &NONE_OPEN)
+        .link_over(new, ROOT_INO, b"obj", &[(b"user.etag", b"abc")], &NONE_OPEN)
         .await
         .unwrap()
         .unwrap();
@@ -729,6 +729,7 @@ async fn link_over_names_an_unnamed_file_in_place_of_another() {
     assert_eq!(replaced.attr.nlink, 0);
     assert_eq!(meta.lookup(ROOT_INO, b"obj").await.unwrap().0, new);
     assert_eq!(meta.getattr(new).await.unwrap().nlink, 1);
+    assert_eq!(meta.getxattr(new, b"user.etag").await.unwrap(), b"abc");
     // The replaced file, held by nobody, is gone; the usage counts one file more than before.
     assert_eq!(meta.getattr(old).await.unwrap_err().errno(), libc::ENOENT);
     assert!(!meta.release_open(7, new).await.unwrap());
@@ -737,7 +738,7 @@ async fn link_over_names_an_unnamed_file_in_place_of_another() {
 
     // A name already given, a directory in the way, a file nobody holds: refused.
     assert_eq!(
-        meta.link_over(new, ROOT_INO, b"again", &NONE_OPEN)
+        meta.link_over(new, ROOT_INO, b"again", &[], &NONE_OPEN)
             .await
             .unwrap_err()
             .errno(),
@@ -749,15 +750,28 @@ async fn link_over_names_an_unnamed_file_in_place_of_another() {
         .await
         .unwrap();
     assert_eq!(
-        meta.link_over(held, ROOT_INO, b"d", &NONE_OPEN)
+        meta.link_over(held, ROOT_INO, b"d", &[], &NONE_OPEN)
             .await
             .unwrap_err()
             .errno(),
         libc::EISDIR
     );
+    assert_eq!(
+        meta.link_over(
+            held,
+            ROOT_INO,
+            b"x",
+            &[(b"system.posix_acl_access", b"")],
+            &NONE_OPEN
+        )
+        .await
+        .unwrap_err()
+        .errno(),
+        libc::EINVAL
+    );
     // A fresh name works as link(2) does.
     assert!(
-        meta.link_over(held, ROOT_INO, b"fresh", &NONE_OPEN)
+        meta.link_over(held, ROOT_INO, b"fresh", &[], &NONE_OPEN)
             .await
             .unwrap()
             .is_none()

@@ -65,11 +65,24 @@ impl Vfs {
     }
 
     /// Gives a file without a name that this mount holds open (made by [`Vfs::create`] without
-    /// a name) the name `name` in `parent`, atomically replacing a non-directory there: readers
-    /// find the old file or the new one, never neither. Returns the inode that lost the name.
-    /// EISDIR when a directory has it.
-    pub async fn link_over(&self, ino: u64, parent: u64, name: &[u8]) -> Result<Option<Removed>> {
-        let replaced = self.meta.link_over(ino, parent, name, &Opens(self)).await?;
+    /// a name) the name `name` in `parent` and the extended attributes `xattrs`, atomically
+    /// replacing a non-directory there: readers find the old file or the new one, never
+    /// neither. Returns the inode that lost the name. EISDIR when a directory has it.
+    pub async fn link_over(
+        &self,
+        ino: u64,
+        parent: u64,
+        name: &[u8],
+        xattrs: &[(&[u8], &[u8])],
+    ) -> Result<Option<Removed>> {
+        let replaced = self
+            .meta
+            .link_over(ino, parent, name, xattrs, &Opens(self))
+            .await?;
+        if let Some(file) = self.open_file(ino) {
+            // Named now: its hold lingers after the last close like any file's.
+            file.named();
+        }
         if let Some(removed) = &replaced {
             self.mark_orphan(removed);
         }

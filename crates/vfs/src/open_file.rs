@@ -81,6 +81,12 @@ impl OpenFile {
         self.orphan.store(true, Ordering::Relaxed);
     }
 
+    /// The file, which had no name, got one.
+    pub fn named(&self) {
+        self.orphan.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether the file lost its last name while open here (or never had one).
     pub fn is_orphan(&self) -> bool {
         self.orphan.load(Ordering::Relaxed)
     }

@@ -609,7 +609,12 @@ class OneNamespace(unittest.TestCase):
         with open(os.path.join(root, "from-s3", "deep", "obj.txt"), "rb") as f:
             self.assertEqual(f.read(), b"via s3")
         os.mkdir(os.path.join(root, "empty-dir"))
-        self.assertIn("empty-dir/", keys_of(S3.list_objects_v2(Bucket=bucket)))
+        os.symlink("from-s3/deep/obj.txt", os.path.join(root, "a-link"))
+        listed = keys_of(S3.list_objects_v2(Bucket=bucket))
+        self.assertIn("empty-dir/", listed)
+        # A symbolic link is no object: not listed, and not found.
+        self.assertNotIn("a-link", listed)
+        self.assertEqual(error_of(S3.head_object, Bucket=bucket, Key="a-link")[1], 404)
         # A directory made through the mount stays when its last object goes.
         S3.delete_object(Bucket=bucket, Key="from-mount/file.bin")
         self.assertTrue(os.path.isdir(os.path.join(root, "from-mount")))
