@@ -161,24 +161,6 @@ wait_mounted() {
     echo "no mount appeared on $1" >&2
     return 1
 }
-etcd_port=
-start_etcd() {
-    [ -n "$etcd_port" ] && return 0
-    etcd_port=$(free_port)
-    local peer
-    peer=$(free_port)
-    etcd --name bench --data-dir "$WORK/etcd" --listen-client-urls "http://127.0.0.1:$etcd_port" \
-        --advertise-client-urls "http://127.0.0.1:$etcd_port" --listen-peer-urls "http://127.0.0.1:$peer" \
-        --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
-        --initial-cluster "bench=http://127.0.0.1:$peer" >"$WORK/etcd.log" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 100); do
-        etcdctl --endpoints "127.0.0.1:$etcd_port" endpoint health >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    echo "etcd did not start (see $WORK/etcd.log)" >&2
-    return 1
-}
 s3_started=
 start_s3_once() {
     [ -n "$s3_started" ] && return 0

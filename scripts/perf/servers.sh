@@ -59,3 +59,24 @@ start_s3() {
     echo "the S3 server did not start (see $WORK/s3s-fs.log: $(tail -1 "$WORK/s3s-fs.log" 2>/dev/null))" >&2
     return 1
 }
+
+# start_etcd: one etcd member on free ports (etcd_port), data under WORK; returns once it is
+# healthy (fails after 10 s). Does nothing when already started.
+etcd_port=
+start_etcd() {
+    [ -n "$etcd_port" ] && return 0
+    etcd_port=$(free_port)
+    local peer
+    peer=$(free_port)
+    etcd --name bench --data-dir "$WORK/etcd" --listen-client-urls "http://127.0.0.1:$etcd_port" \
+        --advertise-client-urls "http://127.0.0.1:$etcd_port" --listen-peer-urls "http://127.0.0.1:$peer" \
+        --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+        --initial-cluster "bench=http://127.0.0.1:$peer" >"$WORK/etcd.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 100); do
+        etcdctl --endpoints "127.0.0.1:$etcd_port" endpoint health >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "etcd did not start (see $WORK/etcd.log)" >&2
+    return 1
+}

@@ -218,6 +218,55 @@ fn algorithms(headers: &hyper::HeaderMap, sent: &Checksum) -> [bool; 5] {
     out
 }
 
+/// What a GET or HEAD asks for.
+struct ReadRequest<'a> {
+    bucket: &'a str,
+    key: &'a str,
+    if_match: Option<&'a ETagCondition>,
+    if_unmodified_since: Option<&'a Timestamp>,
+    if_none_match: Option<&'a ETagCondition>,
+    if_modified_since: Option<&'a Timestamp>,
+    part_number: Option<i32>,
+    range: Option<&'a Range>,
+}
+
+/// The object a GET or HEAD found, and the bytes it answers with.
+struct Read {
+    object: Object,
+    etag: String,
+    start: u64,
+    end: u64,
+    content_range: Option<String>,
+}
+
+/// The content headers of a GET or HEAD: the stored ones, or the `response-*` overrides.
+struct Presented {
+    content_type: String,
+    cache_control: Option<String>,
+    content_disposition: Option<String>,
+    content_encoding: Option<String>,
+    content_language: Option<String>,
+    expires: Option<Timestamp>,
+}
+
+impl Presented {
+    /// `overrides`: response-content-type, -cache-control, -content-disposition,
+    /// -content-encoding, -content-language.
+    fn new(record: &Record, overrides: [Option<String>; 5], expires: Option<Timestamp>) -> Self {
+        let [content_type, cache_control, disposition, encoding, language] = overrides;
+        Self {
+            content_type: content_type
+                .or_else(|| record.content_type.clone())
+                .unwrap_or_else(|| "binary/octet-stream".into()),
+            cache_control: cache_control.or_else(|| record.cache_control.clone()),
+            content_disposition: disposition.or_else(|| record.content_disposition.clone()),
+            content_encoding: encoding.or_else(|| record.content_encoding.clone()),
+            content_language: language.or_else(|| record.content_language.clone()),
+            expires: expires.or_else(|| expires_of(record)),
+        }
+    }
+}
+
 /// The checksums of a PUT or a part, as headers sent them, and the algorithms to compute.
 fn sent_checksums(
     headers: &hyper::HeaderMap,
@@ -240,6 +289,49 @@ fn sent_checksums(
 }
 
 impl Gateway {
+    /// Finds the object of a GET or HEAD, checks its conditions, and resolves its part or range.
+    async fn read(&self, r: ReadRequest<'_>) -> S3Result<Read> {
+        let bucket = self.ns.bucket(r.bucket).await?;
+        let key = key_path(r.key)?;
+        let object = self.ns.object(bucket, &key).await?;
+        let etag = self.ns.etag(&object).await?;
+        check(
+            &object,
+            &etag,
+            r.if_match,
+            r.if_unmodified_since,
+            r.if_none_match,
+            r.if_modified_since,
+        )?;
+        let size = if key.directory { 0 } else { object.attr.size };
+        let part = part_range(&object, r.part_number, size)?;
+        let (start, end, content_range) = match r.range {
+            None if r.part_number.is_some() => {
+                (part.start, part.end, Some(content_range(&part, size)))
+            }
+            None => (0, size, None),
+            Some(_) if r.part_number.is_some() => {
+                return Err(s3_error!(
+                    InvalidRequest,
+                    "Cannot specify both Range header and partNumber query parameter"
+                ));
+            }
+            Some(range) => {
+                let r = range.check(size).map_err(|_| {
+                    s3_error!(InvalidRange, "The requested range is not satisfiable")
+                })?;
+                (r.start, r.end, Some(content_range(&r, size)))
+            }
+        };
+        Ok(Read {
+            object,
+            etag,
+            start,
+            end,
+            content_range,
+        })
+    }
+
     async fn source(
         &self,
         credentials: Option<&s3s::auth::Credentials>,
@@ -515,61 +607,44 @@ impl S3 for Gateway {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
-        let input = req.input;
-        let bucket = self.ns.bucket(&input.bucket).await?;
-        let key = key_path(&input.key)?;
-        let object = self.ns.object(bucket, &key).await?;
-        let etag = self.ns.etag(&object).await?;
-        check(
-            &object,
-            &etag,
-            input.if_match.as_ref(),
-            input.if_unmodified_since.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-        )?;
-        let size = if key.directory { 0 } else { object.attr.size };
-        let part = part_range(&object, input.part_number, size)?;
-        let (length, range) = match &input.range {
-            None if input.part_number.is_some() => {
-                (part.end - part.start, Some(content_range(&part, size)))
-            }
-            None => (size, None),
-            Some(range) => {
-                let r = range.check(size).map_err(|_| {
-                    s3_error!(InvalidRange, "The requested range is not satisfiable")
-                })?;
-                (r.end - r.start, Some(content_range(&r, size)))
-            }
-        };
-        let record = &object.record;
+        let i = req.input;
+        let read = self
+            .read(ReadRequest {
+                bucket: &i.bucket,
+                key: &i.key,
+                if_match: i.if_match.as_ref(),
+                if_unmodified_since: i.if_unmodified_since.as_ref(),
+                if_none_match: i.if_none_match.as_ref(),
+                if_modified_since: i.if_modified_since.as_ref(),
+                part_number: i.part_number,
+                range: i.range.as_ref(),
+            })
+            .await?;
+        let h = Presented::new(
+            &read.object.record,
+            [
+                i.response_content_type,
+                i.response_cache_control,
+                i.response_content_disposition,
+                i.response_content_encoding,
+                i.response_content_language,
+            ],
+            i.response_expires,
+        );
         ok(HeadObjectOutput {
             accept_ranges: Some("bytes".into()),
-            content_length: Some(length as i64),
-            content_range: range,
-            content_type: Some(
-                input
-                    .response_content_type
-                    .or_else(|| record.content_type.clone())
-                    .unwrap_or_else(|| "binary/octet-stream".into()),
-            ),
-            cache_control: input
-                .response_cache_control
-                .or_else(|| record.cache_control.clone()),
-            content_disposition: input
-                .response_content_disposition
-                .or_else(|| record.content_disposition.clone()),
-            content_encoding: input
-                .response_content_encoding
-                .or_else(|| record.content_encoding.clone()),
-            content_language: input
-                .response_content_language
-                .or_else(|| record.content_language.clone()),
-            expires: input.response_expires.or_else(|| expires_of(record)),
-            e_tag: Some(etag_header(&etag)),
-            last_modified: Some(timestamp(object.attr.mtime)),
-            metadata: metadata_of(record),
-            parts_count: parts_count(record, input.part_number),
+            content_length: Some((read.end - read.start) as i64),
+            content_range: read.content_range,
+            content_type: Some(h.content_type),
+            cache_control: h.cache_control,
+            content_disposition: h.content_disposition,
+            content_encoding: h.content_encoding,
+            content_language: h.content_language,
+            expires: h.expires,
+            e_tag: Some(etag_header(&read.etag)),
+            last_modified: Some(timestamp(read.object.attr.mtime)),
+            metadata: metadata_of(&read.object.record),
+            parts_count: parts_count(&read.object.record, i.part_number),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             ..HeadObjectOutput::default()
         })
@@ -579,70 +654,50 @@ impl S3 for Gateway {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
-        let input = req.input;
-        let bucket = self.ns.bucket(&input.bucket).await?;
-        let key = key_path(&input.key)?;
-        let object = self.ns.object(bucket, &key).await?;
-        let etag = self.ns.etag(&object).await?;
-        check(
-            &object,
-            &etag,
-            input.if_match.as_ref(),
-            input.if_unmodified_since.as_ref(),
-            input.if_none_match.as_ref(),
-            input.if_modified_since.as_ref(),
-        )?;
-        let size = if key.directory { 0 } else { object.attr.size };
-        let part = part_range(&object, input.part_number, size)?;
-        let (start, end, range) = match &input.range {
-            None if input.part_number.is_some() => {
-                (part.start, part.end, Some(content_range(&part, size)))
-            }
-            None => (0, size, None),
-            Some(_) if input.part_number.is_some() => {
-                return Err(s3_error!(
-                    InvalidRequest,
-                    "Cannot specify both Range header and partNumber query parameter"
-                ));
-            }
-            Some(range) => {
-                let r = range.check(size).map_err(|_| {
-                    s3_error!(InvalidRange, "The requested range is not satisfiable")
-                })?;
-                (r.start, r.end, Some(content_range(&r, size)))
-            }
-        };
-        let body = self.ns.read_body(&object, start, end).await?;
-        let record = &object.record;
+        let i = req.input;
+        let read = self
+            .read(ReadRequest {
+                bucket: &i.bucket,
+                key: &i.key,
+                if_match: i.if_match.as_ref(),
+                if_unmodified_since: i.if_unmodified_since.as_ref(),
+                if_none_match: i.if_none_match.as_ref(),
+                if_modified_since: i.if_modified_since.as_ref(),
+                part_number: i.part_number,
+                range: i.range.as_ref(),
+            })
+            .await?;
+        let body = self
+            .ns
+            .read_body(&read.object, read.start, read.end)
+            .await?;
+        let h = Presented::new(
+            &read.object.record,
+            [
+                i.response_content_type,
+                i.response_cache_control,
+                i.response_content_disposition,
+                i.response_content_encoding,
+                i.response_content_language,
+            ],
+            i.response_expires,
+        );
         ok(GetObjectOutput {
             accept_ranges: Some("bytes".into()),
             body: Some(StreamingBlob::wrap(body)),
-            content_length: Some((end - start) as i64),
-            content_range: range,
-            content_type: Some(
-                input
-                    .response_content_type
-                    .or_else(|| record.content_type.clone())
-                    .unwrap_or_else(|| "binary/octet-stream".into()),
-            ),
-            cache_control: input
-                .response_cache_control
-                .or_else(|| record.cache_control.clone()),
-            content_disposition: input
-                .response_content_disposition
-                .or_else(|| record.content_disposition.clone()),
-            content_encoding: input
-                .response_content_encoding
-                .or_else(|| record.content_encoding.clone()),
-            content_language: input
-                .response_content_language
-                .or_else(|| record.content_language.clone()),
-            expires: input.response_expires.or_else(|| expires_of(record)),
-            e_tag: Some(etag_header(&etag)),
-            last_modified: Some(timestamp(object.attr.mtime)),
-            metadata: metadata_of(record),
-            parts_count: parts_count(record, input.part_number),
-            tag_count: tag_count(record),
+            content_length: Some((read.end - read.start) as i64),
+            content_range: read.content_range,
+            content_type: Some(h.content_type),
+            cache_control: h.cache_control,
+            content_disposition: h.content_disposition,
+            content_encoding: h.content_encoding,
+            content_language: h.content_language,
+            expires: h.expires,
+            e_tag: Some(etag_header(&read.etag)),
+            last_modified: Some(timestamp(read.object.attr.mtime)),
+            metadata: metadata_of(&read.object.record),
+            parts_count: parts_count(&read.object.record, i.part_number),
+            tag_count: tag_count(&read.object.record),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             ..GetObjectOutput::default()
         })
