@@ -338,7 +338,7 @@ impl Namespace {
         })
     }
 
-    /// Deletes the object `key`: nothing to do when there is none. A directory object with
+    /// Deletes the object `key`: nothing to do when there is none. A folder object with
     /// entries stops being an object; its entries stay.
     pub async fn delete(&self, bucket: u64, key: &KeyPath<'_>) -> S3Result<()> {
         let object = match self.object(bucket, key).await {
@@ -352,7 +352,12 @@ impl Namespace {
         };
         let removed = if object.attr.kind == FileKind::Dir {
             match self.vfs.rmdir(parent, key.name()).await {
+                // A folder object with entries stops being an object and goes with its last
+                // entry; a directory made through a mount stays what it is.
                 Err(err) if err.errno() == libc::ENOTEMPTY => {
+                    if object.record.dir != Some(DirKind::Object) {
+                        return Ok(());
+                    }
                     let mut record = object.record;
                     record.dir = Some(DirKind::Implicit);
                     return self.set_record(object.ino, &record).await;

@@ -615,7 +615,9 @@ class OneNamespace(unittest.TestCase):
         # A symbolic link is no object: not listed, and not found.
         self.assertNotIn("a-link", listed)
         self.assertEqual(error_of(S3.head_object, Bucket=bucket, Key="a-link")[1], 404)
-        # A directory made through the mount stays when its last object goes.
+        # A directory made through the mount stays when its last object goes, and a delete of
+        # its "folder" key while it has entries leaves it a mount directory.
+        S3.delete_object(Bucket=bucket, Key="from-mount/")
         S3.delete_object(Bucket=bucket, Key="from-mount/file.bin")
         self.assertTrue(os.path.isdir(os.path.join(root, "from-mount")))
         S3.delete_object(Bucket=bucket, Key="from-s3/deep/obj.txt")
