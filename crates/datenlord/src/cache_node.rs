@@ -86,12 +86,7 @@ impl HttpResponder for Reports {
 }
 
 pub fn run(args: CacheNodeArgs) -> Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let result = runtime.block_on(serve(args));
-    runtime.shutdown_timeout(Duration::from_secs(5));
-    result.map(|()| ExitCode::SUCCESS)
+    crate::run_daemon(serve(args))
 }
 
 async fn serve(args: CacheNodeArgs) -> Result<()> {

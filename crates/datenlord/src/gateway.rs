@@ -17,12 +17,7 @@ use crate::cli::GatewayArgs;
 use crate::home;
 
 pub fn run(args: GatewayArgs) -> Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let result = runtime.block_on(serve(args));
-    runtime.shutdown_timeout(Duration::from_secs(5));
-    result.map(|()| ExitCode::SUCCESS)
+    crate::run_daemon(serve(args))
 }
 
 fn owner(text: &str) -> Result<Caller> {

@@ -19,6 +19,19 @@ mod warmup;
 
 use clap::Parser;
 
+/// Runs a long-lived server (the gateway, a cache node) on a multi-threaded runtime until it
+/// returns, then gives its tasks 5 s to end.
+fn run_daemon(
+    serve: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<std::process::ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(serve);
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    result.map(|()| std::process::ExitCode::SUCCESS)
+}
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()

@@ -364,11 +364,11 @@ impl Namespace {
         let etags: Vec<String> = picked.iter().map(|p| p.etag.clone()).collect();
         let etag = multipart_etag(&etags)
             .ok_or_else(|| s3_error!(InternalError, "a part's ETag is not an MD5"))?;
-        self.make_dirs(bucket, key.parents()).await?;
+        let parent = self.make_dirs(bucket, key.parents()).await?;
         let (ino, fh) = self.stage_file().await?;
         let result = self.assemble(&picked, ino, fh, &etag, upload).await;
         let result = match result {
-            Ok(record) => self.place(bucket, key, ino, &record).await,
+            Ok(record) => self.place(bucket, key, parent, ino, &record).await,
             Err(err) => Err(err),
         };
         self.vfs.release(fh, None).await;

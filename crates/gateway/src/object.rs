@@ -193,7 +193,7 @@ impl Namespace {
         let stored = self.fill(ino, fh, body, meta).await;
         let placed = match stored {
             Ok(stored) => self
-                .place(bucket, key, ino, &stored.record)
+                .place(bucket, key, parent, ino, &stored.record)
                 .await
                 .map(|()| stored),
             Err(err) => Err(err),
@@ -267,24 +267,27 @@ impl Namespace {
         })
     }
 
-    /// Names the staged file `ino` by `key` with its `record`, replacing an older object in
-    /// the same transaction: a reader finds the old object or the new one, whole.
+    /// Names the staged file `ino` by `key` (in directory `parent`, which the caller made)
+    /// with its `record`, replacing an older object in the same transaction: a reader finds
+    /// the old object or the new one, whole.
     pub(crate) async fn place(
         &self,
         bucket: u64,
         key: &KeyPath<'_>,
+        mut parent: u64,
         ino: u64,
         record: &Record,
     ) -> S3Result<()> {
         let encoded = record.encode();
         let xattrs: [(&[u8], &[u8]); 1] = [(XATTR, &encoded)];
         for _ in 0..3 {
-            let parent = self.make_dirs(bucket, key.parents()).await?;
             match self.vfs.link_over(ino, parent, key.name(), &xattrs).await {
                 Ok(_) => return Ok(()),
                 Err(err) if err.errno() == libc::EISDIR => return Err(prefix_in_the_way(key)),
                 // A delete pruned the directory meanwhile: make it again.
-                Err(err) if err.errno() == libc::ENOENT => continue,
+                Err(err) if err.errno() == libc::ENOENT => {
+                    parent = self.make_dirs(bucket, key.parents()).await?;
+                }
                 Err(err) => return Err(internal(err)),
             }
         }
@@ -393,12 +396,12 @@ impl Namespace {
             return Ok((stored.etag, attr));
         }
         let etag = self.etag(from).await?;
-        self.make_dirs(bucket, key.parents()).await?;
+        let parent = self.make_dirs(bucket, key.parents()).await?;
         let (ino, fh) = self.stage_file().await?;
         let result = self.clone_into(from, ino, fh, etag, record).await;
         let placed = match result {
             Ok((etag, attr, record)) => self
-                .place(bucket, key, ino, &record)
+                .place(bucket, key, parent, ino, &record)
                 .await
                 .map(|()| (etag, attr)),
             Err(err) => Err(err),

@@ -4,12 +4,23 @@
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
+mod checksums;
+mod present;
+mod ranges;
+mod uploads;
+
+use checksums::sent_checksums;
+use present::{
+    Presented, check_tags, metadata_of, parts_count, record_of, tag_count, tag_set, tags_of_header,
+};
+use ranges::{content_range, copy_source_range, marker_cursor, part_range};
+
 use crate::auth::Credentials;
 use crate::bucket::{ListRequest, Listing, MAX_KEYS, wants_url};
 use crate::list::Cursor;
 use crate::namespace::Namespace;
 use crate::object::{
-    ALGORITHMS, Object, Precondition, PutMeta, etag_header, key_path, preconditions, timestamp,
+    Object, Precondition, PutMeta, etag_header, key_path, preconditions, timestamp,
 };
 use crate::record::Record;
 
@@ -48,119 +59,6 @@ fn ok<T>(output: T) -> S3Result<S3Response<T>> {
     Ok(S3Response::new(output))
 }
 
-/// The content headers and user metadata of a PUT or a copy with REPLACE.
-fn record_of(
-    content_type: Option<String>,
-    cache_control: Option<String>,
-    content_disposition: Option<String>,
-    content_encoding: Option<String>,
-    content_language: Option<String>,
-    expires: Option<&Timestamp>,
-    metadata: Option<Metadata>,
-) -> S3Result<Record> {
-    let expires = match expires {
-        Some(t) => {
-            let mut out = Vec::new();
-            t.format(TimestampFormat::HttpDate, &mut out)
-                .map_err(|_| s3_error!(InvalidArgument, "Expires is not a valid date"))?;
-            Some(String::from_utf8_lossy(&out).into_owned())
-        }
-        None => None,
-    };
-    let user: std::collections::BTreeMap<String, String> =
-        metadata.unwrap_or_default().into_iter().collect();
-    let size: usize = user.iter().map(|(k, v)| k.len() + v.len()).sum();
-    if size > 2048 {
-        return Err(s3_error!(
-            MetadataTooLarge,
-            "user metadata is {size} bytes; S3 allows at most 2 KB"
-        ));
-    }
-    Ok(Record {
-        content_type,
-        cache_control,
-        content_disposition,
-        content_encoding,
-        content_language,
-        expires,
-        user,
-        ..Record::default()
-    })
-}
-
-/// S3's limits on tags: at most 10, keys of 1-128 characters, values of at most 256, each key
-/// once.
-fn check_tags(
-    pairs: Vec<(String, String)>,
-) -> S3Result<std::collections::BTreeMap<String, String>> {
-    if pairs.len() > 10 {
-        return Err(s3_error!(
-            InvalidTag,
-            "Object tags cannot be greater than 10"
-        ));
-    }
-    let mut tags = std::collections::BTreeMap::new();
-    for (key, value) in pairs {
-        if key.is_empty() || key.chars().count() > 128 {
-            return Err(s3_error!(
-                InvalidTag,
-                "The TagKey you have provided is invalid"
-            ));
-        }
-        if value.chars().count() > 256 {
-            return Err(s3_error!(
-                InvalidTag,
-                "The TagValue you have provided is invalid"
-            ));
-        }
-        if tags.insert(key, value).is_some() {
-            return Err(s3_error!(
-                InvalidTag,
-                "Cannot provide multiple Tags with the same key"
-            ));
-        }
-    }
-    Ok(tags)
-}
-
-/// The tags of an `x-amz-tagging` header (URL-encoded `k=v&k2=v2`).
-fn tags_of_header(header: Option<&str>) -> S3Result<std::collections::BTreeMap<String, String>> {
-    match header {
-        None => Ok(Default::default()),
-        Some(text) => check_tags(
-            url::form_urlencoded::parse(text.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        ),
-    }
-}
-
-fn tag_set(record: &Record) -> Vec<Tag> {
-    record
-        .tags
-        .iter()
-        .map(|(k, v)| Tag {
-            key: Some(k.clone()),
-            value: Some(v.clone()),
-        })
-        .collect()
-}
-
-fn tag_count(record: &Record) -> Option<i32> {
-    (!record.tags.is_empty()).then_some(record.tags.len() as i32)
-}
-
-fn expires_of(record: &Record) -> Option<Timestamp> {
-    record
-        .expires
-        .as_deref()
-        .and_then(|s| Timestamp::parse(TimestampFormat::HttpDate, s).ok())
-}
-
-fn metadata_of(record: &Record) -> Option<Metadata> {
-    (!record.user.is_empty()).then(|| record.user.clone().into_iter().collect())
-}
-
 fn not_modified() -> S3Error {
     S3Error::new(S3ErrorCode::NotModified)
 }
@@ -191,33 +89,6 @@ fn check(
     }
 }
 
-/// Which checksum algorithms a PUT asks for: headers sent, `x-amz-trailer` announced, or
-/// `x-amz-sdk-checksum-algorithm` named.
-fn algorithms(headers: &hyper::HeaderMap, sent: &Checksum) -> [bool; 5] {
-    let named = |header: &str| {
-        headers
-            .get(header)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase()
-    };
-    let trailer = named("x-amz-trailer");
-    let sdk = named("x-amz-sdk-checksum-algorithm");
-    let present = [
-        sent.checksum_crc32.is_some(),
-        sent.checksum_crc32c.is_some(),
-        sent.checksum_sha1.is_some(),
-        sent.checksum_sha256.is_some(),
-        sent.checksum_crc64nvme.is_some(),
-    ];
-    let mut out = [false; 5];
-    for (i, name) in ALGORITHMS.iter().enumerate() {
-        let header = format!("x-amz-checksum-{name}");
-        out[i] = present[i] || trailer.split(',').any(|t| t.trim() == header) || sdk == *name;
-    }
-    out
-}
-
 /// What a GET or HEAD asks for.
 struct ReadRequest<'a> {
     bucket: &'a str,
@@ -237,55 +108,6 @@ struct Read {
     start: u64,
     end: u64,
     content_range: Option<String>,
-}
-
-/// The content headers of a GET or HEAD: the stored ones, or the `response-*` overrides.
-struct Presented {
-    content_type: String,
-    cache_control: Option<String>,
-    content_disposition: Option<String>,
-    content_encoding: Option<String>,
-    content_language: Option<String>,
-    expires: Option<Timestamp>,
-}
-
-impl Presented {
-    /// `overrides`: response-content-type, -cache-control, -content-disposition,
-    /// -content-encoding, -content-language.
-    fn new(record: &Record, overrides: [Option<String>; 5], expires: Option<Timestamp>) -> Self {
-        let [content_type, cache_control, disposition, encoding, language] = overrides;
-        Self {
-            content_type: content_type
-                .or_else(|| record.content_type.clone())
-                .unwrap_or_else(|| "binary/octet-stream".into()),
-            cache_control: cache_control.or_else(|| record.cache_control.clone()),
-            content_disposition: disposition.or_else(|| record.content_disposition.clone()),
-            content_encoding: encoding.or_else(|| record.content_encoding.clone()),
-            content_language: language.or_else(|| record.content_language.clone()),
-            expires: expires.or_else(|| expires_of(record)),
-        }
-    }
-}
-
-/// The checksums of a PUT or a part, as headers sent them, and the algorithms to compute.
-fn sent_checksums(
-    headers: &hyper::HeaderMap,
-    crc32: Option<String>,
-    crc32c: Option<String>,
-    sha1: Option<String>,
-    sha256: Option<String>,
-    crc64nvme: Option<String>,
-) -> (Checksum, [bool; 5]) {
-    let sent = Checksum {
-        checksum_crc32: crc32,
-        checksum_crc32c: crc32c,
-        checksum_sha1: sha1,
-        checksum_sha256: sha256,
-        checksum_crc64nvme: crc64nvme,
-        ..Checksum::default()
-    };
-    let algorithms = algorithms(headers, &sent);
-    (sent, algorithms)
 }
 
 impl Gateway {
@@ -512,14 +334,7 @@ impl S3 for Gateway {
         let input = req.input;
         let bucket = self.ns.bucket(&input.bucket).await?;
         let prefix = input.prefix.clone().unwrap_or_default();
-        let after = match &input.marker {
-            Some(marker) => Cursor::after_marker(
-                marker.as_bytes(),
-                prefix.as_bytes(),
-                input.delimiter.as_deref().map(str::as_bytes),
-            ),
-            None => Cursor::default(),
-        };
+        let after = marker_cursor(input.marker.as_deref(), &prefix, input.delimiter.as_deref());
         let request = self.list_request(
             bucket,
             input.prefix.clone(),
@@ -1018,14 +833,11 @@ impl S3 for Gateway {
         let input = req.input;
         let bucket = self.ns.bucket(&input.bucket).await?;
         let prefix = input.prefix.clone().unwrap_or_default();
-        let after = match &input.key_marker {
-            Some(marker) => Cursor::after_marker(
-                marker.as_bytes(),
-                prefix.as_bytes(),
-                input.delimiter.as_deref().map(str::as_bytes),
-            ),
-            None => Cursor::default(),
-        };
+        let after = marker_cursor(
+            input.key_marker.as_deref(),
+            &prefix,
+            input.delimiter.as_deref(),
+        );
         let request = self.list_request(
             bucket,
             input.prefix.clone(),
@@ -1075,334 +887,50 @@ impl S3 for Gateway {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        let input = req.input;
-        self.ns.bucket(&input.bucket).await?;
-        let key = key_path(&input.key)?;
-        if key.directory {
-            return Err(s3_error!(
-                InvalidArgument,
-                "a key ending in '/' names a directory, which holds no bytes"
-            ));
-        }
-        let mut record = record_of(
-            input.content_type,
-            input.cache_control,
-            input.content_disposition,
-            input.content_encoding,
-            input.content_language,
-            input.expires.as_ref(),
-            input.metadata,
-        )?;
-        record.tags = tags_of_header(input.tagging.as_deref())?;
-        let id = self
-            .ns
-            .create_upload(&input.bucket, &input.key, record)
-            .await?;
-        ok(CreateMultipartUploadOutput {
-            bucket: Some(input.bucket),
-            key: Some(input.key),
-            upload_id: Some(id),
-            ..CreateMultipartUploadOutput::default()
-        })
+        self.serve_create_multipart_upload(req).await
     }
 
     async fn upload_part(
         &self,
         req: S3Request<UploadPartInput>,
     ) -> S3Result<S3Response<UploadPartOutput>> {
-        let trailers = req.trailing_headers.clone();
-        let input = req.input;
-        let (checksums, algorithms) = sent_checksums(
-            &req.headers,
-            input.checksum_crc32,
-            input.checksum_crc32c,
-            input.checksum_sha1,
-            input.checksum_sha256,
-            input.checksum_crc64nvme,
-        );
-        crate::multipart::check_part_number(input.part_number)?;
-        if input
-            .content_length
-            .is_some_and(|n| n > crate::multipart::MAX_PART as i64)
-        {
-            return Err(s3_error!(EntityTooLarge, "a part holds at most 5 GiB"));
-        }
-        self.ns.bucket(&input.bucket).await?;
-        let (dir, _) = self
-            .ns
-            .upload(&input.upload_id, &input.bucket, &input.key)
-            .await?;
-        let meta = PutMeta {
-            record: Record::default(),
-            content_md5: input.content_md5,
-            checksums,
-            trailers,
-            algorithms,
-        };
-        let stored = self
-            .ns
-            .upload_part(dir, input.part_number, input.body, meta)
-            .await?;
-        ok(UploadPartOutput {
-            e_tag: Some(etag_header(&stored.etag)),
-            checksum_crc32: stored.checksums.checksum_crc32,
-            checksum_crc32c: stored.checksums.checksum_crc32c,
-            checksum_sha1: stored.checksums.checksum_sha1,
-            checksum_sha256: stored.checksums.checksum_sha256,
-            checksum_crc64nvme: stored.checksums.checksum_crc64nvme,
-            ..UploadPartOutput::default()
-        })
+        self.serve_upload_part(req).await
     }
 
     async fn upload_part_copy(
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-        let input = req.input;
-        crate::multipart::check_part_number(input.part_number)?;
-        self.ns.bucket(&input.bucket).await?;
-        let (dir, _) = self
-            .ns
-            .upload(&input.upload_id, &input.bucket, &input.key)
-            .await?;
-        let source = self
-            .source(
-                req.credentials.as_ref(),
-                &input.copy_source,
-                input.copy_source_if_match.as_ref(),
-                input.copy_source_if_unmodified_since.as_ref(),
-                input.copy_source_if_none_match.as_ref(),
-                input.copy_source_if_modified_since.as_ref(),
-            )
-            .await?;
-        let size = source.object.attr.size;
-        let range = match &input.copy_source_range {
-            Some(text) => copy_source_range(text, size)?,
-            None => 0..size,
-        };
-        let (etag, modified) = self
-            .ns
-            .copy_part(dir, input.part_number, &source.object, range)
-            .await?;
-        ok(UploadPartCopyOutput {
-            copy_part_result: Some(CopyPartResult {
-                e_tag: Some(etag_header(&etag)),
-                last_modified: Some(modified),
-                ..CopyPartResult::default()
-            }),
-            ..UploadPartCopyOutput::default()
-        })
+        self.serve_upload_part_copy(req).await
     }
 
     async fn complete_multipart_upload(
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        let input = req.input;
-        let bucket = self.ns.bucket(&input.bucket).await?;
-        let key = key_path(&input.key)?;
-        let (dir, upload) = self
-            .ns
-            .upload(&input.upload_id, &input.bucket, &input.key)
-            .await?;
-        let mut chosen = Vec::new();
-        for part in input
-            .multipart_upload
-            .and_then(|m| m.parts)
-            .unwrap_or_default()
-        {
-            let (Some(number), Some(etag)) = (part.part_number, part.e_tag) else {
-                return Err(s3_error!(
-                    MalformedXML,
-                    "each part names its PartNumber and ETag"
-                ));
-            };
-            chosen.push((number, etag.value().to_string()));
-        }
-        let etag = self
-            .ns
-            .complete(&input.upload_id, dir, &upload, bucket, &key, &chosen)
-            .await?;
-        ok(CompleteMultipartUploadOutput {
-            bucket: Some(input.bucket.clone()),
-            key: Some(input.key.clone()),
-            e_tag: Some(etag_header(&etag)),
-            location: Some(format!("/{}/{}", input.bucket, input.key)),
-            ..CompleteMultipartUploadOutput::default()
-        })
+        self.serve_complete_multipart_upload(req).await
     }
 
     async fn abort_multipart_upload(
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        let input = req.input;
-        self.ns.bucket(&input.bucket).await?;
-        self.ns
-            .abort(&input.upload_id, &input.bucket, &input.key)
-            .await?;
-        let mut response = S3Response::new(AbortMultipartUploadOutput::default());
-        response.status = Some(hyper::StatusCode::NO_CONTENT);
-        Ok(response)
+        self.serve_abort_multipart_upload(req).await
     }
 
     async fn list_parts(
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
-        let input = req.input;
-        self.ns.bucket(&input.bucket).await?;
-        let (dir, _) = self
-            .ns
-            .upload(&input.upload_id, &input.bucket, &input.key)
-            .await?;
-        let max = input.max_parts.unwrap_or(1000).clamp(0, 1000) as usize;
-        let marker = input.part_number_marker.unwrap_or(0);
-        let all = self.ns.parts(dir).await?;
-        let after: Vec<_> = all.into_iter().filter(|p| p.number > marker).collect();
-        let truncated = after.len() > max;
-        let page: Vec<Part> = after
-            .iter()
-            .take(max)
-            .map(|p| Part {
-                e_tag: Some(etag_header(&p.etag)),
-                last_modified: Some(timestamp(p.object.attr.mtime)),
-                part_number: Some(p.number),
-                size: Some(p.size as i64),
-                ..Part::default()
-            })
-            .collect();
-        let next = page.last().and_then(|p| p.part_number);
-        ok(ListPartsOutput {
-            bucket: Some(input.bucket),
-            key: Some(input.key),
-            upload_id: Some(input.upload_id),
-            max_parts: Some(max as i32),
-            part_number_marker: Some(marker),
-            next_part_number_marker: if truncated { next } else { None },
-            is_truncated: Some(truncated),
-            parts: Some(page),
-            owner: Some(owner()),
-            initiator: Some(Initiator {
-                display_name: Some("datenlord".into()),
-                id: Some("datenlord".into()),
-            }),
-            storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
-            ..ListPartsOutput::default()
-        })
+        self.serve_list_parts(req).await
     }
 
     async fn list_multipart_uploads(
         &self,
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
-        let input = req.input;
-        self.ns.bucket(&input.bucket).await?;
-        let prefix = input.prefix.clone().unwrap_or_default();
-        let max = input.max_uploads.unwrap_or(1000).clamp(0, 1000) as usize;
-        let key_marker = input.key_marker.clone().unwrap_or_default();
-        let id_marker = input.upload_id_marker.clone();
-        let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
-        let mut uploads = Vec::new();
-        let mut prefixes: Vec<String> = Vec::new();
-        let mut truncated = false;
-        let mut next: Option<(String, String)> = None;
-        for (id, upload) in self.ns.uploads(&input.bucket).await? {
-            if !upload.key.starts_with(&prefix) {
-                continue;
-            }
-            let after_marker = match &id_marker {
-                Some(marker) if upload.key == key_marker => id > *marker,
-                _ => upload.key > key_marker,
-            };
-            if !key_marker.is_empty() && !after_marker {
-                continue;
-            }
-            let rolled = delimiter.as_ref().and_then(|d| {
-                upload.key[prefix.len()..]
-                    .find(d.as_str())
-                    .map(|at| upload.key[..prefix.len() + at + d.len()].to_string())
-            });
-            if let Some(common) = &rolled
-                && prefixes.last() == Some(common)
-            {
-                continue;
-            }
-            if uploads.len() + prefixes.len() == max {
-                truncated = true;
-                break;
-            }
-            next = Some((upload.key.clone(), id.clone()));
-            match rolled {
-                Some(common) => prefixes.push(common),
-                None => uploads.push(MultipartUpload {
-                    key: Some(upload.key),
-                    upload_id: Some(id),
-                    initiated: Some(timestamp(datenlord_meta::Timespec {
-                        sec: upload.initiated,
-                        nsec: 0,
-                    })),
-                    owner: Some(owner()),
-                    initiator: Some(Initiator {
-                        display_name: Some("datenlord".into()),
-                        id: Some("datenlord".into()),
-                    }),
-                    storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
-                    ..MultipartUpload::default()
-                }),
-            }
-        }
-        let (next_key, next_id) = match (truncated, next) {
-            (true, Some((key, id))) => (Some(key), Some(id)),
-            _ => (None, None),
-        };
-        ok(ListMultipartUploadsOutput {
-            bucket: Some(input.bucket),
-            key_marker: input.key_marker,
-            upload_id_marker: input.upload_id_marker,
-            next_key_marker: next_key,
-            next_upload_id_marker: next_id,
-            max_uploads: Some(max as i32),
-            is_truncated: Some(truncated),
-            uploads: Some(uploads),
-            common_prefixes: Some(
-                prefixes
-                    .into_iter()
-                    .map(|p| CommonPrefix { prefix: Some(p) })
-                    .collect(),
-            ),
-            prefix: input.prefix,
-            delimiter: input.delimiter,
-            encoding_type: input.encoding_type,
-            ..ListMultipartUploadsOutput::default()
-        })
+        self.serve_list_multipart_uploads(req).await
     }
-}
-
-/// Parses `x-amz-copy-source-range: bytes=FIRST-LAST` against a source of `size` bytes.
-fn copy_source_range(text: &str, size: u64) -> S3Result<std::ops::Range<u64>> {
-    let bad = || {
-        s3_error!(
-            InvalidArgument,
-            "The x-amz-copy-source-range value must be of the form bytes=first-last where first              and last are the zero-based offsets of the first and last bytes to copy"
-        )
-    };
-    let (first, last) = text
-        .strip_prefix("bytes=")
-        .and_then(|r| r.split_once('-'))
-        .ok_or_else(bad)?;
-    let first: u64 = first.parse().map_err(|_| bad())?;
-    let last: u64 = last.parse().map_err(|_| bad())?;
-    if first > last {
-        return Err(bad());
-    }
-    if last >= size {
-        return Err(s3_error!(
-            InvalidRange,
-            "The requested range is not satisfiable"
-        ));
-    }
-    Ok(first..last + 1)
 }
 
 /// The source object of a copy, checked against the key's bucket list and its conditions.
@@ -1410,35 +938,4 @@ struct Source {
     object: Object,
     bucket: String,
     key: String,
-}
-
-/// The bytes of part `number` of an object (a single-part object is its one part).
-fn part_range(object: &Object, number: Option<i32>, size: u64) -> S3Result<std::ops::Range<u64>> {
-    let Some(number) = number else {
-        return Ok(0..size);
-    };
-    let parts = &object.record.parts;
-    let count = parts.len().max(1);
-    if number < 1 || number as usize > count {
-        let mut err = S3Error::with_message(
-            S3ErrorCode::Custom("InvalidPartNumber".into()),
-            "The requested partnumber is not satisfiable",
-        );
-        err.set_status_code(hyper::StatusCode::RANGE_NOT_SATISFIABLE);
-        return Err(err);
-    }
-    if parts.is_empty() {
-        return Ok(0..size);
-    }
-    let start: u64 = parts[..number as usize - 1].iter().sum();
-    Ok(start..start + parts[number as usize - 1])
-}
-
-/// PartsCount, which S3 sends when a part was asked for.
-fn parts_count(record: &Record, number: Option<i32>) -> Option<i32> {
-    number.map(|_| record.parts.len().max(1) as i32)
-}
-
-fn content_range(range: &std::ops::Range<u64>, size: u64) -> String {
-    format!("bytes {}-{}/{}", range.start, range.end - 1, size)
 }
