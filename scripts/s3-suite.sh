@@ -38,7 +38,10 @@ trap cleanup EXIT
 
 KEY=suite-admin
 SECRET=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
-printf '# the suite'"'"'s users\n%s %s\nlimited limited-secret-1 only-this\n' "$KEY" "$SECRET" >"$WORK/users"
+OTHER_KEY=suite-other
+OTHER_SECRET=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+printf '# the suite'"'"'s users\n%s %s\n%s %s\nlimited limited-secret-1 only-this\n' \
+    "$KEY" "$SECRET" "$OTHER_KEY" "$OTHER_SECRET" >"$WORK/users"
 chmod 600 "$WORK/users"
 PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 URL="http://127.0.0.1:$PORT"
@@ -62,6 +65,7 @@ status=0
 report() { echo "s3-suite: $*" >&2; status=1; }
 
 export GATEWAY_URL=$URL GATEWAY_KEY=$KEY GATEWAY_SECRET=$SECRET MOUNT_DIR=$MNT
+export GATEWAY_OTHER_KEY=$OTHER_KEY GATEWAY_OTHER_SECRET=$OTHER_SECRET
 read -r -a picked <<< "${GATEWAY_TESTS:-}"
 tests=(test_boto3)
 [ "${#picked[@]}" -eq 0 ] || tests=("${picked[@]/#/test_boto3.}")

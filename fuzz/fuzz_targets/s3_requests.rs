@@ -1,10 +1,13 @@
 //! The parts of S3 request handling the gateway writes itself, on arbitrary input: key
 //! mapping, listing cursors and tokens, listings against S3's semantics, multipart part lists
-//! and ETags, and the credentials file. Nothing may panic; a listing must match the model.
+//! and ETags, the credentials file, ACL grant headers, CORS patterns and the browser-upload form
+//! read ahead. Nothing may panic; a listing must match the model.
 #![no_main]
 
 use datenlord_gateway::list::{Cursor, MemTree, Query, list, model};
-use datenlord_gateway::{Credentials, key, multipart};
+use datenlord_gateway::acl::{Acl, GrantHeaders};
+use datenlord_gateway::front::form;
+use datenlord_gateway::{Credentials, cors, key, multipart};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -28,6 +31,30 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     let _ = multipart::check_part_list(&parts);
     let _ = multipart::multipart_etag(&parts.iter().map(|p| p.1.clone()).collect::<Vec<_>>());
+    let headers = GrantHeaders {
+        read: Some(&text),
+        write_acp: Some(&text),
+        ..GrantHeaders::default()
+    };
+    if let Ok(Some(acl)) = Acl::requested(None, headers, "owner", "owner", |_| true) {
+        assert!(acl.allows(Some("owner"), datenlord_gateway::acl::Permission::FullControl));
+    }
+    let rule = cors::CorsRule {
+        id: None,
+        origins: vec![text.to_string()],
+        methods: vec!["GET".into()],
+        headers: vec![text.to_string()],
+        expose: Vec::new(),
+        max_age: None,
+    };
+    let _ = cors::preflight(std::slice::from_ref(&rule), &text, "GET", &[&text]);
+    if let Some((boundary, body)) = data.split_first() {
+        let boundary = &body[..usize::from(*boundary % 8).min(body.len())];
+        let _ = form::reached_file(body, boundary);
+        if let Some(named) = form::with_file_name(body, boundary) {
+            assert!(form::reached_file(&named, boundary));
+        }
+    }
     listing(data);
 });
 

@@ -94,10 +94,7 @@ async fn serve(mut args: GatewayArgs) -> Result<()> {
     }
     vfs.start_session(info).await?;
     let background = tokio::spawn(vfs.clone().background());
-    let ns = Namespace {
-        vfs: vfs.clone(),
-        caller,
-    };
+    let ns = Namespace::new(vfs.clone(), caller);
     let volume = meta.volume().name.clone();
     let gateway = Gateway::new(ns, credentials.clone(), args.region.clone());
     let served_at = listener.local_addr()?;
@@ -112,7 +109,7 @@ async fn serve(mut args: GatewayArgs) -> Result<()> {
         max_connections: args.max_connections.max(1),
         ..GatewayConfig::default()
     };
-    datenlord_gateway::serve(listener, gateway, credentials, server, stop_signal()).await;
+    datenlord_gateway::serve(listener, gateway, server, stop_signal()).await;
     background.abort();
     let flushed = vfs.flush_all().await;
     let synced = vfs.sync_all().await;

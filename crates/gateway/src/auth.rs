@@ -1,6 +1,7 @@
 //! Who may use the gateway: access keys with their secrets and the buckets each may use, from a
-//! credentials file or the environment. Requests are signed (SigV4, checked by `s3s`); an
-//! unsigned request, an unknown key or a bucket outside the key's list is AccessDenied.
+//! credentials file or the environment. Requests are signed (SigV4 or SigV2, checked by `s3s`);
+//! an unknown key is InvalidAccessKeyId, a bucket outside the key's list AccessDenied
+//! ([`crate::access`]).
 //!
 //! The file has one user per line: `ACCESS_KEY SECRET_KEY [BUCKET ...]`; no buckets, or `*`,
 //! means every bucket. `#` starts a comment. Like an SSH key, the file must not be readable by
@@ -10,9 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
-use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
-use s3s::path::S3Path;
 use s3s::{S3Result, s3_error};
 
 /// The environment variables of a single user allowed every bucket.
@@ -178,6 +177,11 @@ impl Credentials {
         })
     }
 
+    /// Whether `access_key` is a user.
+    pub fn has_user(&self, access_key: &str) -> bool {
+        self.users.contains_key(access_key)
+    }
+
     /// How many users there are.
     pub fn len(&self) -> usize {
         self.users.len()
@@ -205,29 +209,6 @@ impl S3Auth for Credentials {
                     "The AWS Access Key Id you provided does not exist in our records."
                 ))
             }
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl S3Access for Credentials {
-    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        let Some(credentials) = cx.credentials() else {
-            return Err(s3_error!(AccessDenied, "Signature is required"));
-        };
-        let bucket = match cx.s3_path() {
-            S3Path::Root => return Ok(()),
-            S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => bucket,
-        };
-        if self.may_use(&credentials.access_key, bucket) {
-            Ok(())
-        } else {
-            tracing::info!(
-                access_key = credentials.access_key,
-                bucket = &**bucket,
-                "access denied: the bucket is not in the key's list"
-            );
-            Err(s3_error!(AccessDenied, "Access Denied"))
         }
     }
 }

@@ -5,6 +5,8 @@ use futures::StreamExt;
 use s3s::dto::{self, CommonPrefix, EncodingType, Object as S3Object, ObjectStorageClass};
 use s3s::{S3Result, s3_error};
 
+use crate::acl::Acl;
+use crate::bucket_config::BucketConfig;
 use crate::key::is_bucket_name;
 use crate::list::{Cursor, Page, Query, list};
 use crate::namespace::{Namespace, internal};
@@ -76,8 +78,8 @@ impl Namespace {
         Ok(out)
     }
 
-    /// Makes bucket `name`; BucketAlreadyOwnedByYou when it exists.
-    pub async fn create_bucket(&self, name: &str) -> S3Result<()> {
+    /// Makes bucket `name`, owned as `acl` says; BucketAlreadyOwnedByYou when it exists.
+    pub async fn create_bucket(&self, name: &str, acl: Acl) -> S3Result<()> {
         if !is_bucket_name(name.as_bytes()) {
             return Err(s3_error!(InvalidBucketName));
         }
@@ -93,7 +95,13 @@ impl Namespace {
             .mknod(self.caller, ROOT_INO, name.as_bytes(), new)
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                let config = BucketConfig {
+                    acl: Some(acl),
+                    ..BucketConfig::default()
+                };
+                self.set_bucket_config(name, &config).await
+            }
             Err(err) if err.errno() == libc::EEXIST => Err(s3_error!(BucketAlreadyOwnedByYou)),
             Err(err) => Err(internal(err)),
         }
@@ -102,6 +110,7 @@ impl Namespace {
     /// Removes bucket `name`: BucketNotEmpty while it holds anything.
     pub async fn delete_bucket(&self, name: &str) -> S3Result<()> {
         self.bucket(name).await?;
+        self.configs.forget(name);
         match self.vfs.rmdir(ROOT_INO, name.as_bytes()).await {
             Ok(_) => Ok(()),
             Err(err) if err.errno() == libc::ENOTEMPTY => Err(s3_error!(BucketNotEmpty)),

@@ -8,9 +8,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod access;
+pub mod acl;
 pub mod auth;
 pub mod body;
 pub mod bucket;
+pub mod bucket_config;
+pub mod cors;
+pub mod front;
 pub mod key;
 pub mod list;
 pub mod multipart;

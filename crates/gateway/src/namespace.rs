@@ -7,6 +7,7 @@ use datenlord_meta::{Attr, Caller, FileKind, NewInode, ROOT_INO};
 use datenlord_vfs::{Vfs, VfsError};
 use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
 
+use crate::bucket_config::ConfigCache;
 use crate::key::is_bucket_name;
 use crate::list::{Child, Tree};
 use crate::record::{DirKind, Record, XATTR};
@@ -23,6 +24,8 @@ pub struct Namespace {
     pub vfs: Arc<Vfs>,
     /// The owner of what the gateway creates.
     pub caller: Caller,
+    /// The bucket configurations read lately.
+    pub(crate) configs: Arc<ConfigCache>,
 }
 
 /// What a path led to.
@@ -79,6 +82,15 @@ pub fn clash(message: String) -> S3Error {
 }
 
 impl Namespace {
+    /// The volume `vfs`, where the gateway acts as `caller`.
+    pub fn new(vfs: Arc<Vfs>, caller: Caller) -> Self {
+        Self {
+            vfs,
+            caller,
+            configs: Arc::default(),
+        }
+    }
+
     /// The inode of bucket `name`: NoSuchBucket unless it is a top-level directory.
     pub async fn bucket(&self, name: &str) -> S3Result<u64> {
         if !is_bucket_name(name.as_bytes()) {

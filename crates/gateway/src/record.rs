@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 
 use datenlord_meta::Attr;
+
+use crate::acl::Acl;
 use serde::{Deserialize, Serialize};
 
 /// The extended attribute holding an object's or a directory's [`Record`].
@@ -43,6 +45,9 @@ pub struct Record {
     /// The sizes of the parts of a multipart upload, in order (GET `partNumber=N`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<u64>,
+    /// Its owner and grants, unless it is the bucket owner's and private.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<Acl>,
     /// For a directory: how it came to be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir: Option<DirKind>,

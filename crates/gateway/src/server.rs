@@ -7,13 +7,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioIo, TokioTimer};
+use s3s::config::{S3Config, StaticConfigProvider};
 use s3s::service::S3ServiceBuilder;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::auth::Credentials;
+use crate::front::Front;
 use crate::service::Gateway;
+
+/// The largest file of a browser upload (POST): `s3s` holds it in memory to check the form's
+/// policy, so it is bounded well below S3's 5 GiB; larger objects take a PUT or a multipart
+/// upload.
+pub const POST_MAX: u64 = 64 << 20;
 
 /// How the gateway serves.
 #[derive(Clone)]
@@ -51,12 +57,8 @@ impl Default for GatewayConfig {
 }
 
 /// Serves one connection until the client closes it.
-async fn serve_one<S>(
-    stream: S,
-    service: s3s::service::S3Service,
-    timeout: Duration,
-    peer: std::net::SocketAddr,
-) where
+async fn serve_one<S>(stream: S, service: Front, timeout: Duration, peer: std::net::SocketAddr)
+where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let served = hyper::server::conn::http1::Builder::new()
@@ -74,15 +76,20 @@ async fn serve_one<S>(
 pub async fn serve(
     listener: TcpListener,
     gateway: Gateway,
-    credentials: Credentials,
     config: GatewayConfig,
     stop: impl Future<Output = ()>,
 ) {
     let service = {
+        let ns = gateway.namespace().clone();
+        let auth = gateway.credentials().clone();
+        let access = gateway.access();
         let mut builder = S3ServiceBuilder::new(gateway);
-        builder.set_auth(credentials.clone());
-        builder.set_access(credentials);
-        builder.build()
+        builder.set_auth(auth);
+        builder.set_access(access);
+        let mut s3 = S3Config::default();
+        s3.post_object_max_file_size = POST_MAX;
+        builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(s3))));
+        Front::new(builder.build(), ns)
     };
     let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let mut connections = JoinSet::new();

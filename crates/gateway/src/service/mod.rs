@@ -4,17 +4,22 @@
 use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
+mod acls;
 mod checksums;
 mod present;
 mod ranges;
+mod settings;
 mod uploads;
 
+use acls::{grant_headers, who};
 use checksums::sent_checksums;
 use present::{
     Presented, check_tags, metadata_of, parts_count, record_of, tag_count, tag_set, tags_of_header,
 };
 use ranges::{content_range, copy_source_range, marker_cursor, part_range};
 
+use crate::access::Access;
+use crate::acl::{GrantHeaders, owner_of};
 use crate::auth::Credentials;
 use crate::bucket::{ListRequest, Listing, MAX_KEYS, wants_url};
 use crate::list::Cursor;
@@ -29,17 +34,32 @@ use crate::record::Record;
 pub struct Gateway {
     ns: Namespace,
     credentials: Credentials,
+    access: Access,
     region: String,
 }
+
+/// The owner shown for what has none and no requester to own it.
+pub const DEFAULT_OWNER: &str = "datenlord";
 
 impl Gateway {
     /// A gateway over `ns`, for `credentials`, in `region`.
     pub fn new(ns: Namespace, credentials: Credentials, region: String) -> Self {
         Self {
+            access: Access::new(credentials.clone(), ns.clone()),
             ns,
             credentials,
             region,
         }
+    }
+
+    /// Who may do what, for the service's access check.
+    pub fn access(&self) -> Access {
+        self.access.clone()
+    }
+
+    /// Its users.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
     }
 
     /// The namespace it serves.
@@ -49,10 +69,7 @@ impl Gateway {
 }
 
 fn owner() -> Owner {
-    Owner {
-        display_name: Some("datenlord".into()),
-        id: Some("datenlord".into()),
-    }
+    owner_of(DEFAULT_OWNER)
 }
 
 fn ok<T>(output: T) -> S3Result<S3Response<T>> {
@@ -156,7 +173,7 @@ impl Gateway {
 
     async fn source(
         &self,
-        credentials: Option<&s3s::auth::Credentials>,
+        who: Option<&str>,
         copy_source: &CopySource,
         if_match: Option<&ETagCondition>,
         if_unmodified_since: Option<&Timestamp>,
@@ -177,9 +194,7 @@ impl Gateway {
             }
             _ => return Err(s3_error!(NotImplemented, "copies from access points")),
         };
-        if let Some(credentials) = credentials
-            && !self.credentials.may_use(&credentials.access_key, &bucket)
-        {
+        if !self.access.may_read(who, &bucket, &key).await? {
             return Err(s3_error!(AccessDenied, "Access Denied"));
         }
         let from_bucket = self.ns.bucket(&bucket).await?;
@@ -246,27 +261,32 @@ impl S3 for Gateway {
         &self,
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
-        let user = req.credentials.as_ref().map(|c| c.access_key.clone());
-        let prefix = req.input.prefix.unwrap_or_default();
-        let buckets = self
-            .ns
-            .buckets()
-            .await?
-            .into_iter()
-            .filter(|b| b.name.starts_with(&prefix))
-            .filter(|b| {
-                user.as_deref()
-                    .is_none_or(|u| self.credentials.may_use(u, &b.name))
-            })
-            .map(|b| Bucket {
-                name: Some(b.name),
-                creation_date: Some(b.created),
-                bucket_region: Some(self.region.clone()),
-            })
-            .collect();
+        let user = who(&req);
+        let prefix = req.input.prefix.as_deref().unwrap_or_default();
+        let mut buckets = Vec::new();
+        for b in self.ns.buckets().await? {
+            if !b.name.starts_with(prefix)
+                || user.is_some_and(|u| !self.credentials.may_use(u, &b.name))
+            {
+                continue;
+            }
+            // S3 lists the requester's own buckets.
+            let owned = self
+                .ns
+                .bucket_state(&b.name)
+                .await?
+                .is_some_and(|state| state.config.owned_by(user));
+            if owned {
+                buckets.push(Bucket {
+                    name: Some(b.name),
+                    creation_date: Some(b.created),
+                    bucket_region: Some(self.region.clone()),
+                });
+            }
+        }
         ok(ListBucketsOutput {
             buckets: Some(buckets),
-            owner: Some(owner()),
+            owner: Some(owner_of(user.unwrap_or(DEFAULT_OWNER))),
             ..ListBucketsOutput::default()
         })
     }
@@ -275,7 +295,7 @@ impl S3 for Gateway {
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
-        let input = req.input;
+        let input = &req.input;
         if let Some(location) = input
             .create_bucket_configuration
             .as_ref()
@@ -289,7 +309,24 @@ impl S3 for Gateway {
                 location.as_str()
             ));
         }
-        self.ns.create_bucket(&input.bucket).await?;
+        let Some(creator) = who(&req) else {
+            return Err(s3_error!(AccessDenied, "Access Denied"));
+        };
+        if let Some(state) = self.ns.bucket_state(&input.bucket).await?
+            && !state.config.owned_by(Some(creator))
+        {
+            return Err(s3_error!(BucketAlreadyExists));
+        }
+        let headers = GrantHeaders {
+            write: input.grant_write.as_deref(),
+            ..grant_headers!(input)
+        };
+        let acl = self.new_bucket_acl(
+            creator,
+            input.acl.as_ref().map(BucketCannedACL::as_str),
+            headers,
+        )?;
+        self.ns.create_bucket(&input.bucket, acl).await?;
         ok(CreateBucketOutput {
             location: Some(format!("/{}", input.bucket)),
         })
@@ -523,6 +560,7 @@ impl S3 for Gateway {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let trailers = req.trailing_headers.clone();
+        let requester = who(&req).map(str::to_owned);
         let input = req.input;
         let (checksums, algorithms) = sent_checksums(
             &req.headers,
@@ -573,6 +611,14 @@ impl S3 for Gateway {
             input.metadata,
         )?;
         record.tags = tags_of_header(input.tagging.as_deref())?;
+        record.acl = self
+            .new_object_acl(
+                requester.as_deref(),
+                &input.bucket,
+                input.acl.as_ref().map(ObjectCannedACL::as_str),
+                grant_headers!(input),
+            )
+            .await?;
         let meta = PutMeta {
             record,
             content_md5: input.content_md5,
@@ -591,6 +637,50 @@ impl S3 for Gateway {
             size: Some(stored.size as i64),
             ..PutObjectOutput::default()
         })
+    }
+
+    async fn post_object(
+        &self,
+        req: S3Request<PostObjectInput>,
+    ) -> S3Result<S3Response<PostObjectOutput>> {
+        // The form's signature and policy were checked by `s3s`; what is left is a PUT.
+        let req = req.map_input(|post| PutObjectInput {
+            acl: post.acl,
+            body: post.body,
+            bucket: post.bucket,
+            cache_control: post.cache_control,
+            checksum_crc32: post.checksum_crc32,
+            checksum_crc32c: post.checksum_crc32c,
+            checksum_crc64nvme: post.checksum_crc64nvme,
+            checksum_sha1: post.checksum_sha1,
+            checksum_sha256: post.checksum_sha256,
+            content_disposition: post.content_disposition,
+            content_encoding: post.content_encoding,
+            content_language: post.content_language,
+            content_length: post.content_length,
+            content_md5: post.content_md5,
+            content_type: post.content_type,
+            expires: post.expires,
+            grant_full_control: post.grant_full_control,
+            grant_read: post.grant_read,
+            grant_read_acp: post.grant_read_acp,
+            grant_write_acp: post.grant_write_acp,
+            key: post.key,
+            metadata: post.metadata,
+            tagging: post.tagging,
+            ..PutObjectInput::default()
+        });
+        let put = self.put_object(req).await?;
+        Ok(put.map_output(|put| PostObjectOutput {
+            e_tag: put.e_tag,
+            checksum_crc32: put.checksum_crc32,
+            checksum_crc32c: put.checksum_crc32c,
+            checksum_crc64nvme: put.checksum_crc64nvme,
+            checksum_sha1: put.checksum_sha1,
+            checksum_sha256: put.checksum_sha256,
+            size: put.size,
+            ..PostObjectOutput::default()
+        }))
     }
 
     async fn delete_object(
@@ -665,10 +755,11 @@ impl S3 for Gateway {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let requester = who(&req).map(str::to_owned);
         let input = req.input;
         let source = self
             .source(
-                req.credentials.as_ref(),
+                requester.as_deref(),
                 &input.copy_source,
                 input.copy_source_if_match.as_ref(),
                 input.copy_source_if_unmodified_since.as_ref(),
@@ -718,6 +809,15 @@ impl S3 for Gateway {
         } else {
             source.object.record.tags.clone()
         };
+        // A copy is a new object: its ACL is the request's, never the source's.
+        record.acl = self
+            .new_object_acl(
+                requester.as_deref(),
+                &input.bucket,
+                input.acl.as_ref().map(ObjectCannedACL::as_str),
+                grant_headers!(input),
+            )
+            .await?;
         let (etag, attr) = self.ns.copy(&source.object, bucket, &key, record).await?;
         ok(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
@@ -815,6 +915,55 @@ impl S3 for Gateway {
             object_parts: parts,
             ..GetObjectAttributesOutput::default()
         })
+    }
+
+    async fn get_bucket_acl(
+        &self,
+        req: S3Request<GetBucketAclInput>,
+    ) -> S3Result<S3Response<GetBucketAclOutput>> {
+        self.serve_get_bucket_acl(req).await
+    }
+
+    async fn put_bucket_acl(
+        &self,
+        req: S3Request<PutBucketAclInput>,
+    ) -> S3Result<S3Response<PutBucketAclOutput>> {
+        self.serve_put_bucket_acl(req).await
+    }
+
+    async fn get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        self.serve_get_object_acl(req).await
+    }
+
+    async fn put_object_acl(
+        &self,
+        req: S3Request<PutObjectAclInput>,
+    ) -> S3Result<S3Response<PutObjectAclOutput>> {
+        self.serve_put_object_acl(req).await
+    }
+
+    async fn get_bucket_cors(
+        &self,
+        req: S3Request<GetBucketCorsInput>,
+    ) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        self.serve_get_bucket_cors(req).await
+    }
+
+    async fn put_bucket_cors(
+        &self,
+        req: S3Request<PutBucketCorsInput>,
+    ) -> S3Result<S3Response<PutBucketCorsOutput>> {
+        self.serve_put_bucket_cors(req).await
+    }
+
+    async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+        self.serve_delete_bucket_cors(req).await
     }
 
     async fn get_bucket_versioning(

@@ -3,7 +3,11 @@
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use super::{Gateway, copy_source_range, ok, owner, record_of, sent_checksums, tags_of_header};
+use super::{
+    Gateway, copy_source_range, grant_headers, ok, owner, record_of, sent_checksums,
+    tags_of_header, who,
+};
+use crate::acl::GrantHeaders;
 use crate::object::{PutMeta, etag_header, key_path, timestamp};
 use crate::record::Record;
 
@@ -12,6 +16,7 @@ impl Gateway {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let requester = who(&req).map(str::to_owned);
         let input = req.input;
         self.ns.bucket(&input.bucket).await?;
         let key = key_path(&input.key)?;
@@ -31,6 +36,14 @@ impl Gateway {
             input.metadata,
         )?;
         record.tags = tags_of_header(input.tagging.as_deref())?;
+        record.acl = self
+            .new_object_acl(
+                requester.as_deref(),
+                &input.bucket,
+                input.acl.as_ref().map(ObjectCannedACL::as_str),
+                grant_headers!(input),
+            )
+            .await?;
         let id = self
             .ns
             .create_upload(&input.bucket, &input.key, record)
@@ -104,7 +117,7 @@ impl Gateway {
             .await?;
         let source = self
             .source(
-                req.credentials.as_ref(),
+                req.credentials.as_ref().map(|c| c.access_key.as_str()),
                 &input.copy_source,
                 input.copy_source_if_match.as_ref(),
                 input.copy_source_if_unmodified_since.as_ref(),

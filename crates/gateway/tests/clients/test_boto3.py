@@ -25,6 +25,8 @@ from botocore.exceptions import ClientError
 URL = os.environ["GATEWAY_URL"]
 KEY = os.environ["GATEWAY_KEY"]
 SECRET = os.environ["GATEWAY_SECRET"]
+OTHER_KEY = os.environ.get("GATEWAY_OTHER_KEY", "other")
+OTHER_SECRET = os.environ.get("GATEWAY_OTHER_SECRET", "")
 MOUNT = os.environ.get("MOUNT_DIR")
 MIB = 1 << 20
 
@@ -553,6 +555,200 @@ class Auth(unittest.TestCase):
     def test_unsupported_operations_say_so(self):
         bucket = new_bucket()
         self.assertEqual(error_of(S3.get_bucket_website, Bucket=bucket), ("NotImplemented", 501))
+
+
+def anonymous_get(bucket, key=""):
+    """The status and body of an unsigned GET."""
+    try:
+        with urllib.request.urlopen(f"{URL}/{bucket}/{urllib.parse.quote(key)}") as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+def grants_of(response):
+    out = set()
+    for g in response["Grants"]:
+        who = g["Grantee"].get("ID") or g["Grantee"].get("URI").rsplit("/", 1)[-1]
+        out.add((who, g["Permission"]))
+    return out
+
+
+class AccessControl(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.other = client(key=OTHER_KEY, secret=OTHER_SECRET)
+
+    def test_buckets_belong_to_their_creator_until_granted(self):
+        bucket = new_bucket()
+        acl = S3.get_bucket_acl(Bucket=bucket)
+        self.assertEqual(acl["Owner"]["ID"], KEY)
+        self.assertEqual(grants_of(acl), {(KEY, "FULL_CONTROL")})
+        self.assertNotIn(bucket, [b["Name"] for b in self.other.list_buckets()["Buckets"]])
+        self.assertEqual(error_of(self.other.list_objects_v2, Bucket=bucket), ("AccessDenied", 403))
+        self.assertEqual(error_of(self.other.put_object, Bucket=bucket, Key="k", Body=b"x")[0], "AccessDenied")
+        self.assertEqual(error_of(self.other.delete_bucket, Bucket=bucket)[0], "AccessDenied")
+        self.assertEqual(error_of(self.other.create_bucket, Bucket=bucket), ("BucketAlreadyExists", 409))
+        self.assertEqual(anonymous_get(bucket)[0], 403)
+
+        S3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+        self.assertEqual(grants_of(S3.get_bucket_acl(Bucket=bucket)), {(KEY, "FULL_CONTROL"), ("AllUsers", "READ")})
+        self.assertEqual(anonymous_get(bucket)[0], 200)
+        self.other.list_objects_v2(Bucket=bucket)
+        self.assertEqual(error_of(self.other.put_object, Bucket=bucket, Key="k", Body=b"x")[0], "AccessDenied")
+        self.assertEqual(error_of(self.other.get_bucket_acl, Bucket=bucket)[0], "AccessDenied")
+
+        S3.put_bucket_acl(Bucket=bucket, GrantWrite=f'id="{OTHER_KEY}"', GrantFullControl=f'id="{KEY}"')
+        self.other.put_object(Bucket=bucket, Key="theirs", Body=b"by the other user")
+        self.assertEqual(S3.get_object(Bucket=bucket, Key="theirs")["Body"].read(), b"by the other user")
+        self.assertEqual(S3.get_object_acl(Bucket=bucket, Key="theirs")["Owner"]["ID"], OTHER_KEY)
+        self.assertEqual(error_of(self.other.list_objects_v2, Bucket=bucket)[0], "AccessDenied")
+        self.assertEqual(
+            error_of(S3.put_bucket_acl, Bucket=bucket, GrantRead='id="nobody-here"'), ("InvalidArgument", 400)
+        )
+        self.assertEqual(
+            error_of(S3.put_bucket_acl, Bucket=bucket, GrantRead="emailAddress=a@example.com")[0],
+            "UnresolvableGrantByEmailAddress",
+        )
+        self.assertEqual(error_of(S3.put_bucket_acl, Bucket=bucket, ACL="private", GrantRead=f'id="{KEY}"')[1], 400)
+
+    def test_objects_are_private_unless_granted(self):
+        bucket = new_bucket()
+        S3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+        S3.put_object(Bucket=bucket, Key="secret", Body=b"mine")
+        self.assertEqual(anonymous_get(bucket, "secret")[0], 403)
+        self.assertEqual(error_of(self.other.get_object, Bucket=bucket, Key="secret")[0], "AccessDenied")
+        self.assertEqual(error_of(self.other.get_object, Bucket=bucket, Key="missing")[0], "NoSuchKey")
+
+        S3.put_object_acl(Bucket=bucket, Key="secret", ACL="public-read")
+        self.assertEqual(anonymous_get(bucket, "secret"), (200, b"mine"))
+        acl = S3.get_object_acl(Bucket=bucket, Key="secret")
+        self.assertEqual(grants_of(acl), {(KEY, "FULL_CONTROL"), ("AllUsers", "READ")})
+        self.assertEqual(error_of(self.other.put_object_acl, Bucket=bucket, Key="secret", ACL="private")[0], "AccessDenied")
+
+        S3.put_object(Bucket=bucket, Key="for-other", Body=b"shared", GrantRead=f'id="{OTHER_KEY}"')
+        self.assertEqual(self.other.get_object(Bucket=bucket, Key="for-other")["Body"].read(), b"shared")
+        self.assertEqual(anonymous_get(bucket, "for-other")[0], 403)
+
+        S3.put_object(Bucket=bucket, Key="public", Body=b"open", ACL="public-read")
+        S3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "public"})
+        self.assertEqual(anonymous_get(bucket, "copy")[0], 403, "a copy takes the request's ACL")
+        self.assertEqual(
+            error_of(self.other.copy_object, Bucket=bucket, Key="x", CopySource={"Bucket": bucket, "Key": "secret"})[0],
+            "AccessDenied",
+        )
+
+        body = {"Owner": acl["Owner"], "Grants": acl["Grants"][:1]}
+        S3.put_object_acl(Bucket=bucket, Key="secret", AccessControlPolicy=body)
+        self.assertEqual(anonymous_get(bucket, "secret")[0], 403)
+        stolen = {"Owner": {"ID": OTHER_KEY}, "Grants": acl["Grants"]}
+        self.assertEqual(error_of(S3.put_object_acl, Bucket=bucket, Key="secret", AccessControlPolicy=stolen)[0], "AccessDenied")
+
+        upload = S3.create_multipart_upload(Bucket=bucket, Key="multi", ACL="public-read")["UploadId"]
+        etag = S3.upload_part(Bucket=bucket, Key="multi", UploadId=upload, PartNumber=1, Body=b"parts")["ETag"]
+        S3.complete_multipart_upload(
+            Bucket=bucket, Key="multi", UploadId=upload, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]}
+        )
+        self.assertEqual(anonymous_get(bucket, "multi"), (200, b"parts"))
+
+    def test_browser_post_uploads(self):
+        bucket = new_bucket()
+        post = S3.generate_presigned_post(
+            bucket,
+            "uploads/${filename}",
+            Fields={"success_action_status": "201"},
+            Conditions=[["starts-with", "$key", "uploads/"], {"success_action_status": "201"}, ["content-length-range", 1, 1024]],
+            ExpiresIn=60,
+        )
+
+        def submit(content):
+            boundary = uuid.uuid4().hex
+            parts = []
+            for name, value in post["fields"].items():
+                parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="photo.jpg"\r\n'
+                f"Content-Type: image/jpeg\r\n\r\n".encode() + content + f"\r\n--{boundary}--\r\n".encode()
+            )
+            req = urllib.request.Request(
+                post["url"], data=b"".join(parts), method="POST",
+                headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+            )
+            try:
+                with urllib.request.urlopen(req) as resp:
+                    return resp.status, resp.read()
+            except urllib.error.HTTPError as err:
+                return err.code, err.read()
+
+        status, body = submit(b"jpeg bytes")
+        self.assertEqual(status, 201, body)
+        self.assertIn(b"<Key>uploads/photo.jpg</Key>", body)
+        self.assertEqual(S3.get_object(Bucket=bucket, Key="uploads/photo.jpg")["Body"].read(), b"jpeg bytes")
+        status, body = submit(b"x" * 2048)
+        self.assertEqual(status, 400, body)
+        self.assertIn(b"EntityTooLarge", body)
+        post["fields"]["policy"] = post["fields"]["policy"][:-4] + "AAAA"
+        self.assertEqual(submit(b"tampered")[0], 403)
+
+    def test_cors(self):
+        bucket = new_bucket()
+        S3.put_object(Bucket=bucket, Key="page.js", Body=b"js", ACL="public-read")
+
+        def request(method, headers, key="page.js"):
+            req = urllib.request.Request(f"{URL}/{bucket}/{key}", method=method, headers=headers)
+            try:
+                with urllib.request.urlopen(req) as resp:
+                    return resp.status, resp.headers
+            except urllib.error.HTTPError as err:
+                return err.code, err.headers
+
+        ask = {"Origin": "https://app.example.com", "Access-Control-Request-Method": "PUT"}
+        self.assertEqual(request("OPTIONS", ask)[0], 403, "no CORS rules yet")
+        self.assertEqual(error_of(S3.get_bucket_cors, Bucket=bucket)[0], "NoSuchCORSConfiguration")
+        rules = [
+            {
+                "AllowedOrigins": ["https://*.example.com"],
+                "AllowedMethods": ["GET", "PUT"],
+                "AllowedHeaders": ["content-type", "x-amz-*"],
+                "ExposeHeaders": ["ETag"],
+                "MaxAgeSeconds": 300,
+            },
+            {"AllowedOrigins": ["*"], "AllowedMethods": ["GET"]},
+        ]
+        S3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": rules})
+        self.assertEqual(S3.get_bucket_cors(Bucket=bucket)["CORSRules"][0]["AllowedOrigins"], ["https://*.example.com"])
+        self.assertEqual(error_of(self.other.put_bucket_cors, Bucket=bucket, CORSConfiguration={"CORSRules": rules})[0], "AccessDenied")
+
+        status, headers = request("OPTIONS", {**ask, "Access-Control-Request-Headers": "Content-Type, X-Amz-Date"})
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["Access-Control-Allow-Origin"], "https://app.example.com")
+        self.assertEqual(headers["Access-Control-Allow-Methods"], "GET, PUT")
+        self.assertEqual(headers["Access-Control-Max-Age"], "300")
+        self.assertEqual(request("OPTIONS", {**ask, "Access-Control-Request-Headers": "Authorization"})[0], 403)
+        self.assertEqual(request("OPTIONS", {**ask, "Origin": "https://evil.test"})[0], 403)
+        self.assertEqual(request("OPTIONS", {"Origin": "https://app.example.com"})[0], 400)
+
+        status, headers = request("GET", {"Origin": "https://app.example.com"})
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["Access-Control-Allow-Origin"], "https://app.example.com")
+        self.assertEqual(headers["Access-Control-Expose-Headers"], "ETag")
+        status, headers = request("GET", {"Origin": "https://elsewhere.test"})
+        self.assertEqual(headers["Access-Control-Allow-Origin"], "*")
+        self.assertIsNone(request("GET", {})[1]["Access-Control-Allow-Origin"])
+
+        bad = [{"AllowedOrigins": ["*"], "AllowedMethods": ["PATCH"]}]
+        self.assertEqual(error_of(S3.put_bucket_cors, Bucket=bucket, CORSConfiguration={"CORSRules": bad})[1], 400)
+        S3.delete_bucket_cors(Bucket=bucket)
+        self.assertEqual(error_of(S3.get_bucket_cors, Bucket=bucket)[0], "NoSuchCORSConfiguration")
+        self.assertEqual(request("OPTIONS", ask)[0], 403)
+
+    def test_signature_v2(self):
+        bucket = new_bucket()
+        v2 = client(signature_version="s3")
+        v2.put_object(Bucket=bucket, Key="v2 key", Body=b"signed the old way")
+        self.assertEqual(v2.get_object(Bucket=bucket, Key="v2 key")["Body"].read(), b"signed the old way")
+        self.assertEqual(keys_of(v2.list_objects(Bucket=bucket)), ["v2 key"])
+        self.assertEqual(error_of(client(secret="wrong", signature_version="s3").list_buckets)[1], 403)
 
 
 class Robustness(unittest.TestCase):

@@ -1,0 +1,379 @@
+//! The HTTP front of the S3 service: what happens to a request before `s3s` reads it and to its
+//! answer after. Browsers' CORS preflights (`OPTIONS`) are answered here from the bucket's
+//! rules, and answers to a page of an allowed origin get the CORS headers; a SigV2 bucket
+//! request is read with the path its signature covers; and the `${filename}` in a browser
+//! upload's key becomes the name of the uploaded file.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http_body_util::StreamBody;
+use hyper::body::{Frame, Incoming};
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, ORIGIN};
+use hyper::{Method, Request};
+use s3s::service::S3Service;
+use s3s::{Body, HttpError, HttpRequest, HttpResponse, S3Error, S3ErrorCode, s3_error};
+
+use crate::cors;
+use crate::namespace::{Namespace, http_status};
+
+/// The most of a browser upload's form read ahead to find the file's name: its fields (which
+/// come before the file) are bounded by `s3s` at 20 MiB.
+const FORM_AHEAD: usize = 21 << 20;
+
+/// The S3 service with its HTTP front.
+#[derive(Clone, Debug)]
+pub struct Front {
+    s3: S3Service,
+    ns: Namespace,
+}
+
+impl Front {
+    /// `s3` over `ns`.
+    pub fn new(s3: S3Service, ns: Namespace) -> Self {
+        Self { s3, ns }
+    }
+
+    async fn handle(self, mut req: HttpRequest) -> Result<HttpResponse, HttpError> {
+        let bucket = bucket_of(req.uri().path()).map(str::to_owned);
+        if req.method() == Method::OPTIONS {
+            return Ok(self.preflight(bucket.as_deref(), req.headers()).await);
+        }
+        let origin = header(req.headers(), ORIGIN.as_str()).map(str::to_owned);
+        let method = req.method().clone();
+        sign_v2_bucket_path(&mut req);
+        if is_form_upload(&req) {
+            req = name_the_file(req).await;
+        }
+        let mut resp = self.s3.call(req).await?;
+        if let (Some(origin), Some(bucket)) = (origin, bucket) {
+            self.decorate(&bucket, &origin, &method, resp.headers_mut())
+                .await;
+        }
+        Ok(resp)
+    }
+
+    async fn preflight(&self, bucket: Option<&str>, headers: &HeaderMap) -> HttpResponse {
+        match self.try_preflight(bucket, headers).await {
+            Ok(allowed) => {
+                let mut resp = HttpResponse::new(Body::empty());
+                insert(resp.headers_mut(), allowed);
+                resp
+            }
+            Err(err) => err
+                .to_http_response()
+                .unwrap_or_else(|_| HttpResponse::new(Body::empty())),
+        }
+    }
+
+    async fn try_preflight(
+        &self,
+        bucket: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Result<cors::Headers, S3Error> {
+        let (Some(origin), Some(method)) = (
+            header(headers, ORIGIN.as_str()),
+            header(headers, "access-control-request-method"),
+        ) else {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Insufficient information. Origin request header needed."
+            ));
+        };
+        let Some(bucket) = bucket else {
+            return Err(forbidden("CORS is not enabled for the service's root"));
+        };
+        let Some(state) = self.ns.bucket_state(bucket).await? else {
+            return Err(s3_error!(NoSuchBucket));
+        };
+        if state.config.cors.is_empty() {
+            return Err(forbidden("CORS is not enabled for this bucket."));
+        }
+        let asked: Vec<&str> = header(headers, "access-control-request-headers")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .collect();
+        cors::preflight(&state.config.cors, origin, method, &asked).ok_or_else(|| {
+            forbidden(
+                "This CORS request is not allowed. This is usually because the evaluation of \
+                 Origin, request method / Access-Control-Request-Method or \
+                 Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.",
+            )
+        })
+    }
+
+    async fn decorate(&self, bucket: &str, origin: &str, method: &Method, headers: &mut HeaderMap) {
+        let Ok(Some(state)) = self.ns.bucket_state(bucket).await else {
+            return;
+        };
+        if let Some(allowed) = cors::actual(&state.config.cors, origin, method.as_str()) {
+            insert(headers, allowed);
+        }
+    }
+}
+
+impl hyper::service::Service<Request<Incoming>> for Front {
+    type Response = HttpResponse;
+    type Error = HttpError;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, HttpError>> + Send>>;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        Box::pin(self.clone().handle(req.map(Body::from)))
+    }
+}
+
+fn forbidden(message: &'static str) -> S3Error {
+    let mut err = S3Error::with_message(S3ErrorCode::Custom("CORSResponse".into()), message);
+    err.set_status_code(http_status(403));
+    err
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn insert(headers: &mut HeaderMap, values: cors::Headers) {
+    for (name, value) in values {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+}
+
+/// The bucket of a path-style request path.
+fn bucket_of(path: &str) -> Option<&str> {
+    let bucket = path.trim_start_matches('/').split('/').next()?;
+    (!bucket.is_empty()).then_some(bucket)
+}
+
+/// SigV2 clients (botocore, boto, s3cmd) sign a bucket's resource as `/bucket/` even when they
+/// send `/bucket`: read such a request as the path they signed.
+fn sign_v2_bucket_path(req: &mut HttpRequest) {
+    let v2 = header(req.headers(), AUTHORIZATION.as_str())
+        .is_some_and(|auth| auth.starts_with("AWS ") && !auth.starts_with("AWS4-"));
+    let path = req.uri().path();
+    if !v2 || path.len() < 2 || path[1..].contains('/') {
+        return;
+    }
+    let with_slash = match req.uri().query() {
+        Some(query) => format!("{path}/?{query}"),
+        None => format!("{path}/"),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(pq) = with_slash.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = hyper::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+}
+
+fn is_form_upload(req: &HttpRequest) -> bool {
+    req.method() == Method::POST
+        && bucket_of(req.uri().path()).is_some()
+        && header(req.headers(), CONTENT_TYPE.as_str())
+            .is_some_and(|t| t.to_ascii_lowercase().starts_with("multipart/form-data"))
+}
+
+/// The boundary of a `multipart/form-data` content type.
+fn boundary_of(content_type: &str) -> Option<&str> {
+    content_type.split(';').find_map(|param| {
+        let (name, value) = param.trim().split_once('=')?;
+        name.eq_ignore_ascii_case("boundary")
+            .then(|| value.trim_matches('"'))
+    })
+}
+
+/// Reads a browser upload's form up to its file and puts the file's name for `${filename}` in
+/// the key field; the request goes on unchanged when there is nothing to put.
+async fn name_the_file(req: HttpRequest) -> HttpRequest {
+    let Some(boundary) = header(req.headers(), CONTENT_TYPE.as_str())
+        .and_then(boundary_of)
+        .map(|b| b.as_bytes().to_vec())
+    else {
+        return req;
+    };
+    let (mut parts, mut body) = req.into_parts();
+    let mut ahead = Vec::new();
+    let mut failed = None;
+    while ahead.len() < FORM_AHEAD && !form::reached_file(&ahead, &boundary) {
+        match body.next().await {
+            Some(Ok(chunk)) => ahead.extend_from_slice(&chunk),
+            Some(Err(err)) => {
+                failed = Some(err);
+                break;
+            }
+            None => break,
+        }
+    }
+    let read = ahead.len();
+    let prefix = form::with_file_name(&ahead, &boundary).unwrap_or(ahead);
+    if prefix.len() != read
+        && let Some(length) =
+            header(&parts.headers, CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<usize>().ok())
+        && let Ok(value) = HeaderValue::from_str(&(length + prefix.len() - read).to_string())
+    {
+        parts.headers.insert(CONTENT_LENGTH, value);
+    }
+    let head = futures::stream::once(futures::future::ready(match failed {
+        None => Ok(Bytes::from(prefix)),
+        Some(err) => Err(err),
+    }));
+    let stream = head.chain(body).map(|chunk| chunk.map(Frame::data));
+    HttpRequest::from_parts(parts, Body::http_body(StreamBody::new(stream)))
+}
+
+/// The fields of a `multipart/form-data` body, read as far as it has come.
+pub mod form {
+    /// One part: where its headers and its value are.
+    #[derive(Debug)]
+    struct Part {
+        headers: std::ops::Range<usize>,
+        /// Up to the end of what was read when the part goes on beyond it.
+        value: std::ops::Range<usize>,
+    }
+
+    fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+        if needle.is_empty() || from > hay.len() {
+            return None;
+        }
+        hay[from..]
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|at| at + from)
+    }
+
+    /// The parts whose headers were read whole.
+    fn parts(body: &[u8], boundary: &[u8]) -> Vec<Part> {
+        let delimiter = [b"--".as_slice(), boundary].concat();
+        let mut out = Vec::new();
+        let Some(mut at) = find(body, &delimiter, 0) else {
+            return out;
+        };
+        loop {
+            let headers_start = at + delimiter.len() + 2;
+            if body.get(at + delimiter.len()..headers_start) != Some(b"\r\n".as_slice()) {
+                return out;
+            }
+            let Some(headers_end) = find(body, b"\r\n\r\n", headers_start) else {
+                return out;
+            };
+            let value_start = headers_end + 4;
+            let next = [b"\r\n".as_slice(), &delimiter].concat();
+            match find(body, &next, value_start) {
+                Some(end) => {
+                    out.push(Part {
+                        headers: headers_start..headers_end,
+                        value: value_start..end,
+                    });
+                    at = end + 2;
+                }
+                None => {
+                    out.push(Part {
+                        headers: headers_start..headers_end,
+                        value: value_start..body.len(),
+                    });
+                    return out;
+                }
+            }
+        }
+    }
+
+    /// A parameter (`name`, `filename`) of a part's Content-Disposition.
+    fn disposition<'a>(headers: &'a [u8], param: &str) -> Option<&'a str> {
+        let headers = std::str::from_utf8(headers).ok()?;
+        let line = headers.split("\r\n").find(|l| {
+            l.split_once(':')
+                .is_some_and(|(n, _)| n.trim().eq_ignore_ascii_case("content-disposition"))
+        })?;
+        line.split_once(':')?.1.split(';').find_map(|p| {
+            let (name, value) = p.trim().split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case(param)
+                .then(|| value.trim().trim_matches('"'))
+        })
+    }
+
+    fn is_field(part: &Part, body: &[u8], name: &str) -> bool {
+        disposition(&body[part.headers.clone()], "name")
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+    }
+
+    /// Whether the headers of the file part were read.
+    pub fn reached_file(body: &[u8], boundary: &[u8]) -> bool {
+        parts(body, boundary)
+            .iter()
+            .any(|p| is_field(p, body, "file"))
+    }
+
+    /// The form with `${filename}` in its `key` field replaced by the file part's file name;
+    /// `None` when there is no such key or no file name.
+    pub fn with_file_name(body: &[u8], boundary: &[u8]) -> Option<Vec<u8>> {
+        let parts = parts(body, boundary);
+        let file = parts.iter().find(|p| is_field(p, body, "file"))?;
+        let name = disposition(&body[file.headers.clone()], "filename")?;
+        let key = parts
+            .iter()
+            .find(|p| is_field(p, body, "key") && p.value.end <= file.headers.start)?;
+        let value = std::str::from_utf8(&body[key.value.clone()]).ok()?;
+        if !value.contains("${filename}") {
+            return None;
+        }
+        let replaced = value.replace("${filename}", name);
+        Some(
+            [
+                &body[..key.value.start],
+                replaced.as_bytes(),
+                &body[key.value.end..],
+            ]
+            .concat(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FORM: &[u8] =
+        b"--XX\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nup/${filename}\r\n\
+--XX\r\nContent-Disposition: form-data; name=\"policy\"\r\n\r\neyJ9\r\n\
+--XX\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a b.jpg\"\r\n\
+Content-Type: image/jpeg\r\n\r\nJPEG";
+
+    #[test]
+    fn the_key_gets_the_files_name() {
+        assert!(form::reached_file(FORM, b"XX"));
+        assert!(!form::reached_file(&FORM[..60], b"XX"));
+        let named = form::with_file_name(FORM, b"XX").unwrap();
+        let text = String::from_utf8(named).unwrap();
+        assert!(text.contains("\r\n\r\nup/a b.jpg\r\n--XX"), "{text}");
+        assert!(text.ends_with("JPEG"));
+        assert_eq!(form::with_file_name(&FORM[..60], b"XX"), None);
+        assert_eq!(form::with_file_name(FORM, b"YY"), None);
+    }
+
+    #[test]
+    fn content_types_give_their_boundary() {
+        assert_eq!(
+            boundary_of("multipart/form-data; boundary=----abc"),
+            Some("----abc")
+        );
+        assert_eq!(
+            boundary_of("multipart/form-data; boundary=\"q\""),
+            Some("q")
+        );
+        assert_eq!(boundary_of("multipart/form-data"), None);
+    }
+
+    #[test]
+    fn buckets_are_the_first_segment() {
+        assert_eq!(bucket_of("/b/k/x"), Some("b"));
+        assert_eq!(bucket_of("/b"), Some("b"));
+        assert_eq!(bucket_of("/"), None);
+    }
+}
