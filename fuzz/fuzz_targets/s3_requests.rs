@@ -1,13 +1,13 @@
 //! The parts of S3 request handling the gateway writes itself, on arbitrary input: key
 //! mapping, listing cursors and tokens, listings against S3's semantics, multipart part lists
-//! and ETags, the credentials file, ACL grant headers, CORS patterns and the browser-upload form
+//! and ETags, the credentials file, ACL grant headers, bucket policies, CORS patterns and the browser-upload form
 //! read ahead. Nothing may panic; a listing must match the model.
 #![no_main]
 
 use datenlord_gateway::list::{Cursor, MemTree, Query, list, model};
 use datenlord_gateway::acl::{Acl, GrantHeaders};
 use datenlord_gateway::front::form;
-use datenlord_gateway::{Credentials, cors, key, multipart};
+use datenlord_gateway::{Credentials, cors, key, multipart, policy};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -47,6 +47,18 @@ fuzz_target!(|data: &[u8]| {
         expose: Vec::new(),
         max_age: None,
     };
+    if let Ok(policy) = policy::Policy::load(&text) {
+        let request = policy::Request {
+            principal: Some(text.to_string()),
+            action: "s3:GetObject".into(),
+            resource: policy::arn("b", Some(&text)),
+            context: [("aws:sourceip".to_string(), vec![text.to_string()])].into(),
+        };
+        let _ = policy.evaluate(&request);
+    }
+    let half = text.char_indices().map(|(i, _)| i).nth(text.chars().count() / 2);
+    let (pattern, value) = text.split_at(half.unwrap_or(text.len()));
+    let _ = policy::glob(pattern, value);
     let _ = cors::preflight(std::slice::from_ref(&rule), &text, "GET", &[&text]);
     if let Some((boundary, body)) = data.split_first() {
         let boundary = &body[..usize::from(*boundary % 8).min(body.len())];

@@ -1,11 +1,21 @@
-//! Whether a request may run, decided before its operation: the credentials' bucket lists
-//! fence each key in, then S3's ownership rules apply. A bucket's owner may do everything in
-//! it; anyone else (another key, or an anonymous request) needs the bucket's ACL for listing
-//! (READ), writing objects (WRITE) and its ACL (READ_ACP, WRITE_ACP), and an object's ACL for
-//! reading the object and its ACL. What only an owner may do (deleting the bucket, its
-//! configuration) no grant allows.
+//! Whether a request may run, decided before its operation, in S3's order:
+//!
+//! 1. the credentials' bucket lists fence each key in;
+//! 2. the bucket's policy: a statement denying the request denies it (the owner keeps the
+//!    right to manage the policy), one allowing it allows it;
+//! 3. the bucket's owner may do everything in it;
+//! 4. anyone else (another key, or an anonymous request) needs the bucket's ACL for listing
+//!    (READ), writing objects (WRITE) and its ACL (READ_ACP, WRITE_ACP), and an object's ACL
+//!    for reading the object and its ACL. What only an owner may do (deleting the bucket, its
+//!    configuration) no grant allows.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use hyper::Uri;
+use hyper::header::HeaderMap;
 use s3s::access::{S3Access, S3AccessContext};
+use s3s::dto::{Timestamp, TimestampFormat};
 use s3s::path::S3Path;
 use s3s::{S3Error, S3Result, s3_error};
 
@@ -14,6 +24,16 @@ use crate::auth::Credentials;
 use crate::bucket_config::BucketState;
 use crate::namespace::Namespace;
 use crate::object::key_path;
+use crate::policy::{Decision, Request, arn};
+
+/// Where a request came from, put in its extensions by [`crate::front`].
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    /// The client's address.
+    pub addr: SocketAddr,
+    /// Whether the connection is HTTPS.
+    pub secure: bool,
+}
 
 /// What an operation needs of a requester who does not own the bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,8 +77,132 @@ fn need(op: &str) -> Need {
     }
 }
 
+/// The policy action of operation `op`.
+pub fn action(op: &str) -> String {
+    let name = match op {
+        "HeadObject" => "GetObject",
+        "HeadBucket" | "ListObjects" | "ListObjectsV2" => "ListBucket",
+        "ListObjectVersions" => "ListBucketVersions",
+        "ListMultipartUploads" => "ListBucketMultipartUploads",
+        "ListParts" => "ListMultipartUploadParts",
+        "PostObject"
+        | "CopyObject"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "UploadPartCopy"
+        | "CompleteMultipartUpload" => "PutObject",
+        "DeleteObjects" => "DeleteObject",
+        "GetBucketCors" => "GetBucketCORS",
+        "PutBucketCors" | "DeleteBucketCors" => "PutBucketCORS",
+        "ListBuckets" => "ListAllMyBuckets",
+        other => other,
+    };
+    format!("s3:{name}")
+}
+
+fn is_policy_op(op: &str) -> bool {
+    matches!(
+        op,
+        "GetBucketPolicy" | "PutBucketPolicy" | "DeleteBucketPolicy"
+    )
+}
+
 fn denied() -> S3Error {
     s3_error!(AccessDenied, "Access Denied")
+}
+
+/// The condition keys of a request (lower case), for policies.
+pub fn context(
+    who: Option<&str>,
+    headers: &HeaderMap,
+    uri: &Uri,
+    peer: Option<Peer>,
+) -> HashMap<String, Vec<String>> {
+    let mut keys: HashMap<String, Vec<String>> = HashMap::new();
+    let mut put = |k: &str, v: String| keys.entry(k.to_string()).or_default().push(v);
+    if let Some(peer) = peer {
+        put("aws:sourceip", peer.addr.ip().to_string());
+        put("aws:securetransport", peer.secure.to_string());
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let mut stamp = Vec::new();
+    if Timestamp::from(now)
+        .format(TimestampFormat::DateTime, &mut stamp)
+        .is_ok()
+    {
+        put(
+            "aws:currenttime",
+            String::from_utf8_lossy(&stamp).into_owned(),
+        );
+    }
+    put("aws:epochtime", now.unix_timestamp().to_string());
+    match who {
+        Some(who) => {
+            put("aws:username", who.to_string());
+            put("aws:userid", who.to_string());
+            put("aws:principaltype", "User".into());
+        }
+        None => put("aws:principaltype", "Anonymous".into()),
+    }
+    for (name, key) in [
+        ("user-agent", "aws:useragent"),
+        ("referer", "aws:referer"),
+        ("x-amz-acl", "s3:x-amz-acl"),
+        ("x-amz-content-sha256", "s3:x-amz-content-sha256"),
+        ("x-amz-copy-source", "s3:x-amz-copy-source"),
+        ("x-amz-metadata-directive", "s3:x-amz-metadata-directive"),
+        (
+            "x-amz-server-side-encryption",
+            "s3:x-amz-server-side-encryption",
+        ),
+        ("x-amz-storage-class", "s3:x-amz-storage-class"),
+        ("x-amz-grant-read", "s3:x-amz-grant-read"),
+        ("x-amz-grant-write", "s3:x-amz-grant-write"),
+        ("x-amz-grant-read-acp", "s3:x-amz-grant-read-acp"),
+        ("x-amz-grant-write-acp", "s3:x-amz-grant-write-acp"),
+        ("x-amz-grant-full-control", "s3:x-amz-grant-full-control"),
+    ] {
+        if let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) {
+            put(key, value.to_string());
+        }
+    }
+    let query: Vec<(String, String)> = uri
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    for (name, value) in &query {
+        match name.as_str() {
+            "prefix" | "delimiter" | "max-keys" => put(&format!("s3:{name}"), value.clone()),
+            "versionId" => put("s3:versionid", value.clone()),
+            _ => {}
+        }
+    }
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let query_v4 = query.iter().any(|(n, _)| n == "X-Amz-Algorithm");
+    let query_v2 = query.iter().any(|(n, _)| n == "Signature");
+    let (version, kind) = if auth.starts_with("AWS4-") {
+        ("AWS4-HMAC-SHA256", "REST-HEADER")
+    } else if auth.starts_with("AWS ") {
+        ("AWS", "REST-HEADER")
+    } else if query_v4 {
+        ("AWS4-HMAC-SHA256", "REST-QUERY-STRING")
+    } else if query_v2 {
+        ("AWS", "REST-QUERY-STRING")
+    } else {
+        ("", "")
+    };
+    if !version.is_empty() {
+        put("s3:signatureversion", version.into());
+        put("s3:authtype", kind.into());
+    }
+    keys
 }
 
 /// The access rules of one gateway.
@@ -68,26 +212,98 @@ pub struct Access {
     ns: Namespace,
 }
 
+/// One question to the rules.
+struct Question<'a> {
+    who: Option<&'a str>,
+    op: &'a str,
+    action: String,
+    bucket: &'a str,
+    key: Option<&'a str>,
+    need: Need,
+    context: HashMap<String, Vec<String>>,
+}
+
 impl Access {
     /// The rules of `credentials` over `ns`.
     pub fn new(credentials: Credentials, ns: Namespace) -> Self {
         Self { credentials, ns }
     }
 
-    /// The ACL of a bucket that has an owner.
-    fn bucket_acl(state: &BucketState) -> Option<&Acl> {
-        state.config.acl.as_ref()
+    /// Answers `q`; `Ok(())` lets the operation run (and tell, for one, that there is no such
+    /// bucket).
+    async fn decide(&self, q: Question<'_>) -> S3Result<()> {
+        if let Some(who) = q.who
+            && !self.credentials.may_use(who, q.bucket)
+        {
+            tracing::info!(
+                access_key = who,
+                bucket = q.bucket,
+                "access denied: the bucket is not in the key's list"
+            );
+            return Err(denied());
+        }
+        let Some(state) = self.ns.bucket_state(q.bucket).await? else {
+            // A signed request learns from its operation that there is no such bucket (or
+            // makes it).
+            return if q.who.is_some() {
+                Ok(())
+            } else {
+                Err(denied())
+            };
+        };
+        if q.op == "CreateBucket" && q.who.is_some() {
+            return Ok(());
+        }
+        let owner = state.config.owned_by(q.who);
+        if let Some(policy) = &state.policy {
+            let request = Request {
+                principal: q.who.map(str::to_string),
+                action: q.action.clone(),
+                resource: arn(q.bucket, q.key),
+                context: q.context.clone(),
+            };
+            match policy.evaluate(&request) {
+                Decision::Deny if !(owner && is_policy_op(q.op)) => {
+                    tracing::info!(
+                        access_key = q.who.unwrap_or("anonymous"),
+                        bucket = q.bucket,
+                        op = q.op,
+                        "access denied by the bucket policy"
+                    );
+                    return Err(denied());
+                }
+                Decision::Allow => return Ok(()),
+                _ => {}
+            }
+        }
+        if owner || self.acls_allow(q.who, &state, q.key, q.need).await? {
+            Ok(())
+        } else {
+            tracing::info!(
+                access_key = q.who.unwrap_or("anonymous"),
+                bucket = q.bucket,
+                op = q.op,
+                "access denied by the ACL"
+            );
+            Err(denied())
+        }
     }
 
-    /// Whether `who`, not the bucket's owner, may do what `need` says.
-    async fn allows(
+    /// Whether the ACLs let `who`, not the bucket's owner, do what `need` says.
+    async fn acls_allow(
         &self,
         who: Option<&str>,
         state: &BucketState,
         key: Option<&str>,
         need: Need,
     ) -> S3Result<bool> {
-        let bucket_allows = |p| Self::bucket_acl(state).is_some_and(|acl| acl.allows(who, p));
+        let bucket_allows = |p| {
+            state
+                .config
+                .acl
+                .as_ref()
+                .is_some_and(|acl| acl.allows(who, p))
+        };
         Ok(match need {
             Need::Owner => false,
             Need::Bucket(p) => bucket_allows(p),
@@ -105,21 +321,45 @@ impl Access {
         })
     }
 
-    /// Whether `who` may read `key` of bucket `bucket` (the source of a copy).
-    pub async fn may_read(&self, who: Option<&str>, bucket: &str, key: &str) -> S3Result<bool> {
-        if let Some(who) = who
-            && !self.credentials.may_use(who, bucket)
-        {
-            return Ok(false);
-        }
-        let Some(state) = self.ns.bucket_state(bucket).await? else {
-            return Ok(who.is_some());
+    /// Whether `who` may read `key` of `bucket` (the source of a copy), in a request with
+    /// condition keys `context`.
+    pub async fn may_read(
+        &self,
+        who: Option<&str>,
+        bucket: &str,
+        key: &str,
+        context: HashMap<String, Vec<String>>,
+    ) -> S3Result<bool> {
+        let q = Question {
+            who,
+            op: "GetObject",
+            action: action("GetObject"),
+            bucket,
+            key: Some(key),
+            need: Need::Object(Permission::Read),
+            context,
         };
-        if state.config.owned_by(who) {
-            return Ok(true);
-        }
-        self.allows(who, &state, Some(key), Need::Object(Permission::Read))
-            .await
+        Ok(self.decide(q).await.is_ok())
+    }
+
+    /// Whether `who` may delete `key` of `bucket` (one key of a DeleteObjects).
+    pub async fn may_delete(
+        &self,
+        who: Option<&str>,
+        bucket: &str,
+        key: &str,
+        context: HashMap<String, Vec<String>>,
+    ) -> S3Result<bool> {
+        let q = Question {
+            who,
+            op: "DeleteObject",
+            action: action("DeleteObject"),
+            bucket,
+            key: Some(key),
+            need: Need::Bucket(Permission::Write),
+            context,
+        };
+        Ok(self.decide(q).await.is_ok())
     }
 }
 
@@ -142,42 +382,26 @@ impl S3Access for Access {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let who = cx.credentials().map(|c| c.access_key.clone());
         let who = who.as_deref();
-        let op = cx.s3_op().name();
+        let op = cx.s3_op().name().to_string();
+        let op = op.as_str();
         let (bucket, key) = match cx.s3_path() {
             S3Path::Root if who.is_some() => return Ok(()),
             S3Path::Root => return Err(denied()),
             S3Path::Bucket { bucket } => (bucket.to_string(), None),
             S3Path::Object { bucket, key } => (bucket.to_string(), Some(key.to_string())),
         };
-        if let Some(who) = who
-            && !self.credentials.may_use(who, &bucket)
-        {
-            tracing::info!(
-                access_key = who,
-                bucket,
-                "access denied: the bucket is not in the key's list"
-            );
-            return Err(denied());
-        }
-        let Some(state) = self.ns.bucket_state(&bucket).await? else {
-            // A signed request learns from its operation that there is no such bucket (or
-            // makes it).
-            return if who.is_some() { Ok(()) } else { Err(denied()) };
-        };
-        if state.config.owned_by(who) || (op == "CreateBucket" && who.is_some()) {
-            return Ok(());
-        }
-        if self.allows(who, &state, key.as_deref(), need(op)).await? {
-            Ok(())
-        } else {
-            tracing::info!(
-                access_key = who.unwrap_or("anonymous"),
-                bucket,
-                op,
-                "access denied by the ACL"
-            );
-            Err(denied())
-        }
+        let peer = cx.extensions_mut().get::<Peer>().copied();
+        let context = context(who, cx.headers(), cx.uri(), peer);
+        self.decide(Question {
+            who,
+            op,
+            action: action(op),
+            bucket: &bucket,
+            key: key.as_deref(),
+            need: need(op),
+            context,
+        })
+        .await
     }
 }
 
@@ -193,5 +417,37 @@ mod tests {
         assert_eq!(need("PutObjectAcl"), Need::Object(Permission::WriteAcp));
         assert_eq!(need("DeleteBucket"), Need::Owner);
         assert_eq!(need("PutBucketPolicy"), Need::Owner);
+    }
+
+    #[test]
+    fn operations_are_policy_actions() {
+        assert_eq!(action("HeadObject"), "s3:GetObject");
+        assert_eq!(action("ListObjectsV2"), "s3:ListBucket");
+        assert_eq!(action("CompleteMultipartUpload"), "s3:PutObject");
+        assert_eq!(action("PutBucketPolicy"), "s3:PutBucketPolicy");
+    }
+
+    #[test]
+    fn requests_give_their_condition_keys() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-amz-acl", "public-read".parse().unwrap());
+        headers.insert(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=ana".parse().unwrap(),
+        );
+        let uri: Uri = "/b?prefix=home%2F&max-keys=10".parse().unwrap();
+        let peer = Peer {
+            addr: "127.0.0.7:4000".parse().unwrap(),
+            secure: false,
+        };
+        let keys = context(Some("ana"), &headers, &uri, Some(peer));
+        let one = |k: &str| keys.get(k).map(|v| v[0].as_str());
+        assert_eq!(one("s3:prefix"), Some("home/"));
+        assert_eq!(one("s3:max-keys"), Some("10"));
+        assert_eq!(one("s3:x-amz-acl"), Some("public-read"));
+        assert_eq!(one("aws:sourceip"), Some("127.0.0.7"));
+        assert_eq!(one("aws:securetransport"), Some("false"));
+        assert_eq!(one("s3:signatureversion"), Some("AWS4-HMAC-SHA256"));
+        assert_eq!(one("aws:username"), Some("ana"));
     }
 }

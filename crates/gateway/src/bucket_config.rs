@@ -1,4 +1,4 @@
-//! What S3 knows of a bucket and its directory does not — its owner, ACL and CORS rules — kept in one
+//! What S3 knows of a bucket and its directory does not — its owner, ACL, CORS rules and policy — kept in one
 //! extended attribute of the bucket's directory. Every request reads it, so a gateway keeps
 //! what it read for a moment ([`FRESH_FOR`]): a change made through this gateway applies at
 //! once, one made through another gateway of the volume within that moment.
@@ -15,6 +15,7 @@ use crate::acl::Acl;
 use crate::cors::CorsRule;
 use crate::key::is_bucket_name;
 use crate::namespace::{Namespace, internal};
+use crate::policy::Policy;
 
 /// The extended attribute of a bucket's directory holding its [`BucketConfig`].
 pub const XATTR: &[u8] = b"trusted.datenlord.s3.bucket";
@@ -32,6 +33,9 @@ pub struct BucketConfig {
     /// CORS rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cors: Vec<CorsRule>,
+    /// The bucket policy, as it was put.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 impl BucketConfig {
@@ -59,6 +63,8 @@ pub struct BucketState {
     pub ino: u64,
     /// The configuration.
     pub config: Arc<BucketConfig>,
+    /// Its policy, parsed.
+    pub policy: Option<Arc<Policy>>,
 }
 
 /// The configurations a gateway read lately, by bucket name.
@@ -110,9 +116,18 @@ impl Namespace {
             Err(err) if err.errno() == libc::ENODATA => BucketConfig::default(),
             Err(err) => return Err(internal(err)),
         };
+        let policy = match config.policy.as_deref().map(Policy::load) {
+            None => None,
+            Some(Ok(policy)) => Some(Arc::new(policy)),
+            Some(Err(err)) => {
+                tracing::warn!(bucket = name, %err, "the bucket's stored policy is damaged: it denies all but managing the policy");
+                Some(Arc::new(Policy::deny_all()))
+            }
+        };
         let state = BucketState {
             ino,
             config: Arc::new(config),
+            policy,
         };
         self.configs.put(name, state.clone());
         Ok(Some(state))

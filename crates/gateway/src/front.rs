@@ -16,6 +16,7 @@ use hyper::{Method, Request};
 use s3s::service::S3Service;
 use s3s::{Body, HttpError, HttpRequest, HttpResponse, S3Error, S3ErrorCode, s3_error};
 
+use crate::access::Peer;
 use crate::cors;
 use crate::namespace::{Namespace, http_status};
 
@@ -28,12 +29,21 @@ const FORM_AHEAD: usize = 21 << 20;
 pub struct Front {
     s3: S3Service,
     ns: Namespace,
+    peer: Option<Peer>,
 }
 
 impl Front {
     /// `s3` over `ns`.
     pub fn new(s3: S3Service, ns: Namespace) -> Self {
-        Self { s3, ns }
+        Self { s3, ns, peer: None }
+    }
+
+    /// The service for one connection, from `peer`.
+    pub fn for_peer(&self, peer: Peer) -> Self {
+        Self {
+            peer: Some(peer),
+            ..self.clone()
+        }
     }
 
     async fn handle(self, mut req: HttpRequest) -> Result<HttpResponse, HttpError> {
@@ -44,6 +54,9 @@ impl Front {
         let origin = header(req.headers(), ORIGIN.as_str()).map(str::to_owned);
         let method = req.method().clone();
         sign_v2_bucket_path(&mut req);
+        if let Some(peer) = self.peer {
+            req.extensions_mut().insert(peer);
+        }
         if is_form_upload(&req) {
             req = name_the_file(req).await;
         }

@@ -21,6 +21,7 @@ pub mod list;
 pub mod multipart;
 pub mod namespace;
 pub mod object;
+pub mod policy;
 pub mod record;
 pub mod server;
 pub mod service;

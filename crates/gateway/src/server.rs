@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::access::Peer;
 use crate::front::Front;
 use crate::service::Gateway;
 
@@ -111,9 +112,12 @@ pub async fn serve(
             () = stop.as_mut() => break,
         };
         let _ = socket.set_nodelay(true);
-        let service = service.clone();
-        let timeout = config.header_timeout;
         let tls = config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+        let service = service.for_peer(Peer {
+            addr: peer,
+            secure: tls.is_some(),
+        });
+        let timeout = config.header_timeout;
         connections.spawn(async move {
             match tls {
                 None => serve_one(socket, service, timeout, peer).await,

@@ -4,7 +4,9 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::{DEFAULT_OWNER, Gateway, ok};
-use crate::access::object_acl;
+use std::collections::HashMap;
+
+use crate::access::{Peer, context, object_acl};
 use crate::acl::{Acl, GrantHeaders};
 use crate::bucket_config::BucketState;
 use crate::object::key_path;
@@ -12,6 +14,26 @@ use crate::object::key_path;
 /// The access key of a request; `None`: anonymous.
 pub(super) fn who<T>(req: &S3Request<T>) -> Option<&str> {
     req.credentials.as_ref().map(|c| c.access_key.as_str())
+}
+
+/// Who asks, and the condition keys of the request, for access checks an operation makes
+/// itself (the source of a copy, each key of a DeleteObjects).
+pub(super) struct Asker {
+    pub who: Option<String>,
+    pub context: HashMap<String, Vec<String>>,
+}
+
+pub(super) fn asker<T>(req: &S3Request<T>) -> Asker {
+    let who = who(req);
+    Asker {
+        who: who.map(str::to_owned),
+        context: context(
+            who,
+            &req.headers,
+            &req.uri,
+            req.extensions.get::<Peer>().copied(),
+        ),
+    }
 }
 
 /// The owner of a bucket as requester `who` sees it: a bucket without one (made through a

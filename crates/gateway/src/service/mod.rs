@@ -11,7 +11,7 @@ mod ranges;
 mod settings;
 mod uploads;
 
-use acls::{grant_headers, who};
+use acls::{Asker, asker, grant_headers, who};
 use checksums::sent_checksums;
 use present::{
     Presented, check_tags, metadata_of, parts_count, record_of, tag_count, tag_set, tags_of_header,
@@ -173,7 +173,7 @@ impl Gateway {
 
     async fn source(
         &self,
-        who: Option<&str>,
+        asker: &Asker,
         copy_source: &CopySource,
         if_match: Option<&ETagCondition>,
         if_unmodified_since: Option<&Timestamp>,
@@ -194,7 +194,11 @@ impl Gateway {
             }
             _ => return Err(s3_error!(NotImplemented, "copies from access points")),
         };
-        if !self.access.may_read(who, &bucket, &key).await? {
+        if !self
+            .access
+            .may_read(asker.who.as_deref(), &bucket, &key, asker.context.clone())
+            .await?
+        {
             return Err(s3_error!(AccessDenied, "Access Denied"));
         }
         let from_bucket = self.ns.bucket(&bucket).await?;
@@ -714,8 +718,10 @@ impl S3 for Gateway {
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let asker = asker(&req);
         let input = req.input;
-        let bucket = self.ns.bucket(&input.bucket).await?;
+        let state = self.ns.bucket_config(&input.bucket).await?;
+        let bucket = state.ino;
         if input.delete.objects.len() > 1000 {
             return Err(s3_error!(
                 MalformedXML,
@@ -726,7 +732,19 @@ impl S3 for Gateway {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for id in input.delete.objects {
+            // The request's access was checked for the bucket; a policy may deny some keys.
+            let denied = state.policy.is_some()
+                && !self
+                    .access
+                    .may_delete(
+                        asker.who.as_deref(),
+                        &input.bucket,
+                        &id.key,
+                        asker.context.clone(),
+                    )
+                    .await?;
             let result = match key_path(&id.key) {
+                _ if denied => Err(s3_error!(AccessDenied, "Access Denied")),
                 Ok(key) => self.ns.delete(bucket, &key).await,
                 Err(err) => Err(err),
             };
@@ -755,11 +773,12 @@ impl S3 for Gateway {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
-        let requester = who(&req).map(str::to_owned);
+        let asker = asker(&req);
+        let requester = asker.who.clone();
         let input = req.input;
         let source = self
             .source(
-                requester.as_deref(),
+                &asker,
                 &input.copy_source,
                 input.copy_source_if_match.as_ref(),
                 input.copy_source_if_unmodified_since.as_ref(),
@@ -964,6 +983,27 @@ impl S3 for Gateway {
         req: S3Request<DeleteBucketCorsInput>,
     ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
         self.serve_delete_bucket_cors(req).await
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        self.serve_get_bucket_policy(req).await
+    }
+
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        self.serve_put_bucket_policy(req).await
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        self.serve_delete_bucket_policy(req).await
     }
 
     async fn get_bucket_versioning(

@@ -1,10 +1,11 @@
-//! Bucket configuration operations: CORS.
+//! Bucket configuration operations: CORS rules and the bucket policy.
 
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::{Gateway, ok};
 use crate::cors::{rules_of, shown};
+use crate::policy::Policy;
 
 impl Gateway {
     pub(super) async fn serve_get_bucket_cors(
@@ -50,5 +51,50 @@ impl Gateway {
                 .await?;
         }
         ok(DeleteBucketCorsOutput::default())
+    }
+
+    pub(super) async fn serve_get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        let state = self.ns.bucket_config(&req.input.bucket).await?;
+        match &state.config.policy {
+            Some(policy) => ok(GetBucketPolicyOutput {
+                policy: Some(policy.clone()),
+            }),
+            None => Err(s3_error!(
+                NoSuchBucketPolicy,
+                "The bucket policy does not exist"
+            )),
+        }
+    }
+
+    pub(super) async fn serve_put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        let input = req.input;
+        Policy::parse(&input.policy, &input.bucket)
+            .map_err(|err| s3_error!(MalformedPolicy, "{err}"))?;
+        let state = self.ns.bucket_config(&input.bucket).await?;
+        let mut config = (*state.config).clone();
+        config.policy = Some(input.policy);
+        self.ns.set_bucket_config(&input.bucket, &config).await?;
+        ok(PutBucketPolicyOutput::default())
+    }
+
+    pub(super) async fn serve_delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        let state = self.ns.bucket_config(&req.input.bucket).await?;
+        if state.config.policy.is_some() {
+            let mut config = (*state.config).clone();
+            config.policy = None;
+            self.ns
+                .set_bucket_config(&req.input.bucket, &config)
+                .await?;
+        }
+        ok(DeleteBucketPolicyOutput::default())
     }
 }

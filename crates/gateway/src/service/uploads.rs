@@ -4,7 +4,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use super::{
-    Gateway, copy_source_range, grant_headers, ok, owner, record_of, sent_checksums,
+    Gateway, asker, copy_source_range, grant_headers, ok, owner, record_of, sent_checksums,
     tags_of_header, who,
 };
 use crate::acl::GrantHeaders;
@@ -108,6 +108,7 @@ impl Gateway {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let asker = asker(&req);
         let input = req.input;
         crate::multipart::check_part_number(input.part_number)?;
         self.ns.bucket(&input.bucket).await?;
@@ -117,7 +118,7 @@ impl Gateway {
             .await?;
         let source = self
             .source(
-                req.credentials.as_ref().map(|c| c.access_key.as_str()),
+                &asker,
                 &input.copy_source,
                 input.copy_source_if_match.as_ref(),
                 input.copy_source_if_unmodified_since.as_ref(),

@@ -742,6 +742,59 @@ class AccessControl(unittest.TestCase):
         self.assertEqual(error_of(S3.get_bucket_cors, Bucket=bucket)[0], "NoSuchCORSConfiguration")
         self.assertEqual(request("OPTIONS", ask)[0], 403)
 
+    def test_bucket_policies(self):
+        import json
+
+        bucket = new_bucket()
+        for key in ["public/a", "private/a", "keep/a", "gone/a", "blocked/a", "home/other/x"]:
+            S3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+        arn = f"arn:aws:s3:::{bucket}"
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"{arn}/public/*"},
+                {"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject", "Resource": f"{arn}/keep/*"},
+                {
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:GetObject",
+                    "Resource": f"{arn}/blocked/*",
+                    "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}},
+                },
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": [f"arn:aws:iam::{OTHER_KEY}:root"]},
+                    "Action": ["s3:ListBucket"],
+                    "Resource": arn,
+                    "Condition": {"StringLike": {"s3:prefix": "home/other/*"}},
+                },
+            ],
+        }
+        S3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+        self.assertEqual(json.loads(S3.get_bucket_policy(Bucket=bucket)["Policy"]), policy)
+        self.assertEqual(anonymous_get(bucket, "public/a"), (200, b"public/a"))
+        self.assertEqual(anonymous_get(bucket, "private/a")[0], 403)
+        self.assertEqual(error_of(S3.get_object, Bucket=bucket, Key="blocked/a")[0], "AccessDenied", "deny binds the owner")
+        self.assertEqual(error_of(S3.delete_object, Bucket=bucket, Key="keep/a")[0], "AccessDenied")
+        result = S3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "keep/a"}, {"Key": "gone/a"}]})
+        self.assertEqual([e["Key"] for e in result.get("Errors", [])], ["keep/a"])
+        self.assertEqual([d["Key"] for d in result.get("Deleted", [])], ["gone/a"])
+        self.assertEqual(keys_of(self.other.list_objects_v2(Bucket=bucket, Prefix="home/other/")), ["home/other/x"])
+        self.assertEqual(error_of(self.other.list_objects_v2, Bucket=bucket)[0], "AccessDenied")
+        self.assertEqual(error_of(self.other.get_bucket_policy, Bucket=bucket)[0], "AccessDenied")
+
+        for bad in [
+            "{not json",
+            json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::elsewhere/*"}]}),
+            json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"{arn}/*", "Condition": {"Perhaps": {}}}]}),
+        ]:
+            self.assertEqual(error_of(S3.put_bucket_policy, Bucket=bucket, Policy=bad), ("MalformedPolicy", 400))
+
+        S3.delete_bucket_policy(Bucket=bucket)
+        self.assertEqual(error_of(S3.get_bucket_policy, Bucket=bucket)[0], "NoSuchBucketPolicy")
+        self.assertEqual(anonymous_get(bucket, "public/a")[0], 403)
+        S3.delete_object(Bucket=bucket, Key="keep/a")
+
     def test_signature_v2(self):
         bucket = new_bucket()
         v2 = client(signature_version="s3")
