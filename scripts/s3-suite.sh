@@ -116,20 +116,24 @@ rm -rf "$WORK/back2"
 echo "rclone: sync up, check, sync down, purge done"
 
 # HTTPS: a second gateway on the same volume with a self-signed certificate, checked by
-# boto3 against that certificate.
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
-    -addext subjectAltName=IP:127.0.0.1 -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
-TLS_PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# boto3 against that certificate; on etcd it stands for another node, on 127.0.0.2. Both
+# gateways see each other's objects and bucket settings.
+TLS_HOST=127.0.0.1
+[ -z "${DATENLORD_META:-}" ] || TLS_HOST=127.0.0.2
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=$TLS_HOST" \
+    -addext "subjectAltName=IP:$TLS_HOST" -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+TLS_PORT=$("$PY" -c "import socket; s=socket.socket(); s.bind(('$TLS_HOST',0)); print(s.getsockname()[1])")
 AWS_ACCESS_KEY_ID=$store_key AWS_SECRET_ACCESS_KEY=$store_secret "$BIN" gateway \
-    --listen "127.0.0.1:$TLS_PORT" --credentials "$WORK/users" --tls-cert "$WORK/cert.pem" \
+    --listen "$TLS_HOST:$TLS_PORT" --credentials "$WORK/users" --tls-cert "$WORK/cert.pem" \
     --tls-key "$WORK/key.pem" --memory-cache-size 64M --cache-size 0 >"$WORK/tls.log" 2>&1 &
 tls_pid=$!
-"$PY" - "$TLS_PORT" "$WORK/cert.pem" <<'PY' || report "the HTTPS gateway failed a round trip"
-import sys, time, boto3
+"$PY" - "$TLS_HOST" "$TLS_PORT" "$WORK/cert.pem" "$URL" <<'PY' || report "the HTTPS gateway failed a round trip"
+import sys, time, urllib.error, urllib.request, boto3
 from botocore.config import Config
-port, cert = sys.argv[1], sys.argv[2]
-s3 = boto3.client("s3", endpoint_url=f"https://127.0.0.1:{port}", verify=cert,
-                  config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+host, port, cert, first_url = sys.argv[1:]
+config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1})
+s3 = boto3.client("s3", endpoint_url=f"https://{host}:{port}", verify=cert, config=config)
+first = boto3.client("s3", endpoint_url=first_url, config=config)
 for _ in range(100):
     try:
         s3.list_buckets()
@@ -139,11 +143,24 @@ for _ in range(100):
 s3.create_bucket(Bucket="over-tls")
 s3.put_object(Bucket="over-tls", Key="k", Body=b"secret bytes")
 assert s3.get_object(Bucket="over-tls", Key="k")["Body"].read() == b"secret bytes"
-s3.delete_object(Bucket="over-tls", Key="k")
+assert first.get_object(Bucket="over-tls", Key="k")["Body"].read() == b"secret bytes"
+first.put_object(Bucket="over-tls", Key="from-first", Body=b"the other way")
+assert s3.get_object(Bucket="over-tls", Key="from-first")["Body"].read() == b"the other way"
+first.put_object_acl(Bucket="over-tls", Key="from-first", ACL="public-read")
+public = f"{first_url}/over-tls/from-first"
+assert urllib.request.urlopen(public).read() == b"the other way"
+s3.put_object_acl(Bucket="over-tls", Key="from-first", ACL="private")
+try:
+    urllib.request.urlopen(public)
+    raise AssertionError("an object made private through one gateway stayed public on another")
+except urllib.error.HTTPError as err:
+    assert err.code == 403
+for key in ["k", "from-first"]:
+    first.delete_object(Bucket="over-tls", Key=key)
 s3.delete_bucket(Bucket="over-tls")
 PY
 kill "$tls_pid"; wait "$tls_pid" || report "the HTTPS gateway did not stop cleanly"
-echo "https: a round trip through a gateway with a certificate done"
+echo "https: a round trip through a second gateway ($TLS_HOST, with a certificate) done"
 
 # A user limited to one bucket sees only it.
 AWS_ACCESS_KEY_ID=limited AWS_SECRET_ACCESS_KEY=limited-secret-1 aws_ s3 ls s3://cli-other >/dev/null 2>&1 &&
