@@ -65,7 +65,7 @@ status=0
 report() { echo "s3-suite: $*" >&2; status=1; }
 
 export GATEWAY_URL=$URL GATEWAY_KEY=$KEY GATEWAY_SECRET=$SECRET MOUNT_DIR=$MNT
-export GATEWAY_OTHER_KEY=$OTHER_KEY GATEWAY_OTHER_SECRET=$OTHER_SECRET
+export GATEWAY_OTHER_KEY=$OTHER_KEY GATEWAY_OTHER_SECRET=$OTHER_SECRET GATEWAY_PID=$gateway_pid
 read -r -a picked <<< "${GATEWAY_TESTS:-}"
 tests=(test_boto3)
 [ "${#picked[@]}" -eq 0 ] || tests=("${picked[@]/#/test_boto3.}")
@@ -76,7 +76,7 @@ tests=(test_boto3)
         echo "s3-suite: the gateway's warnings:" >&2
         grep -E 'WARN|ERROR' "$WORK/gateway.log" | tail -20 >&2
     }
-grep -E '^(Ran|OK|FAILED)' "$WORK/boto3.log" | sed 's/^/boto3: /'
+grep -E '^(Ran|OK|FAILED)|gateway memory' "$WORK/boto3.log" | sed 's/^/boto3: /'
 
 # awscli: the high-level commands most scripts use.
 export AWS_ACCESS_KEY_ID=$KEY AWS_SECRET_ACCESS_KEY=$SECRET AWS_DEFAULT_REGION=us-east-1

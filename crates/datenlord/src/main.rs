@@ -24,12 +24,28 @@ use clap::Parser;
 fn run_daemon(
     serve: impl std::future::Future<Output = anyhow::Result<()>>,
 ) -> anyhow::Result<std::process::ExitCode> {
+    raise_open_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let result = runtime.block_on(serve);
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     result.map(|()| std::process::ExitCode::SUCCESS)
+}
+
+/// A server holds a descriptor per client: lift the soft limit on open files (often 1 024) to
+/// the hard one.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(err) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::warn!(soft, hard, %err, "cannot raise the limit on open files");
+            }
+        }
+        Ok(_) => {}
+        Err(err) => tracing::warn!(%err, "cannot read the limit on open files"),
+    }
 }
 
 fn main() -> std::process::ExitCode {

@@ -836,6 +836,103 @@ class Robustness(unittest.TestCase):
         self.assertEqual(keys_of(S3.list_objects_v2(Bucket=bucket)), [])
 
 
+def gateway_memory():
+    """The gateway's resident and peak memory in MiB, when the suite says which process it is."""
+    pid = os.environ.get("GATEWAY_PID")
+    if not pid:
+        return None
+    with open(f"/proc/{pid}/status") as f:
+        fields = dict(line.split(":", 1) for line in f)
+    return int(fields["VmRSS"].split()[0]) >> 10, int(fields["VmHWM"].split()[0]) >> 10
+
+
+def read_response(sock):
+    """Status and body of one HTTP/1.1 response with a Content-Length."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before the headers")
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    length = next(int(l.split(":", 1)[1]) for l in lines if l.lower().startswith("content-length:"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed mid-body")
+        body += chunk
+    return int(lines[0].split()[1]), body
+
+
+@unittest.skipUnless(os.environ.get("GATEWAY_SCALE"), "scale tests run by hand (GATEWAY_SCALE=1)")
+class Scale(unittest.TestCase):
+    def test_a_thousand_connections_at_once(self):
+        import resource
+
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        bucket = new_bucket()
+        body = os.urandom(4096)
+        S3.put_object(Bucket=bucket, Key="k", Body=body)
+        url = S3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=600)
+        parsed = urllib.parse.urlsplit(url)
+        request = f"GET {parsed.path}?{parsed.query} HTTP/1.1\r\nHost: {parsed.netloc}\r\n\r\n".encode()
+        socks = [socket.create_connection((parsed.hostname, parsed.port)) for _ in range(1000)]
+        try:
+            for round in range(3):
+                for sock in socks:
+                    sock.sendall(request)
+                for sock in socks:
+                    self.assertEqual(read_response(sock), (200, body), f"round {round}")
+            print(f"\n1000 keep-alive connections, 3 GETs each: gateway memory (rss, peak) MiB {gateway_memory()}")
+        finally:
+            for sock in socks:
+                sock.close()
+
+    def test_five_gib_multipart_in_100_mib_parts(self):
+        import random
+
+        bucket = new_bucket()
+        part, total = 100 * MIB, 5 << 30
+        sizes = [min(part, total - at) for at in range(0, total, part)]
+
+        def body(n):
+            # Sparse-ish: a random head, zeros after.
+            return random.Random(n).randbytes(MIB) + bytes(sizes[n - 1] - MIB)
+
+        upload = S3.create_multipart_upload(Bucket=bucket, Key="huge")["UploadId"]
+        md5s = {}
+        start = time.monotonic()
+
+        def send(n):
+            data = body(n)
+            md5s[n] = hashlib.md5(data).digest()
+            return S3.upload_part(Bucket=bucket, Key="huge", UploadId=upload, PartNumber=n, Body=data)["ETag"]
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            etags = list(pool.map(send, range(1, len(sizes) + 1)))
+        S3.complete_multipart_upload(
+            Bucket=bucket,
+            Key="huge",
+            UploadId=upload,
+            MultipartUpload={"Parts": [{"PartNumber": i + 1, "ETag": e} for i, e in enumerate(etags)]},
+        )
+        took = time.monotonic() - start
+        whole = hashlib.md5(b"".join(md5s[n] for n in sorted(md5s))).hexdigest()
+        head = S3.head_object(Bucket=bucket, Key="huge")
+        self.assertEqual(head["ContentLength"], total)
+        self.assertEqual(head["ETag"], f'"{whole}-{len(sizes)}"')
+        for n in [1, 26, len(sizes)]:
+            at = (n - 1) * part
+            got = S3.get_object(Bucket=bucket, Key="huge", Range=f"bytes={at - 16 if n > 1 else 0}-{at + MIB + 15}")
+            data = got["Body"].read()
+            want = (body(n - 1)[-16:] if n > 1 else b"") + body(n)[: MIB + 16]
+            self.assertEqual(data, want, f"part {n}")
+        print(f"\n5 GiB in {len(sizes)} parts: {total / MIB / took:.0f} MiB/s up; gateway memory (rss, peak) MiB {gateway_memory()}")
+        S3.delete_object(Bucket=bucket, Key="huge")
+
+
 @unittest.skipUnless(MOUNT, "no mount of the volume (MOUNT_DIR)")
 class OneNamespace(unittest.TestCase):
     def test_mount_writes_are_objects_and_objects_are_files(self):
