@@ -109,8 +109,9 @@ impl Namespace {
 
     /// Removes bucket `name`: BucketNotEmpty while it holds anything.
     pub async fn delete_bucket(&self, name: &str) -> S3Result<()> {
-        self.bucket(name).await?;
+        let ino = self.bucket(name).await?;
         self.configs.forget(name);
+        self.drop_bucket_versions(ino).await?;
         match self.vfs.rmdir(ROOT_INO, name.as_bytes()).await {
             Ok(_) => Ok(()),
             Err(err) if err.errno() == libc::ENOTEMPTY => Err(s3_error!(BucketNotEmpty)),

@@ -16,6 +16,7 @@ use crate::cors::CorsRule;
 use crate::key::is_bucket_name;
 use crate::namespace::{Namespace, internal};
 use crate::policy::Policy;
+use crate::versions::Versioning;
 
 /// The extended attribute of a bucket's directory holding its [`BucketConfig`].
 pub const XATTR: &[u8] = b"trusted.datenlord.s3.bucket";
@@ -33,6 +34,9 @@ pub struct BucketConfig {
     /// CORS rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cors: Vec<CorsRule>,
+    /// Versioning, once turned on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versioning: Option<Versioning>,
     /// The bucket policy, as it was put.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,

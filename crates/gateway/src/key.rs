@@ -19,6 +19,15 @@ pub struct KeyPath<'a> {
 }
 
 impl<'a> KeyPath<'a> {
+    /// The key again, as text (a key is UTF-8).
+    pub fn text(&self) -> String {
+        let mut key = String::from_utf8_lossy(&self.segments.join(&b'/')).into_owned();
+        if self.directory {
+            key.push('/');
+        }
+        key
+    }
+
     /// The last name (the file or directory itself).
     pub fn name(&self) -> &'a [u8] {
         self.segments[self.segments.len() - 1]

@@ -26,6 +26,7 @@ pub mod record;
 pub mod server;
 pub mod service;
 pub mod tls;
+pub mod versions;
 
 pub use auth::{Credentials, CredentialsError};
 pub use server::{GatewayConfig, serve};

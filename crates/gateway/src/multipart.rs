@@ -10,6 +10,7 @@ use s3s::dto::{self, StreamingBlob};
 use s3s::{S3Error, S3Result, s3_error};
 use serde::{Deserialize, Serialize};
 
+use crate::bucket_config::BucketState;
 use crate::key::KeyPath;
 use crate::namespace::{Namespace, internal};
 use crate::object::{Object, PutMeta, Stored};
@@ -330,10 +331,12 @@ impl Namespace {
         id: &str,
         dir: u64,
         upload: &Upload,
-        bucket: u64,
+        bucket: &BucketState,
         key: &KeyPath<'_>,
         chosen: &[(i32, String)],
-    ) -> S3Result<String> {
+    ) -> S3Result<(String, Option<String>)> {
+        let versioning = bucket.config.versioning;
+        let bucket = bucket.ino;
         check_part_list(chosen)?;
         let stored = self.parts(dir).await?;
         let mut picked = Vec::with_capacity(chosen.len());
@@ -368,15 +371,18 @@ impl Namespace {
         let (ino, fh) = self.stage_file().await?;
         let result = self.assemble(&picked, ino, fh, &etag, upload).await;
         let result = match result {
-            Ok(record) => self.place(bucket, key, parent, ino, &record).await,
+            Ok(record) => {
+                self.place(bucket, key, parent, ino, &record, versioning)
+                    .await
+            }
             Err(err) => Err(err),
         };
         self.vfs.release(fh, None).await;
-        result?;
+        let version = result?;
         if let Err(err) = self.remove_upload(dir, id).await {
             tracing::warn!(id, ?err, "cannot remove a completed upload's parts");
         }
-        Ok(etag)
+        Ok((etag, version))
     }
 
     async fn assemble(

@@ -11,6 +11,7 @@ use crate::bucket_config::ConfigCache;
 use crate::key::is_bucket_name;
 use crate::list::{Child, Tree};
 use crate::record::{DirKind, Record, XATTR};
+use crate::versions::KeyLocks;
 
 /// The directory at the volume's root under which uploads are staged (never a bucket: its name
 /// breaks the bucket rules): files without names while they are written, and the parts of
@@ -26,6 +27,8 @@ pub struct Namespace {
     pub caller: Caller,
     /// The bucket configurations read lately.
     pub(crate) configs: Arc<ConfigCache>,
+    /// Keys whose versions are being changed.
+    pub(crate) locks: Arc<KeyLocks>,
 }
 
 /// What a path led to.
@@ -88,6 +91,7 @@ impl Namespace {
             vfs,
             caller,
             configs: Arc::default(),
+            locks: Arc::default(),
         }
     }
 

@@ -14,6 +14,7 @@ use crate::body::{FileBody, PIECE};
 use crate::key::{KeyPath, parse};
 use crate::namespace::{Found, Namespace, clash, internal};
 use crate::record::{DirKind, Record, Stamped, XATTR};
+use crate::versions::{NULL, VersionStamp, Versioning};
 
 /// The ETag of zero bytes (a directory object).
 pub const EMPTY_ETAG: &str = "d41d8cd98f00b204e9800998ecf8427e";
@@ -43,6 +44,8 @@ pub struct PutMeta {
     /// The algorithms to compute: those sent as headers or announced as trailers, in the
     /// order CRC32, CRC32C, SHA1, SHA256, CRC64NVME.
     pub algorithms: [bool; 5],
+    /// The bucket's versioning.
+    pub versioning: Option<Versioning>,
 }
 
 /// A stored object's checksums, to echo.
@@ -56,6 +59,8 @@ pub struct Stored {
     pub size: u64,
     /// The S3 record to publish with the object.
     pub record: Record,
+    /// Its version ID, in a bucket with versioning.
+    pub version: Option<String>,
 }
 
 static UPLOADS: AtomicU64 = AtomicU64::new(0);
@@ -180,6 +185,7 @@ impl Namespace {
         body: Option<StreamingBlob>,
         meta: PutMeta,
     ) -> S3Result<Stored> {
+        let versioning = meta.versioning;
         if key.directory {
             return self.put_directory(bucket, key, body, meta.record).await;
         }
@@ -193,9 +199,9 @@ impl Namespace {
         let stored = self.fill(ino, fh, body, meta).await;
         let placed = match stored {
             Ok(stored) => self
-                .place(bucket, key, parent, ino, &stored.record)
+                .place(bucket, key, parent, ino, &stored.record, versioning)
                 .await
-                .map(|()| stored),
+                .map(|version| Stored { version, ..stored }),
             Err(err) => Err(err),
         };
         // Unless placed, the file has no name and goes with this close.
@@ -260,6 +266,7 @@ impl Namespace {
         let mut record = meta.record;
         record.etag = Some(Stamped::new(etag.clone(), &attr));
         Ok(Stored {
+            version: None,
             etag,
             checksums,
             size,
@@ -271,6 +278,50 @@ impl Namespace {
     /// with its `record`, replacing an older object in the same transaction: a reader finds
     /// the old object or the new one, whole.
     pub(crate) async fn place(
+        &self,
+        bucket: u64,
+        key: &KeyPath<'_>,
+        parent: u64,
+        ino: u64,
+        record: &Record,
+        versioning: Option<Versioning>,
+    ) -> S3Result<Option<String>> {
+        let Some(mode) = versioning else {
+            if record.version.is_some() {
+                // A copy's record came with its source's version.
+                let record = Record {
+                    version: None,
+                    ..record.clone()
+                };
+                self.name_object(bucket, key, parent, ino, &record).await?;
+            } else {
+                self.name_object(bucket, key, parent, ino, record).await?;
+            }
+            return Ok(None);
+        };
+        let name = key.text();
+        let _held = self.locks.lock(bucket, &name).await;
+        let stamp = match mode {
+            Versioning::Enabled => VersionStamp::new(self.vfs.session()),
+            Versioning::Suspended => VersionStamp::null(),
+        };
+        let mut record = record.clone();
+        record.version = (mode == Versioning::Enabled).then(|| stamp.clone());
+        if let Ok(current) = self.object(bucket, key).await
+            && current.attr.kind == FileKind::File
+            && (mode == Versioning::Enabled || VersionStamp::of(&current).id != NULL)
+        {
+            self.archive(bucket, &name, &current).await?;
+        }
+        if mode == Versioning::Suspended {
+            self.drop_null(bucket, &name).await?;
+        }
+        self.name_object(bucket, key, parent, ino, &record).await?;
+        Ok(Some(stamp.id))
+    }
+
+    /// Names the staged file `ino` as `key`, in place of the object there.
+    async fn name_object(
         &self,
         bucket: u64,
         key: &KeyPath<'_>,
@@ -334,6 +385,7 @@ impl Namespace {
         record.dir = Some(DirKind::Object);
         self.set_record(ino, &record).await?;
         Ok(Stored {
+            version: None,
             etag: EMPTY_ETAG.to_string(),
             checksums: dto::Checksum::default(),
             size: 0,
@@ -387,13 +439,14 @@ impl Namespace {
         bucket: u64,
         key: &KeyPath<'_>,
         record: Record,
-    ) -> S3Result<(String, Attr)> {
+        versioning: Option<Versioning>,
+    ) -> S3Result<(String, Attr, Option<String>)> {
         if from.attr.kind == FileKind::Dir || key.directory {
             let stored = self.put_directory(bucket, key, None, record).await?;
             let attr = self
                 .getattr(self.make_dirs(bucket, &key.segments).await?)
                 .await?;
-            return Ok((stored.etag, attr));
+            return Ok((stored.etag, attr, None));
         }
         let etag = self.etag(from).await?;
         let parent = self.make_dirs(bucket, key.parents()).await?;
@@ -401,9 +454,9 @@ impl Namespace {
         let result = self.clone_into(from, ino, fh, etag, record).await;
         let placed = match result {
             Ok((etag, attr, record)) => self
-                .place(bucket, key, parent, ino, &record)
+                .place(bucket, key, parent, ino, &record, versioning)
                 .await
-                .map(|()| (etag, attr)),
+                .map(|version| (etag, attr, version)),
             Err(err) => Err(err),
         };
         self.vfs.release(fh, None).await;

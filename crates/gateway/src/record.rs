@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use datenlord_meta::Attr;
 
 use crate::acl::Acl;
+use crate::versions::VersionStamp;
 use serde::{Deserialize, Serialize};
 
 /// The extended attribute holding an object's or a directory's [`Record`].
@@ -48,6 +49,9 @@ pub struct Record {
     /// Its owner and grants, unless it is the bucket owner's and private.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<Acl>,
+    /// Its version, in a bucket with versioning; none for the null version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<VersionStamp>,
     /// For a directory: how it came to be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir: Option<DirKind>,

@@ -136,9 +136,9 @@ impl Gateway {
         req: S3Request<GetObjectAclInput>,
     ) -> S3Result<S3Response<GetObjectAclOutput>> {
         let input = &req.input;
-        no_versions(input.version_id.as_ref())?;
         let state = self.ns.bucket_config(&input.bucket).await?;
-        let object = self.ns.object(state.ino, &key_path(&input.key)?).await?;
+        let key = key_path(&input.key)?;
+        let (object, _) = self.find(&state, &key, input.version_id.as_deref()).await?;
         let acl = object_acl(&state, &object.record.acl);
         let acl = if state.config.acl.is_none() && object.record.acl.is_none() {
             Acl::private(bucket_owner(&state, who(&req)))
@@ -157,10 +157,9 @@ impl Gateway {
         req: S3Request<PutObjectAclInput>,
     ) -> S3Result<S3Response<PutObjectAclOutput>> {
         let input = &req.input;
-        no_versions(input.version_id.as_ref())?;
         let state = self.ns.bucket_config(&input.bucket).await?;
         let key = key_path(&input.key)?;
-        let object = self.ns.object(state.ino, &key).await?;
+        let (object, _) = self.find(&state, &key, input.version_id.as_deref()).await?;
         let bucket_owner = bucket_owner(&state, who(&req)).to_string();
         let owner = object
             .record
@@ -209,13 +208,5 @@ impl Gateway {
                  AccessControlPolicy body"
             )),
         }
-    }
-}
-
-/// This gateway's buckets keep no versions.
-fn no_versions(version: Option<&String>) -> S3Result<()> {
-    match version {
-        Some(v) if v != "null" => Err(s3_error!(NoSuchVersion, "no version {v:?}")),
-        _ => Ok(()),
     }
 }

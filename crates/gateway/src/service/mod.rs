@@ -10,6 +10,7 @@ mod present;
 mod ranges;
 mod settings;
 mod uploads;
+mod versions;
 
 use acls::{Asker, asker, grant_headers, who};
 use checksums::sent_checksums;
@@ -116,11 +117,13 @@ struct ReadRequest<'a> {
     if_modified_since: Option<&'a Timestamp>,
     part_number: Option<i32>,
     range: Option<&'a Range>,
+    version_id: Option<&'a str>,
 }
 
 /// The object a GET or HEAD found, and the bytes it answers with.
 struct Read {
     object: Object,
+    version_id: Option<String>,
     etag: String,
     start: u64,
     end: u64,
@@ -130,9 +133,9 @@ struct Read {
 impl Gateway {
     /// Finds the object of a GET or HEAD, checks its conditions, and resolves its part or range.
     async fn read(&self, r: ReadRequest<'_>) -> S3Result<Read> {
-        let bucket = self.ns.bucket(r.bucket).await?;
+        let state = self.ns.bucket_config(r.bucket).await?;
         let key = key_path(r.key)?;
-        let object = self.ns.object(bucket, &key).await?;
+        let (object, version_id) = self.find(&state, &key, r.version_id).await?;
         let etag = self.ns.etag(&object).await?;
         check(
             &object,
@@ -164,6 +167,7 @@ impl Gateway {
         };
         Ok(Read {
             object,
+            version_id,
             etag,
             start,
             end,
@@ -180,18 +184,16 @@ impl Gateway {
         if_none_match: Option<&ETagCondition>,
         if_modified_since: Option<&Timestamp>,
     ) -> S3Result<Source> {
-        let (bucket, key) = match copy_source {
+        let (bucket, key, version) = match copy_source {
             CopySource::Bucket {
                 bucket,
                 key,
-                version_id: None,
-            } => (bucket.to_string(), key.to_string()),
-            CopySource::Bucket { .. } => {
-                return Err(s3_error!(
-                    NoSuchVersion,
-                    "versioning is not enabled on this gateway's buckets"
-                ));
-            }
+                version_id,
+            } => (
+                bucket.to_string(),
+                key.to_string(),
+                version_id.as_deref().map(str::to_string),
+            ),
             _ => return Err(s3_error!(NotImplemented, "copies from access points")),
         };
         if !self
@@ -201,9 +203,9 @@ impl Gateway {
         {
             return Err(s3_error!(AccessDenied, "Access Denied"));
         }
-        let from_bucket = self.ns.bucket(&bucket).await?;
+        let from = self.ns.bucket_config(&bucket).await?;
         let from_key = key_path(&key)?;
-        let object = self.ns.object(from_bucket, &from_key).await?;
+        let (object, version_id) = self.find(&from, &from_key, version.as_deref()).await?;
         let etag = self.ns.etag(&object).await?;
         match check(
             &object,
@@ -224,6 +226,7 @@ impl Gateway {
         }
         Ok(Source {
             object,
+            version_id,
             bucket,
             key,
         })
@@ -474,6 +477,7 @@ impl S3 for Gateway {
                 if_modified_since: i.if_modified_since.as_ref(),
                 part_number: i.part_number,
                 range: i.range.as_ref(),
+                version_id: i.version_id.as_deref(),
             })
             .await?;
         let h = Presented::new(
@@ -502,6 +506,7 @@ impl S3 for Gateway {
             metadata: metadata_of(&read.object.record),
             parts_count: parts_count(&read.object.record, i.part_number),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+            version_id: read.version_id,
             ..HeadObjectOutput::default()
         })
     }
@@ -521,6 +526,7 @@ impl S3 for Gateway {
                 if_modified_since: i.if_modified_since.as_ref(),
                 part_number: i.part_number,
                 range: i.range.as_ref(),
+                version_id: i.version_id.as_deref(),
             })
             .await?;
         let body = self
@@ -555,6 +561,7 @@ impl S3 for Gateway {
             parts_count: parts_count(&read.object.record, i.part_number),
             tag_count: tag_count(&read.object.record),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+            version_id: read.version_id,
             ..GetObjectOutput::default()
         })
     }
@@ -583,7 +590,8 @@ impl S3 for Gateway {
                 "a single PUT holds at most 5 GiB; use a multipart upload"
             ));
         }
-        let bucket = self.ns.bucket(&input.bucket).await?;
+        let state = self.ns.bucket_config(&input.bucket).await?;
+        let bucket = state.ino;
         let key = key_path(&input.key)?;
         if input.if_match.is_some() || input.if_none_match.is_some() {
             let existing = self.ns.object(bucket, &key).await.ok();
@@ -629,6 +637,7 @@ impl S3 for Gateway {
             checksums,
             trailers,
             algorithms,
+            versioning: state.config.versioning,
         };
         let stored = self.ns.put(bucket, &key, input.body, meta).await?;
         ok(PutObjectOutput {
@@ -639,6 +648,7 @@ impl S3 for Gateway {
             checksum_sha256: stored.checksums.checksum_sha256,
             checksum_crc64nvme: stored.checksums.checksum_crc64nvme,
             size: Some(stored.size as i64),
+            version_id: stored.version,
             ..PutObjectOutput::default()
         })
     }
@@ -683,6 +693,7 @@ impl S3 for Gateway {
             checksum_sha1: put.checksum_sha1,
             checksum_sha256: put.checksum_sha256,
             size: put.size,
+            version_id: put.version_id,
             ..PostObjectOutput::default()
         }))
     }
@@ -691,11 +702,12 @@ impl S3 for Gateway {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let requester = who(&req).map(str::to_owned);
         let input = req.input;
-        let bucket = self.ns.bucket(&input.bucket).await?;
+        let state = self.ns.bucket_config(&input.bucket).await?;
         let key = key_path(&input.key)?;
         if let Some(condition) = &input.if_match {
-            let object = self.ns.object(bucket, &key).await?;
+            let object = self.ns.object(state.ino, &key).await?;
             let etag = self.ns.etag(&object).await?;
             let holds = match condition {
                 ETagCondition::Any => true,
@@ -708,8 +720,19 @@ impl S3 for Gateway {
                 ));
             }
         }
-        self.ns.delete(bucket, &key).await?;
-        let mut response = S3Response::new(DeleteObjectOutput::default());
+        let removal = self
+            .remove(
+                &state,
+                &key,
+                input.version_id.as_deref(),
+                requester.as_deref(),
+            )
+            .await?;
+        let mut response = S3Response::new(DeleteObjectOutput {
+            delete_marker: removal.delete_marker.then_some(true),
+            version_id: removal.version_id,
+            ..DeleteObjectOutput::default()
+        });
         response.status = Some(hyper::StatusCode::NO_CONTENT);
         Ok(response)
     }
@@ -721,7 +744,6 @@ impl S3 for Gateway {
         let asker = asker(&req);
         let input = req.input;
         let state = self.ns.bucket_config(&input.bucket).await?;
-        let bucket = state.ino;
         if input.delete.objects.len() > 1000 {
             return Err(s3_error!(
                 MalformedXML,
@@ -745,20 +767,28 @@ impl S3 for Gateway {
                     .await?;
             let result = match key_path(&id.key) {
                 _ if denied => Err(s3_error!(AccessDenied, "Access Denied")),
-                Ok(key) => self.ns.delete(bucket, &key).await,
+                Ok(key) => {
+                    self.remove(&state, &key, id.version_id.as_deref(), asker.who.as_deref())
+                        .await
+                }
                 Err(err) => Err(err),
             };
             match result {
-                Ok(()) if quiet => {}
-                Ok(()) => deleted.push(DeletedObject {
+                Ok(_) if quiet => {}
+                Ok(removal) => deleted.push(DeletedObject {
                     key: Some(id.key),
-                    ..DeletedObject::default()
+                    delete_marker: removal.delete_marker.then_some(true),
+                    delete_marker_version_id: removal
+                        .version_id
+                        .clone()
+                        .filter(|_| removal.delete_marker),
+                    version_id: id.version_id,
                 }),
                 Err(err) => errors.push(Error {
                     code: Some(err.code().as_str().to_string()),
                     key: Some(id.key),
                     message: err.message().map(str::to_string),
-                    version_id: None,
+                    version_id: id.version_id,
                 }),
             }
         }
@@ -786,7 +816,7 @@ impl S3 for Gateway {
                 input.copy_source_if_modified_since.as_ref(),
             )
             .await?;
-        let bucket = self.ns.bucket(&input.bucket).await?;
+        let state = self.ns.bucket_config(&input.bucket).await?;
         let key = key_path(&input.key)?;
         let replace = input
             .metadata_directive
@@ -837,8 +867,19 @@ impl S3 for Gateway {
                 grant_headers!(input),
             )
             .await?;
-        let (etag, attr) = self.ns.copy(&source.object, bucket, &key, record).await?;
+        let (etag, attr, version_id) = self
+            .ns
+            .copy(
+                &source.object,
+                state.ino,
+                &key,
+                record,
+                state.config.versioning,
+            )
+            .await?;
         ok(CopyObjectOutput {
+            copy_source_version_id: source.version_id,
+            version_id,
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(etag_header(&etag)),
                 last_modified: Some(timestamp(attr.mtime)),
@@ -1010,66 +1051,21 @@ impl S3 for Gateway {
         &self,
         req: S3Request<GetBucketVersioningInput>,
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-        self.ns.bucket(&req.input.bucket).await?;
-        // Never enabled: S3 then answers without a Status.
-        ok(GetBucketVersioningOutput::default())
+        self.serve_get_bucket_versioning(req).await
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        self.serve_put_bucket_versioning(req).await
     }
 
     async fn list_object_versions(
         &self,
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
-        let input = req.input;
-        let bucket = self.ns.bucket(&input.bucket).await?;
-        let prefix = input.prefix.clone().unwrap_or_default();
-        let after = marker_cursor(
-            input.key_marker.as_deref(),
-            &prefix,
-            input.delimiter.as_deref(),
-        );
-        let request = self.list_request(
-            bucket,
-            input.prefix.clone(),
-            input.delimiter.clone(),
-            after,
-            input.max_keys,
-            input.encoding_type.as_ref(),
-        )?;
-        let listing = self.ns.list(&request).await?;
-        // An unversioned bucket: each object is its one version, "null", the latest.
-        let versions = listing
-            .contents
-            .into_iter()
-            .map(|o| ObjectVersion {
-                e_tag: o.e_tag,
-                is_latest: Some(true),
-                key: o.key,
-                last_modified: o.last_modified,
-                owner: Some(owner()),
-                size: o.size,
-                storage_class: Some(ObjectVersionStorageClass::from_static(
-                    ObjectVersionStorageClass::STANDARD,
-                )),
-                version_id: Some("null".into()),
-                ..ObjectVersion::default()
-            })
-            .collect();
-        let truncated = listing.next.is_some();
-        ok(ListObjectVersionsOutput {
-            name: Some(input.bucket),
-            prefix: Some(prefix),
-            key_marker: Some(input.key_marker.unwrap_or_default()),
-            version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
-            max_keys: Some(request.max.min(MAX_KEYS) as i32),
-            is_truncated: Some(truncated),
-            next_key_marker: if truncated { listing.next_marker } else { None },
-            next_version_id_marker: truncated.then(|| "null".into()),
-            versions: Some(versions),
-            common_prefixes: Some(listing.prefixes),
-            delimiter: input.delimiter,
-            encoding_type: input.encoding_type,
-            ..ListObjectVersionsOutput::default()
-        })
+        self.serve_list_object_versions(req).await
     }
 
     async fn create_multipart_upload(
@@ -1125,6 +1121,7 @@ impl S3 for Gateway {
 /// The source object of a copy, checked against the key's bucket list and its conditions.
 struct Source {
     object: Object,
+    version_id: Option<String>,
     bucket: String,
     key: String,
 }

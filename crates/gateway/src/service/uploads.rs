@@ -88,6 +88,7 @@ impl Gateway {
             checksums,
             trailers,
             algorithms,
+            versioning: None,
         };
         let stored = self
             .ns
@@ -150,7 +151,7 @@ impl Gateway {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let input = req.input;
-        let bucket = self.ns.bucket(&input.bucket).await?;
+        let state = self.ns.bucket_config(&input.bucket).await?;
         let key = key_path(&input.key)?;
         let (dir, upload) = self
             .ns
@@ -170,15 +171,16 @@ impl Gateway {
             };
             chosen.push((number, etag.value().to_string()));
         }
-        let etag = self
+        let (etag, version_id) = self
             .ns
-            .complete(&input.upload_id, dir, &upload, bucket, &key, &chosen)
+            .complete(&input.upload_id, dir, &upload, &state, &key, &chosen)
             .await?;
         ok(CompleteMultipartUploadOutput {
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
             e_tag: Some(etag_header(&etag)),
             location: Some(format!("/{}/{}", input.bucket, input.key)),
+            version_id,
             ..CompleteMultipartUploadOutput::default()
         })
     }

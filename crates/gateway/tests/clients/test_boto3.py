@@ -804,6 +804,94 @@ class AccessControl(unittest.TestCase):
         self.assertEqual(error_of(client(secret="wrong", signature_version="s3").list_buckets)[1], 403)
 
 
+class Versioning(unittest.TestCase):
+    def versions(self, bucket, **kwargs):
+        pages = S3.get_paginator("list_object_versions").paginate(Bucket=bucket, **kwargs)
+        versions, markers = [], []
+        for page in pages:
+            versions += [(v["Key"], v["VersionId"], v["IsLatest"]) for v in page.get("Versions", [])]
+            markers += [(m["Key"], m["VersionId"], m["IsLatest"]) for m in page.get("DeleteMarkers", [])]
+        return versions, markers
+
+    def test_versions_markers_and_their_removal(self):
+        bucket = new_bucket()
+        self.assertNotIn("Status", S3.get_bucket_versioning(Bucket=bucket))
+        S3.put_object(Bucket=bucket, Key="k", Body=b"before")
+        S3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        self.assertEqual(S3.get_bucket_versioning(Bucket=bucket)["Status"], "Enabled")
+        v1 = S3.put_object(Bucket=bucket, Key="k", Body=b"one")["VersionId"]
+        v2 = S3.put_object(Bucket=bucket, Key="k", Body=b"two")["VersionId"]
+        self.assertNotEqual(v1, v2)
+        got = S3.get_object(Bucket=bucket, Key="k")
+        self.assertEqual((got["Body"].read(), got["VersionId"]), (b"two", v2))
+        self.assertEqual(S3.get_object(Bucket=bucket, Key="k", VersionId=v1)["Body"].read(), b"one")
+        self.assertEqual(S3.get_object(Bucket=bucket, Key="k", VersionId="null")["Body"].read(), b"before")
+        self.assertEqual(S3.head_object(Bucket=bucket, Key="k", VersionId=v1)["ContentLength"], 3)
+        self.assertEqual(self.versions(bucket)[0], [("k", v2, True), ("k", v1, False), ("k", "null", False)])
+
+        marker = S3.delete_object(Bucket=bucket, Key="k")
+        self.assertTrue(marker["DeleteMarker"])
+        m = marker["VersionId"]
+        self.assertEqual(error_of(S3.get_object, Bucket=bucket, Key="k"), ("NoSuchKey", 404))
+        self.assertEqual(error_of(S3.head_object, Bucket=bucket, Key="k")[1], 404)
+        self.assertEqual(error_of(S3.get_object, Bucket=bucket, Key="k", VersionId=m)[1], 405)
+        self.assertEqual(keys_of(S3.list_objects_v2(Bucket=bucket)), [])
+        versions, markers = self.versions(bucket)
+        self.assertEqual(markers, [("k", m, True)])
+        self.assertEqual([v[2] for v in versions], [False, False, False])
+        if MOUNT:
+            self.assertFalse(os.path.exists(os.path.join(MOUNT, bucket, "k")))
+
+        S3.delete_object(Bucket=bucket, Key="k", VersionId=m)
+        self.assertEqual(S3.get_object(Bucket=bucket, Key="k")["Body"].read(), b"two")
+        if MOUNT:
+            # The mount's kernel may remember "no such file" for its entry timeout.
+            path = os.path.join(MOUNT, bucket, "k")
+            for _ in range(100):
+                if os.path.exists(path):
+                    break
+                time.sleep(0.1)
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(), b"two")
+        S3.delete_object(Bucket=bucket, Key="k", VersionId=v2)
+        self.assertEqual(S3.get_object(Bucket=bucket, Key="k")["Body"].read(), b"one")
+
+        S3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "k", "VersionId": "null"})
+        self.assertEqual(S3.get_object(Bucket=bucket, Key="copy")["Body"].read(), b"before")
+        self.assertEqual(error_of(S3.get_object, Bucket=bucket, Key="k", VersionId="not-an-id!")[0], "InvalidArgument")
+        self.assertEqual(error_of(S3.get_object, Bucket=bucket, Key="k", VersionId="0123abcd")[0], "NoSuchVersion")
+        self.assertEqual(error_of(S3.delete_bucket, Bucket=bucket), ("BucketNotEmpty", 409))
+
+        S3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+        self.assertEqual(S3.put_object(Bucket=bucket, Key="k", Body=b"three").get("VersionId"), "null")
+        S3.put_object(Bucket=bucket, Key="k", Body=b"four")
+        self.assertEqual(
+            [v for v in self.versions(bucket, Prefix="k")[0] if v[0] == "k"],
+            [("k", "null", True), ("k", v1, False)],
+        )
+
+        everything = [{"Key": k, "VersionId": v} for k, v, _ in self.versions(bucket)[0]]
+        everything += [{"Key": k, "VersionId": v} for k, v, _ in self.versions(bucket)[1]]
+        result = S3.delete_objects(Bucket=bucket, Delete={"Objects": everything})
+        self.assertEqual(result.get("Errors", []), [])
+        self.assertEqual(self.versions(bucket), ([], []))
+        S3.delete_bucket(Bucket=bucket)
+
+    def test_version_listings_page_and_group(self):
+        bucket = new_bucket()
+        S3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        for key in ["a", "b/1", "b/2", "c"]:
+            for round in range(2):
+                S3.put_object(Bucket=bucket, Key=key, Body=f"{key} {round}".encode())
+        S3.delete_object(Bucket=bucket, Key="c")
+        versions, markers = self.versions(bucket, MaxKeys=1)
+        self.assertEqual([k for k, _, _ in versions], ["a", "a", "b/1", "b/1", "b/2", "b/2", "c", "c"])
+        self.assertEqual([(k, latest) for k, _, latest in markers], [("c", True)])
+        page = S3.list_object_versions(Bucket=bucket, Delimiter="/")
+        self.assertEqual(prefixes_of(page), ["b/"])
+        self.assertEqual(sorted({v["Key"] for v in page["Versions"]}), ["a", "c"])
+
+
 class Robustness(unittest.TestCase):
     def test_concurrent_clients(self):
         bucket = new_bucket()
