@@ -1,13 +1,13 @@
 //! The parts of S3 request handling the gateway writes itself, on arbitrary input: key
 //! mapping, listing cursors and tokens, listings against S3's semantics, multipart part lists
-//! and ETags, the credentials file, ACL grant headers, bucket policies, CORS patterns and the browser-upload form
+//! and ETags, the credentials file, version directory names, ACL grant headers, bucket policies, CORS patterns and the browser-upload form
 //! read ahead. Nothing may panic; a listing must match the model.
 #![no_main]
 
 use datenlord_gateway::list::{Cursor, MemTree, Query, list, model};
 use datenlord_gateway::acl::{Acl, GrantHeaders};
 use datenlord_gateway::front::form;
-use datenlord_gateway::{Credentials, cors, key, multipart, policy};
+use datenlord_gateway::{Credentials, cors, key, multipart, policy, versions};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -25,6 +25,12 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(Cursor::from_token(&cursor.to_token()), Some(cursor));
     }
     let _ = Credentials::parse(&text, "fuzz");
+    let dir = versions::key_dir_name(&text);
+    assert!(!dir.contains(&b'/') && dir.len() <= 255, "a key's version directory is one name");
+    if let Some(key) = versions::key_of_dir_name(&dir) {
+        assert_eq!(key, text, "a version directory names its key");
+    }
+    let _ = versions::is_version_id(&text);
     let parts: Vec<(i32, String)> = data
         .chunks(3)
         .map(|c| (i32::from(c[0]) - 8, String::from_utf8_lossy(&c[1..]).into_owned()))
