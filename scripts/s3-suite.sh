@@ -49,7 +49,7 @@ URL="http://127.0.0.1:$PORT"
 if [ -n "${DATENLORD_META:-}" ]; then
     "$BIN" format --storage "${S3_STORAGE:-file://$WORK/blocks}" default >/dev/null
 fi
-"$BIN" gateway --listen "127.0.0.1:$PORT" --credentials "$WORK/users" \
+"$BIN" gateway --listen "127.0.0.1:$PORT" --credentials "$WORK/users" --domain s3.test \
     --memory-cache-size 64M --cache-size 0 >"$WORK/gateway.log" 2>&1 &
 gateway_pid=$!
 for _ in $(seq 100); do
@@ -65,7 +65,7 @@ status=0
 report() { echo "s3-suite: $*" >&2; status=1; }
 
 export GATEWAY_URL=$URL GATEWAY_KEY=$KEY GATEWAY_SECRET=$SECRET MOUNT_DIR=$MNT
-export GATEWAY_OTHER_KEY=$OTHER_KEY GATEWAY_OTHER_SECRET=$OTHER_SECRET GATEWAY_PID=$gateway_pid
+export GATEWAY_DOMAIN=s3.test GATEWAY_OTHER_KEY=$OTHER_KEY GATEWAY_OTHER_SECRET=$OTHER_SECRET GATEWAY_PID=$gateway_pid
 read -r -a picked <<< "${GATEWAY_TESTS:-}"
 tests=(test_boto3)
 [ "${#picked[@]}" -eq 0 ] || tests=("${picked[@]/#/test_boto3.}")

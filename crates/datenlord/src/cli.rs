@@ -208,7 +208,8 @@ pub struct CacheNodeArgs {
     DATENLORD_S3_ACCESS_KEY=admin DATENLORD_S3_SECRET_KEY=change-me datenlord gateway\n  \
     datenlord gateway --listen 0.0.0.0:9000 --credentials /etc/datenlord/s3-users\n  \
     datenlord gateway --listen 0.0.0.0:9443 --tls-cert cert.pem --tls-key key.pem\n  \
-    datenlord gateway --meta etcd://10.0.0.1:2379/vol1 --listen 10.0.0.7:9000 --region eu-west-1\n\n\
+    datenlord gateway --meta etcd://10.0.0.1:2379/vol1 --listen 10.0.0.7:9000 --region eu-west-1\n  \
+    datenlord gateway --listen 0.0.0.0:80 --domain s3.example.com   # photos.s3.example.com\n\n\
     Then: aws --endpoint-url http://127.0.0.1:9000 s3 mb s3://photos\n\n\
     The credentials file holds one user per line, `ACCESS_KEY SECRET_KEY [BUCKET ...]` (no\n\
     bucket or `*`: every bucket), and must be private (chmod 600). A file written through a\n\
@@ -232,6 +233,10 @@ pub struct GatewayArgs {
     /// The region the gateway answers for (signatures name it).
     #[arg(long, default_value = "us-east-1")]
     pub region: String,
+    /// Serve virtual-hosted-style requests below this domain too: `photos.DOMAIN` is bucket
+    /// `photos` (repeatable; other hosts are read path-style).
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    pub domains: Vec<String>,
     /// The owner (uid:gid) of the files and directories the gateway creates.
     #[arg(long, default_value = "0:0", value_name = "UID:GID")]
     pub owner: String,

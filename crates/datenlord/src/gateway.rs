@@ -47,6 +47,7 @@ async fn serve(mut args: GatewayArgs) -> Result<()> {
         _ => None,
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let domains = datenlord_gateway::host::Domains::new(&args.domains)?;
     let caller = owner(&args.owner)?;
     let listen: SocketAddr = args
         .listen
@@ -107,6 +108,7 @@ async fn serve(mut args: GatewayArgs) -> Result<()> {
     let server = GatewayConfig {
         tls,
         max_connections: args.max_connections.max(1),
+        domains,
         ..GatewayConfig::default()
     };
     datenlord_gateway::serve(listener, gateway, server, stop_signal()).await;

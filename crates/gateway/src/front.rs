@@ -11,13 +11,16 @@ use bytes::Bytes;
 use futures::StreamExt;
 use http_body_util::StreamBody;
 use hyper::body::{Frame, Incoming};
-use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, ORIGIN};
+use hyper::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderMap, HeaderValue, ORIGIN,
+};
 use hyper::{Method, Request};
 use s3s::service::S3Service;
 use s3s::{Body, HttpError, HttpRequest, HttpResponse, S3Error, S3ErrorCode, s3_error};
 
 use crate::access::Peer;
 use crate::cors;
+use crate::host::Domains;
 use crate::namespace::{Namespace, http_status};
 
 /// The most of a browser upload's form read ahead to find the file's name: its fields (which
@@ -29,13 +32,19 @@ const FORM_AHEAD: usize = 21 << 20;
 pub struct Front {
     s3: S3Service,
     ns: Namespace,
+    domains: Domains,
     peer: Option<Peer>,
 }
 
 impl Front {
-    /// `s3` over `ns`.
-    pub fn new(s3: S3Service, ns: Namespace) -> Self {
-        Self { s3, ns, peer: None }
+    /// `s3` over `ns`, with virtual-hosted buckets below `domains`.
+    pub fn new(s3: S3Service, ns: Namespace, domains: Domains) -> Self {
+        Self {
+            s3,
+            ns,
+            domains,
+            peer: None,
+        }
     }
 
     /// The service for one connection, from `peer`.
@@ -47,17 +56,24 @@ impl Front {
     }
 
     async fn handle(self, mut req: HttpRequest) -> Result<HttpResponse, HttpError> {
-        let bucket = bucket_of(req.uri().path()).map(str::to_owned);
+        let virtual_bucket = header(req.headers(), HOST.as_str())
+            .and_then(|host| self.domains.bucket(host))
+            .map(str::to_owned);
+        let bucket = virtual_bucket
+            .clone()
+            .or_else(|| bucket_of(req.uri().path()).map(str::to_owned));
         if req.method() == Method::OPTIONS {
             return Ok(self.preflight(bucket.as_deref(), req.headers()).await);
         }
         let origin = header(req.headers(), ORIGIN.as_str()).map(str::to_owned);
         let method = req.method().clone();
-        sign_v2_bucket_path(&mut req);
+        if virtual_bucket.is_none() {
+            sign_v2_bucket_path(&mut req);
+        }
         if let Some(peer) = self.peer {
             req.extensions_mut().insert(peer);
         }
-        if is_form_upload(&req) {
+        if is_form_upload(&req, bucket.is_some()) {
             req = name_the_file(req).await;
         }
         let mut resp = self.s3.call(req).await?;
@@ -185,9 +201,9 @@ fn sign_v2_bucket_path(req: &mut HttpRequest) {
     }
 }
 
-fn is_form_upload(req: &HttpRequest) -> bool {
+fn is_form_upload(req: &HttpRequest, has_bucket: bool) -> bool {
     req.method() == Method::POST
-        && bucket_of(req.uri().path()).is_some()
+        && has_bucket
         && header(req.headers(), CONTENT_TYPE.as_str())
             .is_some_and(|t| t.to_ascii_lowercase().starts_with("multipart/form-data"))
 }

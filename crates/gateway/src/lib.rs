@@ -16,6 +16,7 @@ pub mod bucket;
 pub mod bucket_config;
 pub mod cors;
 pub mod front;
+pub mod host;
 pub mod key;
 pub mod list;
 pub mod multipart;

@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 
 use crate::access::Peer;
 use crate::front::Front;
+use crate::host::Domains;
 use crate::service::Gateway;
 
 /// The largest file of a browser upload (POST): `s3s` holds it in memory to check the form's
@@ -33,6 +34,8 @@ pub struct GatewayConfig {
     pub header_timeout: Duration,
     /// How long requests in flight may take to finish once the gateway is told to stop.
     pub drain: Duration,
+    /// The base domains of virtual-hosted-style requests; none: path style only.
+    pub domains: Domains,
 }
 
 impl std::fmt::Debug for GatewayConfig {
@@ -42,6 +45,7 @@ impl std::fmt::Debug for GatewayConfig {
             .field("max_connections", &self.max_connections)
             .field("header_timeout", &self.header_timeout)
             .field("drain", &self.drain)
+            .field("domains", &self.domains)
             .finish()
     }
 }
@@ -53,6 +57,7 @@ impl Default for GatewayConfig {
             max_connections: 4096,
             header_timeout: Duration::from_secs(30),
             drain: Duration::from_secs(10),
+            domains: Domains::default(),
         }
     }
 }
@@ -90,7 +95,10 @@ pub async fn serve(
         let mut s3 = S3Config::default();
         s3.post_object_max_file_size = POST_MAX;
         builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(s3))));
-        Front::new(builder.build(), ns)
+        if !config.domains.is_empty() {
+            builder.set_host(config.domains.clone());
+        }
+        Front::new(builder.build(), ns, config.domains.clone())
     };
     let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let mut connections = JoinSet::new();

@@ -892,6 +892,51 @@ class Versioning(unittest.TestCase):
         self.assertEqual(sorted({v["Key"] for v in page["Versions"]}), ["a", "c"])
 
 
+@unittest.skipUnless(os.environ.get("GATEWAY_DOMAIN"), "the gateway serves no domain (GATEWAY_DOMAIN)")
+class VirtualHosts(unittest.TestCase):
+    """Buckets as subdomains of the gateway's --domain, resolved to 127.0.0.1 in this process."""
+
+    def setUp(self):
+        domain = os.environ["GATEWAY_DOMAIN"]
+        real = socket.getaddrinfo
+
+        def resolve(host, *args, **kwargs):
+            if host == domain or str(host).endswith("." + domain):
+                host = "127.0.0.1"
+            return real(host, *args, **kwargs)
+
+        socket.getaddrinfo = resolve
+        self.addCleanup(setattr, socket, "getaddrinfo", real)
+        port = urllib.parse.urlsplit(URL).port
+        self.s3 = boto3.client(
+            "s3",
+            endpoint_url=f"http://{domain}:{port}",
+            aws_access_key_id=KEY,
+            aws_secret_access_key=SECRET,
+            region_name="us-east-1",
+            config=Config(s3={"addressing_style": "virtual"}, retries={"max_attempts": 1}),
+        )
+
+    def test_buckets_as_subdomains(self):
+        bucket = new_bucket()
+        self.s3.put_object(Bucket=bucket, Key="dir/v.txt", Body=b"virtual")
+        self.assertEqual(S3.get_object(Bucket=bucket, Key="dir/v.txt")["Body"].read(), b"virtual")
+        self.assertEqual(keys_of(self.s3.list_objects_v2(Bucket=bucket)), ["dir/v.txt"])
+        self.assertEqual(self.s3.get_object(Bucket=bucket, Key="dir/v.txt")["Body"].read(), b"virtual")
+        self.assertIn(bucket, [b["Name"] for b in self.s3.list_buckets()["Buckets"]])
+        v2 = boto3.client(
+            "s3",
+            endpoint_url=self.s3.meta.endpoint_url,
+            aws_access_key_id=KEY,
+            aws_secret_access_key=SECRET,
+            region_name="us-east-1",
+            config=Config(s3={"addressing_style": "virtual"}, signature_version="s3", retries={"max_attempts": 1}),
+        )
+        self.assertEqual(keys_of(v2.list_objects(Bucket=bucket)), ["dir/v.txt"])
+        self.s3.delete_object(Bucket=bucket, Key="dir/v.txt")
+        self.s3.delete_bucket(Bucket=bucket)
+
+
 class Robustness(unittest.TestCase):
     def test_concurrent_clients(self):
         bucket = new_bucket()
