@@ -1,13 +1,13 @@
 //! The parts of S3 request handling the gateway writes itself, on arbitrary input: key
 //! mapping, listing cursors and tokens, listings against S3's semantics, multipart part lists
-//! and ETags, the credentials file, version directory names, ACL grant headers, bucket policies, CORS patterns and the browser-upload form
+//! and ETags, the credentials file, Host headers, version directory names, ACL grant headers, bucket policies, CORS patterns and the browser-upload form
 //! read ahead. Nothing may panic; a listing must match the model.
 #![no_main]
 
 use datenlord_gateway::list::{Cursor, MemTree, Query, list, model};
 use datenlord_gateway::acl::{Acl, GrantHeaders};
 use datenlord_gateway::front::form;
-use datenlord_gateway::{Credentials, cors, key, multipart, policy, versions};
+use datenlord_gateway::{Credentials, cors, host, key, multipart, policy, versions};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -31,6 +31,11 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(key, text, "a version directory names its key");
     }
     let _ = versions::is_version_id(&text);
+    if let Ok(domains) = host::Domains::new(&["s3.test".to_string(), text.to_string()]) {
+        if let Some(bucket) = domains.bucket(&text) {
+            assert!(text.contains(bucket));
+        }
+    }
     let parts: Vec<(i32, String)> = data
         .chunks(3)
         .map(|c| (i32::from(c[0]) - 8, String::from_utf8_lossy(&c[1..]).into_owned()))

@@ -223,9 +223,7 @@ impl Namespace {
         let mut size = 0u64;
         if let Some(mut body) = body {
             while let Some(piece) = body.next().await {
-                let piece = piece.map_err(|err| {
-                    s3_error!(IncompleteBody, "the request body ended early: {err}")
-                })?;
+                let piece = piece.map_err(|err| body_error(&err))?;
                 md5.update(&piece);
                 hasher.update(&piece);
                 let mut done = 0;
@@ -370,9 +368,7 @@ impl Namespace {
     ) -> S3Result<Stored> {
         if let Some(mut body) = body {
             while let Some(piece) = body.next().await {
-                let piece = piece.map_err(|err| {
-                    s3_error!(IncompleteBody, "the request body ended early: {err}")
-                })?;
+                let piece = piece.map_err(|err| body_error(&err))?;
                 if !piece.is_empty() {
                     return Err(s3_error!(
                         InvalidArgument,
@@ -652,6 +648,20 @@ pub fn preconditions(
         Some(_) => Precondition::Pass,
         None if if_modified_since.is_some_and(|t| mtime <= seconds(t)) => Precondition::NotModified,
         None => Precondition::Pass,
+    }
+}
+
+/// The error of a request body that broke off: a chunk whose signature does not hold (s3s
+/// says so only in its error's text) is SignatureDoesNotMatch, anything else IncompleteBody.
+pub fn body_error(err: &dyn std::fmt::Display) -> S3Error {
+    let text = err.to_string();
+    if text.contains("SignatureMismatch") {
+        s3_error!(
+            SignatureDoesNotMatch,
+            "a chunk's signature does not match its bytes"
+        )
+    } else {
+        s3_error!(IncompleteBody, "the request body ended early: {text}")
     }
 }
 

@@ -552,6 +552,58 @@ class Auth(unittest.TestCase):
             urllib.request.urlopen(urllib.request.Request(tampered, data=b"x", method="PUT"))
         self.assertEqual(caught.exception.code, 403)
 
+    def test_streaming_signed_chunks(self):
+        import datetime
+        import hmac
+
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        bucket = new_bucket()
+        data = os.urandom(200_000)
+        pieces = [data[i : i + 65536] for i in range(0, len(data), 65536)] + [b""]
+        sha = lambda b: hashlib.sha256(b).hexdigest()
+
+        def put(key, tamper=False):
+            encoded_len = sum(len(f"{len(p):x};chunk-signature=") + 64 + 2 + len(p) + 2 for p in pieces)
+            url = f"{URL}/{bucket}/{key}"
+            req = AWSRequest(
+                method="PUT",
+                url=url,
+                headers={
+                    "X-Amz-Content-SHA256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+                    "Content-Encoding": "aws-chunked",
+                    "X-Amz-Decoded-Content-Length": str(len(data)),
+                    "Content-Length": str(encoded_len),
+                },
+            )
+            SigV4Auth(Credentials(KEY, SECRET), "s3", "us-east-1").add_auth(req)
+            amz_date = req.headers["X-Amz-Date"]
+            scope = f"{amz_date[:8]}/us-east-1/s3/aws4_request"
+            signing = ("AWS4" + SECRET).encode()
+            for part in [amz_date[:8], "us-east-1", "s3", "aws4_request"]:
+                signing = hmac.new(signing, part.encode(), hashlib.sha256).digest()
+            previous = req.headers["Authorization"].rsplit("Signature=", 1)[1]
+            body = b""
+            for piece in pieces:
+                to_sign = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", amz_date, scope, previous, sha(b""), sha(piece)])
+                previous = hmac.new(signing, to_sign.encode(), hashlib.sha256).hexdigest()
+                sent = bytes([piece[0] ^ 1]) + piece[1:] if tamper and piece else piece
+                body += f"{len(piece):x};chunk-signature={previous}\r\n".encode() + sent + b"\r\n"
+            assert len(body) == encoded_len
+            request = urllib.request.Request(url, data=body, method="PUT", headers=dict(req.headers))
+            try:
+                with urllib.request.urlopen(request) as resp:
+                    return resp.status
+            except urllib.error.HTTPError as err:
+                return err.code
+
+        self.assertEqual(put("streamed"), 200)
+        self.assertEqual(S3.get_object(Bucket=bucket, Key="streamed")["Body"].read(), data)
+        self.assertEqual(put("tampered", tamper=True), 403)
+        self.assertEqual(error_of(S3.head_object, Bucket=bucket, Key="tampered")[1], 404)
+
     def test_unsupported_operations_say_so(self):
         bucket = new_bucket()
         self.assertEqual(error_of(S3.get_bucket_website, Bucket=bucket), ("NotImplemented", 501))
