@@ -5,13 +5,16 @@ use futures::StreamExt;
 use s3s::dto::{self, CommonPrefix, EncodingType, Object as S3Object, ObjectStorageClass};
 use s3s::{S3Result, s3_error};
 
-use crate::acl::Acl;
+use crate::acl::{Acl, owner_of};
 use crate::bucket_config::BucketConfig;
 use crate::key::is_bucket_name;
 use crate::list::{Cursor, Page, Query, list};
 use crate::namespace::{Namespace, internal};
 use crate::object::{Object, etag_header, timestamp};
 use crate::record::{DirKind, Record};
+
+/// A listed key's attributes, ETag and own owner.
+type Described = (Attr, String, Option<String>);
 
 /// S3's largest page of keys.
 pub const MAX_KEYS: usize = 1000;
@@ -140,7 +143,7 @@ impl Namespace {
         // Each key's attributes, record and ETag are reads of its own; on a remote engine
         // they are round trips, made for many keys at once.
         let ids: Vec<(u64, bool)> = page.keys.iter().map(|l| (l.ino, l.dir)).collect();
-        let described: Vec<S3Result<Option<(Attr, String)>>> = futures::stream::iter(ids)
+        let described: Vec<S3Result<Option<Described>>> = futures::stream::iter(ids)
             .map(|(ino, dir)| self.describe(ino, dir))
             .buffered(LIST_PARALLEL)
             .collect()
@@ -149,7 +152,7 @@ impl Namespace {
         let mut last = None;
         for (listed, described) in page.keys.iter().zip(described) {
             // None: removed since the directory was read.
-            let Some((attr, etag)) = described? else {
+            let Some((attr, etag, owner)) = described? else {
                 continue;
             };
             let size = if listed.dir { 0 } else { attr.size };
@@ -161,6 +164,7 @@ impl Namespace {
                 storage_class: Some(ObjectStorageClass::from_static(
                     ObjectStorageClass::STANDARD,
                 )),
+                owner: owner.as_deref().map(owner_of),
                 ..S3Object::default()
             });
             last = Some(listed.key.clone());
@@ -187,8 +191,9 @@ impl Namespace {
 }
 
 impl Namespace {
-    /// The attributes and ETag of a listed key; `None` when it is gone.
-    async fn describe(&self, ino: u64, dir: bool) -> S3Result<Option<(Attr, String)>> {
+    /// The attributes, ETag and owner (when not the bucket's) of a listed key; `None` when it
+    /// is gone.
+    async fn describe(&self, ino: u64, dir: bool) -> S3Result<Option<Described>> {
         let (attr, record) = if dir {
             (self.vfs.getattr(ino).await, Record::dir(DirKind::Object))
         } else {
@@ -197,9 +202,10 @@ impl Namespace {
         let Ok(attr) = attr else {
             return Ok(None);
         };
+        let owner = record.acl.as_ref().map(|acl| acl.owner.clone());
         let object = Object { ino, attr, record };
         let etag = self.etag(&object).await?;
-        Ok(Some((object.attr, etag)))
+        Ok(Some((object.attr, etag, owner)))
     }
 }
 

@@ -23,6 +23,7 @@ use crate::access::Access;
 use crate::acl::{GrantHeaders, owner_of};
 use crate::auth::Credentials;
 use crate::bucket::{ListRequest, Listing, MAX_KEYS, wants_url};
+use crate::bucket_config::BucketState;
 use crate::list::Cursor;
 use crate::namespace::Namespace;
 use crate::object::{
@@ -375,8 +376,10 @@ impl S3 for Gateway {
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
+        let requester = who(&req).map(str::to_owned);
         let input = req.input;
-        let bucket = self.ns.bucket(&input.bucket).await?;
+        let state = self.ns.bucket_config(&input.bucket).await?;
+        let bucket = state.ino;
         let prefix = input.prefix.clone().unwrap_or_default();
         let after = marker_cursor(input.marker.as_deref(), &prefix, input.delimiter.as_deref());
         let request = self.list_request(
@@ -388,11 +391,13 @@ impl S3 for Gateway {
             input.encoding_type.as_ref(),
         )?;
         let Listing {
-            contents,
+            mut contents,
             prefixes,
             next,
             next_marker,
         } = self.ns.list(&request).await?;
+        // v1 always names each object's owner.
+        with_owners(&mut contents, &state, requester.as_deref());
         let truncated = next.is_some();
         ok(ListObjectsOutput {
             name: Some(input.bucket),
@@ -414,8 +419,10 @@ impl S3 for Gateway {
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let requester = who(&req).map(str::to_owned);
         let input = req.input;
-        let bucket = self.ns.bucket(&input.bucket).await?;
+        let state = self.ns.bucket_config(&input.bucket).await?;
+        let bucket = state.ino;
         let prefix = input.prefix.clone().unwrap_or_default();
         let after = match (&input.continuation_token, &input.start_after) {
             (Some(token), _) => Cursor::from_token(token).ok_or_else(|| {
@@ -440,8 +447,10 @@ impl S3 for Gateway {
         )?;
         let mut listing = self.ns.list(&request).await?;
         if input.fetch_owner == Some(true) {
+            with_owners(&mut listing.contents, &state, requester.as_deref());
+        } else {
             for object in &mut listing.contents {
-                object.owner = Some(owner());
+                object.owner = None;
             }
         }
         let count = listing.contents.len() + listing.prefixes.len();
@@ -1115,6 +1124,23 @@ impl S3 for Gateway {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         self.serve_list_multipart_uploads(req).await
+    }
+}
+
+/// Gives each listed object without an owner of its own the bucket's (the requester, for a
+/// bucket without one).
+fn with_owners(contents: &mut [s3s::dto::Object], state: &BucketState, requester: Option<&str>) {
+    let bucket_owner = state
+        .config
+        .acl
+        .as_ref()
+        .map(|acl| acl.owner.as_str())
+        .or(requester)
+        .unwrap_or(DEFAULT_OWNER);
+    for object in contents {
+        if object.owner.is_none() {
+            object.owner = Some(owner_of(bucket_owner));
+        }
     }
 }
 

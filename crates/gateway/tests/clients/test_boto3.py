@@ -654,6 +654,12 @@ class AccessControl(unittest.TestCase):
         self.other.put_object(Bucket=bucket, Key="theirs", Body=b"by the other user")
         self.assertEqual(S3.get_object(Bucket=bucket, Key="theirs")["Body"].read(), b"by the other user")
         self.assertEqual(S3.get_object_acl(Bucket=bucket, Key="theirs")["Owner"]["ID"], OTHER_KEY)
+        S3.put_object(Bucket=bucket, Key="mine", Body=b"by the owner")
+        owners = {o["Key"]: o["Owner"]["ID"] for o in S3.list_objects(Bucket=bucket)["Contents"]}
+        self.assertEqual(owners, {"theirs": OTHER_KEY, "mine": KEY})
+        fetched = S3.list_objects_v2(Bucket=bucket, FetchOwner=True)["Contents"]
+        self.assertEqual({o["Key"]: o["Owner"]["ID"] for o in fetched}, owners)
+        self.assertNotIn("Owner", S3.list_objects_v2(Bucket=bucket)["Contents"][0])
         self.assertEqual(error_of(self.other.list_objects_v2, Bucket=bucket)[0], "AccessDenied")
         self.assertEqual(
             error_of(S3.put_bucket_acl, Bucket=bucket, GrantRead='id="nobody-here"'), ("InvalidArgument", 400)
