@@ -221,6 +221,8 @@ struct Question<'a> {
     key: Option<&'a str>,
     need: Need,
     context: HashMap<String, Vec<String>>,
+    /// `x-amz-expected-bucket-owner`.
+    expected_owner: Option<String>,
 }
 
 impl Access {
@@ -243,18 +245,24 @@ impl Access {
             return Err(denied());
         }
         let Some(state) = self.ns.bucket_state(q.bucket).await? else {
-            // A signed request learns from its operation that there is no such bucket (or
-            // makes it).
-            return if q.who.is_some() {
-                Ok(())
-            } else {
-                Err(denied())
-            };
+            // The operation answers NoSuchBucket (CreateBucket makes it, for a user).
+            return Ok(());
         };
         if q.op == "CreateBucket" && q.who.is_some() {
             return Ok(());
         }
         let owner = state.config.owned_by(q.who);
+        if let Some(expected) = &q.expected_owner {
+            let actual = state
+                .config
+                .acl
+                .as_ref()
+                .map_or(q.who.unwrap_or_default(), |acl| acl.owner.as_str());
+            if expected != actual {
+                tracing::info!(bucket = q.bucket, expected, "the bucket has another owner");
+                return Err(denied());
+            }
+        }
         if let Some(policy) = &state.policy {
             let request = Request {
                 principal: q.who.map(str::to_string),
@@ -338,6 +346,7 @@ impl Access {
             key: Some(key),
             need: Need::Object(Permission::Read),
             context,
+            expected_owner: None,
         };
         Ok(self.decide(q).await.is_ok())
     }
@@ -358,6 +367,7 @@ impl Access {
             key: Some(key),
             need: Need::Bucket(Permission::Write),
             context,
+            expected_owner: None,
         };
         Ok(self.decide(q).await.is_ok())
     }
@@ -385,13 +395,18 @@ impl S3Access for Access {
         let op = cx.s3_op().name().to_string();
         let op = op.as_str();
         let (bucket, key) = match cx.s3_path() {
-            S3Path::Root if who.is_some() => return Ok(()),
-            S3Path::Root => return Err(denied()),
+            // ListBuckets: an anonymous request owns no bucket, and sees none.
+            S3Path::Root => return Ok(()),
             S3Path::Bucket { bucket } => (bucket.to_string(), None),
             S3Path::Object { bucket, key } => (bucket.to_string(), Some(key.to_string())),
         };
         let peer = cx.extensions_mut().get::<Peer>().copied();
         let context = context(who, cx.headers(), cx.uri(), peer);
+        let expected_owner = cx
+            .headers()
+            .get("x-amz-expected-bucket-owner")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         self.decide(Question {
             who,
             op,
@@ -400,6 +415,7 @@ impl S3Access for Access {
             key: key.as_deref(),
             need: need(op),
             context,
+            expected_owner,
         })
         .await
     }

@@ -185,11 +185,11 @@ impl Acl {
             None => {
                 let mut grants = Vec::new();
                 for (value, permission) in [
-                    (headers.full_control, Permission::FullControl),
                     (headers.read, Permission::Read),
-                    (headers.read_acp, Permission::ReadAcp),
                     (headers.write, Permission::Write),
+                    (headers.read_acp, Permission::ReadAcp),
                     (headers.write_acp, Permission::WriteAcp),
+                    (headers.full_control, Permission::FullControl),
                 ] {
                     for grantee in value.map(grantees).transpose()?.unwrap_or_default() {
                         check_known(&grantee, &known)?;
@@ -267,10 +267,12 @@ impl Acl {
         owner_of(&self.owner)
     }
 
-    /// The grants, as S3 shows them.
+    /// The grants, as S3 shows them: groups first, then users, each in the order given.
     pub fn grants(&self) -> dto::Grants {
-        self.grants
-            .iter()
+        let mut ordered: Vec<&Grant> = self.grants.iter().collect();
+        ordered.sort_by_key(|g| matches!(g.grantee, Grantee::User(_)));
+        ordered
+            .into_iter()
             .map(|g| dto::Grant {
                 grantee: Some(match &g.grantee {
                     Grantee::User(id) => dto::Grantee {

@@ -66,7 +66,10 @@ impl Front {
             return Ok(self.preflight(bucket.as_deref(), req.headers()).await);
         }
         let origin = header(req.headers(), ORIGIN.as_str()).map(str::to_owned);
-        let method = req.method().clone();
+        // A page may name the method it asks for, as in a preflight.
+        let method = header(req.headers(), "access-control-request-method")
+            .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
+            .unwrap_or_else(|| req.method().clone());
         if virtual_bucket.is_none() {
             sign_v2_bucket_path(&mut req);
         }

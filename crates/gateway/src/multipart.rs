@@ -40,6 +40,9 @@ pub struct Upload {
     pub record: Record,
     /// When it was created, in seconds since the epoch.
     pub initiated: i64,
+    /// Who created it (an access key; none: anonymous).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiator: Option<String>,
 }
 
 /// A part as stored.
@@ -130,7 +133,13 @@ impl Namespace {
     }
 
     /// Starts an upload of `key` to `bucket`; returns its id.
-    pub async fn create_upload(&self, bucket: &str, key: &str, record: Record) -> S3Result<String> {
+    pub async fn create_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: Record,
+        initiator: Option<String>,
+    ) -> S3Result<String> {
         let uploads = self.uploads_dir().await?;
         let now = datenlord_meta::Timespec::now();
         let id = format!(
@@ -156,6 +165,7 @@ impl Namespace {
             key: key.to_string(),
             record,
             initiated: now.sec,
+            initiator,
         };
         let value = serde_json::to_vec(&upload).unwrap_or_default();
         self.vfs

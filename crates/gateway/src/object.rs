@@ -315,7 +315,8 @@ impl Namespace {
             self.drop_null(bucket, &name).await?;
         }
         self.name_object(bucket, key, parent, ino, &record).await?;
-        Ok(Some(stamp.id))
+        // A suspended bucket's new objects are the null version, which S3 does not announce.
+        Ok((mode == Versioning::Enabled).then_some(stamp.id))
     }
 
     /// Names the staged file `ino` as `key`, in place of the object there.

@@ -373,6 +373,11 @@ impl Policy {
                 (None, Some(p)) => (principals(p)?, true),
                 _ => return Err(bad("Missing required field Principal")),
             };
+            if principals_negated && effect == Effect::Allow {
+                return Err(bad(
+                    "NotPrincipal goes only with \"Effect\": \"Deny\" in a bucket policy",
+                ));
+            }
             let actions = patterns(s, "Action")?;
             for action in &actions.patterns {
                 let valid = action == "*"

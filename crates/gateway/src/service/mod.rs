@@ -20,7 +20,7 @@ use present::{
 use ranges::{content_range, copy_source_range, marker_cursor, part_range};
 
 use crate::access::Access;
-use crate::acl::{GrantHeaders, owner_of};
+use crate::acl::{Acl, GrantHeaders, owner_of};
 use crate::auth::Credentials;
 use crate::bucket::{ListRequest, Listing, MAX_KEYS, wants_url};
 use crate::bucket_config::BucketState;
@@ -68,10 +68,6 @@ impl Gateway {
     pub fn namespace(&self) -> &Namespace {
         &self.ns
     }
-}
-
-fn owner() -> Owner {
-    owner_of(DEFAULT_OWNER)
 }
 
 fn ok<T>(output: T) -> S3Result<S3Response<T>> {
@@ -270,14 +266,33 @@ impl S3 for Gateway {
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
         let user = who(&req);
-        let prefix = req.input.prefix.as_deref().unwrap_or_default();
+        let input = &req.input;
+        let prefix = input.prefix.as_deref().unwrap_or_default();
+        let max = match input.max_buckets {
+            Some(n) if !(1..=10_000).contains(&n) => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "max-buckets is between 1 and 10000"
+                ));
+            }
+            Some(n) => n as usize,
+            None => usize::MAX,
+        };
+        // The token is the last bucket name of the page before (names need no escaping).
+        let after = input
+            .continuation_token
+            .as_deref()
+            .filter(|t| !t.is_empty());
         let mut buckets = Vec::new();
+        let mut more = None;
         for b in self.ns.buckets().await? {
             if !b.name.starts_with(prefix)
+                || after.is_some_and(|a| b.name.as_str() <= a)
                 || user.is_some_and(|u| !self.credentials.may_use(u, &b.name))
             {
                 continue;
             }
+
             // S3 lists the requester's own buckets.
             let owned = self
                 .ns
@@ -285,6 +300,10 @@ impl S3 for Gateway {
                 .await?
                 .is_some_and(|state| state.config.owned_by(user));
             if owned {
+                if buckets.len() == max {
+                    more = buckets.last().and_then(|b: &Bucket| b.name.clone());
+                    break;
+                }
                 buckets.push(Bucket {
                     name: Some(b.name),
                     creation_date: Some(b.created),
@@ -295,7 +314,8 @@ impl S3 for Gateway {
         ok(ListBucketsOutput {
             buckets: Some(buckets),
             owner: Some(owner_of(user.unwrap_or(DEFAULT_OWNER))),
-            ..ListBucketsOutput::default()
+            continuation_token: more,
+            prefix: input.prefix.clone(),
         })
     }
 
@@ -320,11 +340,6 @@ impl S3 for Gateway {
         let Some(creator) = who(&req) else {
             return Err(s3_error!(AccessDenied, "Access Denied"));
         };
-        if let Some(state) = self.ns.bucket_state(&input.bucket).await?
-            && !state.config.owned_by(Some(creator))
-        {
-            return Err(s3_error!(BucketAlreadyExists));
-        }
         let headers = GrantHeaders {
             write: input.grant_write.as_deref(),
             ..grant_headers!(input)
@@ -334,6 +349,30 @@ impl S3 for Gateway {
             input.acl.as_ref().map(BucketCannedACL::as_str),
             headers,
         )?;
+        if let Some(state) = self.ns.bucket_state(&input.bucket).await? {
+            if !state.config.owned_by(Some(creator)) {
+                return Err(s3_error!(BucketAlreadyExists));
+            }
+            // us-east-1 answers its owner's repeated CreateBucket with success, unless it asks
+            // for another ACL; other regions say BucketAlreadyOwnedByYou.
+            if self.region != "us-east-1" {
+                return Err(s3_error!(BucketAlreadyOwnedByYou));
+            }
+            let current = state
+                .config
+                .acl
+                .clone()
+                .unwrap_or_else(|| Acl::private(creator));
+            if current != acl {
+                return Err(s3_error!(
+                    BucketAlreadyExists,
+                    "the bucket exists with another ACL; PutBucketAcl changes it"
+                ));
+            }
+            return ok(CreateBucketOutput {
+                location: Some(format!("/{}", input.bucket)),
+            });
+        }
         self.ns.create_bucket(&input.bucket, acl).await?;
         ok(CreateBucketOutput {
             location: Some(format!("/{}", input.bucket)),
@@ -407,7 +446,7 @@ impl S3 for Gateway {
             is_truncated: Some(truncated),
             contents: Some(contents),
             common_prefixes: Some(prefixes),
-            delimiter: input.delimiter,
+            delimiter: input.delimiter.filter(|d| !d.is_empty()),
             // S3 gives NextMarker only with a delimiter; clients resume from the last key.
             next_marker: request.delimiter.as_ref().and(next_marker),
             encoding_type: input.encoding_type,
@@ -424,7 +463,8 @@ impl S3 for Gateway {
         let state = self.ns.bucket_config(&input.bucket).await?;
         let bucket = state.ino;
         let prefix = input.prefix.clone().unwrap_or_default();
-        let after = match (&input.continuation_token, &input.start_after) {
+        let token = input.continuation_token.as_ref().filter(|t| !t.is_empty());
+        let after = match (token, &input.start_after) {
             (Some(token), _) => Cursor::from_token(token).ok_or_else(|| {
                 s3_error!(
                     InvalidArgument,
@@ -464,7 +504,7 @@ impl S3 for Gateway {
             next_continuation_token: listing.next.as_ref().map(Cursor::to_token),
             contents: Some(listing.contents),
             common_prefixes: Some(listing.prefixes),
-            delimiter: input.delimiter,
+            delimiter: input.delimiter.filter(|d| !d.is_empty()),
             encoding_type: input.encoding_type,
             start_after: input.start_after,
             ..ListObjectsV2Output::default()
@@ -637,7 +677,14 @@ impl S3 for Gateway {
                 requester.as_deref(),
                 &input.bucket,
                 input.acl.as_ref().map(ObjectCannedACL::as_str),
-                grant_headers!(input),
+                GrantHeaders {
+                    // s3s keeps no field for it on objects.
+                    write: req
+                        .headers
+                        .get("x-amz-grant-write")
+                        .and_then(|v| v.to_str().ok()),
+                    ..grant_headers!(input)
+                },
             )
             .await?;
         let meta = PutMeta {
@@ -873,7 +920,14 @@ impl S3 for Gateway {
                 requester.as_deref(),
                 &input.bucket,
                 input.acl.as_ref().map(ObjectCannedACL::as_str),
-                grant_headers!(input),
+                GrantHeaders {
+                    // s3s keeps no field for it on objects.
+                    write: req
+                        .headers
+                        .get("x-amz-grant-write")
+                        .and_then(|v| v.to_str().ok()),
+                    ..grant_headers!(input)
+                },
             )
             .await?;
         let (etag, attr, version_id) = self

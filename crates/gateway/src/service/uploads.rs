@@ -3,11 +3,13 @@
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use super::DEFAULT_OWNER;
 use super::{
-    Gateway, asker, copy_source_range, grant_headers, ok, owner, record_of, sent_checksums,
+    Gateway, asker, copy_source_range, grant_headers, ok, record_of, sent_checksums,
     tags_of_header, who,
 };
-use crate::acl::GrantHeaders;
+use crate::acl::{GrantHeaders, owner_of};
+use crate::multipart::Upload;
 use crate::object::{PutMeta, etag_header, key_path, timestamp};
 use crate::record::Record;
 
@@ -41,12 +43,19 @@ impl Gateway {
                 requester.as_deref(),
                 &input.bucket,
                 input.acl.as_ref().map(ObjectCannedACL::as_str),
-                grant_headers!(input),
+                GrantHeaders {
+                    // s3s keeps no field for it on objects.
+                    write: req
+                        .headers
+                        .get("x-amz-grant-write")
+                        .and_then(|v| v.to_str().ok()),
+                    ..grant_headers!(input)
+                },
             )
             .await?;
         let id = self
             .ns
-            .create_upload(&input.bucket, &input.key, record)
+            .create_upload(&input.bucket, &input.key, record, requester)
             .await?;
         ok(CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
@@ -205,7 +214,7 @@ impl Gateway {
     ) -> S3Result<S3Response<ListPartsOutput>> {
         let input = req.input;
         self.ns.bucket(&input.bucket).await?;
-        let (dir, _) = self
+        let (dir, upload) = self
             .ns
             .upload(&input.upload_id, &input.bucket, &input.key)
             .await?;
@@ -235,11 +244,8 @@ impl Gateway {
             next_part_number_marker: if truncated { next } else { None },
             is_truncated: Some(truncated),
             parts: Some(page),
-            owner: Some(owner()),
-            initiator: Some(Initiator {
-                display_name: Some("datenlord".into()),
-                id: Some("datenlord".into()),
-            }),
+            owner: Some(upload_owner(&upload)),
+            initiator: Some(initiator_of(&upload)),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             ..ListPartsOutput::default()
         })
@@ -289,17 +295,14 @@ impl Gateway {
             match rolled {
                 Some(common) => prefixes.push(common),
                 None => uploads.push(MultipartUpload {
+                    owner: Some(upload_owner(&upload)),
+                    initiator: Some(initiator_of(&upload)),
                     key: Some(upload.key),
                     upload_id: Some(id),
                     initiated: Some(timestamp(datenlord_meta::Timespec {
                         sec: upload.initiated,
                         nsec: 0,
                     })),
-                    owner: Some(owner()),
-                    initiator: Some(Initiator {
-                        display_name: Some("datenlord".into()),
-                        id: Some("datenlord".into()),
-                    }),
                     storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
                     ..MultipartUpload::default()
                 }),
@@ -325,9 +328,23 @@ impl Gateway {
                     .collect(),
             ),
             prefix: input.prefix,
-            delimiter: input.delimiter,
+            delimiter: input.delimiter.filter(|d| !d.is_empty()),
             encoding_type: input.encoding_type,
             ..ListMultipartUploadsOutput::default()
         })
+    }
+}
+
+/// Who started an upload, as S3 shows an owner.
+fn upload_owner(upload: &Upload) -> Owner {
+    owner_of(upload.initiator.as_deref().unwrap_or(DEFAULT_OWNER))
+}
+
+/// Who started an upload, as S3 shows an initiator.
+fn initiator_of(upload: &Upload) -> Initiator {
+    let owner = upload_owner(upload);
+    Initiator {
+        display_name: owner.display_name,
+        id: owner.id,
     }
 }

@@ -373,7 +373,7 @@ impl Gateway {
             versions: Some(page.versions),
             delete_markers: Some(page.markers),
             common_prefixes: Some(common_prefixes),
-            delimiter: input.delimiter,
+            delimiter: input.delimiter.filter(|d| !d.is_empty()),
             encoding_type: input.encoding_type,
             ..ListObjectVersionsOutput::default()
         })
