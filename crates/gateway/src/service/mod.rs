@@ -363,7 +363,7 @@ impl S3 for Gateway {
                 .acl
                 .clone()
                 .unwrap_or_else(|| Acl::private(creator));
-            if current != acl {
+            if !current.equivalent(&acl) {
                 return Err(s3_error!(
                     BucketAlreadyExists,
                     "the bucket exists with another ACL; PutBucketAcl changes it"
