@@ -166,6 +166,15 @@ pub fn context(
             put(key, value.to_string());
         }
     }
+    if let Some(tagging) = headers.get("x-amz-tagging").and_then(|v| v.to_str().ok()) {
+        for (tag, value) in url::form_urlencoded::parse(tagging.as_bytes()) {
+            put(
+                &format!("s3:requestobjecttag/{}", tag.to_ascii_lowercase()),
+                value.into_owned(),
+            );
+            put("s3:requestobjecttagkeys", tag.into_owned());
+        }
+    }
     let query: Vec<(String, String)> = uri
         .query()
         .map(|q| {
@@ -205,6 +214,23 @@ pub fn context(
     keys
 }
 
+/// Why a request may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Granted {
+    /// The bucket's policy allows it.
+    Policy,
+    /// The requester owns the bucket.
+    BucketOwner,
+    /// An ACL allows it, or the operation decides.
+    Other,
+}
+
+/// Put in a request's extensions when its object operation runs because the requester owns
+/// the bucket: the object may still be another user's, whose ACL then decides (S3 lets a
+/// bucket owner delete such an object, not read it or its ACL).
+#[derive(Debug, Clone, Copy)]
+pub struct AsBucketOwner(pub Permission);
+
 /// The access rules of one gateway.
 #[derive(Debug, Clone)]
 pub struct Access {
@@ -231,9 +257,9 @@ impl Access {
         Self { credentials, ns }
     }
 
-    /// Answers `q`; `Ok(())` lets the operation run (and tell, for one, that there is no such
-    /// bucket).
-    async fn decide(&self, q: Question<'_>) -> S3Result<()> {
+    /// Answers `q`; `Ok` lets the operation run (and tell, for one, that there is no such
+    /// bucket), saying why.
+    async fn decide(&self, mut q: Question<'_>) -> S3Result<Granted> {
         if let Some(who) = q.who
             && !self.credentials.may_use(who, q.bucket)
         {
@@ -246,10 +272,10 @@ impl Access {
         }
         let Some(state) = self.ns.bucket_state(q.bucket).await? else {
             // The operation answers NoSuchBucket (CreateBucket makes it, for a user).
-            return Ok(());
+            return Ok(Granted::Other);
         };
         if q.op == "CreateBucket" && q.who.is_some() {
-            return Ok(());
+            return Ok(Granted::Other);
         }
         let owner = state.config.owned_by(q.who);
         if let Some(expected) = &q.expected_owner {
@@ -261,6 +287,27 @@ impl Access {
             if expected != actual {
                 tracing::info!(bucket = q.bucket, expected, "the bucket has another owner");
                 return Err(denied());
+            }
+        }
+        // The object, when an answer depends on it: its tags for a policy, its ACL for a
+        // requester who does not own the bucket.
+        let tags_matter = state
+            .policy
+            .as_ref()
+            .is_some_and(|p| p.mentions_object_tags());
+        let object = match (q.key, q.need) {
+            (Some(key), Need::Object(_)) if !owner || tags_matter => match key_path(key) {
+                Ok(path) => self.ns.object(state.ino, &path).await.ok(),
+                Err(_) => None,
+            },
+            _ => None,
+        };
+        if let Some(object) = &object {
+            for (tag, value) in &object.record.tags {
+                q.context.insert(
+                    format!("s3:existingobjecttag/{}", tag.to_ascii_lowercase()),
+                    vec![value.clone()],
+                );
             }
         }
         if let Some(policy) = &state.policy {
@@ -280,12 +327,46 @@ impl Access {
                     );
                     return Err(denied());
                 }
-                Decision::Allow => return Ok(()),
+                Decision::Allow => return Ok(Granted::Policy),
                 _ => {}
             }
         }
-        if owner || self.acls_allow(q.who, &state, q.key, q.need).await? {
-            Ok(())
+        if owner {
+            return Ok(Granted::BucketOwner);
+        }
+        let bucket_allows = |p| {
+            state
+                .config
+                .acl
+                .as_ref()
+                .is_some_and(|acl| acl.allows(q.who, p))
+        };
+        let allowed = match q.need {
+            Need::Owner => false,
+            Need::Bucket(p) => bucket_allows(p),
+            Need::Object(p) => match &object {
+                Some(object) => object_acl(&state, &object.record.acl).allows(q.who, p),
+                // Whoever may list the bucket — by its ACL or its policy — may learn that the
+                // key is not there.
+                None => {
+                    bucket_allows(Permission::Read)
+                        || state.policy.as_ref().is_some_and(|policy| {
+                            let mut context = q.context.clone();
+                            context
+                                .insert("s3:prefix".into(), vec![q.key.unwrap_or_default().into()]);
+                            let listing = Request {
+                                principal: q.who.map(str::to_string),
+                                action: action("ListBucket"),
+                                resource: arn(q.bucket, None),
+                                context,
+                            };
+                            policy.evaluate(&listing) == Decision::Allow
+                        })
+                }
+            },
+        };
+        if allowed {
+            Ok(Granted::Other)
         } else {
             tracing::info!(
                 access_key = q.who.unwrap_or("anonymous"),
@@ -295,38 +376,6 @@ impl Access {
             );
             Err(denied())
         }
-    }
-
-    /// Whether the ACLs let `who`, not the bucket's owner, do what `need` says.
-    async fn acls_allow(
-        &self,
-        who: Option<&str>,
-        state: &BucketState,
-        key: Option<&str>,
-        need: Need,
-    ) -> S3Result<bool> {
-        let bucket_allows = |p| {
-            state
-                .config
-                .acl
-                .as_ref()
-                .is_some_and(|acl| acl.allows(who, p))
-        };
-        Ok(match need {
-            Need::Owner => false,
-            Need::Bucket(p) => bucket_allows(p),
-            Need::Object(p) => {
-                let object = match key.map(key_path) {
-                    Some(Ok(path)) => self.ns.object(state.ino, &path).await.ok(),
-                    _ => None,
-                };
-                match object {
-                    Some(object) => object_acl(state, &object.record.acl).allows(who, p),
-                    // Whoever may list the bucket may learn that the key is not there.
-                    None => bucket_allows(Permission::Read),
-                }
-            }
-        })
     }
 
     /// Whether `who` may read `key` of `bucket` (the source of a copy), in a request with
@@ -373,6 +422,26 @@ impl Access {
     }
 }
 
+/// Checks an object operation that runs because `who` owns the bucket (see [`AsBucketOwner`])
+/// against the object's own ACL, when another user owns the object.
+pub fn check_as_bucket_owner(
+    granted: Option<&AsBucketOwner>,
+    who: Option<&str>,
+    object_acl: Option<&Acl>,
+) -> S3Result<()> {
+    match (granted, object_acl) {
+        (Some(AsBucketOwner(p)), Some(acl)) if !acl.allows(who, *p) => {
+            tracing::info!(
+                access_key = who.unwrap_or("anonymous"),
+                owner = acl.owner,
+                "access denied: the bucket's owner has no grant on another user's object"
+            );
+            Err(denied())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// An object's ACL: its own, or the bucket owner's private one.
 pub fn object_acl(state: &BucketState, own: &Option<Acl>) -> Acl {
     match own {
@@ -402,22 +471,28 @@ impl S3Access for Access {
         };
         let peer = cx.extensions_mut().get::<Peer>().copied();
         let context = context(who, cx.headers(), cx.uri(), peer);
+        let need = need(op);
         let expected_owner = cx
             .headers()
             .get("x-amz-expected-bucket-owner")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        self.decide(Question {
-            who,
-            op,
-            action: action(op),
-            bucket: &bucket,
-            key: key.as_deref(),
-            need: need(op),
-            context,
-            expected_owner,
-        })
-        .await
+        let granted = self
+            .decide(Question {
+                who,
+                op,
+                action: action(op),
+                bucket: &bucket,
+                key: key.as_deref(),
+                need,
+                context,
+                expected_owner,
+            })
+            .await?;
+        if let (Granted::BucketOwner, Need::Object(p)) = (granted, need) {
+            cx.extensions_mut().insert(AsBucketOwner(p));
+        }
+        Ok(())
     }
 }
 

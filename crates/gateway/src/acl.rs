@@ -431,7 +431,11 @@ mod tests {
             grants: Some(acl.grants()),
             owner: Some(acl.owner()),
         };
-        assert!(Acl::from_policy(&policy, "ana", anyone).unwrap().equivalent(&acl));
+        assert!(
+            Acl::from_policy(&policy, "ana", anyone)
+                .unwrap()
+                .equivalent(&acl)
+        );
         assert!(Acl::from_policy(&policy, "bo", anyone).is_err());
     }
 }

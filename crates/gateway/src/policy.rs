@@ -442,6 +442,16 @@ impl Policy {
         }
     }
 
+    /// Whether a condition tests an object's tags (`s3:ExistingObjectTag/…`), which the
+    /// request then needs.
+    pub fn mentions_object_tags(&self) -> bool {
+        self.statements.iter().any(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.key.starts_with("s3:existingobjecttag/"))
+        })
+    }
+
     /// What the policy says of `request`.
     pub fn evaluate(&self, request: &Request) -> Decision {
         let mut allowed = false;

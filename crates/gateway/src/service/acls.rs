@@ -6,7 +6,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use super::{DEFAULT_OWNER, Gateway, ok};
 use std::collections::HashMap;
 
-use crate::access::{Peer, context, object_acl};
+use crate::access::{AsBucketOwner, Peer, check_as_bucket_owner, context, object_acl};
 use crate::acl::{Acl, GrantHeaders};
 use crate::bucket_config::BucketState;
 use crate::object::key_path;
@@ -139,6 +139,11 @@ impl Gateway {
         let state = self.ns.bucket_config(&input.bucket).await?;
         let key = key_path(&input.key)?;
         let (object, _) = self.find(&state, &key, input.version_id.as_deref()).await?;
+        check_as_bucket_owner(
+            req.extensions.get::<AsBucketOwner>(),
+            who(&req),
+            object.record.acl.as_ref(),
+        )?;
         let acl = object_acl(&state, &object.record.acl);
         let acl = if state.config.acl.is_none() && object.record.acl.is_none() {
             Acl::private(bucket_owner(&state, who(&req)))
@@ -160,6 +165,11 @@ impl Gateway {
         let state = self.ns.bucket_config(&input.bucket).await?;
         let key = key_path(&input.key)?;
         let (object, _) = self.find(&state, &key, input.version_id.as_deref()).await?;
+        check_as_bucket_owner(
+            req.extensions.get::<AsBucketOwner>(),
+            who(&req),
+            object.record.acl.as_ref(),
+        )?;
         let bucket_owner = bucket_owner(&state, who(&req)).to_string();
         let owner = object
             .record

@@ -19,7 +19,7 @@ use present::{
 };
 use ranges::{content_range, copy_source_range, marker_cursor, part_range};
 
-use crate::access::Access;
+use crate::access::{Access, AsBucketOwner, check_as_bucket_owner};
 use crate::acl::{Acl, GrantHeaders, owner_of};
 use crate::auth::Credentials;
 use crate::bucket::{ListRequest, Listing, MAX_KEYS, wants_url};
@@ -115,6 +115,8 @@ struct ReadRequest<'a> {
     part_number: Option<i32>,
     range: Option<&'a Range>,
     version_id: Option<&'a str>,
+    who: Option<&'a str>,
+    as_bucket_owner: Option<&'a AsBucketOwner>,
 }
 
 /// The object a GET or HEAD found, and the bytes it answers with.
@@ -133,6 +135,7 @@ impl Gateway {
         let state = self.ns.bucket_config(r.bucket).await?;
         let key = key_path(r.key)?;
         let (object, version_id) = self.find(&state, &key, r.version_id).await?;
+        check_as_bucket_owner(r.as_bucket_owner, r.who, object.record.acl.as_ref())?;
         let etag = self.ns.etag(&object).await?;
         check(
             &object,
@@ -515,6 +518,8 @@ impl S3 for Gateway {
         &self,
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let requester = who(&req).map(str::to_owned);
+        let granted = req.extensions.get::<AsBucketOwner>().copied();
         let i = req.input;
         let read = self
             .read(ReadRequest {
@@ -527,6 +532,8 @@ impl S3 for Gateway {
                 part_number: i.part_number,
                 range: i.range.as_ref(),
                 version_id: i.version_id.as_deref(),
+                who: requester.as_deref(),
+                as_bucket_owner: granted.as_ref(),
             })
             .await?;
         let h = Presented::new(
@@ -564,6 +571,8 @@ impl S3 for Gateway {
         &self,
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
+        let requester = who(&req).map(str::to_owned);
+        let granted = req.extensions.get::<AsBucketOwner>().copied();
         let i = req.input;
         let read = self
             .read(ReadRequest {
@@ -576,6 +585,8 @@ impl S3 for Gateway {
                 part_number: i.part_number,
                 range: i.range.as_ref(),
                 version_id: i.version_id.as_deref(),
+                who: requester.as_deref(),
+                as_bucket_owner: granted.as_ref(),
             })
             .await?;
         let body = self

@@ -666,6 +666,9 @@ class AccessControl(unittest.TestCase):
 
         S3.put_bucket_acl(Bucket=bucket, GrantWrite=f'id="{OTHER_KEY}"', GrantFullControl=f'id="{KEY}"')
         self.other.put_object(Bucket=bucket, Key="theirs", Body=b"by the other user")
+        # The writer owns the object: the bucket's owner may delete it, not read it, unless granted.
+        self.assertEqual(error_of(S3.get_object, Bucket=bucket, Key="theirs")[0], "AccessDenied")
+        self.other.put_object_acl(Bucket=bucket, Key="theirs", ACL="bucket-owner-full-control")
         self.assertEqual(S3.get_object(Bucket=bucket, Key="theirs")["Body"].read(), b"by the other user")
         self.assertEqual(S3.get_object_acl(Bucket=bucket, Key="theirs")["Owner"]["ID"], OTHER_KEY)
         S3.put_object(Bucket=bucket, Key="mine", Body=b"by the owner")
@@ -820,6 +823,7 @@ class AccessControl(unittest.TestCase):
         bucket = new_bucket()
         for key in ["public/a", "private/a", "keep/a", "gone/a", "blocked/a", "home/other/x"]:
             S3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+        S3.put_object(Bucket=bucket, Key="tagged", Body=b"tagged", Tagging="share=yes")
         arn = f"arn:aws:s3:::{bucket}"
         policy = {
             "Version": "2012-10-17",
@@ -832,6 +836,13 @@ class AccessControl(unittest.TestCase):
                     "Action": "s3:GetObject",
                     "Resource": f"{arn}/blocked/*",
                     "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}},
+                },
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": OTHER_KEY},
+                    "Action": "s3:GetObject",
+                    "Resource": f"{arn}/*",
+                    "Condition": {"StringEquals": {"s3:ExistingObjectTag/share": "yes"}},
                 },
                 {
                     "Effect": "Allow",
@@ -854,6 +865,10 @@ class AccessControl(unittest.TestCase):
         self.assertEqual(keys_of(self.other.list_objects_v2(Bucket=bucket, Prefix="home/other/")), ["home/other/x"])
         self.assertEqual(error_of(self.other.list_objects_v2, Bucket=bucket)[0], "AccessDenied")
         self.assertEqual(error_of(self.other.get_bucket_policy, Bucket=bucket)[0], "AccessDenied")
+        self.assertEqual(self.other.get_object(Bucket=bucket, Key="tagged")["Body"].read(), b"tagged")
+        self.assertEqual(error_of(self.other.get_object, Bucket=bucket, Key="private/a")[0], "AccessDenied")
+        self.assertEqual(error_of(self.other.head_object, Bucket=bucket, Key="home/other/missing")[1], 404)
+        self.assertEqual(error_of(self.other.head_object, Bucket=bucket, Key="elsewhere/missing")[1], 403)
 
         for bad in [
             "{not json",
