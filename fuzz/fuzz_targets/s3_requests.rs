@@ -74,6 +74,7 @@ fuzz_target!(|data: &[u8]| {
     if let Some((boundary, body)) = data.split_first() {
         let boundary = &body[..usize::from(*boundary % 8).min(body.len())];
         let _ = form::reached_file(body, boundary);
+        let _ = form::field(body, boundary, "acl");
         if let Some(named) = form::with_file_name(body, boundary) {
             assert!(form::reached_file(&named, boundary));
         }

@@ -76,10 +76,14 @@ impl Front {
         if let Some(peer) = self.peer {
             req.extensions_mut().insert(peer);
         }
-        if is_form_upload(&req, bucket.is_some()) {
+        let form_upload = is_form_upload(&req, bucket.is_some());
+        if form_upload {
             req = name_the_file(req).await;
         }
         let mut resp = self.s3.call(req).await?;
+        if form_upload {
+            resp = form_answer(resp);
+        }
         if let (Some(origin), Some(bucket)) = (origin, bucket) {
             self.decorate(&bucket, &origin, &method, resp.headers_mut())
                 .await;
@@ -156,6 +160,50 @@ impl hyper::service::Service<Request<Incoming>> for Front {
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         Box::pin(self.clone().handle(req.map(Body::from)))
     }
+}
+
+/// A browser upload's answer as S3 gives it: a failed policy condition is AccessDenied (s3s
+/// says InvalidPolicyDocument), and the ETag in a redirect is quoted.
+fn form_answer(mut resp: HttpResponse) -> HttpResponse {
+    if resp.status() == hyper::StatusCode::BAD_REQUEST
+        && let Some(body) = resp.body().bytes()
+        && let Ok(text) = std::str::from_utf8(&body)
+        && text.contains("<Code>InvalidPolicyDocument</Code>")
+        && text.contains("Policy condition")
+    {
+        let message = text
+            .split_once("<Message>")
+            .and_then(|(_, rest)| rest.split_once("</Message>"))
+            .map_or("", |(m, _)| m);
+        let err = S3Error::with_message(
+            S3ErrorCode::AccessDenied,
+            format!("Invalid according to Policy: {message}"),
+        );
+        if let Ok(denied) = err.to_http_response() {
+            return denied;
+        }
+    }
+    if resp.status() == hyper::StatusCode::SEE_OTHER
+        && let Some(location) = header(resp.headers(), "location")
+        && let Ok(mut url) = url::Url::parse(location)
+    {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "etag" && !v.starts_with('"') {
+                    format!("\"{v}\"")
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+        if let Ok(value) = HeaderValue::from_str(url.as_str()) {
+            resp.headers_mut().insert("location", value);
+        }
+    }
+    resp
 }
 
 fn forbidden(message: &'static str) -> S3Error {
@@ -243,6 +291,10 @@ async fn name_the_file(req: HttpRequest) -> HttpRequest {
         }
     }
     let read = ahead.len();
+    parts.extensions.insert(FormFields {
+        acl: form::field(&ahead, &boundary, "acl"),
+        tagging: form::field(&ahead, &boundary, "tagging"),
+    });
     let prefix = form::with_file_name(&ahead, &boundary).unwrap_or(ahead);
     if prefix.len() != read
         && let Some(length) =
@@ -257,6 +309,16 @@ async fn name_the_file(req: HttpRequest) -> HttpRequest {
     }));
     let stream = head.chain(body).map(|chunk| chunk.map(Frame::data));
     HttpRequest::from_parts(parts, Body::http_body(StreamBody::new(stream)))
+}
+
+/// Fields of a browser upload's form that `s3s` does not read (it knows `x-amz-acl` and
+/// `x-amz-tagging` only), for the upload to apply.
+#[derive(Debug, Clone, Default)]
+pub struct FormFields {
+    /// `acl`: a canned ACL.
+    pub acl: Option<String>,
+    /// `tagging`: a `Tagging` XML document.
+    pub tagging: Option<String>,
 }
 
 /// The fields of a `multipart/form-data` body, read as far as it has come.
@@ -340,6 +402,16 @@ pub mod form {
         parts(body, boundary)
             .iter()
             .any(|p| is_field(p, body, "file"))
+    }
+
+    /// The value of field `name`, when it comes whole before the file.
+    pub fn field(body: &[u8], boundary: &[u8], name: &str) -> Option<String> {
+        let parts = parts(body, boundary);
+        let file = parts.iter().find(|p| is_field(p, body, "file"))?;
+        let part = parts
+            .iter()
+            .find(|p| is_field(p, body, name) && p.value.end <= file.headers.start)?;
+        String::from_utf8(body[part.value.clone()].to_vec()).ok()
     }
 
     /// The form with `${filename}` in its `key` field replaced by the file part's file name;

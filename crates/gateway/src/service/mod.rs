@@ -24,6 +24,7 @@ use crate::acl::{Acl, GrantHeaders, owner_of};
 use crate::auth::Credentials;
 use crate::bucket::{ListRequest, Listing, MAX_KEYS, wants_url};
 use crate::bucket_config::BucketState;
+use crate::front::FormFields;
 use crate::list::Cursor;
 use crate::namespace::Namespace;
 use crate::object::{
@@ -725,8 +726,17 @@ impl S3 for Gateway {
         req: S3Request<PostObjectInput>,
     ) -> S3Result<S3Response<PostObjectOutput>> {
         // The form's signature and policy were checked by `s3s`; what is left is a PUT.
+        let fields = req
+            .extensions
+            .get::<FormFields>()
+            .cloned()
+            .unwrap_or_default();
+        let tagging = match (&fields.tagging, &req.input.tagging) {
+            (Some(xml), None) => Some(form_tagging(xml)?),
+            _ => None,
+        };
         let req = req.map_input(|post| PutObjectInput {
-            acl: post.acl,
+            acl: post.acl.or(fields.acl.map(ObjectCannedACL::from)),
             body: post.body,
             bucket: post.bucket,
             cache_control: post.cache_control,
@@ -748,7 +758,7 @@ impl S3 for Gateway {
             grant_write_acp: post.grant_write_acp,
             key: post.key,
             metadata: post.metadata,
-            tagging: post.tagging,
+            tagging: post.tagging.or(tagging),
             ..PutObjectInput::default()
         });
         let put = self.put_object(req).await?;
@@ -1190,6 +1200,21 @@ impl S3 for Gateway {
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         self.serve_list_multipart_uploads(req).await
     }
+}
+
+/// A form's `Tagging` XML as an `x-amz-tagging` value.
+fn form_tagging(xml: &str) -> S3Result<String> {
+    use s3s::xml::Deserialize as _;
+    let tagging = Tagging::deserialize(&mut s3s::xml::Deserializer::new(xml.as_bytes()))
+        .map_err(|_| s3_error!(MalformedXML, "the form's tagging is not a Tagging document"))?;
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for tag in &tagging.tag_set {
+        out.append_pair(
+            tag.key.as_deref().unwrap_or_default(),
+            tag.value.as_deref().unwrap_or_default(),
+        );
+    }
+    Ok(out.finish())
 }
 
 /// Gives each listed object without an owner of its own the bucket's (the requester, for a

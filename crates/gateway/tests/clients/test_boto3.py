@@ -736,7 +736,7 @@ class AccessControl(unittest.TestCase):
             ExpiresIn=60,
         )
 
-        def submit(content):
+        def submit(content, post=post):
             boundary = uuid.uuid4().hex
             parts = []
             for name, value in post["fields"].items():
@@ -749,11 +749,16 @@ class AccessControl(unittest.TestCase):
                 post["url"], data=b"".join(parts), method="POST",
                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
             )
+
+            class NoRedirect(urllib.request.HTTPRedirectHandler):
+                def redirect_request(self, *args):
+                    return None
+
             try:
-                with urllib.request.urlopen(req) as resp:
+                with urllib.request.build_opener(NoRedirect).open(req) as resp:
                     return resp.status, resp.read()
             except urllib.error.HTTPError as err:
-                return err.code, err.read()
+                return err.code, err.headers.get("Location") if err.code == 303 else err.read()
 
         status, body = submit(b"jpeg bytes")
         self.assertEqual(status, 201, body)
@@ -762,6 +767,23 @@ class AccessControl(unittest.TestCase):
         status, body = submit(b"x" * 2048)
         self.assertEqual(status, 400, body)
         self.assertIn(b"EntityTooLarge", body)
+        tagging = "<Tagging><TagSet><Tag><Key>from</Key><Value>form</Value></Tag></TagSet></Tagging>"
+        fields = {"acl": "public-read", "tagging": tagging, "success_action_redirect": "http://example.com/done"}
+        shared = S3.generate_presigned_post(
+            bucket, "shared.txt", Fields=fields, Conditions=[{k: v} for k, v in fields.items()], ExpiresIn=60
+        )
+        status, location = submit(b"for everyone", shared)
+        self.assertEqual(status, 303)
+        etag = md5_hex(b"for everyone")
+        self.assertIn(f"etag=%22{etag}%22", location)
+        self.assertEqual(anonymous_get(bucket, "shared.txt"), (200, b"for everyone"))
+        self.assertEqual(S3.get_object_tagging(Bucket=bucket, Key="shared.txt")["TagSet"], [{"Key": "from", "Value": "form"}])
+        elsewhere = S3.generate_presigned_post(
+            bucket, "other/x", Conditions=[["starts-with", "$key", "uploads/"]], ExpiresIn=60
+        )
+        status, body = submit(b"outside", elsewhere)
+        self.assertEqual(status, 403, body)
+        self.assertIn(b"AccessDenied", body)
         post["fields"]["policy"] = post["fields"]["policy"][:-4] + "AAAA"
         self.assertEqual(submit(b"tampered")[0], 403)
 
