@@ -978,9 +978,9 @@ impl S3 for Gateway {
         req: S3Request<PutObjectTaggingInput>,
     ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
         let input = req.input;
-        let bucket = self.ns.bucket(&input.bucket).await?;
+        let state = self.ns.bucket_config(&input.bucket).await?;
         let key = key_path(&input.key)?;
-        let object = self.ns.object(bucket, &key).await?;
+        let (object, version_id) = self.find(&state, &key, input.version_id.as_deref()).await?;
         let pairs = input
             .tagging
             .tag_set
@@ -990,7 +990,7 @@ impl S3 for Gateway {
         let mut record = object.record;
         record.tags = check_tags(pairs)?;
         self.ns.set_record(object.ino, &record).await?;
-        ok(PutObjectTaggingOutput::default())
+        ok(PutObjectTaggingOutput { version_id })
     }
 
     async fn get_object_tagging(
@@ -998,11 +998,12 @@ impl S3 for Gateway {
         req: S3Request<GetObjectTaggingInput>,
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
         let input = req.input;
-        let bucket = self.ns.bucket(&input.bucket).await?;
-        let object = self.ns.object(bucket, &key_path(&input.key)?).await?;
+        let state = self.ns.bucket_config(&input.bucket).await?;
+        let key = key_path(&input.key)?;
+        let (object, version_id) = self.find(&state, &key, input.version_id.as_deref()).await?;
         ok(GetObjectTaggingOutput {
             tag_set: tag_set(&object.record),
-            version_id: None,
+            version_id,
         })
     }
 
@@ -1011,14 +1012,15 @@ impl S3 for Gateway {
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
         let input = req.input;
-        let bucket = self.ns.bucket(&input.bucket).await?;
-        let object = self.ns.object(bucket, &key_path(&input.key)?).await?;
+        let state = self.ns.bucket_config(&input.bucket).await?;
+        let key = key_path(&input.key)?;
+        let (object, version_id) = self.find(&state, &key, input.version_id.as_deref()).await?;
         if !object.record.tags.is_empty() {
             let mut record = object.record;
             record.tags.clear();
             self.ns.set_record(object.ino, &record).await?;
         }
-        let mut response = S3Response::new(DeleteObjectTaggingOutput::default());
+        let mut response = S3Response::new(DeleteObjectTaggingOutput { version_id });
         response.status = Some(hyper::StatusCode::NO_CONTENT);
         Ok(response)
     }
@@ -1028,9 +1030,9 @@ impl S3 for Gateway {
         req: S3Request<GetObjectAttributesInput>,
     ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
         let input = req.input;
-        let bucket = self.ns.bucket(&input.bucket).await?;
+        let state = self.ns.bucket_config(&input.bucket).await?;
         let key = key_path(&input.key)?;
-        let object = self.ns.object(bucket, &key).await?;
+        let (object, version_id) = self.find(&state, &key, input.version_id.as_deref()).await?;
         // One header, comma-separated, may arrive as one element.
         let wants = |name: &str| {
             input
@@ -1057,6 +1059,7 @@ impl S3 for Gateway {
             storage_class: wants(ObjectAttributes::STORAGE_CLASS)
                 .then(|| StorageClass::from_static(StorageClass::STANDARD)),
             object_parts: parts,
+            version_id,
             ..GetObjectAttributesOutput::default()
         })
     }

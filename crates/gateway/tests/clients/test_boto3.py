@@ -936,6 +936,11 @@ class Versioning(unittest.TestCase):
         self.assertEqual(S3.get_object(Bucket=bucket, Key="k", VersionId=v1)["Body"].read(), b"one")
         self.assertEqual(S3.get_object(Bucket=bucket, Key="k", VersionId="null")["Body"].read(), b"before")
         self.assertEqual(S3.head_object(Bucket=bucket, Key="k", VersionId=v1)["ContentLength"], 3)
+        S3.put_object_tagging(Bucket=bucket, Key="k", VersionId=v1, Tagging={"TagSet": [{"Key": "old", "Value": "1"}]})
+        self.assertEqual(S3.get_object_tagging(Bucket=bucket, Key="k", VersionId=v1)["TagSet"], [{"Key": "old", "Value": "1"}])
+        self.assertEqual(S3.get_object_tagging(Bucket=bucket, Key="k")["TagSet"], [])
+        attrs = S3.get_object_attributes(Bucket=bucket, Key="k", VersionId=v1, ObjectAttributes=["ObjectSize"])
+        self.assertEqual((attrs["ObjectSize"], attrs["VersionId"]), (3, v1))
         self.assertEqual(self.versions(bucket)[0], [("k", v2, True), ("k", v1, False), ("k", "null", False)])
 
         marker = S3.delete_object(Bucket=bucket, Key="k")
