@@ -387,17 +387,15 @@ impl Access {
         key: &str,
         context: HashMap<String, Vec<String>>,
     ) -> S3Result<bool> {
-        let q = Question {
+        self.may(
             who,
-            op: "GetObject",
-            action: action("GetObject"),
             bucket,
-            key: Some(key),
-            need: Need::Object(Permission::Read),
+            key,
+            "GetObject",
+            Need::Object(Permission::Read),
             context,
-            expected_owner: None,
-        };
-        Ok(self.decide(q).await.is_ok())
+        )
+        .await
     }
 
     /// Whether `who` may delete `key` of `bucket` (one key of a DeleteObjects).
@@ -408,13 +406,34 @@ impl Access {
         key: &str,
         context: HashMap<String, Vec<String>>,
     ) -> S3Result<bool> {
+        self.may(
+            who,
+            bucket,
+            key,
+            "DeleteObject",
+            Need::Bucket(Permission::Write),
+            context,
+        )
+        .await
+    }
+
+    /// Whether `who` may run object operation `op` on `key`, asked by another operation.
+    async fn may(
+        &self,
+        who: Option<&str>,
+        bucket: &str,
+        key: &str,
+        op: &str,
+        need: Need,
+        context: HashMap<String, Vec<String>>,
+    ) -> S3Result<bool> {
         let q = Question {
             who,
-            op: "DeleteObject",
-            action: action("DeleteObject"),
+            op,
+            action: action(op),
             bucket,
             key: Some(key),
-            need: Need::Bucket(Permission::Write),
+            need,
             context,
             expected_owner: None,
         };

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use crate::access::{AsBucketOwner, Peer, check_as_bucket_owner, context, object_acl};
 use crate::acl::{Acl, GrantHeaders};
 use crate::bucket_config::BucketState;
-use crate::object::key_path;
+use crate::object::{Object, key_path};
 
 /// The access key of a request; `None`: anonymous.
 pub(super) fn who<T>(req: &S3Request<T>) -> Option<&str> {
@@ -45,7 +45,8 @@ fn bucket_owner<'a>(state: &'a BucketState, who: Option<&'a str>) -> &'a str {
     }
 }
 
-/// The grant headers of a request, by field.
+/// The grant headers of a request, by field; for an object, `x-amz-grant-write` from its
+/// `headers` (s3s keeps no field for it there).
 macro_rules! grant_headers {
     ($input:expr) => {
         GrantHeaders {
@@ -54,6 +55,14 @@ macro_rules! grant_headers {
             read_acp: $input.grant_read_acp.as_deref(),
             write: None,
             write_acp: $input.grant_write_acp.as_deref(),
+        }
+    };
+    ($input:expr, $headers:expr) => {
+        GrantHeaders {
+            write: $headers
+                .get("x-amz-grant-write")
+                .and_then(|v| v.to_str().ok()),
+            ..grant_headers!($input)
         }
     };
 }
@@ -136,14 +145,9 @@ impl Gateway {
         req: S3Request<GetObjectAclInput>,
     ) -> S3Result<S3Response<GetObjectAclOutput>> {
         let input = &req.input;
-        let state = self.ns.bucket_config(&input.bucket).await?;
-        let key = key_path(&input.key)?;
-        let (object, _) = self.find(&state, &key, input.version_id.as_deref()).await?;
-        check_as_bucket_owner(
-            req.extensions.get::<AsBucketOwner>(),
-            who(&req),
-            object.record.acl.as_ref(),
-        )?;
+        let (state, object) = self
+            .acl_object(&req, &input.bucket, &input.key, input.version_id.as_deref())
+            .await?;
         let acl = object_acl(&state, &object.record.acl);
         let acl = if state.config.acl.is_none() && object.record.acl.is_none() {
             Acl::private(bucket_owner(&state, who(&req)))
@@ -162,14 +166,9 @@ impl Gateway {
         req: S3Request<PutObjectAclInput>,
     ) -> S3Result<S3Response<PutObjectAclOutput>> {
         let input = &req.input;
-        let state = self.ns.bucket_config(&input.bucket).await?;
-        let key = key_path(&input.key)?;
-        let (object, _) = self.find(&state, &key, input.version_id.as_deref()).await?;
-        check_as_bucket_owner(
-            req.extensions.get::<AsBucketOwner>(),
-            who(&req),
-            object.record.acl.as_ref(),
-        )?;
+        let (state, object) = self
+            .acl_object(&req, &input.bucket, &input.key, input.version_id.as_deref())
+            .await?;
         let bucket_owner = bucket_owner(&state, who(&req)).to_string();
         let owner = object
             .record
@@ -191,6 +190,24 @@ impl Gateway {
         record.acl = (!acl.is_private_of(&bucket_owner)).then_some(acl);
         self.ns.set_record(object.ino, &record).await?;
         ok(PutObjectAclOutput::default())
+    }
+
+    /// The bucket and the object (version) whose ACL a request reads or writes.
+    async fn acl_object<T>(
+        &self,
+        req: &S3Request<T>,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> S3Result<(BucketState, Object)> {
+        let state = self.ns.bucket_config(bucket).await?;
+        let (object, _) = self.find(&state, &key_path(key)?, version).await?;
+        check_as_bucket_owner(
+            req.extensions.get::<AsBucketOwner>(),
+            who(req),
+            object.record.acl.as_ref(),
+        )?;
+        Ok((state, object))
     }
 
     /// The ACL of a PutBucketAcl or PutObjectAcl: a canned name, grant headers or a body.

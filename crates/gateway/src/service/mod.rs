@@ -689,14 +689,7 @@ impl S3 for Gateway {
                 requester.as_deref(),
                 &input.bucket,
                 input.acl.as_ref().map(ObjectCannedACL::as_str),
-                GrantHeaders {
-                    // s3s keeps no field for it on objects.
-                    write: req
-                        .headers
-                        .get("x-amz-grant-write")
-                        .and_then(|v| v.to_str().ok()),
-                    ..grant_headers!(input)
-                },
+                grant_headers!(input, req.headers),
             )
             .await?;
         let meta = PutMeta {
@@ -941,14 +934,7 @@ impl S3 for Gateway {
                 requester.as_deref(),
                 &input.bucket,
                 input.acl.as_ref().map(ObjectCannedACL::as_str),
-                GrantHeaders {
-                    // s3s keeps no field for it on objects.
-                    write: req
-                        .headers
-                        .get("x-amz-grant-write")
-                        .and_then(|v| v.to_str().ok()),
-                    ..grant_headers!(input)
-                },
+                grant_headers!(input, req.headers),
             )
             .await?;
         let (etag, attr, version_id) = self

@@ -43,14 +43,7 @@ impl Gateway {
                 requester.as_deref(),
                 &input.bucket,
                 input.acl.as_ref().map(ObjectCannedACL::as_str),
-                GrantHeaders {
-                    // s3s keeps no field for it on objects.
-                    write: req
-                        .headers
-                        .get("x-amz-grant-write")
-                        .and_then(|v| v.to_str().ok()),
-                    ..grant_headers!(input)
-                },
+                grant_headers!(input, req.headers),
             )
             .await?;
         let id = self
