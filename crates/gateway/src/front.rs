@@ -77,12 +77,20 @@ impl Front {
             req.extensions_mut().insert(peer);
         }
         let form_upload = is_form_upload(&req, bucket.is_some());
+        let attributes = req.method() == Method::GET
+            && req.uri().query().is_some_and(|q| {
+                q.split('&')
+                    .any(|p| p == "attributes" || p.starts_with("attributes="))
+            });
         if form_upload {
             req = name_the_file(req).await;
         }
         let mut resp = self.s3.call(req).await?;
         if form_upload {
             resp = form_answer(resp);
+        }
+        if attributes {
+            resp = bare_etag(resp);
         }
         if let (Some(origin), Some(bucket)) = (origin, bucket) {
             self.decorate(&bucket, &origin, &method, resp.headers_mut())
@@ -203,6 +211,35 @@ fn form_answer(mut resp: HttpResponse) -> HttpResponse {
             resp.headers_mut().insert("location", value);
         }
     }
+    resp
+}
+
+/// GetObjectAttributes gives its ETag without quotes, unlike every other answer (s3s quotes
+/// it).
+fn bare_etag(mut resp: HttpResponse) -> HttpResponse {
+    let Some(body) = resp.body().bytes() else {
+        return resp;
+    };
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return resp;
+    };
+    let Some((head, rest)) = text.split_once("<ETag>") else {
+        return resp;
+    };
+    let Some((etag, tail)) = rest.split_once("</ETag>") else {
+        return resp;
+    };
+    let bare = etag
+        .trim_matches('"')
+        .trim_start_matches("&quot;")
+        .trim_end_matches("&quot;");
+    let fixed = format!("{head}<ETag>{bare}</ETag>{tail}");
+    if let Some(length) = resp.headers_mut().get_mut(CONTENT_LENGTH)
+        && let Ok(value) = HeaderValue::from_str(&fixed.len().to_string())
+    {
+        *length = value;
+    }
+    *resp.body_mut() = Body::from(fixed);
     resp
 }
 
