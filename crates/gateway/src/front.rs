@@ -12,7 +12,8 @@ use futures::StreamExt;
 use http_body_util::StreamBody;
 use hyper::body::{Frame, Incoming};
 use hyper::header::{
-    AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderMap, HeaderValue, ORIGIN,
+    AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, HeaderMap, HeaderValue, ORIGIN,
+    TRANSFER_ENCODING,
 };
 use hyper::{Method, Request};
 use s3s::service::S3Service;
@@ -76,6 +77,8 @@ impl Front {
         if let Some(peer) = self.peer {
             req.extensions_mut().insert(peer);
         }
+        let has_body = req.headers().contains_key(TRANSFER_ENCODING)
+            || header(req.headers(), CONTENT_LENGTH.as_str()).is_some_and(|n| n != "0");
         let form_upload = is_form_upload(&req, bucket.is_some());
         let attributes = req.method() == Method::GET
             && req.uri().query().is_some_and(|q| {
@@ -91,6 +94,13 @@ impl Front {
         }
         if attributes {
             resp = bare_etag(resp);
+        }
+        // An error may come before the body was read (a key in the way, a bad signature): the
+        // rest of the body is still on the connection, so the client must not send another
+        // request on it.
+        if has_body && (resp.status().is_client_error() || resp.status().is_server_error()) {
+            resp.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
         }
         if let (Some(origin), Some(bucket)) = (origin, bucket) {
             self.decorate(&bucket, &origin, &method, resp.headers_mut())
