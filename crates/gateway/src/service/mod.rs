@@ -5,10 +5,13 @@ use s3s::dto::*;
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
 
 mod acls;
+mod buckets;
 mod checksums;
+mod post;
 mod present;
 mod ranges;
 mod settings;
+mod tagging;
 mod uploads;
 mod versions;
 
@@ -20,12 +23,8 @@ use present::{
 use ranges::{content_range, copy_source_range, marker_cursor, part_range};
 
 use crate::access::{Access, AsBucketOwner, check_as_bucket_owner};
-use crate::acl::{Acl, GrantHeaders, owner_of};
+use crate::acl::GrantHeaders;
 use crate::auth::Credentials;
-use crate::bucket::{ListRequest, Listing, MAX_KEYS, wants_url};
-use crate::bucket_config::BucketState;
-use crate::front::FormFields;
-use crate::list::Cursor;
 use crate::namespace::Namespace;
 use crate::object::{
     Object, Precondition, PutMeta, etag_header, key_path, preconditions, timestamp,
@@ -232,35 +231,6 @@ impl Gateway {
             key,
         })
     }
-
-    fn list_request(
-        &self,
-        bucket: u64,
-        prefix: Option<String>,
-        delimiter: Option<String>,
-        after: Cursor,
-        max_keys: Option<i32>,
-        encoding: Option<&EncodingType>,
-    ) -> S3Result<ListRequest> {
-        let max = match max_keys {
-            None => MAX_KEYS,
-            Some(n) if n < 0 => {
-                return Err(s3_error!(
-                    InvalidArgument,
-                    "max-keys must be a non-negative integer"
-                ));
-            }
-            Some(n) => n as usize,
-        };
-        Ok(ListRequest {
-            bucket,
-            prefix: prefix.unwrap_or_default(),
-            delimiter: delimiter.filter(|d| !d.is_empty()),
-            after,
-            max,
-            url_encoded: wants_url(encoding),
-        })
-    }
 }
 
 #[async_trait::async_trait]
@@ -269,250 +239,49 @@ impl S3 for Gateway {
         &self,
         req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
-        let user = who(&req);
-        let input = &req.input;
-        let prefix = input.prefix.as_deref().unwrap_or_default();
-        let max = match input.max_buckets {
-            Some(n) if !(1..=10_000).contains(&n) => {
-                return Err(s3_error!(
-                    InvalidArgument,
-                    "max-buckets is between 1 and 10000"
-                ));
-            }
-            Some(n) => n as usize,
-            None => usize::MAX,
-        };
-        // The token is the last bucket name of the page before (names need no escaping).
-        let after = input
-            .continuation_token
-            .as_deref()
-            .filter(|t| !t.is_empty());
-        let mut buckets = Vec::new();
-        let mut more = None;
-        for b in self.ns.buckets().await? {
-            if !b.name.starts_with(prefix)
-                || after.is_some_and(|a| b.name.as_str() <= a)
-                || user.is_some_and(|u| !self.credentials.may_use(u, &b.name))
-            {
-                continue;
-            }
-
-            // S3 lists the requester's own buckets.
-            let owned = self
-                .ns
-                .bucket_state(&b.name)
-                .await?
-                .is_some_and(|state| state.config.owned_by(user));
-            if owned {
-                if buckets.len() == max {
-                    more = buckets.last().and_then(|b: &Bucket| b.name.clone());
-                    break;
-                }
-                buckets.push(Bucket {
-                    name: Some(b.name),
-                    creation_date: Some(b.created),
-                    bucket_region: Some(self.region.clone()),
-                });
-            }
-        }
-        ok(ListBucketsOutput {
-            buckets: Some(buckets),
-            owner: Some(owner_of(user.unwrap_or(DEFAULT_OWNER))),
-            continuation_token: more,
-            prefix: input.prefix.clone(),
-        })
+        self.serve_list_buckets(req).await
     }
 
     async fn create_bucket(
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
-        let input = &req.input;
-        if let Some(location) = input
-            .create_bucket_configuration
-            .as_ref()
-            .and_then(|c| c.location_constraint.as_ref())
-            && location.as_str() != self.region
-        {
-            return Err(s3_error!(
-                IllegalLocationConstraintException,
-                "this gateway serves region {}; the location constraint was {}",
-                self.region,
-                location.as_str()
-            ));
-        }
-        let Some(creator) = who(&req) else {
-            return Err(s3_error!(AccessDenied, "Access Denied"));
-        };
-        let headers = GrantHeaders {
-            write: input.grant_write.as_deref(),
-            ..grant_headers!(input)
-        };
-        let acl = self.new_bucket_acl(
-            creator,
-            input.acl.as_ref().map(BucketCannedACL::as_str),
-            headers,
-        )?;
-        if let Some(state) = self.ns.bucket_state(&input.bucket).await? {
-            if !state.config.owned_by(Some(creator)) {
-                return Err(s3_error!(BucketAlreadyExists));
-            }
-            // us-east-1 answers its owner's repeated CreateBucket with success, unless it asks
-            // for another ACL; other regions say BucketAlreadyOwnedByYou.
-            if self.region != "us-east-1" {
-                return Err(s3_error!(BucketAlreadyOwnedByYou));
-            }
-            let current = state
-                .config
-                .acl
-                .clone()
-                .unwrap_or_else(|| Acl::private(creator));
-            if !current.equivalent(&acl) {
-                return Err(s3_error!(
-                    BucketAlreadyExists,
-                    "the bucket exists with another ACL; PutBucketAcl changes it"
-                ));
-            }
-            return ok(CreateBucketOutput {
-                location: Some(format!("/{}", input.bucket)),
-            });
-        }
-        self.ns.create_bucket(&input.bucket, acl).await?;
-        ok(CreateBucketOutput {
-            location: Some(format!("/{}", input.bucket)),
-        })
+        self.serve_create_bucket(req).await
     }
 
     async fn delete_bucket(
         &self,
         req: S3Request<DeleteBucketInput>,
     ) -> S3Result<S3Response<DeleteBucketOutput>> {
-        self.ns.delete_bucket(&req.input.bucket).await?;
-        ok(DeleteBucketOutput::default())
+        self.serve_delete_bucket(req).await
     }
 
     async fn head_bucket(
         &self,
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
-        self.ns.bucket(&req.input.bucket).await?;
-        ok(HeadBucketOutput {
-            bucket_region: Some(self.region.clone()),
-            ..HeadBucketOutput::default()
-        })
+        self.serve_head_bucket(req).await
     }
 
     async fn get_bucket_location(
         &self,
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        self.ns.bucket(&req.input.bucket).await?;
-        // us-east-1 is S3's empty LocationConstraint.
-        let location = (self.region != "us-east-1")
-            .then(|| BucketLocationConstraint::from(self.region.clone()));
-        ok(GetBucketLocationOutput {
-            location_constraint: location,
-        })
+        self.serve_get_bucket_location(req).await
     }
 
     async fn list_objects(
         &self,
         req: S3Request<ListObjectsInput>,
     ) -> S3Result<S3Response<ListObjectsOutput>> {
-        let requester = who(&req).map(str::to_owned);
-        let input = req.input;
-        let state = self.ns.bucket_config(&input.bucket).await?;
-        let bucket = state.ino;
-        let prefix = input.prefix.clone().unwrap_or_default();
-        let after = marker_cursor(input.marker.as_deref(), &prefix, input.delimiter.as_deref());
-        let request = self.list_request(
-            bucket,
-            input.prefix.clone(),
-            input.delimiter.clone(),
-            after,
-            input.max_keys,
-            input.encoding_type.as_ref(),
-        )?;
-        let Listing {
-            mut contents,
-            prefixes,
-            next,
-            next_marker,
-        } = self.ns.list(&request).await?;
-        // v1 always names each object's owner.
-        with_owners(&mut contents, &state, requester.as_deref());
-        let truncated = next.is_some();
-        ok(ListObjectsOutput {
-            name: Some(input.bucket),
-            prefix: Some(prefix),
-            marker: Some(input.marker.unwrap_or_default()),
-            max_keys: Some(request.max.min(MAX_KEYS) as i32),
-            is_truncated: Some(truncated),
-            contents: Some(contents),
-            common_prefixes: Some(prefixes),
-            delimiter: input.delimiter.filter(|d| !d.is_empty()),
-            // S3 gives NextMarker only with a delimiter; clients resume from the last key.
-            next_marker: request.delimiter.as_ref().and(next_marker),
-            encoding_type: input.encoding_type,
-            ..ListObjectsOutput::default()
-        })
+        self.serve_list_objects(req).await
     }
 
     async fn list_objects_v2(
         &self,
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        let requester = who(&req).map(str::to_owned);
-        let input = req.input;
-        let state = self.ns.bucket_config(&input.bucket).await?;
-        let bucket = state.ino;
-        let prefix = input.prefix.clone().unwrap_or_default();
-        let token = input.continuation_token.as_ref().filter(|t| !t.is_empty());
-        let after = match (token, &input.start_after) {
-            (Some(token), _) => Cursor::from_token(token).ok_or_else(|| {
-                s3_error!(
-                    InvalidArgument,
-                    "The continuation token provided is incorrect"
-                )
-            })?,
-            (None, Some(start)) => Cursor {
-                key: start.as_bytes().to_vec(),
-                past_prefix: false,
-            },
-            (None, None) => Cursor::default(),
-        };
-        let request = self.list_request(
-            bucket,
-            input.prefix.clone(),
-            input.delimiter.clone(),
-            after,
-            input.max_keys,
-            input.encoding_type.as_ref(),
-        )?;
-        let mut listing = self.ns.list(&request).await?;
-        if input.fetch_owner == Some(true) {
-            with_owners(&mut listing.contents, &state, requester.as_deref());
-        } else {
-            for object in &mut listing.contents {
-                object.owner = None;
-            }
-        }
-        let count = listing.contents.len() + listing.prefixes.len();
-        ok(ListObjectsV2Output {
-            name: Some(input.bucket),
-            prefix: Some(prefix),
-            max_keys: Some(request.max.min(MAX_KEYS) as i32),
-            key_count: Some(count as i32),
-            continuation_token: input.continuation_token,
-            is_truncated: Some(listing.next.is_some()),
-            next_continuation_token: listing.next.as_ref().map(Cursor::to_token),
-            contents: Some(listing.contents),
-            common_prefixes: Some(listing.prefixes),
-            delimiter: input.delimiter.filter(|d| !d.is_empty()),
-            encoding_type: input.encoding_type,
-            start_after: input.start_after,
-            ..ListObjectsV2Output::default()
-        })
+        self.serve_list_objects_v2(req).await
     }
 
     async fn head_object(
@@ -718,54 +487,7 @@ impl S3 for Gateway {
         &self,
         req: S3Request<PostObjectInput>,
     ) -> S3Result<S3Response<PostObjectOutput>> {
-        // The form's signature and policy were checked by `s3s`; what is left is a PUT.
-        let fields = req
-            .extensions
-            .get::<FormFields>()
-            .cloned()
-            .unwrap_or_default();
-        let tagging = match (&fields.tagging, &req.input.tagging) {
-            (Some(xml), None) => Some(form_tagging(xml)?),
-            _ => None,
-        };
-        let req = req.map_input(|post| PutObjectInput {
-            acl: post.acl.or(fields.acl.map(ObjectCannedACL::from)),
-            body: post.body,
-            bucket: post.bucket,
-            cache_control: post.cache_control,
-            checksum_crc32: post.checksum_crc32,
-            checksum_crc32c: post.checksum_crc32c,
-            checksum_crc64nvme: post.checksum_crc64nvme,
-            checksum_sha1: post.checksum_sha1,
-            checksum_sha256: post.checksum_sha256,
-            content_disposition: post.content_disposition,
-            content_encoding: post.content_encoding,
-            content_language: post.content_language,
-            content_length: post.content_length,
-            content_md5: post.content_md5,
-            content_type: post.content_type,
-            expires: post.expires,
-            grant_full_control: post.grant_full_control,
-            grant_read: post.grant_read,
-            grant_read_acp: post.grant_read_acp,
-            grant_write_acp: post.grant_write_acp,
-            key: post.key,
-            metadata: post.metadata,
-            tagging: post.tagging.or(tagging),
-            ..PutObjectInput::default()
-        });
-        let put = self.put_object(req).await?;
-        Ok(put.map_output(|put| PostObjectOutput {
-            e_tag: put.e_tag,
-            checksum_crc32: put.checksum_crc32,
-            checksum_crc32c: put.checksum_crc32c,
-            checksum_crc64nvme: put.checksum_crc64nvme,
-            checksum_sha1: put.checksum_sha1,
-            checksum_sha256: put.checksum_sha256,
-            size: put.size,
-            version_id: put.version_id,
-            ..PostObjectOutput::default()
-        }))
+        self.serve_post_object(req).await
     }
 
     async fn delete_object(
@@ -963,91 +685,28 @@ impl S3 for Gateway {
         &self,
         req: S3Request<PutObjectTaggingInput>,
     ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
-        let input = req.input;
-        let state = self.ns.bucket_config(&input.bucket).await?;
-        let key = key_path(&input.key)?;
-        let (object, version_id) = self.find(&state, &key, input.version_id.as_deref()).await?;
-        let pairs = input
-            .tagging
-            .tag_set
-            .into_iter()
-            .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
-            .collect();
-        let mut record = object.record;
-        record.tags = check_tags(pairs)?;
-        self.ns.set_record(object.ino, &record).await?;
-        ok(PutObjectTaggingOutput { version_id })
+        self.serve_put_object_tagging(req).await
     }
 
     async fn get_object_tagging(
         &self,
         req: S3Request<GetObjectTaggingInput>,
     ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
-        let input = req.input;
-        let state = self.ns.bucket_config(&input.bucket).await?;
-        let key = key_path(&input.key)?;
-        let (object, version_id) = self.find(&state, &key, input.version_id.as_deref()).await?;
-        ok(GetObjectTaggingOutput {
-            tag_set: tag_set(&object.record),
-            version_id,
-        })
+        self.serve_get_object_tagging(req).await
     }
 
     async fn delete_object_tagging(
         &self,
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
-        let input = req.input;
-        let state = self.ns.bucket_config(&input.bucket).await?;
-        let key = key_path(&input.key)?;
-        let (object, version_id) = self.find(&state, &key, input.version_id.as_deref()).await?;
-        if !object.record.tags.is_empty() {
-            let mut record = object.record;
-            record.tags.clear();
-            self.ns.set_record(object.ino, &record).await?;
-        }
-        let mut response = S3Response::new(DeleteObjectTaggingOutput { version_id });
-        response.status = Some(hyper::StatusCode::NO_CONTENT);
-        Ok(response)
+        self.serve_delete_object_tagging(req).await
     }
 
     async fn get_object_attributes(
         &self,
         req: S3Request<GetObjectAttributesInput>,
     ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
-        let input = req.input;
-        let state = self.ns.bucket_config(&input.bucket).await?;
-        let key = key_path(&input.key)?;
-        let (object, version_id) = self.find(&state, &key, input.version_id.as_deref()).await?;
-        // One header, comma-separated, may arrive as one element.
-        let wants = |name: &str| {
-            input
-                .object_attributes
-                .iter()
-                .flat_map(|a| a.as_str().split(','))
-                .any(|a| a.trim() == name)
-        };
-        let etag = if wants(ObjectAttributes::ETAG) {
-            Some(ETag::Strong(self.ns.etag(&object).await?))
-        } else {
-            None
-        };
-        let size = if key.directory { 0 } else { object.attr.size };
-        let parts = (wants(ObjectAttributes::OBJECT_PARTS) && !object.record.parts.is_empty())
-            .then(|| GetObjectAttributesParts {
-                total_parts_count: Some(object.record.parts.len() as i32),
-                ..GetObjectAttributesParts::default()
-            });
-        ok(GetObjectAttributesOutput {
-            e_tag: etag,
-            last_modified: Some(timestamp(object.attr.mtime)),
-            object_size: wants(ObjectAttributes::OBJECT_SIZE).then_some(size as i64),
-            storage_class: wants(ObjectAttributes::STORAGE_CLASS)
-                .then(|| StorageClass::from_static(StorageClass::STANDARD)),
-            object_parts: parts,
-            version_id,
-            ..GetObjectAttributesOutput::default()
-        })
+        self.serve_get_object_attributes(req).await
     }
 
     async fn get_bucket_acl(
@@ -1188,38 +847,6 @@ impl S3 for Gateway {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         self.serve_list_multipart_uploads(req).await
-    }
-}
-
-/// A form's `Tagging` XML as an `x-amz-tagging` value.
-fn form_tagging(xml: &str) -> S3Result<String> {
-    use s3s::xml::Deserialize as _;
-    let tagging = Tagging::deserialize(&mut s3s::xml::Deserializer::new(xml.as_bytes()))
-        .map_err(|_| s3_error!(MalformedXML, "the form's tagging is not a Tagging document"))?;
-    let mut out = url::form_urlencoded::Serializer::new(String::new());
-    for tag in &tagging.tag_set {
-        out.append_pair(
-            tag.key.as_deref().unwrap_or_default(),
-            tag.value.as_deref().unwrap_or_default(),
-        );
-    }
-    Ok(out.finish())
-}
-
-/// Gives each listed object without an owner of its own the bucket's (the requester, for a
-/// bucket without one).
-fn with_owners(contents: &mut [s3s::dto::Object], state: &BucketState, requester: Option<&str>) {
-    let bucket_owner = state
-        .config
-        .acl
-        .as_ref()
-        .map(|acl| acl.owner.as_str())
-        .or(requester)
-        .unwrap_or(DEFAULT_OWNER);
-    for object in contents {
-        if object.owner.is_none() {
-            object.owner = Some(owner_of(bucket_owner));
-        }
     }
 }
 
