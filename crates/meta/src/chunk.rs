@@ -6,7 +6,7 @@
 use crate::engine::{AnyTxn, KvTxn, TXN_BUDGET};
 use crate::error::{MetaError, Result, errno};
 use crate::keys;
-use crate::meta::{Meta, add_usage, charged, get_attr, put_attr, read_txn, scan_prefix, write_txn};
+use crate::meta::{Meta, charged, get_attr, put_attr, read_txn, scan_prefix, write_txn};
 use crate::model::{Attr, CHUNK_SIZE, FileKind, SLICE_LEN, Slice, Timespec};
 
 /// A chunk whose record holds more slices than this is worth compacting.
@@ -449,7 +449,7 @@ async fn append(txn: &mut AnyTxn, ino: u64, index: u32, slice: Slice) -> Result<
 async fn resize(txn: &mut AnyTxn, ino: u64, attr: &mut Attr, size: u64) -> Result<()> {
     let delta = charged(attr.kind, size) - charged(attr.kind, attr.size);
     attr.size = size;
-    add_usage(txn, keys::USED_SPACE, delta, ino).await
+    crate::quota::charge(txn, ino, attr, delta, 0).await
 }
 
 /// Hides everything at and after `size`: later chunks are dropped, the chunk holding `size`

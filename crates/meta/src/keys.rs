@@ -20,6 +20,7 @@
 //! "G" ino chunk:u32           slices whose references are still to be dropped, in batches
 //! "L" ino kind session owner  one owner's locks on a file (kind 0: POSIX, 1: flock)
 //! "N" group 0x00 addr         a member of a cache group (JSON) with its heartbeat
+//! "Q" ino                     a directory quota: limits, enclosing quota, usage (`model.rs`)
 //! ```
 
 // Counter names: the `name` of a `"C" name` key (see `counter`).
@@ -66,6 +67,8 @@ pub const LOCK_PREFIX: &[u8] = b"L";
 pub const GARBAGE_PREFIX: &[u8] = b"G";
 /// `"N" group 0x00 addr`: a member of a cache group ([`CacheNodeInfo`](crate::CacheNodeInfo)).
 pub const CACHE_NODE_PREFIX: &[u8] = b"N";
+/// Prefix of directory quotas.
+pub const QUOTA_PREFIX: &[u8] = b"Q";
 
 fn with(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let len = prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>();
@@ -96,6 +99,11 @@ pub fn usage_shard(name: &str, shard: u8) -> Vec<u8> {
 /// The prefix of every shard of usage counter `name`.
 pub fn usage_shards(name: &str) -> Vec<u8> {
     with(b"C", &[name.as_bytes(), b"/"])
+}
+
+/// `"Q" ino`: the quota of directory `ino`.
+pub fn quota(ino: u64) -> Vec<u8> {
+    with(QUOTA_PREFIX, &[&ino.to_be_bytes()])
 }
 
 /// `"A" ino`: the attributes of `ino`.

@@ -18,6 +18,7 @@ mod locks;
 mod meta;
 pub mod model;
 mod namespace;
+mod quota;
 mod session;
 pub mod volume;
 mod watch;
@@ -31,10 +32,13 @@ pub use engine::{EtcdTls, MetaUrl, PASSWORD_ENV, SCHEMES};
 pub use error::{MetaError, Result};
 pub use locks::{LockOwner, LockRange};
 pub use meta::{Caller, Meta, MetaCounters, Usage};
-pub use model::{Attr, CHUNK_SIZE, Dirent, FileKind, MAX_FILE_SIZE, ROOT_INO, Slice, Timespec};
+pub use model::{
+    Attr, CHUNK_SIZE, Dirent, FileKind, MAX_FILE_SIZE, Quota, ROOT_INO, Slice, Timespec,
+};
 pub use namespace::{
     DIR_SIZE, NAME_MAX, NewInode, OpenFiles, RENAME_EXCHANGE, RENAME_NOREPLACE, Removed, check_name,
 };
+pub use quota::{QuotaCheck, QuotaLimits};
 pub use session::SessionInfo;
 pub use volume::{DEFAULT_BLOCK_SIZE, FORMAT_VERSION, Volume};
 pub use watch::{Change, Watch};

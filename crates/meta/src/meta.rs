@@ -250,6 +250,7 @@ impl Meta {
                 mtime: now,
                 ctime: now,
                 parent: ROOT_INO,
+                quota: 0,
             };
             put_attr(&mut txn, ROOT_INO, &root)?;
             txn.put(&keys::counter(keys::NEXT_INODE), &encode_u64(ROOT_INO + 1))?;

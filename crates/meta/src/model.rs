@@ -161,10 +161,14 @@ pub struct Attr {
     pub ctime: Timespec,
     /// The directory holding a directory (its ".."); for other kinds the first parent.
     pub parent: u64,
+    /// The directory quota this inode is charged to (0: none). A directory names the quota
+    /// of what it holds: its own, when it has one (then it is itself charged to that quota's
+    /// enclosing one), else the one it is charged to.
+    pub quota: u64,
 }
 
-const ATTR_VERSION: u8 = 1;
-const ATTR_LEN: usize = 1 + 1 + 2 + 4 * 3 + 8 + 4 + 12 * 3 + 8;
+const ATTR_VERSION: u8 = 2;
+const ATTR_LEN: usize = 1 + 1 + 2 + 4 * 3 + 8 + 4 + 12 * 3 + 8 + 8;
 
 impl Attr {
     /// The full `st_mode`.
@@ -172,7 +176,8 @@ impl Attr {
         self.kind.mode_bits() | u32::from(self.perm)
     }
 
-    /// The stored record: a version byte, then the fields in order, big-endian (72 bytes).
+    /// The stored record: a version byte, then the fields in order, big-endian (80 bytes;
+    /// version 1, without the quota, is read too).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(ATTR_LEN);
         out.push(ATTR_VERSION);
@@ -188,6 +193,7 @@ impl Attr {
             out.extend_from_slice(&time.nsec.to_be_bytes());
         }
         out.extend_from_slice(&self.parent.to_be_bytes());
+        out.extend_from_slice(&self.quota.to_be_bytes());
         out
     }
 
@@ -196,7 +202,7 @@ impl Attr {
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let mut r = Reader::new(bytes, "inode attributes");
         let version = r.u8()?;
-        if version != ATTR_VERSION {
+        if version != ATTR_VERSION && version != 1 {
             return Err(MetaError::Corrupt(format!(
                 "inode attributes of version {version} (this release reads {ATTR_VERSION})"
             )));
@@ -215,6 +221,7 @@ impl Attr {
             time.nsec = r.u32()?;
         }
         let parent = r.u64()?;
+        let quota = if version == 1 { 0 } else { r.u64()? };
         Ok(Self {
             kind,
             perm,
@@ -227,6 +234,7 @@ impl Attr {
             mtime: times[1],
             ctime: times[2],
             parent,
+            quota,
         })
     }
 }
@@ -332,6 +340,70 @@ impl Slice {
     }
 }
 
+/// A directory quota: its limits, the quota enclosing it, and what the tree under it uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Quota {
+    /// Bytes the tree may use (whole 4 KiB blocks per file); 0: no limit.
+    pub capacity: u64,
+    /// Inodes the tree may hold (the directory itself not counted); 0: no limit.
+    pub inodes: u64,
+    /// The nearest enclosing directory with a quota (0: none), whose limits apply too.
+    pub parent: u64,
+    /// Bytes charged to the quota now.
+    pub used_space: i64,
+    /// Inodes charged to the quota now.
+    pub used_inodes: i64,
+    /// Whether every inode of the tree is charged to it: until then (a quota set on a full
+    /// directory charges what is there in batches) its limits are not enforced.
+    pub ready: bool,
+}
+
+const QUOTA_VERSION: u8 = 1;
+
+impl Quota {
+    /// The stored record: a version byte, the fields in order (big-endian), a flags byte.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(42);
+        out.push(QUOTA_VERSION);
+        out.extend_from_slice(&self.capacity.to_be_bytes());
+        out.extend_from_slice(&self.inodes.to_be_bytes());
+        out.extend_from_slice(&self.parent.to_be_bytes());
+        out.extend_from_slice(&self.used_space.to_be_bytes());
+        out.extend_from_slice(&self.used_inodes.to_be_bytes());
+        out.push(u8::from(self.ready));
+        out
+    }
+
+    /// Reads a stored record; [`MetaError::Corrupt`] when truncated or of another version.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(bytes, "directory quota");
+        let version = r.u8()?;
+        if version != QUOTA_VERSION {
+            return Err(MetaError::Corrupt(format!(
+                "directory quota of version {version} (this release reads {QUOTA_VERSION})"
+            )));
+        }
+        Ok(Self {
+            capacity: r.u64()?,
+            inodes: r.u64()?,
+            parent: r.u64()?,
+            used_space: i64::from_be_bytes(r.array()?),
+            used_inodes: i64::from_be_bytes(r.array()?),
+            ready: r.u8()? & 1 != 0,
+        })
+    }
+
+    /// Whether adding `space` bytes and `inodes` inodes passes a limit (only increases can).
+    pub fn exceeded_by(&self, space: i64, inodes: i64) -> bool {
+        let past = |used: i64, delta: i64, limit: u64| {
+            delta > 0 && limit > 0 && i128::from(used) + i128::from(delta) > i128::from(limit)
+        };
+        self.ready
+            && (past(self.used_space, space, self.capacity)
+                || past(self.used_inodes, inodes, self.inodes))
+    }
+}
+
 /// Encodes a u64 counter or reference count.
 pub fn encode_u64(value: u64) -> [u8; 8] {
     value.to_be_bytes()
@@ -398,11 +470,49 @@ mod tests {
             },
             ctime: Timespec::now(),
             parent: 42,
+            quota: 9,
         };
         let bytes = attr.encode();
         assert_eq!(bytes.len(), ATTR_LEN);
         assert_eq!(Attr::decode(&bytes).unwrap(), attr);
         assert!(Attr::decode(&bytes[..10]).is_err());
+        // A record of version 1 has no quota.
+        let mut old = bytes[..ATTR_LEN - 8].to_vec();
+        old[0] = 1;
+        assert_eq!(Attr::decode(&old).unwrap(), Attr { quota: 0, ..attr });
+    }
+
+    #[test]
+    fn quotas_round_trip_and_bound_increases_only() {
+        let quota = Quota {
+            capacity: 8192,
+            inodes: 2,
+            parent: 7,
+            used_space: 4096,
+            used_inodes: 2,
+            ready: true,
+        };
+        assert_eq!(Quota::decode(&quota.encode()).unwrap(), quota);
+        assert!(Quota::decode(&quota.encode()[..20]).is_err());
+        assert!(!quota.exceeded_by(4096, 0));
+        assert!(quota.exceeded_by(4097, 0));
+        assert!(quota.exceeded_by(0, 1));
+        assert!(!quota.exceeded_by(-4096, -1));
+        assert!(
+            !Quota {
+                ready: false,
+                ..quota
+            }
+            .exceeded_by(1 << 40, 9)
+        );
+        assert!(
+            !Quota {
+                capacity: 0,
+                inodes: 0,
+                ..quota
+            }
+            .exceeded_by(1 << 40, 9)
+        );
     }
 
     #[test]

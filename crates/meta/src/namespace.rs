@@ -8,7 +8,7 @@ use crate::engine::KvTxn;
 use crate::error::{Result, errno};
 use crate::keys;
 use crate::meta::{
-    Caller, Meta, add_usage, charged, get_attr, get_dir, put_attr, read_txn, scan_prefix, write_txn,
+    Caller, Meta, charged, get_attr, get_dir, put_attr, read_txn, scan_prefix, write_txn,
 };
 use crate::model::{Attr, Dirent, FileKind, ROOT_INO, Timespec};
 
@@ -195,6 +195,7 @@ impl Meta {
                 mtime: now,
                 ctime: now,
                 parent,
+                quota: dir.quota,
             };
             put_attr(&mut txn, ino, &attr)?;
             if let (FileKind::Symlink, Some(target)) = (new.kind, new.target) {
@@ -218,8 +219,7 @@ impl Meta {
                     put_attr(&mut txn, parent, &dir)?;
                 }
             }
-            add_usage(&mut txn, keys::USED_INODES, 1, ino).await?;
-            add_usage(&mut txn, keys::USED_SPACE, charged(new.kind, size), ino).await?;
+            crate::quota::charge(&mut txn, ino, &attr, charged(new.kind, size), 1).await?;
             Ok((ino, attr))
         })
     }
@@ -249,6 +249,8 @@ impl Meta {
             if txn.get(&keys::entry(parent, name)).await?.is_some() {
                 return errno(libc::EEXIST);
             }
+            let named = attr.nlink > 0;
+            crate::quota::move_charge(&mut txn, ino, &mut attr, dir.quota, named).await?;
             let now = Timespec::now();
             attr.nlink += 1;
             attr.ctime = now;
@@ -311,6 +313,7 @@ impl Meta {
                 }),
                 None => None,
             };
+            crate::quota::move_charge(&mut txn, ino, &mut attr, dir.quota, false).await?;
             attr.nlink = 1;
             attr.parent = parent;
             attr.ctime = now;
@@ -407,8 +410,8 @@ impl Meta {
         check_name(name)?;
         check_name(new_name)?;
         write_txn!(self, |txn| {
-            get_dir(&mut txn, parent).await?;
-            get_dir(&mut txn, new_parent).await?;
+            let from_quota = get_dir(&mut txn, parent).await?.quota;
+            let to_quota = get_dir(&mut txn, new_parent).await?.quota;
             let Some(bytes) = txn.get(&keys::entry(parent, name)).await? else {
                 return errno(libc::ENOENT);
             };
@@ -459,7 +462,7 @@ impl Meta {
             txn.put(&keys::entry(new_parent, new_name), &src.encode())?;
             if let (Some(dst), RENAME_EXCHANGE) = (dst, flags) {
                 txn.put(&keys::entry(parent, name), &dst.encode())?;
-                move_inode(&mut txn, dst.ino, parent, now).await?;
+                move_inode(&mut txn, dst.ino, parent, from_quota, now).await?;
             } else {
                 txn.delete(&keys::entry(parent, name))?;
                 if let Some(dst) = dst {
@@ -475,7 +478,7 @@ impl Meta {
                     replaced = Some(Removed { ino: dst.ino, attr });
                 }
             }
-            move_inode(&mut txn, src.ino, new_parent, now).await?;
+            move_inode(&mut txn, src.ino, new_parent, to_quota, now).await?;
             if parent != new_parent {
                 let moved_dirs = i32::from(src.kind == FileKind::Dir)
                     - i32::from(
@@ -542,9 +545,18 @@ async fn ensure_not_within(txn: &mut AnyTxn, dir: u64, mut target: u64) -> Resul
     }
 }
 
-/// Points an inode's parent at `parent` and touches its ctime.
-async fn move_inode(txn: &mut AnyTxn, ino: u64, parent: u64, now: Timespec) -> Result<()> {
+/// Points an inode's parent at `parent`, whose entries are charged to `quota`, and touches its
+/// ctime.
+async fn move_inode(
+    txn: &mut AnyTxn,
+    ino: u64,
+    parent: u64,
+    quota: u64,
+    now: Timespec,
+) -> Result<()> {
     let mut attr = get_attr(txn, ino).await?;
+    let other_names = attr.kind != FileKind::Dir && attr.nlink > 1;
+    crate::quota::move_charge(txn, ino, &mut attr, quota, other_names).await?;
     attr.parent = parent;
     attr.ctime = now;
     put_attr(txn, ino, &attr)
@@ -622,6 +634,6 @@ pub(crate) async fn remove_inode(txn: &mut AnyTxn, ino: u64, attr: &Attr) -> Res
         }
         _ => {}
     }
-    add_usage(txn, keys::USED_INODES, -1, ino).await?;
-    add_usage(txn, keys::USED_SPACE, -charged(attr.kind, attr.size), ino).await
+    crate::quota::charge(txn, ino, attr, -charged(attr.kind, attr.size), -1).await?;
+    crate::quota::forget(txn, ino, attr)
 }

@@ -1,66 +1,13 @@
 //! The metadata rules, checked on the embedded engine.
 
-use datenlord_meta::engine::engine_for_tests;
 use datenlord_meta::{
     Caller, ChunkSlice, FileKind, Meta, NewInode, OpenFiles, RENAME_EXCHANGE, RENAME_NOREPLACE,
-    ROOT_INO, SetAttr, Slice, Timespec, Volume,
+    ROOT_INO, SetAttr, Slice, Timespec,
 };
 
-struct Opens(Vec<u64>);
+mod common;
 
-impl OpenFiles for Opens {
-    fn is_open(&self, ino: u64) -> bool {
-        self.0.contains(&ino)
-    }
-    fn session(&self) -> u64 {
-        7
-    }
-}
-
-const NONE_OPEN: Opens = Opens(Vec::new());
-
-/// A fresh volume on the engine the environment names (`engine_for_tests`: SQLite, etcd, the
-/// memory engine bare or with faults): the same rules hold on every engine, and whatever the
-/// faults, once the retries are done.
-async fn fresh() -> (tempfile::TempDir, Meta) {
-    let dir = tempfile::tempdir().unwrap();
-    let kv = engine_for_tests(dir.path()).await.unwrap();
-    let volume = Volume {
-        name: "test".into(),
-        uuid: "u".into(),
-        storage: "memory://".into(),
-        block_size: 4 << 20,
-        created: 0,
-        version: 1,
-    };
-    Meta::format(&kv, &volume, false).await.unwrap();
-    (dir, Meta::open(kv).await.unwrap().rehearse_transactions())
-}
-
-fn file(perm: u16) -> NewInode<'static> {
-    NewInode {
-        kind: FileKind::File,
-        perm,
-        umask: 0o022,
-        rdev: 0,
-        target: None,
-    }
-}
-
-fn dir() -> NewInode<'static> {
-    NewInode {
-        kind: FileKind::Dir,
-        perm: 0o777,
-        umask: 0o022,
-        rdev: 0,
-        target: None,
-    }
-}
-
-const ME: Caller = Caller {
-    uid: 1000,
-    gid: 1000,
-};
+use common::{ME, NONE_OPEN, Opens, dir, file, fresh};
 
 #[tokio::test]
 async fn every_operation_is_counted_with_its_time() {

@@ -1,0 +1,63 @@
+//! What the metadata suites share: a fresh volume on the engine the environment names, and
+//! shorthands for what they create.
+
+#![allow(dead_code)]
+
+use datenlord_meta::engine::engine_for_tests;
+use datenlord_meta::{Caller, FileKind, Meta, NewInode, OpenFiles, Volume};
+
+pub struct Opens(pub Vec<u64>);
+
+impl OpenFiles for Opens {
+    fn is_open(&self, ino: u64) -> bool {
+        self.0.contains(&ino)
+    }
+    fn session(&self) -> u64 {
+        7
+    }
+}
+
+pub const NONE_OPEN: Opens = Opens(Vec::new());
+
+/// A fresh volume on the engine the environment names (`engine_for_tests`: SQLite, etcd, the
+/// memory engine bare or with faults): the same rules hold on every engine, and whatever the
+/// faults, once the retries are done.
+pub async fn fresh() -> (tempfile::TempDir, Meta) {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = engine_for_tests(dir.path()).await.unwrap();
+    let volume = Volume {
+        name: "test".into(),
+        uuid: "u".into(),
+        storage: "memory://".into(),
+        block_size: 4 << 20,
+        created: 0,
+        version: 1,
+    };
+    Meta::format(&kv, &volume, false).await.unwrap();
+    (dir, Meta::open(kv).await.unwrap().rehearse_transactions())
+}
+
+pub fn file(perm: u16) -> NewInode<'static> {
+    NewInode {
+        kind: FileKind::File,
+        perm,
+        umask: 0o022,
+        rdev: 0,
+        target: None,
+    }
+}
+
+pub fn dir() -> NewInode<'static> {
+    NewInode {
+        kind: FileKind::Dir,
+        perm: 0o777,
+        umask: 0o022,
+        rdev: 0,
+        target: None,
+    }
+}
+
+pub const ME: Caller = Caller {
+    uid: 1000,
+    gid: 1000,
+};
