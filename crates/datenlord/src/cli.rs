@@ -33,6 +33,8 @@ pub enum Command {
     Bench(BenchArgs),
     CacheNode(CacheNodeArgs),
     Gateway(GatewayArgs),
+    Quota(QuotaArgs),
+    Clone(CloneArgs),
 }
 
 /// Where a volume's metadata lives.
@@ -77,6 +79,7 @@ pub struct FormatArgs {
     datenlord mount /mnt/dl\n  \
     datenlord mount -d /mnt/dl --meta sqlite:///var/lib/dl/meta.db -o noatime\n  \
     datenlord mount /mnt/private --no-allow-other          # as root: only root may enter\n  \
+    datenlord mount /mnt/vol1 --subdir /pv/vol1             # one directory of the volume\n  \
     datenlord mount /mnt/dl --attr-timeout 5 --entry-timeout 5 --workers 4 --log debug")]
 pub struct MountArgs {
     /// An existing empty directory.
@@ -121,6 +124,11 @@ pub struct MountArgs {
     /// Memory for buffered writes, in MiB; writers wait for flushes beyond it.
     #[arg(long, default_value_t = 512, value_name = "MIB")]
     pub buffer_size: usize,
+    /// Mount this directory of the volume (from its root, e.g. /pv/vol1) instead of the
+    /// root; `-o subdir=PATH` says the same. Nothing outside it can be reached through the
+    /// mount, and df shows its quota, if it has one, as the size.
+    #[arg(long, value_name = "PATH")]
+    pub subdir: Option<String>,
     /// Detach a dead FUSE mount ("Transport endpoint is not connected") at MOUNTPOINT first.
     #[arg(long)]
     pub clean_stale: bool,
@@ -356,4 +364,88 @@ pub struct FsckArgs {
     /// Fix what can be fixed: link counts, usage counters, dangling entries, leaked blocks.
     #[arg(long)]
     pub repair: bool,
+}
+
+/// Limit the space and inodes of directories (every enclosing limit applies to nested ones).
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Paths are inside the volume, from its root (not through a mount). \
+    Usage is kept exact by every change, in the same transaction; a write or create past a \
+    limit fails with EDQUOT (\"Disk quota exceeded\"), and df on a directory with a quota, or \
+    on a mount of it (--subdir), shows the quota as the size. A file counts in whole 4 KiB \
+    blocks of its size. A directory without a quota of its own cannot be renamed across a \
+    quota boundary unless empty (EXDEV: mv copies it instead).\n\nExamples:\n  \
+    datenlord quota set /pv/vol1 --capacity 10G --inodes 100000\n  \
+    datenlord quota get /pv/vol1\n  \
+    datenlord quota list --meta etcd://10.0.0.1:2379/vol --json\n  \
+    datenlord quota check --repair\n  \
+    datenlord quota delete /pv/vol1"
+)]
+pub struct QuotaArgs {
+    #[command(flatten)]
+    pub meta: MetaArg,
+    /// Print JSON (get, list): path, limits, usage, and whether it is counted yet.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub action: QuotaAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuotaAction {
+    /// Set (or change) a directory's quota; a new quota on a full directory counts what is
+    /// there first.
+    Set {
+        /// The directory, from the volume's root.
+        path: String,
+        /// Bytes the tree may use, e.g. 10G; 0: no limit [default: unchanged, or none].
+        #[arg(long, value_name = "SIZE")]
+        capacity: Option<String>,
+        /// Inodes the tree may hold; 0: no limit [default: unchanged, or none].
+        #[arg(long, value_name = "N")]
+        inodes: Option<u64>,
+    },
+    /// Show a directory's quota and usage.
+    Get {
+        /// The directory, from the volume's root.
+        path: String,
+    },
+    /// Show every quota.
+    List,
+    /// Remove a directory's quota.
+    Delete {
+        /// The directory, from the volume's root.
+        path: String,
+    },
+    /// Count every quota's usage again from its tree; exits 1 when a count differs.
+    Check {
+        /// Set recorded usage to the count where it differs.
+        #[arg(long)]
+        repair: bool,
+    },
+}
+
+/// Copy a file or a directory tree without copying its data: the copy shares the original's
+/// blocks (written once, never changed), so it takes a moment whatever the size.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Paths are inside the volume, from its root (not through a mount). The \
+    copy keeps modes, owners, times, extended attributes and ACLs, symbolic links, and hard \
+    links inside the tree; it is the tree as it was when the clone started, even while others \
+    write to it, and it appears whole at the end (a clone that fails or is killed leaves \
+    nothing visible; a mount, or `datenlord gc --delete`, removes what it had built). Writes to \
+    either side never show in the other. It counts against the destination's quota.\n\n\
+    Examples:\n  \
+    datenlord clone /datasets/imagenet /scratch/imagenet-try2\n  \
+    datenlord clone --meta etcd://10.0.0.1:2379/vol /pv/vol1 /pv/vol1-copy"
+)]
+pub struct CloneArgs {
+    #[command(flatten)]
+    pub meta: MetaArg,
+    /// What to copy, from the volume's root.
+    #[arg(value_name = "SRC")]
+    pub src: String,
+    /// The new name, from the volume's root (its directory must exist; the name must not).
+    #[arg(value_name = "DST")]
+    pub dst: String,
 }

@@ -18,6 +18,8 @@ use datenlord_fuse::Notifier;
 use datenlord_meta::{Attr, Change, Timespec, Watch};
 use datenlord_vfs::Vfs;
 
+use crate::kernel_inodes::KernelInodes;
+
 const SHARDS: usize = 16;
 /// Inodes remembered per shard; past it the shard is forgotten (an open then revalidates).
 const SHARD_CAPACITY: usize = 1 << 16;
@@ -47,9 +49,19 @@ pub struct Coherence {
     notifier: OnceLock<Notifier>,
     /// The kernel refused an expire-only entry notification (older than ABI 7.38).
     expire_unknown: AtomicBool,
+    /// The kernel's numbers for the volume's inodes (notifications name the kernel's).
+    inodes: KernelInodes,
 }
 
 impl Coherence {
+    /// Coherence for a mount whose inode numbers `inodes` maps.
+    pub fn new(inodes: KernelInodes) -> Self {
+        Self {
+            inodes,
+            ..Self::default()
+        }
+    }
+
     fn shard(&self, ino: u64) -> std::sync::MutexGuard<'_, HashMap<u64, Stamp>> {
         self.told[(ino % SHARDS as u64) as usize]
             .lock()
@@ -86,13 +98,14 @@ impl Coherence {
             return;
         };
         let sent = match change {
-            Change::Attr(ino) => notifier.inval_inode(*ino, -1, 0),
-            Change::Data(ino) => notifier.inval_inode(*ino, 0, 0),
+            Change::Attr(ino) => notifier.inval_inode(self.inodes.map(*ino), -1, 0),
+            Change::Data(ino) => notifier.inval_inode(self.inodes.map(*ino), 0, 0),
             Change::Entry { parent, name } => {
                 // Expire rather than drop: the next lookup asks again, and a directory that
                 // is some process's working directory stays one (a drop unhashes it, and
                 // getcwd fails). Kernels before ABI 7.38 only know the drop.
                 let name = OsStr::from_bytes(name);
+                let parent = &self.inodes.map(*parent);
                 match self.expire_unknown.load(Ordering::Relaxed) {
                     false => notifier.expire_entry(*parent, name).or_else(|err| {
                         if err.raw_os_error() != Some(libc::EINVAL) {

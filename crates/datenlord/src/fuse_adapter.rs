@@ -16,6 +16,7 @@ use datenlord_vfs::{LockRange, Vfs, VfsError};
 
 use crate::cache_ioctl;
 use crate::coherence::Coherence;
+use crate::kernel_inodes::KernelInodes;
 
 /// How long the kernel may cache attributes and names.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +31,9 @@ pub struct FuseAdapter {
     vfs: Arc<Vfs>,
     ttl: Ttl,
     coherence: Arc<Coherence>,
+    /// Every inode number in and out of this adapter goes through this map; inside it and
+    /// below, numbers are the volume's.
+    inodes: KernelInodes,
 }
 
 const BLOCK: u32 = 4096;
@@ -82,18 +86,19 @@ fn kind_of(kind: FileKind) -> FileType {
 }
 
 impl FuseAdapter {
-    pub fn new(vfs: Arc<Vfs>, ttl: Ttl, coherence: Arc<Coherence>) -> Self {
+    pub fn new(vfs: Arc<Vfs>, ttl: Ttl, coherence: Arc<Coherence>, inodes: KernelInodes) -> Self {
         Self {
             vfs,
             ttl,
             coherence,
+            inodes,
         }
     }
 
     fn entry(&self, ino: u64, attr: &Attr) -> Entry {
         self.coherence.told(ino, attr);
         Entry {
-            attr: file_attr(ino, attr),
+            attr: file_attr(self.inodes.map(ino), attr),
             generation: 0,
             entry_ttl: self.ttl.entry,
             attr_ttl: self.ttl.attr,
@@ -103,8 +108,17 @@ impl FuseAdapter {
     fn attr(&self, ino: u64, attr: &Attr) -> AttrReply {
         self.coherence.told(ino, attr);
         AttrReply {
-            attr: file_attr(ino, attr),
+            attr: file_attr(self.inodes.map(ino), attr),
             ttl: self.ttl.attr,
+        }
+    }
+
+    /// The inode an entry of directory `dir` names: `..` of the mount's root is the root.
+    fn within(&self, dir: u64, entry: &datenlord_vfs::DirEntry) -> u64 {
+        if dir == self.inodes.root() && entry.name == b".." {
+            dir
+        } else {
+            entry.ino
         }
     }
 
@@ -172,7 +186,11 @@ impl Filesystem for FuseAdapter {
     }
 
     async fn lookup(&self, _req: &Request<'_>, op: op::Lookup<'_>) -> Result<Entry> {
-        match self.vfs.lookup(op.parent, op.name.as_bytes()).await {
+        match self
+            .vfs
+            .lookup(self.inodes.map(op.parent), op.name.as_bytes())
+            .await
+        {
             Ok((ino, attr)) => Ok(self.entry(ino, &attr)),
             // The kernel may cache the absence as long as a name (create looks up twice).
             Err(err) if err.errno() == libc::ENOENT => Ok(Entry::negative(self.ttl.entry)),
@@ -181,8 +199,12 @@ impl Filesystem for FuseAdapter {
     }
 
     async fn getattr(&self, _req: &Request<'_>, op: op::Getattr) -> Result<AttrReply> {
-        let attr = self.vfs.getattr(op.ino).await.map_err(errno)?;
-        Ok(self.attr(op.ino, &attr))
+        let attr = self
+            .vfs
+            .getattr(self.inodes.map(op.ino))
+            .await
+            .map_err(errno)?;
+        Ok(self.attr(self.inodes.map(op.ino), &attr))
     }
 
     async fn setattr(&self, req: &Request<'_>, op: op::Setattr) -> Result<AttrReply> {
@@ -197,14 +219,19 @@ impl Filesystem for FuseAdapter {
         };
         let attr = self
             .vfs
-            .setattr(caller(req), op.ino, op.size, set)
+            .setattr(caller(req), self.inodes.map(op.ino), op.size, set)
             .await
             .map_err(errno)?;
-        Ok(self.attr(op.ino, &attr))
+        Ok(self.attr(self.inodes.map(op.ino), &attr))
     }
 
     async fn readlink(&self, _req: &Request<'_>, op: op::Readlink) -> Result<Bytes> {
-        Ok(Bytes::from(self.vfs.readlink(op.ino).await.map_err(errno)?))
+        Ok(Bytes::from(
+            self.vfs
+                .readlink(self.inodes.map(op.ino))
+                .await
+                .map_err(errno)?,
+        ))
     }
 
     async fn symlink(&self, req: &Request<'_>, op: op::Symlink<'_>) -> Result<Entry> {
@@ -215,7 +242,8 @@ impl Filesystem for FuseAdapter {
             rdev: 0,
             target: Some(op.target.as_bytes()),
         };
-        self.make(req, op.parent, op.name, new).await
+        self.make(req, self.inodes.map(op.parent), op.name, new)
+            .await
     }
 
     async fn mknod(&self, req: &Request<'_>, op: op::Mknod<'_>) -> Result<Entry> {
@@ -230,7 +258,8 @@ impl Filesystem for FuseAdapter {
             rdev: op.rdev,
             target: None,
         };
-        self.make(req, op.parent, op.name, new).await
+        self.make(req, self.inodes.map(op.parent), op.name, new)
+            .await
     }
 
     async fn mkdir(&self, req: &Request<'_>, op: op::Mkdir<'_>) -> Result<Entry> {
@@ -241,12 +270,13 @@ impl Filesystem for FuseAdapter {
             rdev: 0,
             target: None,
         };
-        self.make(req, op.parent, op.name, new).await
+        self.make(req, self.inodes.map(op.parent), op.name, new)
+            .await
     }
 
     async fn unlink(&self, _req: &Request<'_>, op: op::Unlink<'_>) -> Result<()> {
         self.vfs
-            .unlink(op.parent, op.name.as_bytes())
+            .unlink(self.inodes.map(op.parent), op.name.as_bytes())
             .await
             .map(drop)
             .map_err(errno)
@@ -254,7 +284,7 @@ impl Filesystem for FuseAdapter {
 
     async fn rmdir(&self, _req: &Request<'_>, op: op::Unlink<'_>) -> Result<()> {
         self.vfs
-            .rmdir(op.parent, op.name.as_bytes())
+            .rmdir(self.inodes.map(op.parent), op.name.as_bytes())
             .await
             .map(drop)
             .map_err(errno)
@@ -263,9 +293,9 @@ impl Filesystem for FuseAdapter {
     async fn rename(&self, _req: &Request<'_>, op: op::Rename<'_>) -> Result<()> {
         self.vfs
             .rename(
-                op.parent,
+                self.inodes.map(op.parent),
                 op.name.as_bytes(),
-                op.newparent,
+                self.inodes.map(op.newparent),
                 op.newname.as_bytes(),
                 op.flags,
             )
@@ -277,19 +307,23 @@ impl Filesystem for FuseAdapter {
     async fn link(&self, _req: &Request<'_>, op: op::Link<'_>) -> Result<Entry> {
         let attr = self
             .vfs
-            .link(op.ino, op.newparent, op.newname.as_bytes())
+            .link(
+                self.inodes.map(op.ino),
+                self.inodes.map(op.newparent),
+                op.newname.as_bytes(),
+            )
             .await
             .map_err(errno)?;
-        Ok(self.entry(op.ino, &attr))
+        Ok(self.entry(self.inodes.map(op.ino), &attr))
     }
 
     async fn open(&self, req: &Request<'_>, op: op::Open) -> Result<Open> {
         let (fh, attr) = self
             .vfs
-            .open(caller(req), op.ino, op.flags)
+            .open(caller(req), self.inodes.map(op.ino), op.flags)
             .await
             .map_err(errno)?;
-        self.coherence.opening(op.ino, &attr);
+        self.coherence.opening(self.inodes.map(op.ino), &attr);
         Ok(Open::new(fh))
     }
 
@@ -332,8 +366,12 @@ impl Filesystem for FuseAdapter {
             .map_err(errno)
     }
 
-    async fn statfs(&self, _req: &Request<'_>, _op: op::Statfs) -> Result<Statfs> {
-        let stats = self.vfs.statfs().await.map_err(errno)?;
+    async fn statfs(&self, _req: &Request<'_>, op: op::Statfs) -> Result<Statfs> {
+        let stats = self
+            .vfs
+            .statfs_at(self.inodes.map(op.ino))
+            .await
+            .map_err(errno)?;
         let blocks = stats.total_bytes / u64::from(BLOCK);
         let free = stats.free_bytes / u64::from(BLOCK);
         Ok(Statfs {
@@ -362,7 +400,7 @@ impl Filesystem for FuseAdapter {
         const ACL_KILL_SGID: u32 = 1;
         self.vfs
             .setxattr(
-                op.ino,
+                self.inodes.map(op.ino),
                 op.name.as_bytes(),
                 op.value,
                 op.flags,
@@ -375,7 +413,7 @@ impl Filesystem for FuseAdapter {
     async fn getxattr(&self, _req: &Request<'_>, op: op::Getxattr<'_>) -> Result<Bytes> {
         let value = self
             .vfs
-            .getxattr(op.ino, op.name.as_bytes())
+            .getxattr(self.inodes.map(op.ino), op.name.as_bytes())
             .await
             .map_err(errno)?;
         Ok(Bytes::from(value))
@@ -383,13 +421,16 @@ impl Filesystem for FuseAdapter {
 
     async fn listxattr(&self, _req: &Request<'_>, op: op::Listxattr) -> Result<Bytes> {
         Ok(Bytes::from(
-            self.vfs.listxattr(op.ino).await.map_err(errno)?,
+            self.vfs
+                .listxattr(self.inodes.map(op.ino))
+                .await
+                .map_err(errno)?,
         ))
     }
 
     async fn removexattr(&self, _req: &Request<'_>, op: op::Removexattr<'_>) -> Result<()> {
         self.vfs
-            .removexattr(op.ino, op.name.as_bytes())
+            .removexattr(self.inodes.map(op.ino), op.name.as_bytes())
             .await
             .map_err(errno)
     }
@@ -402,7 +443,12 @@ impl Filesystem for FuseAdapter {
     }
 
     async fn opendir(&self, _req: &Request<'_>, op: op::Open) -> Result<Open> {
-        Ok(Open::new(self.vfs.opendir(op.ino).await.map_err(errno)?))
+        Ok(Open::new(
+            self.vfs
+                .opendir(self.inodes.map(op.ino))
+                .await
+                .map_err(errno)?,
+        ))
     }
 
     async fn readdir(
@@ -411,10 +457,11 @@ impl Filesystem for FuseAdapter {
         op: op::Readdir,
         out: &mut DirEntries,
     ) -> Result<()> {
+        let dir = self.inodes.map(op.ino);
         let entries = self.vfs.readdir(op.fh, op.offset).await.map_err(errno)?;
         for (i, e) in entries.iter().enumerate().skip(op.offset as usize) {
             if !out.push(
-                e.ino,
+                self.inodes.map(self.within(dir, e)),
                 i as u64 + 1,
                 kind_of(e.kind),
                 OsStr::from_bytes(&e.name),
@@ -431,13 +478,15 @@ impl Filesystem for FuseAdapter {
         op: op::Readdir,
         out: &mut DirEntriesPlus,
     ) -> Result<()> {
+        let dir = self.inodes.map(op.ino);
         let entries = self.vfs.readdir(op.fh, op.offset).await.map_err(errno)?;
         for (i, e) in entries.iter().enumerate().skip(op.offset as usize) {
             // The kernel takes no reference for "." and "..", so their TTLs do not matter.
-            let Ok(attr) = self.vfs.getattr(e.ino).await else {
+            let ino = self.within(dir, e);
+            let Ok(attr) = self.vfs.getattr(ino).await else {
                 continue;
             };
-            let entry = self.entry(e.ino, &attr);
+            let entry = self.entry(ino, &attr);
             if !out.push(&entry, i as u64 + 1, OsStr::from_bytes(&e.name)) {
                 break;
             }
@@ -458,7 +507,7 @@ impl Filesystem for FuseAdapter {
         let lock = range(&op.lock);
         let conflict = self
             .vfs
-            .lock_conflict(op.ino, op.owner, &lock, false)
+            .lock_conflict(self.inodes.map(op.ino), op.owner, &lock, false)
             .await
             .map_err(errno)?;
         Ok(match conflict {
@@ -478,7 +527,7 @@ impl Filesystem for FuseAdapter {
     async fn setlk(&self, req: &Request<'_>, op: op::Setlk) -> Result<()> {
         self.vfs
             .set_lock(
-                op.ino,
+                self.inodes.map(op.ino),
                 op.owner,
                 range(&op.lock),
                 op.flock,
@@ -491,13 +540,27 @@ impl Filesystem for FuseAdapter {
 
     async fn create(&self, req: &Request<'_>, op: op::Create<'_>) -> Result<Created> {
         let name = Some(op.name.as_bytes());
-        self.create_file(req, op.parent, name, op.mode, op.umask, op.flags)
-            .await
+        self.create_file(
+            req,
+            self.inodes.map(op.parent),
+            name,
+            op.mode,
+            op.umask,
+            op.flags,
+        )
+        .await
     }
 
     async fn tmpfile(&self, req: &Request<'_>, op: op::Tmpfile) -> Result<Created> {
-        self.create_file(req, op.parent, None, op.mode, op.umask, op.flags)
-            .await
+        self.create_file(
+            req,
+            self.inodes.map(op.parent),
+            None,
+            op.mode,
+            op.umask,
+            op.flags,
+        )
+        .await
     }
 
     async fn fallocate(&self, _req: &Request<'_>, op: op::Fallocate) -> Result<()> {

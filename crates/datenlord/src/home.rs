@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use datenlord_meta::{DEFAULT_BLOCK_SIZE, FORMAT_VERSION, Meta, MetaUrl, Timespec, Volume};
+use datenlord_meta::{
+    DEFAULT_BLOCK_SIZE, FORMAT_VERSION, FileKind, Meta, MetaUrl, ROOT_INO, Timespec, Volume,
+};
 use datenlord_store::{BlockStore, StorageUrl};
 
 /// `$DATENLORD_HOME`, default `~/.datenlord`.
@@ -44,7 +46,8 @@ pub fn parse_size(text: &str) -> Result<u64> {
         "K" | "KB" | "KIB" => 10,
         "M" | "MB" | "MIB" => 20,
         "G" | "GB" | "GIB" => 30,
-        other => bail!("invalid size {text:?}: unknown unit {other:?} (use K, M or G)"),
+        "T" | "TB" | "TIB" => 40,
+        other => bail!("invalid size {text:?}: unknown unit {other:?} (use K, M, G or T)"),
     };
     number
         .checked_mul(1 << shift)
@@ -130,4 +133,52 @@ pub async fn open(meta_arg: Option<&str>) -> Result<(Meta, BlockStore)> {
     let store = BlockStore::open(&storage, meta.volume().block_size, false)
         .with_context(|| format!("opening the block store of volume {}", meta.volume().name))?;
     Ok((meta, store))
+}
+
+/// The directory at `path` (from the volume's root: `/`, `/a/b` or `a/b`).
+pub async fn resolve(meta: &Meta, path: &str) -> Result<u64> {
+    let (ino, kind) = walk(meta, path).await?;
+    if kind != FileKind::Dir {
+        bail!("{path}: not a directory");
+    }
+    Ok(ino)
+}
+
+/// Whatever is at `path` (from the volume's root).
+pub async fn resolve_any(meta: &Meta, path: &str) -> Result<u64> {
+    Ok(walk(meta, path).await?.0)
+}
+
+async fn walk(meta: &Meta, path: &str) -> Result<(u64, FileKind)> {
+    let (mut ino, mut kind) = (ROOT_INO, FileKind::Dir);
+    for name in path.split('/').filter(|n| !n.is_empty() && *n != ".") {
+        if kind != FileKind::Dir {
+            bail!("{path}: a component before {name} is not a directory");
+        }
+        let (found, attr) = meta
+            .lookup(ino, name.as_bytes())
+            .await
+            .with_context(|| format!("{path}: not found in the volume"))?;
+        (ino, kind) = (found, attr.kind);
+    }
+    Ok((ino, kind))
+}
+
+/// The path of directory `ino` from the volume's root.
+pub async fn path_of(meta: &Meta, mut ino: u64) -> Result<String> {
+    let mut names = Vec::new();
+    while ino != ROOT_INO && names.len() < 4096 {
+        let parent = meta.getattr(ino).await?.parent;
+        let name = meta
+            .readdir(parent)
+            .await?
+            .into_iter()
+            .find(|(_, dirent)| dirent.ino == ino)
+            .map(|(name, _)| String::from_utf8_lossy(&name).into_owned())
+            .unwrap_or_else(|| format!("<inode {ino}>"));
+        names.push(name);
+        ino = parent;
+    }
+    names.reverse();
+    Ok(format!("/{}", names.join("/")))
 }

@@ -8,13 +8,16 @@ mod cache_ioctl;
 mod cache_node;
 mod cache_options;
 mod cli;
+mod clone;
 mod coherence;
 mod fuse_adapter;
 mod gateway;
 mod home;
+mod kernel_inodes;
 mod locality;
 mod mount;
 mod progress;
+mod quota;
 mod warmup;
 
 use clap::Parser;
@@ -64,6 +67,8 @@ fn main() -> std::process::ExitCode {
         cli::Command::Bench(args) => bench::run(args),
         cli::Command::CacheNode(args) => cache_node::run(args),
         cli::Command::Gateway(args) => gateway::run(args),
+        cli::Command::Quota(args) => quota::run(args),
+        cli::Command::Clone(args) => clone::run(args),
     };
     match result {
         Ok(code) => code,

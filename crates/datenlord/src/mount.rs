@@ -18,6 +18,7 @@ use crate::cli::MountArgs;
 use crate::coherence::Coherence;
 use crate::fuse_adapter::{FuseAdapter, Ttl};
 use crate::home;
+use crate::kernel_inodes::KernelInodes;
 
 /// The daemon reports readiness on this inherited descriptor.
 const READY_FD: &str = "DATENLORD_READY_FD";
@@ -63,6 +64,23 @@ fn report(fd: &str, line: &str) {
     }
 }
 
+/// The directory of the volume to mount: `--subdir`, or `-o subdir=`.
+fn subdir(args: &MountArgs) -> Result<Option<String>> {
+    let option = args
+        .options
+        .iter()
+        .filter_map(|o| o.trim().strip_prefix("subdir="))
+        .next_back()
+        .map(str::to_string);
+    match (&args.subdir, option) {
+        (Some(a), Some(b)) if a.trim_end_matches('/') != b.trim_end_matches('/') => {
+            bail!("--subdir {a} and -o subdir={b} name different directories")
+        }
+        (Some(a), _) => Ok(Some(a.clone())),
+        (None, b) => Ok(b),
+    }
+}
+
 fn mount_options(args: &MountArgs, volume: &str) -> Vec<MountOption> {
     let mut options = vec![
         MountOption::FsName(format!("datenlord:{volume}")),
@@ -73,7 +91,7 @@ fn mount_options(args: &MountArgs, volume: &str) -> Vec<MountOption> {
         args.options
             .iter()
             .map(|o| o.trim())
-            .filter(|o| !o.is_empty())
+            .filter(|o| !o.is_empty() && !o.starts_with("subdir="))
             .map(MountOption::parse),
     );
     // A mount made by root serves every user, as a local filesystem does: with
@@ -167,6 +185,13 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
         tracing::warn!(%err, "cannot reclaim the sessions of dead mounts");
     }
 
+    let root = match subdir(args)? {
+        Some(path) => home::resolve(&meta, &path)
+            .await
+            .with_context(|| format!("cannot mount subdirectory {path}"))?,
+        None => datenlord_meta::ROOT_INO,
+    };
+    let inodes = KernelInodes::new(root);
     let volume = meta.volume().name.clone();
     let mount = Mount::new(
         &args.mountpoint,
@@ -206,8 +231,8 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
     if let Some(workers) = args.workers {
         config.workers = workers.max(1);
     }
-    let coherence = Arc::new(Coherence::default());
-    let adapter = FuseAdapter::new(vfs.clone(), ttl, coherence.clone());
+    let coherence = Arc::new(Coherence::new(inodes));
+    let adapter = FuseAdapter::new(vfs.clone(), ttl, coherence.clone(), inodes);
     let mut session = Session::new(adapter, mount, config)?;
     coherence.connect(session.notifier());
     if let Some(watch) = meta.watch() {

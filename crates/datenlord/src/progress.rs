@@ -39,6 +39,11 @@ impl Progress {
         Self::with_unit(label, Unit::Bytes, total)
     }
 
+    /// A count of files done, for work whose total is not known in advance.
+    pub fn start_count(label: &str) -> Self {
+        Self::with_unit(label, Unit::Files, 0)
+    }
+
     /// A bar of `total` files (for work that moves no data, like stat).
     pub fn start_files(label: &str, total: u64) -> Self {
         Self::with_unit(label, Unit::Files, total)
@@ -74,6 +79,11 @@ impl Progress {
         if item {
             self.shared.items.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// `items` files done in all.
+    pub fn set_items(&self, items: u64) {
+        self.shared.items.store(items, Ordering::Relaxed);
     }
 
     pub fn elapsed(&self) -> Duration {
@@ -129,6 +139,11 @@ fn draw(s: &Shared) {
         Unit::Files => format!("{done} / {} files  {rate:.0} files/s", s.total),
     };
     let mut err = std::io::stderr().lock();
+    if s.total == 0 && s.unit == Unit::Files {
+        let _ = write!(err, "\r{}  {items} files  {rate:.0} files/s   ", s.label);
+        let _ = err.flush();
+        return;
+    }
     let _ = write!(
         err,
         "\r{} [{bar}] {:>3.0}%  {counts}{eta}   ",

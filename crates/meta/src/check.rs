@@ -114,7 +114,13 @@ impl Meta {
                 .iter()
                 .filter_map(|(key, _)| keys::u64_at(key, 1))
                 .collect();
-            let mut held = Vec::new();
+            // The unnamed roots of clones being built (or left by a clone that died, until
+            // `datenlord gc` removes them) are no orphans.
+            let mut held: Vec<u64> = scan_prefix(&mut txn, keys::CLONE_PREFIX)
+                .await?
+                .iter()
+                .filter_map(|(key, _)| keys::u64_at(key, keys::CLONE_PREFIX.len()))
+                .collect();
             for (key, _) in scan_prefix(&mut txn, keys::OPEN_PREFIX).await? {
                 let (Some(ino), Some(session)) = (keys::u64_at(&key, 1), keys::u64_at(&key, 9))
                 else {

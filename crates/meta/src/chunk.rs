@@ -409,9 +409,13 @@ impl Meta {
         })
     }
 
-    /// Objects nobody references any more, with their sizes, for the block deleter.
+    /// Objects nobody references any more, with their sizes, for the block deleter; none
+    /// while a clone runs (it may take back an object its snapshot refers to).
     pub async fn doomed_objects(&self, limit: usize) -> Result<Vec<(u64, u64)>> {
         read_txn!(self, |txn| {
+            if crate::clone::clone_running(&mut txn).await? {
+                return Ok(Vec::new());
+            }
             let prefix = keys::DOOMED_PREFIX;
             txn.scan(prefix, &crate::engine::prefix_end(prefix), limit)
                 .await?

@@ -21,6 +21,7 @@
 //! "L" ino kind session owner  one owner's locks on a file (kind 0: POSIX, 1: flock)
 //! "N" group 0x00 addr         a member of a cache group (JSON) with its heartbeat
 //! "Q" ino                     a directory quota: limits, enclosing quota, usage (`model.rs`)
+//! "K" root                    a clone being built under the unnamed `root` (JSON, `clone.rs`)
 //! ```
 
 // Counter names: the `name` of a `"C" name` key (see `counter`).
@@ -69,6 +70,8 @@ pub const GARBAGE_PREFIX: &[u8] = b"G";
 pub const CACHE_NODE_PREFIX: &[u8] = b"N";
 /// Prefix of directory quotas.
 pub const QUOTA_PREFIX: &[u8] = b"Q";
+/// Prefix of clones being built.
+pub const CLONE_PREFIX: &[u8] = b"K";
 
 fn with(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let len = prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>();
@@ -99,6 +102,11 @@ pub fn usage_shard(name: &str, shard: u8) -> Vec<u8> {
 /// The prefix of every shard of usage counter `name`.
 pub fn usage_shards(name: &str) -> Vec<u8> {
     with(b"C", &[name.as_bytes(), b"/"])
+}
+
+/// `"K" root`: the clone being built under the unnamed directory (or file) `root`.
+pub fn clone_root(root: u64) -> Vec<u8> {
+    with(CLONE_PREFIX, &[&root.to_be_bytes()])
 }
 
 /// `"Q" ino`: the quota of directory `ino`.

@@ -573,7 +573,7 @@ async fn adjust_nlink(txn: &mut AnyTxn, ino: u64, delta: i32) -> Result<()> {
 
 /// Takes one link from a non-directory; at zero the inode is removed, or kept for its last
 /// close when open. Returns the attributes after the change.
-async fn drop_link(
+pub(crate) async fn drop_link(
     txn: &mut AnyTxn,
     ino: u64,
     now: Timespec,

@@ -246,6 +246,24 @@ impl Meta {
         })
     }
 
+    /// The bytes inode `ino` may still grow by under its quotas (`None`: no limit) and its
+    /// stored size.
+    pub async fn quota_room(&self, ino: u64) -> Result<(Option<u64>, u64)> {
+        read_txn!(self, |txn| {
+            let attr = get_attr(&mut txn, ino).await?;
+            let room = chain(&mut txn, attr.quota)
+                .await?
+                .iter()
+                .filter(|(_, q)| q.ready && q.capacity > 0)
+                .map(|(_, q)| {
+                    let used = u64::try_from(q.used_space).unwrap_or(0);
+                    q.capacity.saturating_sub(used)
+                })
+                .min();
+            Ok((room, attr.size))
+        })
+    }
+
     /// Sets the limits of directory `ino`'s quota, creating it when it has none: then every
     /// inode already under it is charged to it, in batches (`progress` gets the count of
     /// inodes seen), before its limits apply. Running it again after an interruption goes on.

@@ -43,6 +43,18 @@ impl Vfs {
             None => None,
         };
         if let (Some(file), Some(buffer)) = (&file, buffer.as_deref_mut()) {
+            if let Some(size) = size {
+                // Bytes the truncation drops need not be stored first: a file whose buffer
+                // cannot be stored (a full store, a quota) can still be cut back.
+                file.wait_flight().await;
+                if let Some(failed) = file.take_failed() {
+                    buffer.restore(failed);
+                }
+                let dropped = buffer.cut(size);
+                file.cut(size);
+                self.buffered
+                    .fetch_sub(dropped, std::sync::atomic::Ordering::Relaxed);
+            }
             self.flush_locked(file, buffer).await?;
         }
         if let Some(size) = size {
@@ -105,5 +117,35 @@ impl Vfs {
             used_inodes: usage.inodes,
             free_inodes: u64::from(u32::MAX).saturating_sub(usage.inodes),
         })
+    }
+
+    /// What `statfs(2)` on `ino` reports: the volume's space and inodes, bounded by the
+    /// quotas over `ino` (a directory: over what it holds) — the innermost quota's limit is
+    /// the size, and free is what every enclosing limit still leaves.
+    pub async fn statfs_at(&self, ino: u64) -> Result<FsStats> {
+        let mut stats = self.statfs().await?;
+        let chain = self.meta.quota_chain(ino).await?;
+        let used = |n: i64| u64::try_from(n).unwrap_or(0);
+        if let Some((_, q)) = chain.iter().find(|(_, q)| q.capacity > 0) {
+            stats.total_bytes = q.capacity;
+            stats.free_bytes = stats
+                .free_bytes
+                .min(q.capacity.saturating_sub(used(q.used_space)));
+        }
+        if let Some((_, q)) = chain.iter().find(|(_, q)| q.inodes > 0) {
+            stats.used_inodes = used(q.used_inodes);
+            stats.free_inodes = q.inodes.saturating_sub(stats.used_inodes);
+        }
+        for (_, q) in &chain {
+            if q.capacity > 0 {
+                let room = q.capacity.saturating_sub(used(q.used_space));
+                stats.free_bytes = stats.free_bytes.min(room);
+            }
+            if q.inodes > 0 {
+                let room = q.inodes.saturating_sub(used(q.used_inodes));
+                stats.free_inodes = stats.free_inodes.min(room);
+            }
+        }
+        Ok(stats)
     }
 }

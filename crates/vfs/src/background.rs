@@ -128,6 +128,11 @@ impl Vfs {
                 if let Err(err) = self.reclaim_dead_sessions().await {
                     tracing::warn!(%err, "cannot reclaim the sessions of dead mounts");
                 }
+                match self.meta().reclaim_stale_clones(crate::clone_is_dead).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(clones = n, "removed clones whose builders died"),
+                    Err(err) => tracing::warn!(%err, "cannot remove the clones of dead builders"),
+                }
             }
         }
     }

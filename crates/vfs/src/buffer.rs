@@ -97,6 +97,22 @@ impl WriteBuffer {
         std::mem::take(&mut self.segments)
     }
 
+    /// Drops every buffered byte at or past `size` (the file is cut there); returns how many.
+    pub fn cut(&mut self, size: u64) -> usize {
+        let before = self.bytes;
+        for (_, seg) in self.segments.split_off(&size) {
+            self.bytes -= seg.len();
+        }
+        if let Some((start, seg)) = self.segments.iter_mut().next_back() {
+            let keep = usize::try_from(size - start).unwrap_or(usize::MAX);
+            if seg.len() > keep {
+                self.bytes -= seg.len() - keep;
+                seg.truncate(keep);
+            }
+        }
+        before - self.bytes
+    }
+
     /// Puts segments taken by [`WriteBuffer::take`] back under newer writes (a flush failed).
     pub fn restore(&mut self, old: Segments) {
         let newer = std::mem::replace(&mut self.segments, old);
@@ -125,6 +141,19 @@ pub(crate) fn overlay(segments: &Segments, offset: u64, out: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cut_drops_the_bytes_past_it() {
+        let mut buf = WriteBuffer::default();
+        buf.insert(0, b"abcdef");
+        buf.insert(10, b"xyz");
+        assert_eq!(buf.cut(11), 2);
+        assert_eq!(buf.bytes(), 7);
+        assert_eq!(buf.cut(4), 3);
+        assert_eq!(contents(&buf, 6), b"abcd..");
+        assert_eq!(buf.cut(0), 4);
+        assert!(buf.is_empty());
+    }
 
     fn contents(buf: &WriteBuffer, len: usize) -> Vec<u8> {
         let mut out = vec![b'.'; len];

@@ -196,6 +196,10 @@ impl Vfs {
     /// files with its buffer — a reopen finds the bytes, and the background tries again
     /// every second — because bytes a writer was told were written are never dropped.
     pub(crate) async fn close_file(&self, file: &Arc<OpenFile>) {
+        if file.is_orphan() && *file.opens() == 0 {
+            // Without a name or a handle, nobody can read these bytes again.
+            self.discard_buffer(file).await;
+        }
         match self.flush(file).await {
             Err(err) if err.errno() != libc::ENOENT => {
                 tracing::warn!(ino = file.ino, %err, "a closed file's data cannot be stored yet; kept buffered and retried");
@@ -210,6 +214,7 @@ impl Vfs {
                 return;
             }
             files.remove(&file.ino);
+            lock(&self.quota_room).remove(&file.ino);
         }
         let _stripe = self.holding(file.ino).lock().await;
         if self.open_file(file.ino).is_some() {
@@ -285,6 +290,10 @@ impl Vfs {
         let files: Vec<_> = lock(&self.files).values().cloned().collect();
         let mut first_error = None;
         for file in files {
+            if file.is_orphan() && *file.opens() == 0 {
+                self.close_file(&file).await;
+                continue;
+            }
             if let Err(err) = self.flush(&file).await {
                 first_error.get_or_insert(err);
                 continue;

@@ -29,6 +29,6 @@ pub use cache_control::{CacheOp, CacheReport};
 pub use check::{FsckReport, fsck};
 pub use directories::DirEntry;
 pub use error::{Result, VfsError};
-pub use liveness::host_identity;
+pub use liveness::{clone_is_dead, host_identity};
 pub use locks::{LockRange, Locks};
 pub use vfs::{Vfs, VfsConfig, this_host};

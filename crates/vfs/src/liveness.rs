@@ -38,6 +38,14 @@ pub fn process_gone(pid: u32) -> bool {
     matches!(state, Some("Z" | "X"))
 }
 
+/// Whether the builder of a clone is gone: its process, when it ran in this boot and PID
+/// namespace, or else its heartbeat's lease.
+pub fn clone_is_dead(record: &datenlord_meta::CloneRecord) -> bool {
+    let own = host_identity();
+    let ours = !own.is_empty() && record.host_id == own && record.pid != std::process::id();
+    ours && process_gone(record.pid) || record.expired()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

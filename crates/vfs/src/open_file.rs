@@ -144,6 +144,12 @@ impl OpenFile {
         seen.mtime = Some(now);
     }
 
+    /// The file is being cut to `size`: buffered bytes past it are gone.
+    pub fn cut(&self, size: u64) {
+        let mut seen = lock(&self.seen);
+        seen.len = seen.len.min(size);
+    }
+
     /// The metadata now holds everything written: its length is the truth again.
     pub fn settled(&self, len: u64) {
         self.forget_chunks();

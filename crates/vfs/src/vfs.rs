@@ -77,6 +77,8 @@ pub struct Vfs {
     pub(crate) spare_buffers: Mutex<Vec<Vec<u8>>>,
     /// The block store's free space (on stores that have a limit) and when it was read.
     pub(crate) free_space: Mutex<Option<(u64, Instant)>>,
+    /// What each file being written may still grow by under its quotas (`write.rs`).
+    pub(crate) quota_room: Mutex<HashMap<u64, crate::write::QuotaRoom>>,
     locks: Locks,
     /// Chunks with many slices, waiting for the background compaction.
     pub(crate) crowded: Mutex<std::collections::BTreeSet<(u64, u32)>>,
@@ -112,6 +114,7 @@ impl Vfs {
             buffered: AtomicUsize::new(0),
             spare_buffers: Mutex::new(Vec::new()),
             free_space: Mutex::new(None),
+            quota_room: Mutex::new(HashMap::new()),
             locks: Locks::default(),
             crowded: Mutex::new(std::collections::BTreeSet::new()),
         }

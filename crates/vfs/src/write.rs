@@ -32,6 +32,19 @@ fn segments_end(segments: &Segments) -> u64 {
         .map_or(0, |(start, seg)| start + seg.len() as u64)
 }
 
+/// The bytes a file of `len` bytes is charged against its quotas: whole 4 KiB blocks.
+fn blocks_of(len: u64) -> u64 {
+    len.div_ceil(4096) * 4096
+}
+
+/// What a file may still grow by under its quotas, as this mount last knew it.
+#[derive(Debug)]
+pub(crate) struct QuotaRoom {
+    /// `None`: no quota limits the file.
+    bytes: Option<u64>,
+    read: std::time::Instant,
+}
+
 fn bytes_of(segments: &Segments) -> usize {
     segments.values().map(Vec::len).sum()
 }
@@ -63,6 +76,7 @@ impl Vfs {
         }
         self.make_room(&file, data.len()).await?;
         self.reserve_space(&file, data.len()).await?;
+        self.reserve_quota(&file, end).await?;
         let mut buffer = file.data.write().await;
         if let Some(failed) = file.take_failed() {
             // The last background flush failed: its bytes go back under the newer ones, and
@@ -175,6 +189,44 @@ impl Vfs {
         }
     }
 
+    /// Refuses with EDQUOT a write that grows a file past what its quotas leave (as last
+    /// read, at most [`FREE_SPACE_AGE`] ago, less what this mount's writes took since), so the
+    /// writer learns it from write(2); the flush that stores the bytes checks exactly.
+    async fn reserve_quota(&self, file: &OpenFile, end: u64) -> Result<()> {
+        let len = file.seen().len;
+        if end <= len {
+            return Ok(());
+        }
+        let growth = blocks_of(end) - blocks_of(len);
+        if growth == 0 {
+            return Ok(());
+        }
+        let take = |room: &mut QuotaRoom| match &mut room.bytes {
+            None => true,
+            Some(left) if *left >= growth => {
+                *left -= growth;
+                true
+            }
+            Some(_) => false,
+        };
+        if let Some(room) = lock(&self.quota_room).get_mut(&file.ino)
+            && room.read.elapsed() < FREE_SPACE_AGE
+            && take(room)
+        {
+            return Ok(());
+        }
+        let (room, stored) = self.meta.quota_room(file.ino).await?;
+        // What this file buffered beyond its stored size is not charged yet.
+        let buffered = blocks_of(len).saturating_sub(blocks_of(stored));
+        let mut room = QuotaRoom {
+            bytes: room.map(|r| r.saturating_sub(buffered)),
+            read: std::time::Instant::now(),
+        };
+        let fits = take(&mut room);
+        lock(&self.quota_room).insert(file.ino, room);
+        if fits { Ok(()) } else { errno(libc::EDQUOT) }
+    }
+
     /// The block store's free space, read again when older than [`FREE_SPACE_AGE`] or when
     /// `fresh`; `None` for stores without a limit.
     fn store_free_space(&self, fresh: bool) -> Option<u64> {
@@ -188,6 +240,17 @@ impl Vfs {
         let free = self.store.capacity()?.free;
         *cached = Some((free, std::time::Instant::now()));
         Some(free)
+    }
+
+    /// Drops what `file` buffered, stored or not (it has no name and no handle left).
+    pub(crate) async fn discard_buffer(&self, file: &OpenFile) {
+        let mut buffer = file.data.write().await;
+        file.wait_flight().await;
+        if let Some(failed) = file.take_failed() {
+            buffer.restore(failed);
+        }
+        let dropped = bytes_of(&buffer.take());
+        self.buffered.fetch_sub(dropped, Ordering::Relaxed);
     }
 
     pub(crate) async fn flush(&self, file: &OpenFile) -> Result<()> {
@@ -224,7 +287,10 @@ impl Vfs {
                 self.keep_spare(segments);
                 Ok(())
             }
-            Err(err) if err.errno() == libc::ENOSPC && bytes_of(&segments) > PIECE => {
+            Err(err)
+                if matches!(err.errno(), libc::ENOSPC | libc::EDQUOT)
+                    && bytes_of(&segments) > PIECE =>
+            {
                 self.store_what_fits(file, buffer, segments).await;
                 Err(err)
             }
@@ -240,9 +306,9 @@ impl Vfs {
         }
     }
 
-    /// The store is full: stores `segments` in pieces from the start of the file, as far as
-    /// they fit, and keeps the rest buffered (the error still goes to the caller). A write
-    /// that was acknowledged is never dropped for the part that does not fit.
+    /// The store is full, or a quota: stores `segments` in pieces from the start of the file,
+    /// as far as they fit, and keeps the rest buffered (the error still goes to the caller). A
+    /// write that was acknowledged is never dropped for the part that does not fit.
     async fn store_what_fits(&self, file: &OpenFile, buffer: &mut WriteBuffer, segments: Segments) {
         let mut pieces: Vec<Segments> = Vec::new();
         for (start, bytes) in segments {
