@@ -1,4 +1,4 @@
-//! `format`, `umount`, `status` and `fsck`.
+//! `format`, `umount`, `status`, `fsck` and `gc`.
 
 use std::process::ExitCode;
 
@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use datenlord_meta::Timespec;
 use datenlord_store::StorageUrl;
 
-use crate::cli::{FormatArgs, FsckArgs, StatusArgs, UmountArgs};
+use crate::cli::{FormatArgs, FsckArgs, GcArgs, StatusArgs, UmountArgs};
 use crate::home;
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -192,5 +192,45 @@ pub fn fsck(args: FsckArgs) -> Result<ExitCode> {
             );
         }
         Ok(ExitCode::FAILURE)
+    })
+}
+
+pub fn gc(args: GcArgs) -> Result<ExitCode> {
+    runtime()?.block_on(async {
+        let url = home::meta_url(args.meta.meta.as_deref())?;
+        let meta = datenlord_meta::Meta::open(url.open(false).await?).await?;
+        let storage: StorageUrl = meta.volume().storage.parse()?;
+        let store = datenlord_store::BlockStore::open(&storage, meta.volume().block_size, false)
+            .with_context(|| format!("opening the block store {storage}"))?;
+        let progress = crate::progress::Progress::start_count("listing the store's blocks");
+        let report = datenlord_vfs::gc(&meta, &store, args.delete, &|n| progress.set_items(n))
+            .await
+            .context("collecting garbage")?;
+        progress.finish();
+        println!(
+            "listed {} blocks; {} leaked objects ({}){}",
+            report.blocks,
+            report.leaked,
+            human(report.leaked_bytes),
+            if args.delete {
+                format!(", {} deleted", report.deleted)
+            } else {
+                String::new()
+            }
+        );
+        for (object, bytes) in &report.examples {
+            println!("leaked: object {object} ({})", human(*bytes));
+        }
+        if report.dead_clones > 0 {
+            let done = if args.delete { "removed" } else { "to remove" };
+            println!(
+                "{} unfinished clones of dead builders {done}",
+                report.dead_clones
+            );
+        }
+        if !args.delete && (report.leaked > 0 || report.dead_clones > 0) {
+            println!("dry run: run again with --delete to remove them");
+        }
+        Ok(ExitCode::SUCCESS)
     })
 }

@@ -35,6 +35,7 @@ pub enum Command {
     Gateway(GatewayArgs),
     Quota(QuotaArgs),
     Clone(CloneArgs),
+    Gc(GcArgs),
 }
 
 /// Where a volume's metadata lives.
@@ -448,4 +449,22 @@ pub struct CloneArgs {
     /// The new name, from the volume's root (its directory must exist; the name must not).
     #[arg(value_name = "DST")]
     pub dst: String,
+}
+
+/// Find, and with --delete remove, what the storage holds that no file needs: objects leaked
+/// by crashes, and the trees of clones whose builders died.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "A dry run unless --delete is given. The store is listed as a stream \
+    and checked in batches, so memory stays small whatever its size; safe while the volume is \
+    mounted (an object being written is known to the metadata before its first block is \
+    stored). fsck finds problems in the metadata; gc fixes the storage side.\n\n\
+    Examples:\n  datenlord gc\n  datenlord gc --meta etcd://10.0.0.1:2379/vol --delete"
+)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub meta: MetaArg,
+    /// Delete what was found.
+    #[arg(long)]
+    pub delete: bool,
 }

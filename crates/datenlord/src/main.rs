@@ -69,6 +69,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Gateway(args) => gateway::run(args),
         cli::Command::Quota(args) => quota::run(args),
         cli::Command::Clone(args) => clone::run(args),
+        cli::Command::Gc(args) => admin::gc(args),
     };
     match result {
         Ok(code) => code,

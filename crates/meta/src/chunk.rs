@@ -429,6 +429,45 @@ impl Meta {
         })
     }
 
+    /// Which of `objects` (sorted) the metadata knows: referenced, waiting for deletion, or
+    /// being written. The rest are leaked (a crash between storing blocks and recording
+    /// them). Reads ranges of reference records around runs of close ids, so the keys read
+    /// stay within a few times the ids asked about.
+    pub async fn known_objects(&self, objects: &[u64]) -> Result<std::collections::HashSet<u64>> {
+        read_txn!(self, |txn| {
+            let mut known = std::collections::HashSet::new();
+            for (key, _) in scan_prefix(&mut txn, keys::PENDING_PREFIX).await? {
+                if let Some(object) = keys::u64_at(&key, 9) {
+                    known.insert(object);
+                }
+            }
+            let mut runs = vec![objects];
+            while let Some(run) = runs.pop() {
+                let (Some(&first), Some(&last)) = (run.first(), run.last()) else {
+                    continue;
+                };
+                if run.len() > 1 && last - first > 4 * run.len() as u64 {
+                    let (low, high) = run.split_at(run.len() / 2);
+                    runs.extend([low, high]);
+                    continue;
+                }
+                for prefix in [keys::REFS_PREFIX, keys::DOOMED_PREFIX] {
+                    let start = [prefix, &first.to_be_bytes()[..]].concat();
+                    let end = match last.checked_add(1) {
+                        Some(next) => [prefix, &next.to_be_bytes()[..]].concat(),
+                        None => crate::engine::prefix_end(prefix),
+                    };
+                    for (key, _) in txn.scan(&start, &end, usize::MAX).await? {
+                        if let Some(object) = keys::u64_at(&key, prefix.len()) {
+                            known.insert(object);
+                        }
+                    }
+                }
+            }
+            Ok(known)
+        })
+    }
+
     /// The blocks of `object` are deleted.
     pub async fn forget_object(&self, object: u64) -> Result<()> {
         write_txn!(self, |txn| Ok(txn.delete(&keys::doomed(object))?))

@@ -532,6 +532,24 @@ impl BlockStore {
         self.objects.backend.sync().await
     }
 
+    /// Every block in the store as (object, block index, size), streamed as the backend
+    /// lists them (in no particular order): a listing of any size takes little memory.
+    pub fn list_blocks(&self) -> impl futures::Stream<Item = Result<(u64, u64, u64)>> + Send + '_ {
+        use futures::StreamExt;
+        self.objects.backend.list().filter_map(|item| async move {
+            match item {
+                Ok((name, size)) => match parse_block_name(&name) {
+                    Some((object, index)) => Some(Ok((object, index, size))),
+                    None => {
+                        tracing::debug!(name, "not a block");
+                        None
+                    }
+                },
+                Err(err) => Some(Err(err)),
+            }
+        })
+    }
+
     /// Every object present, with the sizes of its blocks by index. The deadline bounds each
     /// wait for the next page of names, not the whole listing, which for a large volume may
     /// rightly take longer.

@@ -13,7 +13,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 use bytes::Bytes;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 
 use super::{Backend, Capacity, PutCounter};
 use crate::error::{Result, StoreError};
@@ -116,27 +116,42 @@ impl LocalDir {
             _ => Ok(()),
         }
     }
+}
 
-    /// Every block file under the root, as (relative name, size).
-    fn walk(&self) -> Result<Vec<(String, u64)>> {
-        let mut out = Vec::new();
-        let mut stack = vec![self.root.clone()];
-        while let Some(dir) = stack.pop() {
-            let entries = fs::read_dir(&dir).map_err(|e| StoreError::io(dir.display(), e))?;
-            for entry in entries {
-                let entry = entry.map_err(|e| StoreError::io(dir.display(), e))?;
-                let kind = entry
-                    .file_type()
-                    .map_err(|e| StoreError::io(dir.display(), e))?;
-                if kind.is_dir() {
-                    stack.push(entry.path());
-                } else if let Ok(rel) = entry.path().strip_prefix(&self.root) {
-                    let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                    out.push((rel.to_string_lossy().into_owned(), size));
+/// Walks the block files under `root`, sending each (name relative to `root`, size) — or the
+/// error that stopped the walk — until the receiver goes away. Only the directories still to
+/// visit are held, so a listing of any size takes little memory.
+fn walk_into(root: &Path, tx: &tokio::sync::mpsc::Sender<Result<(String, u64)>>) {
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(StoreError::io(dir.display(), e)));
+                return;
+            }
+        };
+        for entry in entries {
+            let found = entry.and_then(|entry| Ok((entry.file_type()?, entry)));
+            let (kind, entry) = match found {
+                Ok(found) => found,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(StoreError::io(dir.display(), e)));
+                    return;
+                }
+            };
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if let Ok(rel) = entry.path().strip_prefix(root) {
+                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                if tx
+                    .blocking_send(Ok((rel.to_string_lossy().into_owned(), size)))
+                    .is_err()
+                {
+                    return;
                 }
             }
         }
-        Ok(out)
     }
 }
 
@@ -231,11 +246,18 @@ impl Backend for LocalDir {
 
     /// Walks the whole directory first: a local listing has no pages to wait for.
     fn list(&self) -> impl Stream<Item = Result<(String, u64)>> + Send {
-        let listed = match self.walk() {
-            Ok(names) => names.into_iter().map(Ok).collect(),
-            Err(err) => vec![Err(err)],
-        };
-        futures::stream::iter(listed)
+        let (tx, rx) = tokio::sync::mpsc::channel(4096);
+        let root = self.root.clone();
+        let walker = std::thread::Builder::new()
+            .name("list-blocks".into())
+            .spawn(move || walk_into(&root, &tx));
+        let failed = walker
+            .err()
+            .map(|e| StoreError::io("a thread to list blocks", e));
+        let listing = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        futures::stream::iter(failed.map(Err)).chain(listing)
     }
 
     fn capacity(&self) -> Option<Capacity> {
