@@ -36,10 +36,11 @@ pub enum Command {
     Quota(QuotaArgs),
     Clone(CloneArgs),
     Gc(GcArgs),
+    InstallHelper(InstallHelperArgs),
 }
 
 /// Where a volume's metadata lives.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct MetaArg {
     /// Metadata engine URL: sqlite:///var/lib/datenlord/meta.db, or
     /// etcd://host:port[,host:port...]/prefix for many nodes
@@ -75,12 +76,13 @@ pub struct FormatArgs {
 }
 
 /// Mount a volume (the default one, formatted on first use, unless --meta is given).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(after_help = "Examples:\n  \
     datenlord mount /mnt/dl\n  \
     datenlord mount -d /mnt/dl --meta sqlite:///var/lib/dl/meta.db -o noatime\n  \
     datenlord mount /mnt/private --no-allow-other          # as root: only root may enter\n  \
     datenlord mount /mnt/vol1 --subdir /pv/vol1             # one directory of the volume\n  \
+    datenlord mount -d /mnt/dl --update-fstab                # and again at boot (fstab)\n  \
     datenlord mount /mnt/dl --attr-timeout 5 --entry-timeout 5 --workers 4 --log debug")]
 pub struct MountArgs {
     /// An existing empty directory.
@@ -130,6 +132,11 @@ pub struct MountArgs {
     /// mount, and df shows its quota, if it has one, as the size.
     #[arg(long, value_name = "PATH")]
     pub subdir: Option<String>,
+    /// Once mounted, add this mount to /etc/fstab (or $DATENLORD_FSTAB), replacing a line of
+    /// the same mountpoint, so `mount MOUNTPOINT` and boot mount it again (needs
+    /// `datenlord install-helper`).
+    #[arg(long)]
+    pub update_fstab: bool,
     /// Detach a dead FUSE mount ("Transport endpoint is not connected") at MOUNTPOINT first.
     #[arg(long)]
     pub clean_stale: bool,
@@ -149,7 +156,7 @@ pub struct MountArgs {
 }
 
 /// The local cache tiers of a mount or a cache node.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct CacheArgs {
     /// Directories of the disk cache, colon-separated or repeated; each volume keeps its
     /// blocks in a subdirectory named by its uuid, and they survive restarts
@@ -467,4 +474,26 @@ pub struct GcArgs {
     /// Delete what was found.
     #[arg(long)]
     pub delete: bool,
+}
+
+/// Link mount.datenlord to this binary, so mount(8) and /etc/fstab can mount DatenLord.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Then any of these mounts a volume (in the background; `umount DIR` \
+    unmounts it):\n  \
+    mount -t datenlord sqlite:///var/lib/dl/meta.db /mnt/dl -o allow_other,cache_size=50G\n  \
+    mount /mnt/dl    # with this /etc/fstab line:\n  \
+    sqlite:///var/lib/dl/meta.db /mnt/dl datenlord _netdev,allow_other 0 0\n\n\
+    Options are mount(8)'s (_netdev, nofail, noauto, ... are accepted), the kernel's (ro, \
+    noatime, allow_other, ...), and `datenlord mount`'s flags written with underscores \
+    (attr_timeout=5, cache_size=50G, subdir=/pv/a, writeback_cache). docs/mount.md has a \
+    systemd unit.\n\nExamples:\n  datenlord install-helper\n  datenlord install-helper --dir /usr/local/sbin"
+)]
+pub struct InstallHelperArgs {
+    /// Where mount(8) looks for helpers.
+    #[arg(long, default_value = "/sbin", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Replace a mount.datenlord that is not a link to this binary.
+    #[arg(long)]
+    pub force: bool,
 }

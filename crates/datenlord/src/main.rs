@@ -16,6 +16,7 @@ mod home;
 mod kernel_inodes;
 mod locality;
 mod mount;
+mod mount_helper;
 mod progress;
 mod quota;
 mod warmup;
@@ -52,6 +53,9 @@ fn raise_open_file_limit() {
 }
 
 fn main() -> std::process::ExitCode {
+    if mount_helper::is_helper() {
+        return report(mount_helper::run());
+    }
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
@@ -70,7 +74,12 @@ fn main() -> std::process::ExitCode {
         cli::Command::Quota(args) => quota::run(args),
         cli::Command::Clone(args) => clone::run(args),
         cli::Command::Gc(args) => admin::gc(args),
+        cli::Command::InstallHelper(args) => mount_helper::install(&args.dir, args.force),
     };
+    report(result)
+}
+
+fn report(result: anyhow::Result<std::process::ExitCode>) -> std::process::ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {

@@ -33,7 +33,11 @@ fn seconds(value: f64, what: &str) -> Result<Duration> {
 
 pub fn run(args: MountArgs) -> Result<std::process::ExitCode> {
     if args.background {
-        return daemonize(&args).map(|()| std::process::ExitCode::SUCCESS);
+        daemonize(&args)?;
+        if args.update_fstab {
+            crate::mount_helper::update_fstab(&args)?;
+        }
+        return Ok(std::process::ExitCode::SUCCESS);
     }
     let ready = std::env::var(READY_FD).ok();
     if ready.is_some() {
@@ -242,11 +246,18 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
     let background = tokio::spawn(vfs.clone().background());
     let mountpoint = args.mountpoint.display().to_string();
     let ready = ready.map(str::to_string);
+    // A daemon's parent (`mount -d`) updates fstab itself, once told the mount is up.
+    let fstab = (args.update_fstab && ready.is_none()).then(|| args.clone());
     let announce = tokio::spawn(async move {
         if initialised.await.is_ok() {
             tracing::info!(volume, mountpoint, "mounted");
             if let Some(fd) = ready {
                 report(&fd, "ok");
+            }
+            if let Some(args) = fstab
+                && let Err(err) = crate::mount_helper::update_fstab(&args)
+            {
+                tracing::error!(%err, "cannot update fstab");
             }
         }
     });
