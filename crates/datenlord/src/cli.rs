@@ -37,6 +37,8 @@ pub enum Command {
     Clone(CloneArgs),
     Gc(GcArgs),
     InstallHelper(InstallHelperArgs),
+    Dump(DumpArgs),
+    Load(LoadArgs),
 }
 
 /// Where a volume's metadata lives.
@@ -496,4 +498,42 @@ pub struct InstallHelperArgs {
     /// Replace a mount.datenlord that is not a link to this binary.
     #[arg(long)]
     pub force: bool,
+}
+
+/// Write a volume's whole metadata to one file: the backup, and the way to another engine.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The file is JSON lines: a header, one line per metadata record \
+    (key and value in hex), and a trailer with the count and a CRC-32C. It is read from one \
+    snapshot, so a dump of a mounted volume is one moment of it. File data stays in the \
+    object store: a dump and the store together are the volume.\n\nExamples:\n  \
+    datenlord dump /backup/vol.dump\n  \
+    datenlord dump --meta etcd://10.0.0.1:2379/vol - | gzip > vol.dump.gz"
+)]
+pub struct DumpArgs {
+    #[command(flatten)]
+    pub meta: MetaArg,
+    /// Where to write (- for standard output).
+    #[arg(value_name = "FILE")]
+    pub file: String,
+}
+
+/// Load a dump into an empty metadata engine of any kind.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The engine must hold no volume. The records are checked against the \
+    trailer's count and checksum before the volume record is written (last), so a damaged or \
+    truncated dump never becomes a volume. The sessions of the dumped volume's mounts come \
+    along and end as dead at the first mount. Stop writing to the old volume before moving \
+    between engines.\n\nExamples:\n  \
+    datenlord load --meta etcd://10.0.0.1:2379/vol /backup/vol.dump\n  \
+    datenlord load --meta sqlite:///var/lib/dl/meta.db /backup/vol.dump"
+)]
+pub struct LoadArgs {
+    /// The metadata engine to load into (created if missing).
+    #[arg(long, value_name = "META_URL")]
+    pub meta: String,
+    /// The dump.
+    #[arg(value_name = "FILE")]
+    pub file: String,
 }

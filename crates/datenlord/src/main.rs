@@ -10,6 +10,7 @@ mod cache_options;
 mod cli;
 mod clone;
 mod coherence;
+mod dump;
 mod fuse_adapter;
 mod gateway;
 mod home;
@@ -75,6 +76,8 @@ fn main() -> std::process::ExitCode {
         cli::Command::Clone(args) => clone::run(args),
         cli::Command::Gc(args) => admin::gc(args),
         cli::Command::InstallHelper(args) => mount_helper::install(&args.dir, args.force),
+        cli::Command::Dump(args) => dump::dump(args),
+        cli::Command::Load(args) => dump::load(args),
     };
     report(result)
 }

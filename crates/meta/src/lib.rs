@@ -12,6 +12,7 @@ mod cache_nodes;
 mod check;
 pub mod chunk;
 mod clone;
+pub mod dump;
 pub mod engine;
 mod error;
 pub mod keys;
