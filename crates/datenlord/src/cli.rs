@@ -39,6 +39,7 @@ pub enum Command {
     InstallHelper(InstallHelperArgs),
     Dump(DumpArgs),
     Load(LoadArgs),
+    Snapshot(SnapshotArgs),
 }
 
 /// Where a volume's metadata lives.
@@ -536,4 +537,53 @@ pub struct LoadArgs {
     /// The dump.
     #[arg(value_name = "FILE")]
     pub file: String,
+}
+
+/// Read-only clones of a directory, kept where no path of the volume leads, restored by
+/// cloning them back.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "A snapshot is a clone (metadata only: it shares the blocks) in a \
+    reserved directory no mount, gateway or other front end can reach, so it cannot change; it \
+    does not count against any quota. Paths are inside the volume, from its root.\n\n\
+    Examples:\n  \
+    datenlord snapshot create /pv/vol1 vol1-monday\n  \
+    datenlord snapshot list\n  \
+    datenlord snapshot restore vol1-monday /pv/vol1-restored\n  \
+    datenlord snapshot delete vol1-monday"
+)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    pub meta: MetaArg,
+    #[command(subcommand)]
+    pub action: SnapshotAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotAction {
+    /// Take a snapshot of PATH named NAME.
+    Create {
+        /// What to snapshot, from the volume's root.
+        path: String,
+        /// The snapshot's name.
+        name: String,
+    },
+    /// Show every snapshot.
+    List {
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a snapshot (its blocks go when nothing else shares them).
+    Delete {
+        /// The snapshot's name.
+        name: String,
+    },
+    /// Clone a snapshot back into the volume, as DST.
+    Restore {
+        /// The snapshot's name.
+        name: String,
+        /// The new name, from the volume's root (its directory must exist; the name must not).
+        dst: String,
+    },
 }

@@ -1,4 +1,5 @@
-//! `datenlord clone`: a metadata-only copy of a file or a directory tree of a volume.
+//! `datenlord clone` and `datenlord snapshot`: metadata-only copies of a file or a directory
+//! tree of a volume, in the namespace or kept apart from it.
 
 use std::process::ExitCode;
 
@@ -6,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use datenlord_meta::Meta;
 
 use crate::admin::human;
-use crate::cli::CloneArgs;
+use crate::cli::{CloneArgs, SnapshotAction, SnapshotArgs};
 use crate::home;
 use crate::progress::Progress;
 
@@ -53,6 +54,69 @@ fn split_destination(dst: &str) -> Result<(&str, &str)> {
         bail!("destination {dst:?} names no new entry");
     }
     Ok((parent, name))
+}
+
+/// `datenlord snapshot`: read-only clones kept apart from the namespace.
+pub fn snapshot(args: SnapshotArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let url = home::meta_url(args.meta.meta.as_deref())?;
+        let meta = Meta::open(url.open(false).await?).await?;
+        let host = datenlord_vfs::this_host();
+        let host_id = datenlord_vfs::host_identity();
+        match args.action {
+            SnapshotAction::Create { path, name } => {
+                let src = home::resolve_any(&meta, &path).await?;
+                let progress = Progress::start_count(&format!("snapshot {name} of {path}"));
+                let cloned = meta
+                    .create_snapshot(src, &path, name.as_bytes(), (&host, &host_id), &|n| {
+                        progress.set_items(n)
+                    })
+                    .await
+                    .with_context(|| format!("taking snapshot {name} of {path}"))?;
+                progress.finish();
+                println!("snapshot {name} of {path}: {} inodes, {}", cloned.inodes, human(cloned.bytes));
+            }
+            SnapshotAction::List { json } => {
+                let snapshots = meta.snapshots().await?;
+                if snapshots.is_empty() && !json {
+                    println!("no snapshots");
+                }
+                for (name, _, info) in snapshots {
+                    let name = String::from_utf8_lossy(&name);
+                    if json {
+                        let line = serde_json::json!({"name": name, "source": info.source, "created": info.created});
+                        println!("{line}");
+                    } else {
+                        let age = datenlord_meta::Timespec::now().sec - info.created;
+                        println!("{name}\tof {}\ttaken {age} s ago", info.source);
+                    }
+                }
+            }
+            SnapshotAction::Delete { name } => {
+                meta.delete_snapshot(name.as_bytes())
+                    .await
+                    .with_context(|| format!("deleting snapshot {name}"))?;
+                println!("snapshot {name} deleted");
+            }
+            SnapshotAction::Restore { name, dst } => {
+                let (parent, new_name) = split_destination(&dst)?;
+                let parent_ino = home::resolve(&meta, parent).await?;
+                let progress = Progress::start_count(&format!("restoring {name}"));
+                let cloned = meta
+                    .restore_snapshot(name.as_bytes(), parent_ino, new_name.as_bytes(), (&host, &host_id), &|n| {
+                        progress.set_items(n)
+                    })
+                    .await
+                    .with_context(|| format!("restoring snapshot {name} to {dst}"))?;
+                progress.finish();
+                println!("snapshot {name} restored to {dst}: {} inodes", cloned.inodes);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 #[cfg(test)]

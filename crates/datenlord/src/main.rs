@@ -78,6 +78,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::InstallHelper(args) => mount_helper::install(&args.dir, args.force),
         cli::Command::Dump(args) => dump::dump(args),
         cli::Command::Load(args) => dump::load(args),
+        cli::Command::Snapshot(args) => clone::snapshot(args),
     };
     report(result)
 }

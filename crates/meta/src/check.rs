@@ -121,6 +121,10 @@ impl Meta {
                 .iter()
                 .filter_map(|(key, _)| keys::u64_at(key, keys::CLONE_PREFIX.len()))
                 .collect();
+            // So are the reserved directories (snapshots).
+            for (_, value) in scan_prefix(&mut txn, keys::RESERVED_PREFIX).await? {
+                held.push(crate::model::decode_u64(&value, "reserved directory")?);
+            }
             for (key, _) in scan_prefix(&mut txn, keys::OPEN_PREFIX).await? {
                 let (Some(ino), Some(session)) = (keys::u64_at(&key, 1), keys::u64_at(&key, 9))
                 else {

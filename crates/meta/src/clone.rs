@@ -129,7 +129,7 @@ async fn get_record(txn: &mut AnyTxn, root: u64) -> Result<Option<CloneRecord>> 
     }
 }
 
-fn put_record(txn: &mut AnyTxn, root: u64, record: &CloneRecord) -> Result<()> {
+pub(crate) fn put_record(txn: &mut AnyTxn, root: u64, record: &CloneRecord) -> Result<()> {
     let bytes = serde_json::to_vec(record).map_err(|e| MetaError::Corrupt(e.to_string()))?;
     Ok(txn.put(&keys::clone_root(root), &bytes)?)
 }
@@ -558,7 +558,7 @@ impl Meta {
     }
 
     /// Removes the unnamed tree of an unfinished clone, then its record.
-    async fn remove_staged_clone(&self, root: u64) -> Result<()> {
+    pub(crate) async fn remove_staged_clone(&self, root: u64) -> Result<()> {
         self.remove_unnamed_tree(root).await?;
         write_txn!(self, |txn| {
             txn.delete(&keys::clone_root(root))?;

@@ -22,6 +22,7 @@
 //! "N" group 0x00 addr         a member of a cache group (JSON) with its heartbeat
 //! "Q" ino                     a directory quota: limits, enclosing quota, usage (`model.rs`)
 //! "K" root                    a clone being built under the unnamed `root` (JSON, `clone.rs`)
+//! "I" name                    a reserved directory no entry names (u64 inode): snapshots
 //! ```
 
 // Counter names: the `name` of a `"C" name` key (see `counter`).
@@ -72,6 +73,8 @@ pub const CACHE_NODE_PREFIX: &[u8] = b"N";
 pub const QUOTA_PREFIX: &[u8] = b"Q";
 /// Prefix of clones being built.
 pub const CLONE_PREFIX: &[u8] = b"K";
+/// Prefix of reserved directories.
+pub const RESERVED_PREFIX: &[u8] = b"I";
 
 fn with(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let len = prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>();
@@ -102,6 +105,11 @@ pub fn usage_shard(name: &str, shard: u8) -> Vec<u8> {
 /// The prefix of every shard of usage counter `name`.
 pub fn usage_shards(name: &str) -> Vec<u8> {
     with(b"C", &[name.as_bytes(), b"/"])
+}
+
+/// `"I" name`: the reserved directory `name`.
+pub fn reserved(name: &str) -> Vec<u8> {
+    with(RESERVED_PREFIX, &[name.as_bytes()])
 }
 
 /// `"K" root`: the clone being built under the unnamed directory (or file) `root`.

@@ -22,6 +22,7 @@ pub mod model;
 mod namespace;
 mod quota;
 mod session;
+mod snapshot;
 pub mod volume;
 mod watch;
 mod xattr;
@@ -43,6 +44,7 @@ pub use namespace::{
 };
 pub use quota::{QuotaCheck, QuotaLimits};
 pub use session::SessionInfo;
+pub use snapshot::SnapshotInfo;
 pub use volume::{DEFAULT_BLOCK_SIZE, FORMAT_VERSION, Volume};
 pub use watch::{Change, Watch};
 pub use xattr::{XATTR_CREATE, XATTR_REPLACE};

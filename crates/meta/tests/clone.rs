@@ -219,3 +219,55 @@ async fn an_abandoned_clone_is_reclaimed() {
     meta.unlink(ROOT_INO, b"f", &NONE_OPEN).await.unwrap();
     assert!(meta.is_referenced(object).await.unwrap());
 }
+
+#[tokio::test]
+async fn snapshots_are_taken_listed_restored_and_deleted() {
+    let (_d, meta) = fresh().await;
+    let src = meta.create(ME, ROOT_INO, b"vol", dir()).await.unwrap().0;
+    let f = meta.create(ME, src, b"f", file(0o644)).await.unwrap().0;
+    let first = write(&meta, f, 100).await;
+    meta.create_snapshot(src, "/vol", b"monday", BUILDER, &|_| {})
+        .await
+        .unwrap();
+    let err = meta
+        .create_snapshot(src, "/vol", b"monday", BUILDER, &|_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.errno(), libc::EEXIST);
+    // The source changes; the snapshot does not.
+    meta.unlink(src, b"f", &NONE_OPEN).await.unwrap();
+    let listed = meta.snapshots().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].0.as_slice(), listed[0].2.source.as_str()),
+        (&b"monday"[..], "/vol")
+    );
+    assert!(meta.is_referenced(first).await.unwrap());
+
+    meta.restore_snapshot(b"monday", ROOT_INO, b"restored", BUILDER, &|_| {})
+        .await
+        .unwrap();
+    let restored = lookup(&meta, ROOT_INO, b"restored").await;
+    let rf = lookup(&meta, restored, b"f").await;
+    assert_eq!(meta.getattr(rf).await.unwrap().size, 100);
+    assert!(
+        meta.getxattr(restored, b"trusted.datenlord.snapshot")
+            .await
+            .is_err(),
+        "a restored tree is no snapshot"
+    );
+
+    meta.delete_snapshot(b"monday").await.unwrap();
+    assert!(meta.snapshots().await.unwrap().is_empty());
+    assert_eq!(
+        meta.delete_snapshot(b"monday").await.unwrap_err().errno(),
+        libc::ENOENT
+    );
+    assert!(
+        meta.is_referenced(first).await.unwrap(),
+        "the restored copy holds it"
+    );
+    meta.unlink(restored, b"f", &NONE_OPEN).await.unwrap();
+    assert_eq!(meta.doomed_objects(10).await.unwrap(), vec![(first, 100)]);
+    assert!(meta.check(false).await.unwrap().problems.is_empty());
+}

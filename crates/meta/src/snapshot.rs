@@ -1,0 +1,178 @@
+//! Snapshots: read-only clones of a directory (or a file), kept in a reserved directory that
+//! no path of the volume leads to — so nothing written through a mount, the gateway or any
+//! front end can change them — and restored by cloning them back. A snapshot costs what a
+//! clone costs: metadata only.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clone::{CloneRecord, Cloned};
+use crate::engine::KvTxn;
+use crate::error::{MetaError, Result, errno};
+use crate::keys;
+use crate::meta::{Meta, get_dir, put_attr, read_txn, write_txn};
+use crate::model::{Attr, Dirent, FileKind, Timespec};
+use crate::namespace::{DIR_SIZE, check_name};
+
+/// The reserved directory snapshots live in.
+const SNAPSHOTS: &str = "snapshots";
+
+/// The extended attribute a snapshot's root carries: what it was taken of, and when.
+const SNAPSHOT_XATTR: &[u8] = b"trusted.datenlord.snapshot";
+
+/// What a snapshot records about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    /// The path it was taken of, as the caller named it.
+    pub source: String,
+    /// Seconds since the epoch when it was taken.
+    pub created: i64,
+}
+
+impl Meta {
+    /// The reserved directory `name` (no entry names it), made on first use.
+    async fn reserved_dir(&self, name: &str) -> Result<u64> {
+        let key = keys::reserved(name);
+        let found = read_txn!(self, |txn| match txn.get(&key).await? {
+            Some(bytes) => Ok(Some(crate::model::decode_u64(
+                &bytes,
+                "reserved directory"
+            )?)),
+            None => Ok(None),
+        })?;
+        if let Some(ino) = found {
+            return Ok(ino);
+        }
+        let ino = self.next_inode().await?;
+        write_txn!(self, |txn| {
+            if let Some(bytes) = txn.get(&key).await? {
+                return crate::model::decode_u64(&bytes, "reserved directory");
+            }
+            let now = Timespec::now();
+            let attr = Attr {
+                kind: FileKind::Dir,
+                perm: 0o700,
+                uid: 0,
+                gid: 0,
+                nlink: 2,
+                size: DIR_SIZE,
+                rdev: 0,
+                atime: now,
+                mtime: now,
+                ctime: now,
+                parent: ino,
+                quota: 0,
+            };
+            put_attr(&mut txn, ino, &attr)?;
+            crate::quota::charge(
+                &mut txn,
+                ino,
+                &attr,
+                crate::meta::charged(attr.kind, attr.size),
+                1,
+            )
+            .await?;
+            txn.put(&key, &ino.to_be_bytes())?;
+            Ok(ino)
+        })
+    }
+
+    /// Takes snapshot `name` of `src` (`source` is how the caller names it).
+    pub async fn create_snapshot(
+        &self,
+        src: u64,
+        source: &str,
+        name: &[u8],
+        builder: (&str, &str),
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Cloned> {
+        check_name(name)?;
+        let dir = self.reserved_dir(SNAPSHOTS).await?;
+        let cloned = self.clone_tree(src, dir, name, builder, progress).await?;
+        let info = SnapshotInfo {
+            source: source.to_string(),
+            created: Timespec::now().sec,
+        };
+        let value = serde_json::to_vec(&info).map_err(|e| MetaError::Corrupt(e.to_string()))?;
+        self.setxattr(cloned.ino, SNAPSHOT_XATTR, &value, 0, false)
+            .await?;
+        Ok(cloned)
+    }
+
+    /// Every snapshot: its name, root and what it records.
+    pub async fn snapshots(&self) -> Result<Vec<(Vec<u8>, u64, SnapshotInfo)>> {
+        let dir = self.reserved_dir(SNAPSHOTS).await?;
+        let mut out = Vec::new();
+        for (name, dirent) in self.readdir(dir).await? {
+            let info = match self.getxattr(dirent.ino, SNAPSHOT_XATTR).await {
+                Ok(value) => serde_json::from_slice(&value).unwrap_or(SnapshotInfo {
+                    source: String::new(),
+                    created: 0,
+                }),
+                // Being taken: its record comes with its last step.
+                Err(_) => continue,
+            };
+            out.push((name, dirent.ino, info));
+        }
+        Ok(out)
+    }
+
+    /// Snapshot `name`'s root; ENOENT when there is none.
+    pub async fn snapshot(&self, name: &[u8]) -> Result<u64> {
+        let dir = self.reserved_dir(SNAPSHOTS).await?;
+        Ok(self.lookup(dir, name).await?.0)
+    }
+
+    /// Clones snapshot `name` back as `dst_name` in `dst_parent`.
+    pub async fn restore_snapshot(
+        &self,
+        name: &[u8],
+        dst_parent: u64,
+        dst_name: &[u8],
+        builder: (&str, &str),
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Cloned> {
+        let root = self.snapshot(name).await?;
+        let cloned = self
+            .clone_tree(root, dst_parent, dst_name, builder, progress)
+            .await?;
+        match self.removexattr(cloned.ino, SNAPSHOT_XATTR).await {
+            Err(err) if err.errno() != libc::ENODATA => Err(err),
+            _ => Ok(cloned),
+        }
+    }
+
+    /// Deletes snapshot `name`: its name goes at once (in one transaction, its tree becomes
+    /// an abandoned clone's), then its tree in batches; an interruption leaves what
+    /// `reclaim_stale_clones` removes.
+    pub async fn delete_snapshot(&self, name: &[u8]) -> Result<()> {
+        check_name(name)?;
+        let dir = self.reserved_dir(SNAPSHOTS).await?;
+        let root = write_txn!(self, |txn| {
+            let mut attr = get_dir(&mut txn, dir).await?;
+            let Some(bytes) = txn.get(&keys::entry(dir, name)).await? else {
+                return errno(libc::ENOENT);
+            };
+            let dirent = Dirent::decode(&bytes)?;
+            txn.delete(&keys::entry(dir, name))?;
+            let now = Timespec::now();
+            if dirent.kind == FileKind::Dir {
+                attr.nlink = attr.nlink.saturating_sub(1);
+            }
+            attr.mtime = now;
+            attr.ctime = now;
+            put_attr(&mut txn, dir, &attr)?;
+            let record = CloneRecord {
+                parent: dir,
+                name: name.to_vec(),
+                started: 0,
+                heartbeat: 0,
+                host: String::new(),
+                host_id: String::new(),
+                pid: 0,
+            };
+            crate::clone::put_record(&mut txn, dirent.ino, &record)?;
+            Ok(dirent.ino)
+        })?;
+        self.remove_staged_clone(root).await
+    }
+}
