@@ -9,12 +9,6 @@ use datenlord_store::StorageUrl;
 use crate::cli::{FormatArgs, FsckArgs, GcArgs, StatusArgs, UmountArgs};
 use crate::home;
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?)
-}
-
 pub fn format(args: FormatArgs) -> Result<ExitCode> {
     let meta = home::meta_url(args.meta.meta.as_deref())?;
     let storage: StorageUrl = match &args.storage {
@@ -34,7 +28,7 @@ pub fn format(args: FormatArgs) -> Result<ExitCode> {
             args.name
         );
     }
-    let volume = runtime()?.block_on(home::format(
+    let volume = home::runtime()?.block_on(home::format(
         &meta,
         &storage,
         block_size as u32,
@@ -86,7 +80,7 @@ pub fn human(bytes: u64) -> String {
 }
 
 pub fn status(args: StatusArgs) -> Result<ExitCode> {
-    runtime()?.block_on(async {
+    home::runtime()?.block_on(async {
         let url = home::meta_url(args.meta.meta.as_deref())?;
         let kv = url.open(false).await?;
         let meta = datenlord_meta::Meta::open(kv).await?;
@@ -149,7 +143,7 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
 }
 
 pub fn fsck(args: FsckArgs) -> Result<ExitCode> {
-    runtime()?.block_on(async {
+    home::runtime()?.block_on(async {
         let url = home::meta_url(args.meta.meta.as_deref())?;
         let meta = datenlord_meta::Meta::open(url.open(false).await?).await?;
         let storage: StorageUrl = meta.volume().storage.parse()?;
@@ -196,9 +190,8 @@ pub fn fsck(args: FsckArgs) -> Result<ExitCode> {
 }
 
 pub fn gc(args: GcArgs) -> Result<ExitCode> {
-    runtime()?.block_on(async {
-        let url = home::meta_url(args.meta.meta.as_deref())?;
-        let meta = datenlord_meta::Meta::open(url.open(false).await?).await?;
+    home::runtime()?.block_on(async {
+        let meta = home::open_meta(args.meta.meta.as_deref()).await?;
         let storage: StorageUrl = meta.volume().storage.parse()?;
         let store = datenlord_store::BlockStore::open(&storage, meta.volume().block_size, false)
             .with_context(|| format!("opening the block store {storage}"))?;

@@ -48,7 +48,7 @@ pub struct MetaArg {
     /// Metadata engine URL: sqlite:///var/lib/datenlord/meta.db, or
     /// etcd://host:port[,host:port...]/prefix for many nodes
     /// [default: sqlite://$DATENLORD_HOME/meta.db]
-    #[arg(long, value_name = "META_URL", env = "DATENLORD_META")]
+    #[arg(long, global = true, value_name = "META_URL", env = "DATENLORD_META")]
     pub meta: Option<String>,
 }
 

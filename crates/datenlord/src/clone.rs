@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use datenlord_meta::Meta;
 
 use crate::admin::human;
 use crate::cli::{CloneArgs, SnapshotAction, SnapshotArgs};
@@ -12,12 +11,8 @@ use crate::home;
 use crate::progress::Progress;
 
 pub fn run(args: CloneArgs) -> Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let url = home::meta_url(args.meta.meta.as_deref())?;
-        let meta = Meta::open(url.open(false).await?).await?;
+    home::runtime()?.block_on(async {
+        let meta = home::open_meta(args.meta.meta.as_deref()).await?;
         let src = home::resolve_any(&meta, &args.src).await?;
         let (parent, name) = split_destination(&args.dst)?;
         let parent_ino = home::resolve(&meta, parent).await?;
@@ -58,12 +53,8 @@ fn split_destination(dst: &str) -> Result<(&str, &str)> {
 
 /// `datenlord snapshot`: read-only clones kept apart from the namespace.
 pub fn snapshot(args: SnapshotArgs) -> Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let url = home::meta_url(args.meta.meta.as_deref())?;
-        let meta = Meta::open(url.open(false).await?).await?;
+    home::runtime()?.block_on(async {
+        let meta = home::open_meta(args.meta.meta.as_deref()).await?;
         let host = datenlord_vfs::this_host();
         let host_id = datenlord_vfs::host_identity();
         match args.action {

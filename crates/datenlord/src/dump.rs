@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use crc_fast::{CrcAlgorithm, Digest};
-use datenlord_meta::{Meta, MetaError};
+use datenlord_meta::MetaError;
 
 use crate::cli::{DumpArgs, LoadArgs};
 use crate::home;
@@ -15,12 +15,6 @@ use crate::progress::Progress;
 
 /// The format of the document; a reader refuses other versions.
 const FORMAT: u32 = 1;
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?)
-}
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -45,9 +39,8 @@ fn add(digest: &mut Digest, key: &[u8], value: &[u8]) {
 }
 
 pub fn dump(args: DumpArgs) -> Result<ExitCode> {
-    runtime()?.block_on(async {
-        let url = home::meta_url(args.meta.meta.as_deref())?;
-        let meta = Meta::open(url.open(false).await?).await?;
+    home::runtime()?.block_on(async {
+        let meta = home::open_meta(args.meta.meta.as_deref()).await?;
         let out: Box<dyn Write> = match args.file.as_str() {
             "-" => Box::new(std::io::stdout().lock()),
             path => {
@@ -114,7 +107,7 @@ pub fn load(args: LoadArgs) -> Result<ExitCode> {
         ),
         None => bail!("{} is not a DatenLord dump", args.file),
     }
-    runtime()?.block_on(async {
+    home::runtime()?.block_on(async {
         let url: datenlord_meta::MetaUrl = args.meta.parse()?;
         let kv = url.open(true).await?;
         let read = std::cell::RefCell::new(Read {

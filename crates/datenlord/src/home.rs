@@ -182,3 +182,16 @@ pub async fn path_of(meta: &Meta, mut ino: u64) -> Result<String> {
     names.reverse();
     Ok(format!("/{}", names.join("/")))
 }
+
+/// A runtime for a command that does its work and exits.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// The metadata of the volume `meta_arg` (or the default META_URL) names, which must exist.
+pub async fn open_meta(meta_arg: Option<&str>) -> Result<Meta> {
+    let url = meta_url(meta_arg)?;
+    Ok(Meta::open(url.open(false).await?).await?)
+}

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use datenlord_meta::{Meta, Quota, QuotaLimits};
+use datenlord_meta::{Quota, QuotaLimits};
 
 use crate::admin::human;
 use crate::cli::{QuotaAction, QuotaArgs};
@@ -11,12 +11,8 @@ use crate::home::{self, path_of, resolve};
 use crate::progress::Progress;
 
 pub fn run(args: QuotaArgs) -> Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let url = home::meta_url(args.meta.meta.as_deref())?;
-        let meta = Meta::open(url.open(false).await?).await?;
+    home::runtime()?.block_on(async {
+        let meta = home::open_meta(args.meta.meta.as_deref()).await?;
         match args.action {
             QuotaAction::Set {
                 path,

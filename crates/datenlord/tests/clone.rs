@@ -36,23 +36,14 @@ fn make_tree(mounted: &Mounted, dirs: usize, per_dir: usize) -> Vec<std::path::P
         fs::write(root.join(format!("d0/f{f}")), contents(0)).unwrap();
     }
     for d in 1..dirs {
-        run_ok(mounted, &["clone", "/tree/d0", &format!("/tree/d{d}")]);
+        mounted
+            .home
+            .run_ok(&["clone", "/tree/d0", &format!("/tree/d{d}")]);
     }
     (0..dirs)
         .flat_map(|d| (0..per_dir).map(move |f| (d, f)))
         .map(|(d, f)| root.join(format!("d{d}/f{f}")))
         .collect()
-}
-
-fn run_ok(mounted: &Mounted, args: &[&str]) -> String {
-    let out = mounted.home.run(args);
-    assert!(
-        out.status.success(),
-        "datenlord {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -77,7 +68,7 @@ fn a_clone_of_a_tree_being_written_is_that_tree_at_one_moment() {
         })
     };
     std::thread::sleep(Duration::from_millis(300));
-    let report = run_ok(&mounted, &["clone", "/tree", "/copy"]);
+    let report = mounted.home.run_ok(&["clone", "/tree", "/copy"]);
     assert!(report.contains("10011 inodes"), "{report}");
     stop.store(true, Ordering::Relaxed);
     let rounds = writer.join().unwrap();
@@ -126,7 +117,7 @@ fn a_clone_of_a_tree_being_written_is_that_tree_at_one_moment() {
 fn a_clone_killed_midway_leaves_nothing_behind() {
     let mounted = Mounted::new();
     make_tree(&mounted, 5, 1000);
-    let before = run_ok(&mounted, &["status", "--json"]);
+    let before = mounted.home.run_ok(&["status", "--json"]);
     let used = |status: &str| -> serde_json::Value {
         let value: serde_json::Value = serde_json::from_str(status).unwrap();
         value["usage"].clone()
@@ -147,12 +138,12 @@ fn a_clone_killed_midway_leaves_nothing_behind() {
         "an unfinished clone is not visible"
     );
 
-    let gc = run_ok(&mounted, &["gc", "--delete"]);
+    let gc = mounted.home.run_ok(&["gc", "--delete"]);
     assert!(
         gc.contains("1 unfinished clones of dead builders removed"),
         "{gc}"
     );
-    let after = run_ok(&mounted, &["status", "--json"]);
+    let after = mounted.home.run_ok(&["status", "--json"]);
     assert_eq!(
         used(&after),
         used(&before),

@@ -52,17 +52,6 @@ fn describe(root: &Path) -> BTreeMap<String, String> {
     out
 }
 
-fn run_ok(home: &Home, args: &[&str]) -> String {
-    let out = home.run(args);
-    assert!(
-        out.status.success(),
-        "datenlord {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A home whose default volume is the one in `meta`.
 fn home_on(meta: &str) -> Home {
     let mut home = Home::new();
@@ -97,12 +86,14 @@ fn a_dump_loaded_into_other_engines_is_the_same_tree() {
     }
     xattr::set(&root.join("a/small"), "system.posix_acl_access", &acl, 0).unwrap();
     std::fs::create_dir(root.join("empty")).unwrap();
-    run_ok(&mounted.home, &["quota", "set", "/a", "--capacity", "1G"]);
+    mounted
+        .home
+        .run_ok(&["quota", "set", "/a", "--capacity", "1G"]);
     let before = describe(root);
 
     let dir = tempfile::tempdir().unwrap();
     let first = dir.path().join("first.dump");
-    run_ok(&mounted.home, &["dump", &first.display().to_string()]);
+    mounted.home.run_ok(&["dump", &first.display().to_string()]);
     let source = mounted.into_home();
 
     let middle = match std::env::var("DATENLORD_TEST_ETCD") {
@@ -117,10 +108,7 @@ fn a_dump_loaded_into_other_engines_is_the_same_tree() {
         }
         Err(_) => format!("sqlite://{}/middle.db", dir.path().display()),
     };
-    let loaded = run_ok(
-        &source,
-        &["load", "--meta", &middle, &first.display().to_string()],
-    );
+    let loaded = source.run_ok(&["load", "--meta", &middle, &first.display().to_string()]);
     assert!(loaded.contains("loaded volume"), "{loaded}");
     let refused = source.run(&["load", "--meta", &middle, &first.display().to_string()]);
     assert!(
@@ -130,17 +118,14 @@ fn a_dump_loaded_into_other_engines_is_the_same_tree() {
 
     let there = Mounted::in_home(home_on(&middle), Options::default(), &[]);
     assert_eq!(describe(there.path()), before);
-    let quota = run_ok(&there.home, &["quota", "get", "/a", "--json"]);
+    let quota = there.home.run_ok(&["quota", "get", "/a", "--json"]);
     assert!(quota.contains("\"capacity\":1073741824"), "{quota}");
     let second = dir.path().join("second.dump");
-    run_ok(&there.home, &["dump", &second.display().to_string()]);
+    there.home.run_ok(&["dump", &second.display().to_string()]);
     drop(there);
 
     let last = format!("sqlite://{}/last.db", dir.path().display());
-    run_ok(
-        &source,
-        &["load", "--meta", &last, &second.display().to_string()],
-    );
+    source.run_ok(&["load", "--meta", &last, &second.display().to_string()]);
     let back = Mounted::in_home(home_on(&last), Options::default(), &[]);
     assert_eq!(describe(back.path()), before);
     let fsck = back.home.run(&["fsck"]);

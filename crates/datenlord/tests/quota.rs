@@ -30,17 +30,6 @@ fn used_space(home: &Home, path: &str) -> u64 {
         .expect("used_space")
 }
 
-fn run_ok(home: &Home, args: &[&str]) -> String {
-    let out = home.run(args);
-    assert!(
-        out.status.success(),
-        "datenlord {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Another home on the volume of `home` (its metadata URL), for a second mount.
 fn same_volume(home: &Home) -> Home {
     let meta = home
@@ -80,18 +69,15 @@ fn fill(path: PathBuf) -> i32 {
 fn four_writers_on_two_mounts_fill_a_quota_to_its_limit() {
     let whole = Mounted::new();
     fs::create_dir_all(whole.join("pv/q")).unwrap();
-    run_ok(
-        &whole.home,
-        &[
-            "quota",
-            "set",
-            "/pv/q",
-            "--capacity",
-            "24M",
-            "--inodes",
-            "100",
-        ],
-    );
+    whole.home.run_ok(&[
+        "quota",
+        "set",
+        "/pv/q",
+        "--capacity",
+        "24M",
+        "--inodes",
+        "100",
+    ]);
     let sub = Mounted::in_home(
         same_volume(&whole.home),
         Options::default(),
@@ -152,7 +138,7 @@ fn four_writers_on_two_mounts_fill_a_quota_to_its_limit() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    run_ok(&whole.home, &["quota", "check"]);
+    whole.home.run_ok(&["quota", "check"]);
 }
 
 #[test]
@@ -160,7 +146,7 @@ fn renames_move_usage_between_quotas() {
     let mounted = Mounted::new();
     for dir in ["a", "b"] {
         fs::create_dir(mounted.join(dir)).unwrap();
-        run_ok(&mounted.home, &["quota", "set", &format!("/{dir}")]);
+        mounted.home.run_ok(&["quota", "set", &format!("/{dir}")]);
     }
     fs::write(mounted.join("a/f"), vec![7; 3 * MIB as usize]).unwrap();
     assert_eq!(used_space(&mounted.home, "/a"), 3 * MIB);
@@ -181,7 +167,7 @@ fn renames_move_usage_between_quotas() {
     assert_eq!(fs::read(mounted.join("a/d/g")).unwrap(), b"x");
     assert_eq!(used_space(&mounted.home, "/a"), 2 * 4096);
     assert_eq!(used_space(&mounted.home, "/b"), 3 * MIB);
-    run_ok(&mounted.home, &["quota", "check"]);
+    mounted.home.run_ok(&["quota", "check"]);
 }
 
 /// A small deterministic generator (xorshift64*), so a failure replays.
@@ -203,15 +189,13 @@ fn quota_check_agrees_with_the_tree_after_random_operations() {
     for dir in dirs {
         fs::create_dir(mounted.join(dir)).unwrap();
     }
-    run_ok(
-        &mounted.home,
-        &["quota", "set", "/q1", "--inodes", "100000"],
-    );
-    run_ok(
-        &mounted.home,
-        &["quota", "set", "/q1/n", "--capacity", "1G"],
-    );
-    run_ok(&mounted.home, &["quota", "set", "/q2"]);
+    mounted
+        .home
+        .run_ok(&["quota", "set", "/q1", "--inodes", "100000"]);
+    mounted
+        .home
+        .run_ok(&["quota", "set", "/q1/n", "--capacity", "1G"]);
+    mounted.home.run_ok(&["quota", "set", "/q2"]);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let pick = |rng: &mut Rng| {
         let dir = dirs[rng.below(dirs.len() as u64) as usize];
@@ -235,7 +219,7 @@ fn quota_check_agrees_with_the_tree_after_random_operations() {
             _ => fs::hard_link(&path, pick(&mut rng)),
         };
     }
-    let report = run_ok(&mounted.home, &["quota", "check"]);
+    let report = mounted.home.run_ok(&["quota", "check"]);
     assert_eq!(
         report.lines().filter(|l| l.starts_with("ok")).count(),
         3,

@@ -524,7 +524,7 @@ impl Meta {
     }
 }
 
-async fn has_entries(txn: &mut AnyTxn, dir: u64) -> Result<bool> {
+pub(crate) async fn has_entries(txn: &mut AnyTxn, dir: u64) -> Result<bool> {
     let prefix = keys::entries(dir);
     Ok(!txn
         .scan(&prefix, &crate::engine::prefix_end(&prefix), 1)

@@ -188,7 +188,7 @@ pub(crate) async fn move_charge(
         return Ok(());
     }
     let whole = match attr.kind {
-        FileKind::Dir => owns_quota(ino, attr) || !has_entries(txn, ino).await?,
+        FileKind::Dir => owns_quota(ino, attr) || !crate::namespace::has_entries(txn, ino).await?,
         _ => !other_names,
     };
     if !whole {
@@ -203,14 +203,6 @@ pub(crate) fn forget(txn: &mut AnyTxn, ino: u64, attr: &Attr) -> Result<()> {
         txn.delete(&keys::quota(ino))?;
     }
     Ok(())
-}
-
-async fn has_entries(txn: &mut AnyTxn, dir: u64) -> Result<bool> {
-    let prefix = keys::entries(dir);
-    Ok(!txn
-        .scan(&prefix, &crate::engine::prefix_end(&prefix), 1)
-        .await?
-        .is_empty())
 }
 
 impl Meta {

@@ -135,6 +135,18 @@ impl Home {
         self.command(args).output().expect("run datenlord")
     }
 
+    /// `datenlord ARGS`, which must succeed; its standard output.
+    pub fn run_ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "datenlord {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// `datenlord ARGS` with this home and environment.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(binary());
