@@ -120,13 +120,9 @@ fn now_secs() -> i64 {
     Timespec::now().sec
 }
 
-async fn get_record(txn: &mut AnyTxn, root: u64) -> Result<Option<CloneRecord>> {
-    match txn.get(&keys::clone_root(root)).await? {
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| MetaError::Corrupt(format!("clone record {root}: {e}"))),
-        None => Ok(None),
-    }
+fn decode_record(root: u64, bytes: &[u8]) -> Result<CloneRecord> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| MetaError::Corrupt(format!("clone record {root}: {e}")))
 }
 
 pub(crate) fn put_record(txn: &mut AnyTxn, root: u64, record: &CloneRecord) -> Result<()> {
@@ -546,11 +542,9 @@ impl Meta {
     pub async fn clones(&self) -> Result<Vec<(u64, CloneRecord)>> {
         read_txn!(self, |txn| {
             let mut out = Vec::new();
-            for (key, _) in scan_prefix(&mut txn, keys::CLONE_PREFIX).await? {
-                if let Some(root) = keys::u64_at(&key, keys::CLONE_PREFIX.len())
-                    && let Some(record) = get_record(&mut txn, root).await?
-                {
-                    out.push((root, record));
+            for (key, value) in scan_prefix(&mut txn, keys::CLONE_PREFIX).await? {
+                if let Some(root) = keys::u64_at(&key, keys::CLONE_PREFIX.len()) {
+                    out.push((root, decode_record(root, &value)?));
                 }
             }
             Ok(out)
@@ -602,8 +596,7 @@ async fn remove_batch(txn: &mut AnyTxn, dir: u64, root: u64) -> Result<(bool, Ve
     for (key, value) in txn.scan(&prefix, &prefix_end(&prefix), 16).await? {
         let dirent = Dirent::decode(&value)?;
         if dirent.kind == FileKind::Dir {
-            let inner = keys::entries(dirent.ino);
-            if !txn.scan(&inner, &prefix_end(&inner), 1).await?.is_empty() {
+            if crate::namespace::has_entries(txn, dirent.ino).await? {
                 subdirs.push(dirent.ino);
                 continue;
             }
@@ -619,7 +612,7 @@ async fn remove_batch(txn: &mut AnyTxn, dir: u64, root: u64) -> Result<(bool, Ve
             break;
         }
     }
-    let empty = subdirs.is_empty() && txn.scan(&prefix, &prefix_end(&prefix), 1).await?.is_empty();
+    let empty = subdirs.is_empty() && !crate::namespace::has_entries(txn, dir).await?;
     if empty && dir == root {
         crate::namespace::remove_inode(txn, dir, &attr).await?;
     } else if removed {
