@@ -88,9 +88,9 @@ step "fuzz targets build" env CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}
 # (`--workspace` with the test names keeps the build of the first step: selecting packages
 # would build their dependencies again with other features.)
 step "metadata rules and core on the memory engine" env DATENLORD_TEST_ENGINE=memory \
-    cargo test --locked --workspace --test meta --test quota_rules --test clone_rules --test model --test core_posix
+    cargo test --locked --workspace --test meta --test quota_rules --test clone_rules --test trash_rules --test model --test core_posix
 step "metadata rules and core with injected faults" env DATENLORD_TEST_ENGINE=faulty \
-    PROPTEST_CASES=8 cargo test --locked --workspace --test meta --test quota_rules --test clone_rules --test model --test core_posix
+    PROPTEST_CASES=8 cargo test --locked --workspace --test meta --test quota_rules --test clone_rules --test trash_rules --test model --test core_posix
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
@@ -131,7 +131,7 @@ mkdir "$s3_root/datenlord-tests"
 # representative 16 sequences of the model; PROPTEST_CASES=48 is the default run by hand), on
 # etcd.
 step "metadata rules on etcd" env DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" \
-    cargo test --locked --workspace --test meta --test quota_rules --test clone_rules --test engine
+    cargo test --locked --workspace --test meta --test quota_rules --test clone_rules --test trash_rules --test engine
 step "core without a mount on etcd" env DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" \
     PROPTEST_CASES=16 cargo test --locked --workspace --test model --test core_posix
 

@@ -33,14 +33,16 @@ pub fn format(args: FormatArgs) -> Result<ExitCode> {
         &storage,
         block_size as u32,
         &args.name,
+        args.trash_days,
         args.force,
     ))?;
     println!(
-        "volume {} ({}) formatted\n  metadata   {meta}\n  storage    {}\n  block size {}",
+        "volume {} ({}) formatted\n  metadata   {meta}\n  storage    {}\n  block size {}\n  trash      {}",
         volume.name,
         volume.uuid,
         volume.storage,
-        human(u64::from(volume.block_size))
+        human(u64::from(volume.block_size)),
+        trash_days(volume.trash_days)
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -61,6 +63,15 @@ pub fn umount(args: UmountArgs) -> Result<ExitCode> {
             ),
             _ => Err(err).with_context(|| format!("unmounting {}", path.display())),
         },
+    }
+}
+
+/// How a volume's trash setting reads.
+fn trash_days(days: u32) -> String {
+    match days {
+        0 => "off (deleted files go at once)".into(),
+        1 => "deleted files kept 1 day".into(),
+        n => format!("deleted files kept {n} days"),
     }
 }
 
@@ -118,6 +129,7 @@ pub fn status(args: StatusArgs) -> Result<ExitCode> {
         println!("metadata   {url}");
         println!("storage    {}", volume.storage);
         println!("block size {}", human(u64::from(volume.block_size)));
+        println!("trash      {}", trash_days(volume.trash_days));
         println!("used       {} in {} inodes", human(usage.space), usage.inodes);
         if let Some(cap) = capacity {
             println!("storage    {} free of {}", human(cap.free), human(cap.total));

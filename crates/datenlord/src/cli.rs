@@ -40,6 +40,7 @@ pub enum Command {
     Dump(DumpArgs),
     Load(LoadArgs),
     Snapshot(SnapshotArgs),
+    Trash(TrashArgs),
 }
 
 /// Where a volume's metadata lives.
@@ -58,6 +59,7 @@ pub struct MetaArg {
     datenlord format myvol\n  \
     datenlord format --meta sqlite:///var/lib/dl/meta.db --storage file:///data/dl-blocks myvol\n  \
     datenlord format --block-size 1M --storage memory:// scratch\n  \
+    datenlord format --trash-days 7 myvol                    # keep deleted files a week\n  \
     AWS_ACCESS_KEY_ID=K AWS_SECRET_ACCESS_KEY=S datenlord format \\\n      \
     --storage 's3://bucket/dl?endpoint=http://127.0.0.1:9000&region=us-east-1' s3vol")]
 pub struct FormatArgs {
@@ -71,6 +73,10 @@ pub struct FormatArgs {
     /// Size of a block (64K to 16M, a power of two); fixed once data is written.
     #[arg(long, value_name = "SIZE", default_value = "4M")]
     pub block_size: String,
+    /// Days a deleted or replaced file stays in the trash (/.trash, root only) before it is
+    /// purged; 0 deletes at once [default: 1; an existing volume keeps its own]
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(0..=3650))]
+    pub trash_days: Option<u32>,
     /// Change the settings of an existing volume.
     #[arg(long)]
     pub force: bool,
@@ -557,6 +563,60 @@ pub struct SnapshotArgs {
     pub meta: MetaArg,
     #[command(subcommand)]
     pub action: SnapshotAction,
+}
+
+/// Deleted and replaced files kept for the volume's trash days (`format --trash-days`):
+/// list, restore or purge them.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "A file's last name, a removed directory and a file replaced by a rename or \
+    an S3 PUT go to the trash (mounts show it to root as /.trash), one directory per hour \
+    (YYYY-MM-DD-HH, UTC), named PARENT-INODE-NAME; it leaves its quota but still counts in the \
+    volume's usage, until a mount purges its hour after the trash days. Restoring puts an entry \
+    back under its name in the directory it left (directories first, so a removed tree comes \
+    back whole); `mv /mnt/.trash/HOUR/ENTRY DEST` works too.\n\n\
+    Examples:\n  \
+    datenlord trash list\n  \
+    datenlord trash restore 2026-12-01-22/1-4711-report.pdf\n  \
+    datenlord trash restore --hour 2026-12-01-22     # everything deleted in that hour\n  \
+    datenlord trash purge                            # what has expired, now\n  \
+    datenlord trash purge --all                      # everything"
+)]
+pub struct TrashArgs {
+    #[command(flatten)]
+    pub meta: MetaArg,
+    #[command(subcommand)]
+    pub action: TrashAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrashAction {
+    /// Show what the trash holds, oldest first.
+    List {
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put entries back where they were deleted from.
+    Restore {
+        /// Entries as `list` shows them: HOUR/NAME.
+        entries: Vec<String>,
+        /// Every entry of this hour (YYYY-MM-DD-HH); may be repeated.
+        #[arg(long, value_name = "HOUR")]
+        hour: Vec<String>,
+        /// Every entry of the trash.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Delete for good what the trash days no longer keep (or more).
+    Purge {
+        /// Everything in the trash.
+        #[arg(long)]
+        all: bool,
+        /// Hours that ended more than this many days ago [default: the volume's trash days]
+        #[arg(long, value_name = "DAYS", conflicts_with = "all")]
+        older_than: Option<u32>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

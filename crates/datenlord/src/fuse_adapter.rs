@@ -11,7 +11,7 @@ use datenlord_fuse::reply::{
     Statfs, Timespec as FuseTime,
 };
 use datenlord_fuse::{Errno, Filesystem, Request, Result, op};
-use datenlord_meta::{Attr, Caller, FileKind, NewInode, SetAttr, Timespec};
+use datenlord_meta::{Attr, Caller, FileKind, NewInode, ROOT_INO, SetAttr, Timespec};
 use datenlord_vfs::{LockRange, Vfs, VfsError};
 
 use crate::cache_ioctl;
@@ -37,6 +37,9 @@ pub struct FuseAdapter {
 }
 
 const BLOCK: u32 = 4096;
+
+/// The name the trash has at the volume's root.
+const TRASH_NAME: &[u8] = b".trash";
 
 fn errno(err: VfsError) -> Errno {
     Errno::from_raw(err.errno())
@@ -73,7 +76,7 @@ fn file_attr(ino: u64, attr: &Attr) -> FileAttr {
         ctime: time(attr.ctime),
         btime: None,
         mode: attr.mode(),
-        nlink: attr.nlink,
+        nlink: attr.visible_nlink(),
         uid: attr.uid,
         gid: attr.gid,
         rdev: attr.rdev,
@@ -93,6 +96,16 @@ impl FuseAdapter {
             coherence,
             inodes,
         }
+    }
+
+    /// The volume's trash, which no entry names: `/.trash` at the volume's root (only root
+    /// may enter it: it is `drwx------ root root`), unless a real entry has that name.
+    async fn trash_entry(&self) -> Result<Entry> {
+        let Some(trash) = self.vfs.meta().trash_dir() else {
+            return Ok(Entry::negative(self.ttl.entry));
+        };
+        let attr = self.vfs.getattr(trash).await.map_err(errno)?;
+        Ok(self.entry(trash, &attr))
     }
 
     fn entry(&self, ino: u64, attr: &Attr) -> Entry {
@@ -186,12 +199,16 @@ impl Filesystem for FuseAdapter {
     }
 
     async fn lookup(&self, _req: &Request<'_>, op: op::Lookup<'_>) -> Result<Entry> {
-        match self
-            .vfs
-            .lookup(self.inodes.map(op.parent), op.name.as_bytes())
-            .await
-        {
+        let parent = self.inodes.map(op.parent);
+        match self.vfs.lookup(parent, op.name.as_bytes()).await {
             Ok((ino, attr)) => Ok(self.entry(ino, &attr)),
+            Err(err)
+                if err.errno() == libc::ENOENT
+                    && parent == ROOT_INO
+                    && op.name.as_bytes() == TRASH_NAME =>
+            {
+                self.trash_entry().await
+            }
             // The kernel may cache the absence as long as a name (create looks up twice).
             Err(err) if err.errno() == libc::ENOENT => Ok(Entry::negative(self.ttl.entry)),
             Err(err) => Err(errno(err)),

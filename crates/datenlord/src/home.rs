@@ -78,7 +78,7 @@ pub fn new_uuid() -> String {
 }
 
 /// The settings of a new volume.
-pub fn new_volume(name: &str, storage: &StorageUrl, block_size: u32) -> Volume {
+pub fn new_volume(name: &str, storage: &StorageUrl, block_size: u32, trash_days: u32) -> Volume {
     Volume {
         name: name.to_string(),
         uuid: new_uuid(),
@@ -86,15 +86,21 @@ pub fn new_volume(name: &str, storage: &StorageUrl, block_size: u32) -> Volume {
         block_size,
         created: Timespec::now().sec,
         version: FORMAT_VERSION,
+        trash_days,
     }
 }
 
-/// Formats a volume (see `datenlord format`).
+/// Days a deleted file stays in the trash of a new volume.
+pub const DEFAULT_TRASH_DAYS: u32 = 1;
+
+/// Formats a volume (see `datenlord format`); without `trash_days` an existing volume keeps
+/// its own, a new one gets [`DEFAULT_TRASH_DAYS`].
 pub async fn format(
     meta: &MetaUrl,
     storage: &StorageUrl,
     block_size: u32,
     name: &str,
+    trash_days: Option<u32>,
     force: bool,
 ) -> Result<Volume> {
     let store = BlockStore::open(storage, block_size, true)?;
@@ -103,7 +109,14 @@ pub async fn format(
         .await
         .with_context(|| format!("storage {storage} is not writable"))?;
     let kv = meta.open(true).await?;
-    let volume = new_volume(name, storage, block_size);
+    let trash_days = match trash_days {
+        Some(days) => days,
+        None => match Meta::open(kv.clone()).await {
+            Ok(existing) => existing.volume().trash_days,
+            Err(_) => DEFAULT_TRASH_DAYS,
+        },
+    };
+    let volume = new_volume(name, storage, block_size, trash_days);
     Ok(Meta::format(&kv, &volume, force).await?)
 }
 
@@ -117,6 +130,7 @@ pub async fn open(meta_arg: Option<&str>) -> Result<(Meta, BlockStore)> {
             &default_storage(),
             DEFAULT_BLOCK_SIZE,
             "default",
+            None,
             false,
         )
         .await

@@ -20,6 +20,7 @@ mod mount;
 mod mount_helper;
 mod progress;
 mod quota;
+mod trash;
 mod warmup;
 
 use clap::Parser;
@@ -79,6 +80,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Dump(args) => dump::dump(args),
         cli::Command::Load(args) => dump::load(args),
         cli::Command::Snapshot(args) => clone::snapshot(args),
+        cli::Command::Trash(args) => trash::run(args),
     };
     report(result)
 }

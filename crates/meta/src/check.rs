@@ -193,14 +193,15 @@ impl Meta {
                 }
             }
             let mut counted: BTreeMap<u64, u64> = BTreeMap::new();
-            let trash: BTreeSet<u64> = scan_prefix(&mut txn, keys::TRASH_PREFIX)
+            let dropping: BTreeSet<u64> = scan_prefix(&mut txn, keys::DROPPING_PREFIX)
                 .await?
                 .iter()
                 .filter_map(|(key, _)| keys::u64_at(key, 1))
                 .collect();
             for (key, value) in scan_prefix(&mut txn, keys::CHUNK_PREFIX).await? {
                 let ino = keys::u64_at(&key, 1).unwrap_or(0);
-                if !trash.contains(&ino) && attrs.get(&ino).is_none_or(|a| a.kind != FileKind::File)
+                if !dropping.contains(&ino)
+                    && attrs.get(&ino).is_none_or(|a| a.kind != FileKind::File)
                 {
                     report
                         .problems

@@ -221,11 +221,11 @@ impl Meta {
 
     /// Drops the chunks of deleted files, and the references of replaced or dropped slices,
     /// that did not fit in their transaction; returns how many records it finished.
-    pub async fn purge_trash(&self) -> Result<usize> {
+    pub async fn drop_deleted_chunks(&self) -> Result<usize> {
         let inodes: Vec<u64> = read_txn!(self, |txn| {
-            let end = crate::engine::prefix_end(keys::TRASH_PREFIX);
+            let end = crate::engine::prefix_end(keys::DROPPING_PREFIX);
             Ok(txn
-                .scan(keys::TRASH_PREFIX, &end, 64)
+                .scan(keys::DROPPING_PREFIX, &end, 64)
                 .await?
                 .iter()
                 .filter_map(|(key, _)| keys::u64_at(key, 1))
@@ -236,7 +236,7 @@ impl Meta {
                 let done = write_txn!(self, |txn| {
                     let done = drop_chunks(&mut txn, ino).await?;
                     if done {
-                        txn.delete(&keys::trash(ino))?;
+                        txn.delete(&keys::dropping(ino))?;
                     }
                     Ok(done)
                 })?;

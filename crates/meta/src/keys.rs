@@ -62,7 +62,7 @@ pub const PENDING_PREFIX: &[u8] = b"P";
 /// `"X" ino name`: an extended attribute's value (POSIX ACLs included).
 pub const XATTR_PREFIX: &[u8] = b"X";
 /// `"T" ino`: a deleted file whose chunks are still being dropped (empty value).
-pub const TRASH_PREFIX: &[u8] = b"T";
+pub const DROPPING_PREFIX: &[u8] = b"T";
 /// `"L" ino kind:u8 session owner`: one lock owner's locks on a file (kind 0: POSIX, 1: flock).
 pub const LOCK_PREFIX: &[u8] = b"L";
 /// `"G" ino chunk:u32`: slices whose references are still to be dropped, in batches.
@@ -178,8 +178,8 @@ pub fn garbage(ino: u64, index: u32) -> Vec<u8> {
 }
 
 /// `"T" ino`: deleted file `ino` still has chunks to drop.
-pub fn trash(ino: u64) -> Vec<u8> {
-    id_key(TRASH_PREFIX, ino)
+pub fn dropping(ino: u64) -> Vec<u8> {
+    id_key(DROPPING_PREFIX, ino)
 }
 
 /// `"L" ino kind session owner`: the locks that the kernel's lock owner `owner` of mount

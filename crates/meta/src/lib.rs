@@ -23,6 +23,7 @@ mod namespace;
 mod quota;
 mod session;
 mod snapshot;
+mod trash;
 pub mod volume;
 mod watch;
 mod xattr;
@@ -45,6 +46,7 @@ pub use namespace::{
 pub use quota::{QuotaCheck, QuotaLimits};
 pub use session::SessionInfo;
 pub use snapshot::SnapshotInfo;
+pub use trash::{TrashEntry, hour_name, hour_start};
 pub use volume::{DEFAULT_BLOCK_SIZE, FORMAT_VERSION, Volume};
 pub use watch::{Change, Watch};
 pub use xattr::{XATTR_CREATE, XATTR_REPLACE};

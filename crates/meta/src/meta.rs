@@ -197,21 +197,28 @@ pub struct Meta {
     op_nanos: AtomicU64,
     /// Run every transaction body once more, thrown away, before each attempt (tests).
     pub(crate) rehearse: bool,
+    /// The trash's reserved directory, when the volume has one (see `trash.rs`).
+    pub(crate) trash: Option<u64>,
 }
 
 impl Meta {
-    /// Formats a volume: writes its settings and the root directory. Formatting again with
-    /// the same settings changes nothing; other settings need `force`, and the block size can
-    /// never change once data was written.
+    /// Formats a volume: writes its settings, the root directory and the trash's. Formatting
+    /// again with the same settings changes nothing but the trash days; other settings need
+    /// `force`, and the block size can never change once data was written.
     pub async fn format(kv: &AnyEngine, volume: &Volume, force: bool) -> Result<Volume> {
         let kv = kv.clone();
         let holder = Self::with_volume(kv, volume.clone());
-        write_txn!(holder, |txn| {
+        let formatted = write_txn!(holder, |txn| {
             if let Some(old) = txn.get(keys::VOLUME).await? {
                 let old = decode_volume(&old)?;
                 let diffs = old.differences(volume);
                 if diffs.is_empty() {
-                    return Ok(old);
+                    let kept = Volume {
+                        trash_days: volume.trash_days,
+                        ..old
+                    };
+                    put_volume(&mut txn, &kept)?;
+                    return Ok(kept);
                 }
                 if !force {
                     return Err(MetaError::Refused(format!(
@@ -251,6 +258,7 @@ impl Meta {
                 ctime: now,
                 parent: ROOT_INO,
                 quota: 0,
+                trashed: false,
             };
             put_attr(&mut txn, ROOT_INO, &root)?;
             txn.put(&keys::counter(keys::NEXT_INODE), &encode_u64(ROOT_INO + 1))?;
@@ -261,7 +269,9 @@ impl Meta {
                 &encode_u64(charged(FileKind::Dir, 0) as u64),
             )?;
             Ok(volume.clone())
-        })
+        })?;
+        holder.reserved_dir(crate::trash::TRASH).await?;
+        Ok(formatted)
     }
 
     /// Opens a formatted volume.
@@ -273,6 +283,10 @@ impl Meta {
             ));
         };
         let volume = decode_volume(&bytes)?;
+        let trash = match txn.get(&keys::reserved(crate::trash::TRASH)).await? {
+            Some(bytes) => Some(crate::model::decode_u64(&bytes, "reserved directory")?),
+            None => None,
+        };
         if volume.version > FORMAT_VERSION {
             return Err(MetaError::Corrupt(format!(
                 "volume {} uses metadata format {} but this release reads up to {FORMAT_VERSION}",
@@ -280,7 +294,10 @@ impl Meta {
             )));
         }
         drop(txn);
-        Ok(Self::with_volume(kv, volume))
+        Ok(Self {
+            trash,
+            ..Self::with_volume(kv, volume)
+        })
     }
 
     fn with_volume(kv: AnyEngine, volume: Volume) -> Self {
@@ -293,6 +310,7 @@ impl Meta {
             ops: AtomicU64::new(0),
             op_nanos: AtomicU64::new(0),
             rehearse: cfg!(test),
+            trash: None,
         }
     }
 
@@ -486,6 +504,7 @@ mod tests {
             block_size: 1 << 20,
             created: 0,
             version: FORMAT_VERSION,
+            trash_days: 0,
         };
         Meta::format(&kv, &volume, false).await.unwrap();
         (dir, Meta::open(kv).await.unwrap())

@@ -165,10 +165,15 @@ pub struct Attr {
     /// of what it holds: its own, when it has one (then it is itself charged to that quota's
     /// enclosing one), else the one it is charged to.
     pub quota: u64,
+    /// Its last name went to the trash: the trash's entry is one of its `nlink` links, but not
+    /// one a program counts ([`Attr::visible_nlink`]).
+    pub trashed: bool,
 }
 
-const ATTR_VERSION: u8 = 2;
-const ATTR_LEN: usize = 1 + 1 + 2 + 4 * 3 + 8 + 4 + 12 * 3 + 8 + 8;
+const ATTR_VERSION: u8 = 3;
+const ATTR_LEN: usize = 1 + 1 + 2 + 4 * 3 + 8 + 4 + 12 * 3 + 8 + 8 + 1;
+/// The flag byte's bit for [`Attr::trashed`].
+const FLAG_TRASHED: u8 = 1;
 
 impl Attr {
     /// The full `st_mode`.
@@ -176,8 +181,13 @@ impl Attr {
         self.kind.mode_bits() | u32::from(self.perm)
     }
 
-    /// The stored record: a version byte, then the fields in order, big-endian (80 bytes;
-    /// version 1, without the quota, is read too).
+    /// The link count programs see: a file whose last name went to the trash has none.
+    pub fn visible_nlink(&self) -> u32 {
+        self.nlink.saturating_sub(u32::from(self.trashed))
+    }
+
+    /// The stored record: a version byte, then the fields in order, big-endian, the flags
+    /// last (81 bytes; version 1, without the quota, and 2, without the flags, are read too).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(ATTR_LEN);
         out.push(ATTR_VERSION);
@@ -194,6 +204,7 @@ impl Attr {
         }
         out.extend_from_slice(&self.parent.to_be_bytes());
         out.extend_from_slice(&self.quota.to_be_bytes());
+        out.push(if self.trashed { FLAG_TRASHED } else { 0 });
         out
     }
 
@@ -202,7 +213,7 @@ impl Attr {
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let mut r = Reader::new(bytes, "inode attributes");
         let version = r.u8()?;
-        if version != ATTR_VERSION && version != 1 {
+        if !(1..=ATTR_VERSION).contains(&version) {
             return Err(MetaError::Corrupt(format!(
                 "inode attributes of version {version} (this release reads {ATTR_VERSION})"
             )));
@@ -222,6 +233,7 @@ impl Attr {
         }
         let parent = r.u64()?;
         let quota = if version == 1 { 0 } else { r.u64()? };
+        let flags = if version < 3 { 0 } else { r.u8()? };
         Ok(Self {
             kind,
             perm,
@@ -235,6 +247,7 @@ impl Attr {
             ctime: times[2],
             parent,
             quota,
+            trashed: flags & FLAG_TRASHED != 0,
         })
     }
 }
@@ -471,15 +484,30 @@ mod tests {
             ctime: Timespec::now(),
             parent: 42,
             quota: 9,
+            trashed: true,
         };
         let bytes = attr.encode();
         assert_eq!(bytes.len(), ATTR_LEN);
         assert_eq!(Attr::decode(&bytes).unwrap(), attr);
+        assert_eq!(attr.visible_nlink(), 2);
         assert!(Attr::decode(&bytes[..10]).is_err());
-        // A record of version 1 has no quota.
-        let mut old = bytes[..ATTR_LEN - 8].to_vec();
+        // A record of version 2 has no flags, one of version 1 no quota either.
+        let mut old = bytes[..ATTR_LEN - 1].to_vec();
+        old[0] = 2;
+        let untrashed = Attr {
+            trashed: false,
+            ..attr
+        };
+        assert_eq!(Attr::decode(&old).unwrap(), untrashed);
+        old.truncate(ATTR_LEN - 9);
         old[0] = 1;
-        assert_eq!(Attr::decode(&old).unwrap(), Attr { quota: 0, ..attr });
+        assert_eq!(
+            Attr::decode(&old).unwrap(),
+            Attr {
+                quota: 0,
+                ..untrashed
+            }
+        );
     }
 
     #[test]

@@ -196,6 +196,7 @@ impl Meta {
                 ctime: now,
                 parent,
                 quota: dir.quota,
+                trashed: false,
             };
             put_attr(&mut txn, ino, &attr)?;
             if let (FileKind::Symlink, Some(target)) = (new.kind, new.target) {
@@ -309,7 +310,9 @@ impl Meta {
             let replaced = match old {
                 Some(old) => Some(Removed {
                     ino: old.ino,
-                    attr: drop_link(&mut txn, old.ino, now, open).await?,
+                    attr: self
+                        .drop_name(&mut txn, (parent, &dir), name, old.ino, now, open)
+                        .await?,
                 }),
                 None => None,
             };
@@ -351,7 +354,9 @@ impl Meta {
             dir.mtime = now;
             dir.ctime = now;
             put_attr(&mut txn, parent, &dir)?;
-            let attr = drop_link(&mut txn, dirent.ino, now, open).await?;
+            let attr = self
+                .drop_name(&mut txn, (parent, &dir), name, dirent.ino, now, open)
+                .await?;
             Ok(Removed {
                 ino: dirent.ino,
                 attr,
@@ -377,7 +382,12 @@ impl Meta {
             let now = Timespec::now();
             let mut attr = get_attr(&mut txn, dirent.ino).await?;
             txn.delete(&keys::entry(parent, name))?;
-            remove_inode(&mut txn, dirent.ino, &attr).await?;
+            let trashed = self
+                .trash_dir_entry(&mut txn, (parent, &dir), name, dirent.ino, &mut attr, now)
+                .await?;
+            if !trashed {
+                remove_inode(&mut txn, dirent.ino, &attr).await?;
+            }
             attr.nlink = 0;
             attr.ctime = now;
             dir.nlink = dir.nlink.saturating_sub(1);
@@ -411,7 +421,8 @@ impl Meta {
         check_name(new_name)?;
         write_txn!(self, |txn| {
             let from_quota = get_dir(&mut txn, parent).await?.quota;
-            let to_quota = get_dir(&mut txn, new_parent).await?.quota;
+            let to_dir = get_dir(&mut txn, new_parent).await?;
+            let to_quota = to_dir.quota;
             let Some(bytes) = txn.get(&keys::entry(parent, name)).await? else {
                 return errno(libc::ENOENT);
             };
@@ -473,7 +484,15 @@ impl Meta {
                         attr.nlink = 0;
                         attr
                     } else {
-                        drop_link(&mut txn, dst.ino, now, open).await?
+                        self.drop_name(
+                            &mut txn,
+                            (new_parent, &to_dir),
+                            new_name,
+                            dst.ino,
+                            now,
+                            open,
+                        )
+                        .await?
                     };
                     replaced = Some(Removed { ino: dst.ino, attr });
                 }
@@ -559,6 +578,8 @@ async fn move_inode(
     crate::quota::move_charge(txn, ino, &mut attr, quota, other_names).await?;
     attr.parent = parent;
     attr.ctime = now;
+    // Renamed out of the trash: restored (and inside it, counted as any name there).
+    attr.trashed = false;
     put_attr(txn, ino, &attr)
 }
 
@@ -630,7 +651,7 @@ pub(crate) async fn remove_inode(txn: &mut AnyTxn, ino: u64, attr: &Attr) -> Res
         FileKind::Symlink => txn.delete(&keys::symlink(ino))?,
         // A large file's chunks may not fit in this transaction: the rest go in the background.
         FileKind::File if !crate::chunk::drop_chunks(txn, ino).await? => {
-            txn.put(&keys::trash(ino), &[])?;
+            txn.put(&keys::dropping(ino), &[])?;
         }
         _ => {}
     }

@@ -30,7 +30,7 @@ pub struct SnapshotInfo {
 
 impl Meta {
     /// The reserved directory `name` (no entry names it), made on first use.
-    async fn reserved_dir(&self, name: &str) -> Result<u64> {
+    pub(crate) async fn reserved_dir(&self, name: &str) -> Result<u64> {
         let key = keys::reserved(name);
         let found = read_txn!(self, |txn| match txn.get(&key).await? {
             Some(bytes) => Ok(Some(crate::model::decode_u64(
@@ -61,6 +61,7 @@ impl Meta {
                 ctime: now,
                 parent: ino,
                 quota: 0,
+                trashed: false,
             };
             put_attr(&mut txn, ino, &attr)?;
             crate::quota::charge(

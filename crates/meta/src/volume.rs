@@ -20,6 +20,9 @@ pub struct Volume {
     pub created: i64,
     /// The metadata format version.
     pub version: u32,
+    /// Days a deleted file stays in the trash (0: none; volumes of older releases).
+    #[serde(default)]
+    pub trash_days: u32,
 }
 
 /// The metadata format this release writes.

@@ -3,39 +3,10 @@
 
 mod common;
 
-use common::{ME, NONE_OPEN, dir, file, fresh};
-use datenlord_meta::{
-    ChunkSlice, FileKind, Meta, NewInode, NewObject, QuotaLimits, ROOT_INO, Slice, Timespec,
-};
+use common::{ME, NONE_OPEN, dir, file, fresh, write};
+use datenlord_meta::{FileKind, Meta, NewInode, QuotaLimits, ROOT_INO};
 
 const BUILDER: (&str, &str) = ("test-host", "");
-
-/// Writes `len` bytes (one new object) at the start of `ino`.
-async fn write(meta: &Meta, ino: u64, len: u32) -> u64 {
-    let id = meta.next_object().await.unwrap();
-    let object = NewObject {
-        session: 7,
-        id,
-        len: u64::from(len),
-    };
-    meta.intend_object(object).await.unwrap();
-    let slice = Slice {
-        pos: 0,
-        len,
-        object: id,
-        offset: 0,
-    };
-    meta.commit_write(
-        ino,
-        object,
-        &[ChunkSlice { chunk: 0, slice }],
-        u64::from(len),
-        Timespec::now(),
-    )
-    .await
-    .unwrap();
-    id
-}
 
 async fn lookup(meta: &Meta, parent: u64, name: &[u8]) -> u64 {
     meta.lookup(parent, name).await.unwrap().0

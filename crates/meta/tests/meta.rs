@@ -83,7 +83,7 @@ async fn create_lookup_and_names() {
     assert_eq!(attr.size, 1);
     assert_eq!(meta.readlink(link).await.unwrap(), b"a");
     assert_eq!(meta.readlink(ino).await.unwrap_err().errno(), libc::EINVAL);
-    assert_eq!(meta.usage().await.unwrap().inodes, 3);
+    assert_eq!(meta.usage().await.unwrap().inodes, 4);
 }
 
 #[tokio::test]
@@ -239,7 +239,7 @@ async fn data_slices_truncate_clone_and_references() {
         .await
         .unwrap();
     assert_eq!(attr.size, 100);
-    assert_eq!(meta.usage().await.unwrap().space, 8192);
+    assert_eq!(meta.usage().await.unwrap().space, 12288);
     let expired = datenlord_meta::NewObject {
         session: 7,
         id: meta.next_object().await.unwrap(),
@@ -291,7 +291,7 @@ async fn data_slices_truncate_clone_and_references() {
     meta.unlink(ROOT_INO, b"copy", &NONE_OPEN).await.unwrap();
     assert_eq!(meta.doomed_objects(10).await.unwrap(), vec![(object, 100)]);
     meta.forget_object(object).await.unwrap();
-    assert_eq!(meta.usage().await.unwrap().space, 4096);
+    assert_eq!(meta.usage().await.unwrap().space, 8192);
 }
 
 #[tokio::test]
@@ -417,7 +417,7 @@ async fn concurrent_creates_in_one_directory_all_land() {
         task.await.unwrap();
     }
     assert_eq!(meta.readdir(dir).await.unwrap().len(), 200);
-    assert_eq!(meta.usage().await.unwrap().inodes, 202);
+    assert_eq!(meta.usage().await.unwrap().inodes, 203);
     let report = meta.check(false).await.unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 }
@@ -460,13 +460,13 @@ async fn large_files_are_cut_and_deleted_in_steps() {
     let cut_at = 100 * datenlord_meta::CHUNK_SIZE + 10;
     let attr = meta.truncate(ino, cut_at, Timespec::now()).await.unwrap();
     assert_eq!(attr.size, cut_at);
-    while meta.purge_trash().await.unwrap() > 0 {}
+    while meta.drop_deleted_chunks().await.unwrap() > 0 {}
     assert_eq!(meta.doomed_objects(1000).await.unwrap().len(), 199);
     assert_eq!(meta.chunk(ino, 100).await.unwrap().len(), 2, "data + hole");
     assert!(meta.chunk(ino, 101).await.unwrap().is_empty());
 
     meta.unlink(ROOT_INO, b"big", &NONE_OPEN).await.unwrap();
-    while meta.purge_trash().await.unwrap() > 0 {}
+    while meta.drop_deleted_chunks().await.unwrap() > 0 {}
     assert_eq!(
         meta.doomed_objects(1000).await.unwrap().len(),
         CHUNKS as usize
@@ -651,7 +651,7 @@ async fn fsck_counts_each_inode_once() {
     }
     let report = meta.check(false).await.unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
-    assert_eq!((report.inodes, report.directories, report.files), (5, 2, 3));
+    assert_eq!((report.inodes, report.directories, report.files), (6, 3, 3));
 }
 
 #[tokio::test]

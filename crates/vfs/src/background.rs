@@ -1,6 +1,6 @@
 //! Work a mount does on its own: renewing its session's heartbeat, ending the sessions of dead
 //! mounts, dropping deleted files' chunks and unreferenced objects' blocks, flushing buffers
-//! that sat too long, compacting.
+//! that sat too long, compacting, purging the trash.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +9,9 @@ use crate::Vfs;
 
 /// Objects deleted per round.
 const DELETE_BATCH: usize = 1000;
+
+/// How often a mount looks for hours of the trash that have expired.
+const TRASH_PURGE_EVERY: Duration = Duration::from_secs(600);
 
 impl Vfs {
     /// Deletes the blocks of unreferenced objects; returns how many objects went.
@@ -106,10 +109,11 @@ impl Vfs {
         let reclaim_every =
             (self.config().lease / 2).clamp(Duration::from_secs(1), Duration::from_secs(30));
         let mut last_reclaim = tokio::time::Instant::now();
+        let mut last_trash_purge: Option<tokio::time::Instant> = None;
         loop {
             tick.tick().await;
             self.release_closed().await;
-            if let Err(err) = self.meta().purge_trash().await {
+            if let Err(err) = self.meta().drop_deleted_chunks().await {
                 tracing::warn!(%err, "dropping the chunks of deleted files failed");
             }
             match self.delete_doomed().await {
@@ -132,6 +136,14 @@ impl Vfs {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(clones = n, "removed clones whose builders died"),
                     Err(err) => tracing::warn!(%err, "cannot remove the clones of dead builders"),
+                }
+            }
+            if last_trash_purge.is_none_or(|at| at.elapsed() >= TRASH_PURGE_EVERY) {
+                last_trash_purge = Some(tokio::time::Instant::now());
+                match self.meta().purge_expired_trash().await {
+                    Ok(hours) if hours.is_empty() => {}
+                    Ok(hours) => tracing::info!(?hours, "purged the trash's expired hours"),
+                    Err(err) => tracing::warn!(%err, "purging the trash failed"),
                 }
             }
         }

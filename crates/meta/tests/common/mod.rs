@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 use datenlord_meta::engine::engine_for_tests;
-use datenlord_meta::{Caller, FileKind, Meta, NewInode, OpenFiles, Volume};
+use datenlord_meta::{
+    Caller, ChunkSlice, FileKind, Meta, NewInode, NewObject, OpenFiles, Slice, Timespec, Volume,
+};
 
 pub struct Opens(pub Vec<u64>);
 
@@ -23,6 +25,11 @@ pub const NONE_OPEN: Opens = Opens(Vec::new());
 /// memory engine bare or with faults): the same rules hold on every engine, and whatever the
 /// faults, once the retries are done.
 pub async fn fresh() -> (tempfile::TempDir, Meta) {
+    fresh_keeping_trash(0).await
+}
+
+/// [`fresh`], with deleted files kept in the trash for `trash_days`.
+pub async fn fresh_keeping_trash(trash_days: u32) -> (tempfile::TempDir, Meta) {
     let dir = tempfile::tempdir().unwrap();
     let kv = engine_for_tests(dir.path()).await.unwrap();
     let volume = Volume {
@@ -32,6 +39,7 @@ pub async fn fresh() -> (tempfile::TempDir, Meta) {
         block_size: 4 << 20,
         created: 0,
         version: 1,
+        trash_days,
     };
     Meta::format(&kv, &volume, false).await.unwrap();
     (dir, Meta::open(kv).await.unwrap().rehearse_transactions())
@@ -61,3 +69,30 @@ pub const ME: Caller = Caller {
     uid: 1000,
     gid: 1000,
 };
+
+/// Writes `len` bytes (one new object) at the start of `ino`.
+pub async fn write(meta: &Meta, ino: u64, len: u32) -> u64 {
+    let id = meta.next_object().await.unwrap();
+    let object = NewObject {
+        session: 7,
+        id,
+        len: u64::from(len),
+    };
+    meta.intend_object(object).await.unwrap();
+    let slice = Slice {
+        pos: 0,
+        len,
+        object: id,
+        offset: 0,
+    };
+    meta.commit_write(
+        ino,
+        object,
+        &[ChunkSlice { chunk: 0, slice }],
+        u64::from(len),
+        Timespec::now(),
+    )
+    .await
+    .unwrap();
+    id
+}

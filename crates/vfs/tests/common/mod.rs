@@ -41,6 +41,7 @@ pub async fn fresh(config: VfsConfig) -> Fresh {
         block_size: BLOCK as u32,
         created: Timespec::now().sec,
         version: FORMAT_VERSION,
+        trash_days: 0,
     };
     Meta::format(&kv, &volume, false).await.unwrap();
     let meta = Arc::new(Meta::open(kv).await.unwrap().rehearse_transactions());
