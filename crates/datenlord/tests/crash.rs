@@ -54,6 +54,8 @@ fn mount(home: &Home, mountpoint: &str, extra: &[&str]) {
 #[test]
 fn fsynced_bytes_survive_kill_9() {
     let home = Home::new();
+    // The dead mount's unlinked file is to be reclaimed, not kept in the trash.
+    home.set_trash_days(0);
     let dir = tempfile::tempdir().unwrap();
     let mp = dir.path().to_str().unwrap().to_string();
     let _guard = Guard(dir.path().to_path_buf());

@@ -67,7 +67,16 @@ fn a_full_store_gives_enospc_not_corruption() {
         "stored data is intact"
     );
 
+    // rm keeps the file in the trash: deleted there too, its space comes back.
     std::fs::remove_file(m.join("big")).unwrap();
+    let trashed: Vec<_> = std::fs::read_dir(m.join(".trash"))
+        .unwrap()
+        .flat_map(|hour| std::fs::read_dir(hour.unwrap().path()).unwrap())
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.to_string_lossy().ends_with("-big"))
+        .collect();
+    assert_eq!(trashed.len(), 1, "{trashed:?}");
+    std::fs::remove_file(&trashed[0]).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let mut f = std::fs::File::create(m.join("again")).unwrap();

@@ -352,6 +352,18 @@ fn a_file_open_on_one_mount_outlives_its_unlink_on_another() {
     use std::io::{Read, Seek};
     let etcd = Etcd::start(1);
     let blocks = tempfile::tempdir().unwrap();
+    // Without a trash, so that the last close is what removes the file.
+    let mut home = Home::new();
+    home.env.push(("DATENLORD_META".into(), etcd.url("multi")));
+    let storage = format!("file://{}", blocks.path().display());
+    home.run_ok(&[
+        "format",
+        "--trash-days",
+        "0",
+        "--storage",
+        &storage,
+        "shared",
+    ]);
     let mut m = mounts_with(&etcd, blocks.path(), 2, Options::default, &["--lease", "3"]);
     let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     std::fs::write(m[0].join("doc"), &data).unwrap();

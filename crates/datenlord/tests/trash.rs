@@ -138,25 +138,13 @@ fn a_removed_tree_is_restored_whole_and_purged_for_good() {
 #[test]
 fn a_volume_formatted_without_trash_deletes_at_once() {
     let home = Home::new();
-    let storage = match home.run(&["status", "--json"]) {
-        // On etcd (and S3) the volume exists already: formatted again, it keeps its storage.
-        out if out.status.success() => {
-            let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-            json["volume"]["storage"].as_str().unwrap().to_string()
-        }
-        _ => format!("file://{}/blocks", home.path().display()),
-    };
-    let said = home.run_ok(&[
-        "format",
-        "--trash-days",
-        "0",
-        "--storage",
-        &storage,
-        "default",
-    ]);
+    let said = home.set_trash_days(0);
     assert!(said.contains("trash      off"), "{said}");
     // Formatting again without the option keeps the setting.
-    let said = home.run_ok(&["format", "--storage", &storage, "default"]);
+    let status: serde_json::Value =
+        serde_json::from_str(&home.run_ok(&["status", "--json"])).unwrap();
+    let storage = status["volume"]["storage"].as_str().unwrap();
+    let said = home.run_ok(&["format", "--storage", storage, "default"]);
     assert!(said.contains("trash      off"), "{said}");
     let mounted = Mounted::in_home(home, Options::uncached(), &[]);
     fs::write(mounted.join("f"), b"x").unwrap();

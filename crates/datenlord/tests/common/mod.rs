@@ -147,6 +147,28 @@ impl Home {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Formats the home's volume again with `--trash-days DAYS` (keeping its storage), for
+    /// tests of what deletion frees.
+    pub fn set_trash_days(&self, days: u32) -> String {
+        let storage = match self.run(&["status", "--json"]) {
+            // On etcd (and S3) the volume exists already: formatted again, it keeps its storage.
+            out if out.status.success() => {
+                let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                json["volume"]["storage"].as_str().unwrap().to_string()
+            }
+            _ => format!("file://{}/blocks", self.path().display()),
+        };
+        let days = days.to_string();
+        self.run_ok(&[
+            "format",
+            "--trash-days",
+            &days,
+            "--storage",
+            &storage,
+            "default",
+        ])
+    }
+
     /// `datenlord ARGS` with this home and environment.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(binary());
