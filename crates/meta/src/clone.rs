@@ -105,7 +105,8 @@ impl Step {
     }
 }
 
-struct NoneOpen;
+/// The holder of no open file: for changes that come from no mount.
+pub(crate) struct NoneOpen;
 
 impl OpenFiles for NoneOpen {
     fn is_open(&self, _ino: u64) -> bool {
@@ -123,6 +124,40 @@ fn now_secs() -> i64 {
 fn decode_record(root: u64, bytes: &[u8]) -> Result<CloneRecord> {
     serde_json::from_slice(bytes)
         .map_err(|e| MetaError::Corrupt(format!("clone record {root}: {e}")))
+}
+
+/// Takes entry `name` from directory `dir` and records what it named as an abandoned clone's
+/// root, in the caller's transaction, so that `remove_staged_clone` (or whoever reclaims
+/// stale clones, if that is interrupted) removes its tree. Returns the entry, if there is one.
+pub(crate) async fn abandon_entry(
+    txn: &mut AnyTxn,
+    dir: u64,
+    name: &[u8],
+) -> Result<Option<Dirent>> {
+    let mut attr = get_dir(txn, dir).await?;
+    let Some(bytes) = txn.get(&keys::entry(dir, name)).await? else {
+        return Ok(None);
+    };
+    let dirent = Dirent::decode(&bytes)?;
+    txn.delete(&keys::entry(dir, name))?;
+    let now = Timespec::now();
+    if dirent.kind == FileKind::Dir {
+        attr.nlink = attr.nlink.saturating_sub(1);
+    }
+    attr.mtime = now;
+    attr.ctime = now;
+    put_attr(txn, dir, &attr)?;
+    let record = CloneRecord {
+        parent: dir,
+        name: name.to_vec(),
+        started: 0,
+        heartbeat: 0,
+        host: String::new(),
+        host_id: String::new(),
+        pid: 0,
+    };
+    put_record(txn, dirent.ino, &record)?;
+    Ok(Some(dirent))
 }
 
 pub(crate) fn put_record(txn: &mut AnyTxn, root: u64, record: &CloneRecord) -> Result<()> {

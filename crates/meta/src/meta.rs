@@ -245,21 +245,7 @@ impl Meta {
             }
             put_volume(&mut txn, volume)?;
             let now = Timespec::now();
-            let root = Attr {
-                kind: FileKind::Dir,
-                perm: 0o755,
-                uid: 0,
-                gid: 0,
-                nlink: 2,
-                size: crate::namespace::DIR_SIZE,
-                rdev: 0,
-                atime: now,
-                mtime: now,
-                ctime: now,
-                parent: ROOT_INO,
-                quota: 0,
-                trashed: false,
-            };
+            let root = Attr::system_dir(0o755, ROOT_INO, now);
             put_attr(&mut txn, ROOT_INO, &root)?;
             txn.put(&keys::counter(keys::NEXT_INODE), &encode_u64(ROOT_INO + 1))?;
             txn.put(&keys::counter(keys::NEXT_OBJECT), &encode_u64(1))?;

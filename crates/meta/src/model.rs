@@ -181,6 +181,26 @@ impl Attr {
         self.kind.mode_bits() | u32::from(self.perm)
     }
 
+    /// A directory the volume makes for itself (its root, reserved directories, the trash's
+    /// hours): root's, with permissions `perm`, empty, under `parent`.
+    pub(crate) fn system_dir(perm: u16, parent: u64, now: Timespec) -> Self {
+        Self {
+            kind: FileKind::Dir,
+            perm,
+            uid: 0,
+            gid: 0,
+            nlink: 2,
+            size: crate::namespace::DIR_SIZE,
+            rdev: 0,
+            atime: now,
+            mtime: now,
+            ctime: now,
+            parent,
+            quota: 0,
+            trashed: false,
+        }
+    }
+
     /// The link count programs see: a file whose last name went to the trash has none.
     pub fn visible_nlink(&self) -> u32 {
         self.nlink.saturating_sub(u32::from(self.trashed))

@@ -5,13 +5,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::clone::{CloneRecord, Cloned};
+use crate::clone::Cloned;
 use crate::engine::KvTxn;
 use crate::error::{MetaError, Result, errno};
 use crate::keys;
-use crate::meta::{Meta, get_dir, put_attr, read_txn, write_txn};
-use crate::model::{Attr, Dirent, FileKind, Timespec};
-use crate::namespace::{DIR_SIZE, check_name};
+use crate::meta::{Meta, put_attr, read_txn, write_txn};
+use crate::model::{Attr, Timespec};
+use crate::namespace::check_name;
 
 /// The reserved directory snapshots live in.
 const SNAPSHOTS: &str = "snapshots";
@@ -48,21 +48,7 @@ impl Meta {
                 return crate::model::decode_u64(&bytes, "reserved directory");
             }
             let now = Timespec::now();
-            let attr = Attr {
-                kind: FileKind::Dir,
-                perm: 0o700,
-                uid: 0,
-                gid: 0,
-                nlink: 2,
-                size: DIR_SIZE,
-                rdev: 0,
-                atime: now,
-                mtime: now,
-                ctime: now,
-                parent: ino,
-                quota: 0,
-                trashed: false,
-            };
+            let attr = Attr::system_dir(0o700, ino, now);
             put_attr(&mut txn, ino, &attr)?;
             crate::quota::charge(
                 &mut txn,
@@ -149,30 +135,10 @@ impl Meta {
         check_name(name)?;
         let dir = self.reserved_dir(SNAPSHOTS).await?;
         let root = write_txn!(self, |txn| {
-            let mut attr = get_dir(&mut txn, dir).await?;
-            let Some(bytes) = txn.get(&keys::entry(dir, name)).await? else {
-                return errno(libc::ENOENT);
-            };
-            let dirent = Dirent::decode(&bytes)?;
-            txn.delete(&keys::entry(dir, name))?;
-            let now = Timespec::now();
-            if dirent.kind == FileKind::Dir {
-                attr.nlink = attr.nlink.saturating_sub(1);
+            match crate::clone::abandon_entry(&mut txn, dir, name).await? {
+                Some(dirent) => Ok(dirent.ino),
+                None => errno(libc::ENOENT),
             }
-            attr.mtime = now;
-            attr.ctime = now;
-            put_attr(&mut txn, dir, &attr)?;
-            let record = CloneRecord {
-                parent: dir,
-                name: name.to_vec(),
-                started: 0,
-                heartbeat: 0,
-                host: String::new(),
-                host_id: String::new(),
-                pid: 0,
-            };
-            crate::clone::put_record(&mut txn, dirent.ino, &record)?;
-            Ok(dirent.ino)
         })?;
         self.remove_staged_clone(root).await
     }

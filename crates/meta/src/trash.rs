@@ -6,13 +6,13 @@
 //! (so the deletion rule is unchanged), flagged so that programs do not count it
 //! ([`Attr::visible_nlink`]), and it leaves its quota. Renaming it out restores it.
 
-use crate::clone::CloneRecord;
+use crate::clone::NoneOpen;
 use crate::engine::{AnyTxn, KvTxn};
 use crate::error::{Result, errno};
 use crate::keys;
 use crate::meta::{Meta, get_attr, get_dir, put_attr, write_txn};
 use crate::model::{Attr, Dirent, FileKind, Timespec};
-use crate::namespace::{DIR_SIZE, NAME_MAX, OpenFiles, RENAME_NOREPLACE, drop_link};
+use crate::namespace::{NAME_MAX, OpenFiles, RENAME_NOREPLACE, drop_link};
 
 /// The reserved directory the trash lives in.
 pub(crate) const TRASH: &str = "trash";
@@ -144,21 +144,7 @@ impl Meta {
         // Two mounts making the same hour meet on its entry: one retries and finds it.
         let ino = self.next_inode().await?;
         let now = Timespec::now();
-        let attr = Attr {
-            kind: FileKind::Dir,
-            perm: 0o700,
-            uid: 0,
-            gid: 0,
-            nlink: 2,
-            size: DIR_SIZE,
-            rdev: 0,
-            atime: now,
-            mtime: now,
-            ctime: now,
-            parent: trash,
-            quota: 0,
-            trashed: false,
-        };
+        let attr = Attr::system_dir(0o700, trash, now);
         put_attr(txn, ino, &attr)?;
         crate::quota::charge(
             txn,
@@ -302,7 +288,7 @@ impl Meta {
             entry.parent,
             &entry.original,
             RENAME_NOREPLACE,
-            &NotOpen,
+            &NoneOpen,
         )
         .await
         .map(drop)
@@ -326,29 +312,19 @@ impl Meta {
                 continue;
             }
             let gone = write_txn!(self, |txn| {
-                let Some(bytes) = txn.get(&keys::entry(trash, &name)).await? else {
+                // Purged meanwhile by another mount, and perhaps made again: not this one.
+                let Some(Dirent { ino, .. }) = txn
+                    .get(&keys::entry(trash, &name))
+                    .await?
+                    .map(|b| Dirent::decode(&b))
+                    .transpose()?
+                else {
                     return Ok(false);
                 };
-                if Dirent::decode(&bytes)?.ino != dirent.ino {
+                if ino != dirent.ino {
                     return Ok(false);
                 }
-                txn.delete(&keys::entry(trash, &name))?;
-                let now = Timespec::now();
-                let mut root = get_dir(&mut txn, trash).await?;
-                root.nlink = root.nlink.saturating_sub(1);
-                root.mtime = now;
-                root.ctime = now;
-                put_attr(&mut txn, trash, &root)?;
-                let record = CloneRecord {
-                    parent: trash,
-                    name: name.clone(),
-                    started: 0,
-                    heartbeat: 0,
-                    host: String::new(),
-                    host_id: String::new(),
-                    pid: 0,
-                };
-                crate::clone::put_record(&mut txn, dirent.ino, &record)?;
+                crate::clone::abandon_entry(&mut txn, trash, &name).await?;
                 Ok(true)
             })?;
             if gone {
@@ -368,18 +344,6 @@ impl Meta {
         // With the trash turned off, what it still holds goes too.
         let before = Timespec::now().sec - days * 24 * HOUR;
         self.purge_trash(before).await
-    }
-}
-
-/// The holder of no open file: the trash's own renames come from no mount.
-struct NotOpen;
-
-impl OpenFiles for NotOpen {
-    fn is_open(&self, _ino: u64) -> bool {
-        false
-    }
-    fn session(&self) -> u64 {
-        0
     }
 }
 
