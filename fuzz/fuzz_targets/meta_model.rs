@@ -64,6 +64,7 @@ async fn run(data: &[u8]) {
         block_size: 1 << 20,
         created: 0,
         version: FORMAT_VERSION,
+        trash_days: 0,
     };
     Meta::format(&engine, &volume, false).await.unwrap();
     // No retries while unavailable: a failed operation reports the failure at once.
