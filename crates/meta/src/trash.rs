@@ -337,11 +337,8 @@ impl Meta {
 
     /// Purges what the volume's `trash_days` no longer keeps; the background's work.
     pub async fn purge_expired_trash(&self) -> Result<Vec<String>> {
-        let days = i64::from(self.volume().trash_days);
-        if self.trash.is_none() {
-            return Ok(Vec::new());
-        }
         // With the trash turned off, what it still holds goes too.
+        let days = i64::from(self.volume().trash_days);
         let before = Timespec::now().sec - days * 24 * HOUR;
         self.purge_trash(before).await
     }
