@@ -187,6 +187,14 @@ pub fn fsck(args: FsckArgs) -> Result<ExitCode> {
         if !report.meta.doomed.is_empty() {
             println!("{} unreferenced objects are waiting to be deleted", report.meta.doomed.len());
         }
+        if !report.meta.kept.is_empty() {
+            let bytes: u64 = report.meta.kept.values().sum();
+            println!(
+                "{} objects of overwritten data ({}) are kept for the trash",
+                report.meta.kept.len(),
+                human(bytes)
+            );
+        }
         if report.is_clean() {
             println!("clean");
             return Ok(ExitCode::SUCCESS);

@@ -26,7 +26,8 @@ pub fn run(args: TrashArgs) -> Result<ExitCode> {
 
 async fn list(meta: &Meta, json: bool) -> Result<ExitCode> {
     let entries = meta.trash_entries().await?;
-    if entries.is_empty() && !json {
+    let kept = meta.kept_data().await?;
+    if entries.is_empty() && kept.objects == 0 && !json {
         println!("the trash is empty");
     }
     let mut places = HashMap::new();
@@ -59,6 +60,14 @@ async fn list(meta: &Meta, json: bool) -> Result<ExitCode> {
                 human(size)
             );
         }
+    }
+    if let (Some(oldest), false) = (kept.oldest, json) {
+        println!(
+            "overwritten or truncated data: {} in {} objects, kept since hour {} (freed by purge)",
+            human(kept.bytes),
+            kept.objects,
+            datenlord_meta::hour_name(oldest)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -201,14 +210,23 @@ async fn purge(meta: &Meta, all: bool, older_than: Option<u32>) -> Result<ExitCo
         let days = older_than.unwrap_or(meta.volume().trash_days);
         Timespec::now().sec - i64::from(days) * 86_400
     };
-    let hours = meta
+    let purged = meta
         .purge_trash(before)
         .await
         .context("purging the trash")?;
-    if hours.is_empty() {
+    if purged.is_empty() {
         println!("nothing to purge");
-    } else {
+    }
+    if !purged.hours.is_empty() {
+        let hours = &purged.hours;
         println!("purged {} hour(s): {}", hours.len(), hours.join(", "));
+    }
+    if purged.kept_objects > 0 {
+        println!(
+            "released {} of overwritten data ({} objects) for deletion",
+            human(purged.kept_bytes),
+            purged.kept_objects
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

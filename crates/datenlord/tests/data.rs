@@ -74,7 +74,10 @@ fn read_all(path: &std::path::Path) -> Vec<u8> {
 
 #[test]
 fn random_overwrites_truncates_and_compaction_match_a_model() {
-    let m = Mounted::new();
+    let home = Home::new();
+    // Overwritten data is to be deleted, not kept in the trash.
+    home.set_trash_days(0);
+    let m = Mounted::in_home(home, Options::default(), &[]);
     let path = m.join("model");
     let file = create_rw(&path);
     let mut model: Vec<u8> = Vec::new();

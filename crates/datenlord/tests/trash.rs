@@ -1,6 +1,6 @@
 //! The trash through a real mount and the `datenlord trash` commands: what `rm` and a
 //! replacing rename send there, `/.trash` for root, restoring (a whole removed tree, or with
-//! `mv`), purging, and a volume without trash.
+//! `mv`), purging, overwritten data kept until purged, and a volume without trash.
 
 mod common;
 
@@ -133,6 +133,44 @@ fn a_removed_tree_is_restored_whole_and_purged_for_good() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such entry"));
     fsck_clean(&home);
+}
+
+#[test]
+fn overwritten_data_is_kept_until_purged() {
+    let mounted = Mounted::with(Options::uncached());
+    let first: Vec<u8> = (0..300_000u32).map(|i| (i % 241) as u8).collect();
+    fs::write(mounted.join("log"), &first).unwrap();
+    // Written again from the start (O_TRUNC): the old bytes are no file's any more.
+    fs::write(mounted.join("log"), b"short").unwrap();
+    let fsck = mounted.home.run_ok(&["fsck"]);
+    assert!(
+        fsck.contains("clean") && fsck.contains("1 objects of overwritten data"),
+        "{fsck}"
+    );
+    let said = mounted.home.run_ok(&["trash", "list"]);
+    assert!(
+        said.contains("overwritten or truncated data: ") && said.contains("in 1 objects"),
+        "{said}"
+    );
+    let said = mounted.home.run_ok(&["trash", "purge"]);
+    assert!(said.contains("nothing to purge"), "a day is kept: {said}");
+    let said = mounted.home.run_ok(&["trash", "purge", "--all"]);
+    assert!(
+        said.contains("released") && said.contains("(1 objects)"),
+        "{said}"
+    );
+    // The mount's background deletes the released blocks.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let fsck = mounted.home.run_ok(&["fsck"]);
+        if !fsck.contains("waiting to be deleted") && !fsck.contains("kept for the trash") {
+            assert!(fsck.contains("clean"), "{fsck}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{fsck}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(fs::read(mounted.join("log")).unwrap(), b"short");
 }
 
 #[test]

@@ -23,6 +23,8 @@ pub struct MetaReport {
     pub objects: BTreeMap<u64, u64>,
     /// Objects waiting for their blocks to be deleted: object → size.
     pub doomed: BTreeMap<u64, u64>,
+    /// Objects only overwritten or truncated data used, kept for the trash: object → size.
+    pub kept: BTreeMap<u64, u64>,
     /// Objects a live mount is writing: object → size.
     pub pending: BTreeMap<u64, u64>,
     /// Inodes with readable attributes.
@@ -250,6 +252,16 @@ impl Meta {
                         object,
                         crate::model::decode_u64(&value, "object size").unwrap_or(0),
                     );
+                }
+            }
+            for (key, value) in scan_prefix(&mut txn, keys::KEPT_PREFIX).await? {
+                match (keys::u64_at(&key, 1), crate::chunk::decode_kept(&value)) {
+                    (Some(object), Ok((size, _))) => {
+                        report.kept.insert(object, size);
+                    }
+                    (object, _) => report
+                        .problems
+                        .push(format!("kept object record {object:?} is damaged")),
                 }
             }
             for (&object, &refs) in &counted {

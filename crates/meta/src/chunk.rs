@@ -1,7 +1,9 @@
 //! File data in the metadata: each 64 MiB chunk of a file has a list of slices, oldest first,
 //! each pointing into an immutable object. A read resolves which slice is visible where (newer
 //! wins); a write appends slices; truncate and hole punching append holes; deleting a chunk
-//! drops one reference per slice, and an object nobody references is queued for deletion.
+//! drops one reference per slice, and an object nobody references is queued for deletion —
+//! or, when only overwritten or truncated data used it and the volume keeps a trash, kept
+//! for the trash's days first.
 
 use crate::engine::{AnyTxn, KvTxn, TXN_BUDGET};
 use crate::error::{MetaError, Result, errno};
@@ -199,8 +201,9 @@ impl Meta {
                 let mut target = size;
                 if size < attr.size {
                     let first = first_chunk_past(size);
-                    let lowest =
-                        drop_chunk_tail(&mut txn, ino, first, first_chunk_past(attr.size)).await?;
+                    let end = first_chunk_past(attr.size);
+                    let kept = self.keep_replaced();
+                    let lowest = drop_chunk_tail(&mut txn, ino, (first, end), kept).await?;
                     if lowest > first {
                         target = lowest * CHUNK_SIZE;
                     } else {
@@ -260,13 +263,20 @@ impl Meta {
                     let Some(record) = txn.get(key).await? else {
                         return Ok(true);
                     };
+                    // Slices a live file replaced are overwritten data; a deleted file's went
+                    // through the trash already.
+                    let live = match keys::u64_at(key, 1) {
+                        Some(ino) => txn.get(&keys::attr(ino)).await?.is_some(),
+                        None => false,
+                    };
+                    let kept = self.keep_replaced().filter(|_| live);
                     let slices = Slice::decode_all(&record)?;
                     let mut dropped = 0;
                     for slice in &slices {
                         if txn.size() + 3 >= TXN_BUDGET {
                             break;
                         }
-                        drop_ref(&mut txn, slice.object).await?;
+                        drop_ref(&mut txn, slice.object, kept).await?;
                         dropped += 1;
                     }
                     if dropped == slices.len() {
@@ -404,7 +414,7 @@ impl Meta {
                 add_refs(&mut txn, object.id, object.len, fresh).await?;
             }
             let dropped: Vec<Slice> = old.iter().filter(|s| !s.is_hole()).copied().collect();
-            drop_slices(&mut txn, ino, index, &dropped).await?;
+            drop_slices(&mut txn, (ino, index), &dropped, self.keep_replaced()).await?;
             Ok(true)
         })
     }
@@ -429,8 +439,8 @@ impl Meta {
         })
     }
 
-    /// Which of `objects` (sorted) the metadata knows: referenced, waiting for deletion, or
-    /// being written. The rest are leaked (a crash between storing blocks and recording
+    /// Which of `objects` (sorted) the metadata knows: referenced, kept for the trash,
+    /// waiting for deletion, or being written. The rest are leaked (a crash between storing blocks and recording
     /// them). Reads ranges of reference records around runs of close ids, so the keys read
     /// stay within a few times the ids asked about.
     pub async fn known_objects(&self, objects: &[u64]) -> Result<std::collections::HashSet<u64>> {
@@ -451,7 +461,7 @@ impl Meta {
                     runs.extend([low, high]);
                     continue;
                 }
-                for prefix in [keys::REFS_PREFIX, keys::DOOMED_PREFIX] {
+                for prefix in [keys::REFS_PREFIX, keys::KEPT_PREFIX, keys::DOOMED_PREFIX] {
                     let start = [prefix, &first.to_be_bytes()[..]].concat();
                     let end = match last.checked_add(1) {
                         Some(next) => [prefix, &next.to_be_bytes()[..]].concat(),
@@ -548,14 +558,20 @@ pub(crate) async fn drop_chunks(txn: &mut AnyTxn, ino: u64) -> Result<bool> {
         if txn.size() + DROP_ROOM >= TXN_BUDGET {
             return Ok(false);
         }
-        drop_chunk(txn, &key, &value).await?;
+        drop_chunk(txn, &key, &value, None).await?;
     }
     Ok(!more)
 }
 
 /// Deletes the chunks of `ino` from index `first` up to (not including) `end`, last first, as
-/// far as the budget allows; returns the lowest index from which none are left.
-async fn drop_chunk_tail(txn: &mut AnyTxn, ino: u64, first: u64, end: u64) -> Result<u64> {
+/// far as the budget allows; returns the lowest index from which none are left. `kept`: see
+/// [`drop_ref`].
+async fn drop_chunk_tail(
+    txn: &mut AnyTxn,
+    ino: u64,
+    (first, end): (u64, u64),
+    kept: Option<i64>,
+) -> Result<u64> {
     let window = first.max(end.saturating_sub(DROP_SCAN as u64));
     let chunk_key = |index: u64| match u32::try_from(index) {
         Ok(index) => keys::chunk(ino, index),
@@ -569,13 +585,13 @@ async fn drop_chunk_tail(txn: &mut AnyTxn, ino: u64, first: u64, end: u64) -> Re
         if lowest < end && txn.size() + DROP_ROOM >= TXN_BUDGET {
             return Ok(lowest);
         }
-        drop_chunk(txn, &key, &value).await?;
+        drop_chunk(txn, &key, &value, kept).await?;
         lowest = keys::u32_at(&key, 9).map_or(window, u64::from);
     }
     Ok(window)
 }
 
-async fn drop_chunk(txn: &mut AnyTxn, key: &[u8], value: &[u8]) -> Result<()> {
+async fn drop_chunk(txn: &mut AnyTxn, key: &[u8], value: &[u8], kept: Option<i64>) -> Result<()> {
     let (Some(ino), Some(index)) = (keys::u64_at(key, 1), keys::u32_at(key, 9)) else {
         return Err(MetaError::Corrupt("chunk key".into()));
     };
@@ -583,18 +599,23 @@ async fn drop_chunk(txn: &mut AnyTxn, key: &[u8], value: &[u8]) -> Result<()> {
         .into_iter()
         .filter(|s| !s.is_hole())
         .collect();
-    drop_slices(txn, ino, index, &slices).await?;
+    drop_slices(txn, (ino, index), &slices, kept).await?;
     txn.delete(key)?;
     Ok(())
 }
 
 /// Drops one reference per slice: at once if the transaction has room (each costs a read and
 /// up to two writes), otherwise by queueing the slices as garbage of chunk `index` of `ino`
-/// for the background ([`Meta::purge_trash`]).
-async fn drop_slices(txn: &mut AnyTxn, ino: u64, index: u32, slices: &[Slice]) -> Result<()> {
+/// for the background ([`Meta::drop_deleted_chunks`]). `kept`: see [`drop_ref`].
+async fn drop_slices(
+    txn: &mut AnyTxn,
+    (ino, index): (u64, u32),
+    slices: &[Slice],
+    kept: Option<i64>,
+) -> Result<()> {
     if txn.size() + 3 * slices.len() < TXN_BUDGET {
         for slice in slices {
-            drop_ref(txn, slice.object).await?;
+            drop_ref(txn, slice.object, kept).await?;
         }
         return Ok(());
     }
@@ -616,7 +637,10 @@ async fn add_refs(txn: &mut AnyTxn, object: u64, len: u64, count: u64) -> Result
     Ok(())
 }
 
-async fn drop_ref(txn: &mut AnyTxn, object: u64) -> Result<()> {
+/// Drops one reference to `object`. Its last goes: with `kept` (the second overwritten data
+/// lost it, when the volume keeps a trash) the object is kept for the trash's days, else it
+/// is queued for deletion.
+async fn drop_ref(txn: &mut AnyTxn, object: u64, kept: Option<i64>) -> Result<()> {
     let key = keys::refs(object);
     let Some(bytes) = txn.get(&key).await? else {
         tracing::warn!(
@@ -628,7 +652,10 @@ async fn drop_ref(txn: &mut AnyTxn, object: u64) -> Result<()> {
     let (refs, size) = decode_refs(&bytes)?;
     if refs <= 1 {
         txn.delete(&key)?;
-        txn.put(&keys::doomed(object), &size.to_be_bytes())?;
+        match kept {
+            Some(since) => txn.put(&keys::kept(object), &encode_kept(size, since))?,
+            None => txn.put(&keys::doomed(object), &size.to_be_bytes())?,
+        }
     } else {
         txn.put(&key, &encode_refs(refs - 1, size))?;
     }
@@ -640,6 +667,24 @@ pub(crate) fn encode_refs(refs: u64, size: u64) -> [u8; 16] {
     out[..8].copy_from_slice(&refs.to_be_bytes());
     out[8..].copy_from_slice(&size.to_be_bytes());
     out
+}
+
+pub(crate) fn encode_kept(size: u64, since: i64) -> [u8; 16] {
+    let mut out = [0; 16];
+    out[..8].copy_from_slice(&size.to_be_bytes());
+    out[8..].copy_from_slice(&since.to_be_bytes());
+    out
+}
+
+/// An object kept for the trash: its size and the second it lost its last reference.
+pub(crate) fn decode_kept(bytes: &[u8]) -> Result<(u64, i64)> {
+    let parts = bytes
+        .split_first_chunk::<8>()
+        .and_then(|(size, rest)| Some((*size, <[u8; 8]>::try_from(rest).ok()?)));
+    match parts {
+        Some((size, since)) => Ok((u64::from_be_bytes(size), i64::from_be_bytes(since))),
+        None => Err(MetaError::Corrupt("kept object record".into())),
+    }
 }
 
 pub(crate) fn decode_refs(bytes: &[u8]) -> Result<(u64, u64)> {

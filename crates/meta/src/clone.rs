@@ -184,13 +184,17 @@ async fn share_object(txn: &mut AnyTxn, object: u64, count: u64) -> Result<()> {
         txn.put(&key, &crate::chunk::encode_refs(refs + count, size))?;
         return Ok(());
     }
-    let Some(doomed) = txn.get(&keys::doomed(object)).await? else {
+    let size = if let Some(doomed) = txn.get(&keys::doomed(object)).await? {
+        txn.delete(&keys::doomed(object))?;
+        crate::model::decode_u64(&doomed, "object size")?
+    } else if let Some(kept) = txn.get(&keys::kept(object)).await? {
+        txn.delete(&keys::kept(object))?;
+        crate::chunk::decode_kept(&kept)?.0
+    } else {
         return Err(MetaError::Corrupt(format!(
             "object {object} of the clone's source is gone"
         )));
     };
-    let size = crate::model::decode_u64(&doomed, "object size")?;
-    txn.delete(&keys::doomed(object))?;
     txn.put(&key, &crate::chunk::encode_refs(count, size))?;
     Ok(())
 }

@@ -13,6 +13,8 @@
 //! "F" ino chunk:u32           chunk map: the slices written into one 64 MiB chunk, oldest first
 //! "R" object                  how many slices point into an object (u64) and its size (u64)
 //! "Z" object                  an object nobody references: its size, until its blocks are deleted
+//! "H" object                  an object only overwritten or truncated data used: its size and
+//!                             the second it lost its last reference, kept for the trash's days
 //! "E" session                 a mount session (JSON) with its heartbeat
 //! "O" ino session             a session holds the inode open: without names it lives on
 //! "P" session object          an object a session is writing: its size, until committed
@@ -51,6 +53,9 @@ pub const CHUNK_PREFIX: &[u8] = b"F";
 pub const REFS_PREFIX: &[u8] = b"R";
 /// `"Z" object`: an object nobody references, with its size (u64), until its blocks are deleted.
 pub const DOOMED_PREFIX: &[u8] = b"Z";
+/// `"H" object`: an object only overwritten or truncated data used, with its size (u64) and
+/// the second (i64) it lost its last reference, kept while the trash keeps deleted files.
+pub const KEPT_PREFIX: &[u8] = b"H";
 /// `"E" session`: a mount session ([`SessionInfo`](crate::SessionInfo), JSON).
 pub const SESSION_PREFIX: &[u8] = b"E";
 /// `"O" ino session`: a session holds the inode open (empty value).
@@ -170,6 +175,11 @@ pub fn refs(object: u64) -> Vec<u8> {
 /// `"Z" object`: `object` is unreferenced and its blocks are to be deleted.
 pub fn doomed(object: u64) -> Vec<u8> {
     id_key(DOOMED_PREFIX, object)
+}
+
+/// `"H" object`: `object` holds only data the trash keeps.
+pub fn kept(object: u64) -> Vec<u8> {
+    id_key(KEPT_PREFIX, object)
 }
 
 /// `"G" ino index`: slices of chunk `index` of `ino` whose references are still to be dropped.

@@ -46,7 +46,7 @@ pub use namespace::{
 pub use quota::{QuotaCheck, QuotaLimits};
 pub use session::SessionInfo;
 pub use snapshot::SnapshotInfo;
-pub use trash::{TrashEntry, hour_name, hour_start};
+pub use trash::{KeptData, Purged, TrashEntry, hour_name, hour_start};
 pub use volume::{DEFAULT_BLOCK_SIZE, FORMAT_VERSION, Volume};
 pub use watch::{Change, Watch};
 pub use xattr::{XATTR_CREATE, XATTR_REPLACE};

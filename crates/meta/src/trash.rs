@@ -5,12 +5,17 @@
 //! A trashed inode keeps its data and attributes; the trash's entry is a link like any other
 //! (so the deletion rule is unchanged), flagged so that programs do not count it
 //! ([`Attr::visible_nlink`]), and it leaves its quota. Renaming it out restores it.
+//!
+//! Data a file overwrites or truncates away is kept too: an object only such data used is
+//! not deleted when its last reference goes but kept (`"H"`) for as many days, then released
+//! for deletion with the hours. No path shows it; an operator who needs it back finds it in
+//! the object store by id, which the kept record names.
 
 use crate::clone::NoneOpen;
 use crate::engine::{AnyTxn, KvTxn};
 use crate::error::{Result, errno};
 use crate::keys;
-use crate::meta::{Meta, get_attr, get_dir, put_attr, write_txn};
+use crate::meta::{Meta, get_attr, get_dir, put_attr, read_txn, write_txn};
 use crate::model::{Attr, Dirent, FileKind, Timespec};
 use crate::namespace::{NAME_MAX, OpenFiles, RENAME_NOREPLACE, drop_link};
 
@@ -19,6 +24,38 @@ pub(crate) const TRASH: &str = "trash";
 
 /// Seconds in one hour, the trash's unit of time.
 const HOUR: i64 = 3600;
+
+/// Kept objects one scan of the trash's kept data reads at a time.
+const KEPT_PAGE: usize = 512;
+
+/// What a purge freed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// The hour directories purged, by name.
+    pub hours: Vec<String>,
+    /// Objects of overwritten or truncated data released for deletion.
+    pub kept_objects: u64,
+    /// Their bytes.
+    pub kept_bytes: u64,
+}
+
+impl Purged {
+    /// Whether the purge found nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.hours.is_empty() && self.kept_objects == 0
+    }
+}
+
+/// The overwritten and truncated data the trash keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeptData {
+    /// Objects kept.
+    pub objects: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// The second the oldest of them lost its last reference.
+    pub oldest: Option<i64>,
+}
 
 /// One trashed inode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +156,12 @@ impl Meta {
     /// The trash's directory when this volume keeps deleted files.
     fn trash_in_use(&self) -> Option<u64> {
         self.trash.filter(|_| self.volume().trash_days > 0)
+    }
+
+    /// The second to record on objects overwritten or truncated data leaves unreferenced now,
+    /// when the volume keeps a trash (see [`crate::chunk`]).
+    pub(crate) fn keep_replaced(&self) -> Option<i64> {
+        self.trash_in_use().map(|_| Timespec::now().sec)
     }
 
     /// The trash's directory, if the volume has one (volumes formatted by older releases
@@ -298,10 +341,15 @@ impl Meta {
     /// epoch; `i64::MAX`: all of it): each hour's name goes in one transaction, then its
     /// tree in batches, as an abandoned clone's (so an interrupted purge is finished by
     /// whichever mount reclaims stale clones). Open files live on until their last close.
-    /// Returns the hours purged.
-    pub async fn purge_trash(&self, before: i64) -> Result<Vec<String>> {
+    /// Overwritten data kept since then is released for deletion too.
+    pub async fn purge_trash(&self, before: i64) -> Result<Purged> {
+        let (kept_objects, kept_bytes) = self.release_kept(before).await?;
         let Some(trash) = self.trash else {
-            return Ok(Vec::new());
+            return Ok(Purged {
+                hours: Vec::new(),
+                kept_objects,
+                kept_bytes,
+            });
         };
         let mut purged = Vec::new();
         for (name, dirent) in self.readdir(trash).await? {
@@ -332,11 +380,85 @@ impl Meta {
                 purged.push(text);
             }
         }
-        Ok(purged)
+        Ok(Purged {
+            hours: purged,
+            kept_objects,
+            kept_bytes,
+        })
+    }
+
+    /// Hands the objects overwritten data left, kept since `before` or earlier, to the block
+    /// deleter, a page at a time; returns how many and their bytes.
+    async fn release_kept(&self, before: i64) -> Result<(u64, u64)> {
+        let end = crate::engine::prefix_end(keys::KEPT_PREFIX);
+        let mut from = keys::KEPT_PREFIX.to_vec();
+        let (mut objects, mut bytes) = (0, 0);
+        loop {
+            let page = read_txn!(self, |txn| Ok(txn.scan(&from, &end, KEPT_PAGE).await?))?;
+            let Some((last, _)) = page.last() else {
+                break;
+            };
+            from = [last.as_slice(), &[0]].concat();
+            let mut due = Vec::new();
+            for (key, value) in &page {
+                let (size, since) = crate::chunk::decode_kept(value)?;
+                if since <= before {
+                    due.push((key.clone(), size));
+                }
+            }
+            for batch in due.chunks(crate::engine::TXN_BUDGET / 2) {
+                let (count, size) = write_txn!(self, |txn| {
+                    let (mut count, mut size) = (0, 0);
+                    for (key, len) in batch {
+                        // A clone may have taken it back meanwhile.
+                        if txn.get(key).await?.is_none() {
+                            continue;
+                        }
+                        let object = keys::u64_at(key, keys::KEPT_PREFIX.len())
+                            .ok_or_else(|| crate::MetaError::Corrupt("kept object key".into()))?;
+                        txn.delete(key)?;
+                        txn.put(&keys::doomed(object), &len.to_be_bytes())?;
+                        count += 1;
+                        size += len;
+                    }
+                    Ok((count, size))
+                })?;
+                objects += count;
+                bytes += size;
+            }
+            if page.len() < KEPT_PAGE {
+                break;
+            }
+        }
+        Ok((objects, bytes))
+    }
+
+    /// How much overwritten and truncated data the trash keeps.
+    pub async fn kept_data(&self) -> Result<KeptData> {
+        let end = crate::engine::prefix_end(keys::KEPT_PREFIX);
+        let mut from = keys::KEPT_PREFIX.to_vec();
+        let mut kept = KeptData::default();
+        loop {
+            let page = read_txn!(self, |txn| Ok(txn.scan(&from, &end, KEPT_PAGE).await?))?;
+            let Some((last, _)) = page.last() else {
+                break;
+            };
+            from = [last.as_slice(), &[0]].concat();
+            for (_, value) in &page {
+                let (size, since) = crate::chunk::decode_kept(value)?;
+                kept.objects += 1;
+                kept.bytes += size;
+                kept.oldest = Some(kept.oldest.map_or(since, |o| o.min(since)));
+            }
+            if page.len() < KEPT_PAGE {
+                break;
+            }
+        }
+        Ok(kept)
     }
 
     /// Purges what the volume's `trash_days` no longer keeps; the background's work.
-    pub async fn purge_expired_trash(&self) -> Result<Vec<String>> {
+    pub async fn purge_expired_trash(&self) -> Result<Purged> {
         // With the trash turned off, what it still holds goes too.
         let days = i64::from(self.volume().trash_days);
         let before = Timespec::now().sec - days * 24 * HOUR;

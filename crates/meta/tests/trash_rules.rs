@@ -188,11 +188,11 @@ async fn purging_deletes_for_good_but_an_open_file_lives_to_its_last_close() {
         .unwrap();
     // Not yet expired: a day is kept.
     let now = datenlord_meta::Timespec::now().sec;
-    assert!(meta.purge_trash(now).await.unwrap().is_empty());
-    assert!(meta.purge_expired_trash().await.unwrap().is_empty());
+    assert!(meta.purge_trash(now).await.unwrap().hours.is_empty());
+    assert!(meta.purge_expired_trash().await.unwrap().hours.is_empty());
     assert_eq!(meta.trash_entries().await.unwrap().len(), 2);
 
-    let hours = meta.purge_trash(i64::MAX).await.unwrap();
+    let hours = meta.purge_trash(i64::MAX).await.unwrap().hours;
     assert_eq!(hours.len(), 1);
     assert!(meta.trash_entries().await.unwrap().is_empty());
     assert!(meta.getattr(f).await.is_err());
@@ -251,4 +251,69 @@ async fn without_trash_days_and_inside_the_trash_a_name_goes_at_once() {
     assert_eq!(meta.getattr(g).await.unwrap().visible_nlink(), 1);
     assert!(meta.trash_entries().await.unwrap().is_empty());
     clean(meta.check(false).await.unwrap());
+}
+
+#[tokio::test]
+async fn overwritten_and_truncated_data_is_kept_until_its_day_is_over() {
+    let (_d, meta) = fresh_keeping_trash(1).await;
+    let f = meta
+        .create(ME, ROOT_INO, b"f", file(0o644))
+        .await
+        .unwrap()
+        .0;
+    let first = write(&meta, f, 4000).await;
+    let second = write(&meta, f, 4000).await;
+    // Compaction rewrites the chunk into one object: both old ones lose their last reference.
+    let old = meta.chunk(f, 0).await.unwrap();
+    let id = meta.next_object().await.unwrap();
+    let merged = datenlord_meta::NewObject {
+        session: 7,
+        id,
+        len: 4000,
+    };
+    meta.intend_object(merged).await.unwrap();
+    let new = [datenlord_meta::Slice {
+        pos: 0,
+        len: 4000,
+        object: id,
+        offset: 0,
+    }];
+    assert!(meta.replace_chunk(f, 0, &old, &new, merged).await.unwrap());
+    // And truncation drops the merged one.
+    let now = datenlord_meta::Timespec::now();
+    meta.truncate(f, 0, now).await.unwrap();
+    assert!(meta.doomed_objects(10).await.unwrap().is_empty());
+    let kept = meta.kept_data().await.unwrap();
+    assert_eq!((kept.objects, kept.bytes), (3, 12_000));
+    assert!(kept.oldest.is_some_and(|t| t <= now.sec));
+    let report = meta.check(false).await.unwrap();
+    assert_eq!(
+        report.kept.keys().copied().collect::<Vec<_>>(),
+        vec![first, second, id]
+    );
+    clean(report);
+    let known = meta.known_objects(&[first, second, id]).await.unwrap();
+    assert_eq!(known.len(), 3, "gc leaves kept objects alone");
+
+    let purged = meta.purge_expired_trash().await.unwrap();
+    assert!(purged.is_empty(), "kept for a day: {purged:?}");
+    let purged = meta.purge_trash(i64::MAX).await.unwrap();
+    assert_eq!((purged.kept_objects, purged.kept_bytes), (3, 12_000));
+    let mut doomed = meta.doomed_objects(10).await.unwrap();
+    doomed.sort_unstable();
+    assert_eq!(doomed, vec![(first, 4000), (second, 4000), (id, 4000)]);
+    assert_eq!(meta.kept_data().await.unwrap().objects, 0);
+    clean(meta.check(false).await.unwrap());
+
+    // Without the trash, overwritten data goes at once.
+    let (_d, plain) = fresh().await;
+    let g = plain
+        .create(ME, ROOT_INO, b"g", file(0o644))
+        .await
+        .unwrap()
+        .0;
+    let object = write(&plain, g, 10).await;
+    plain.truncate(g, 0, now).await.unwrap();
+    assert_eq!(plain.doomed_objects(10).await.unwrap(), vec![(object, 10)]);
+    assert_eq!(plain.kept_data().await.unwrap().objects, 0);
 }

@@ -141,8 +141,13 @@ impl Vfs {
             if last_trash_purge.is_none_or(|at| at.elapsed() >= TRASH_PURGE_EVERY) {
                 last_trash_purge = Some(tokio::time::Instant::now());
                 match self.meta().purge_expired_trash().await {
-                    Ok(hours) if hours.is_empty() => {}
-                    Ok(hours) => tracing::info!(?hours, "purged the trash's expired hours"),
+                    Ok(purged) if purged.is_empty() => {}
+                    Ok(purged) => tracing::info!(
+                        hours = ?purged.hours,
+                        kept_objects = purged.kept_objects,
+                        kept_bytes = purged.kept_bytes,
+                        "purged what the trash no longer keeps"
+                    ),
                     Err(err) => tracing::warn!(%err, "purging the trash failed"),
                 }
             }

@@ -55,6 +55,7 @@ pub async fn fsck(meta: &Meta, store: &BlockStore, repair: bool) -> Result<FsckR
     for (&object, blocks) in &present {
         if meta_report.objects.contains_key(&object)
             || meta_report.doomed.contains_key(&object)
+            || meta_report.kept.contains_key(&object)
             || meta_report.pending.contains_key(&object)
         {
             continue;
