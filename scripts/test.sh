@@ -142,7 +142,7 @@ step "metadata rules and core without a mount on etcd" env DATENLORD_TEST_ETCD="
 # quotas (~12 min on etcd with this debug build; they pass there too, run by hand).
 step "mount suites on etcd" env DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" cargo test --locked --workspace \
     --test posix --test data --test apps --test crash --test acl_locks --test concurrency --test enospc \
-    --test quota --test dump --test trash -- --skip readdir_of_ten_thousand_entries --skip tar_round_trip --skip rsync_round_trip \
+    --test quota --test dump --test trash --test gc -- --skip readdir_of_ten_thousand_entries --skip tar_round_trip --skip rsync_round_trip \
     --skip quota_check_agrees_with_the_tree_after_random_operations
 
 # The mount suites on etcd + S3 (with the default memory and disk caches in front of S3),

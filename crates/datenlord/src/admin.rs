@@ -215,6 +215,22 @@ pub fn gc(args: GcArgs) -> Result<ExitCode> {
         let storage: StorageUrl = meta.volume().storage.parse()?;
         let store = datenlord_store::BlockStore::open(&storage, meta.volume().block_size, false)
             .with_context(|| format!("opening the block store {storage}"))?;
+        let before =
+            datenlord_meta::Timespec::now().sec - i64::from(args.uploads_older_than) * 86_400;
+        let uploads = datenlord_gateway::stale::stale_uploads(&meta, before)
+            .await
+            .context("looking for unfinished S3 uploads")?;
+        let mut discarded = 0;
+        if args.delete {
+            for upload in &uploads {
+                if datenlord_gateway::stale::discard_upload(&meta, &upload.id)
+                    .await
+                    .with_context(|| format!("discarding upload {}", upload.id))?
+                {
+                    discarded += 1;
+                }
+            }
+        }
         let progress = crate::progress::Progress::start_count("listing the store's blocks");
         let report = datenlord_vfs::gc(&meta, &store, args.delete, &|n| progress.set_items(n))
             .await
@@ -234,6 +250,30 @@ pub fn gc(args: GcArgs) -> Result<ExitCode> {
         for (object, bytes) in &report.examples {
             println!("leaked: object {object} ({})", human(*bytes));
         }
+        if !uploads.is_empty() {
+            let bytes = uploads.iter().map(|u| u.bytes).sum();
+            let done = if args.delete {
+                format!(", {discarded} discarded")
+            } else {
+                String::new()
+            };
+            println!(
+                "{} unfinished S3 uploads started {} or more days ago ({}){done}",
+                uploads.len(),
+                args.uploads_older_than,
+                human(bytes)
+            );
+            for upload in uploads.iter().take(20) {
+                let hours = (datenlord_meta::Timespec::now().sec - upload.initiated).max(0) / 3600;
+                println!(
+                    "upload {} of {}/{} started {hours} hours ago ({})",
+                    upload.id,
+                    upload.bucket,
+                    upload.key,
+                    human(upload.bytes)
+                );
+            }
+        }
         if report.dead_clones > 0 {
             let done = if args.delete { "removed" } else { "to remove" };
             println!(
@@ -241,7 +281,7 @@ pub fn gc(args: GcArgs) -> Result<ExitCode> {
                 report.dead_clones
             );
         }
-        if !args.delete && (report.leaked > 0 || report.dead_clones > 0) {
+        if !args.delete && (report.leaked > 0 || report.dead_clones > 0 || !uploads.is_empty()) {
             println!("dry run: run again with --delete to remove them");
         }
         Ok(ExitCode::SUCCESS)

@@ -468,14 +468,18 @@ pub struct CloneArgs {
 }
 
 /// Find, and with --delete remove, what the storage holds that no file needs: objects leaked
-/// by crashes, and the trees of clones whose builders died.
+/// by crashes, the trees of clones whose builders died, and S3 multipart uploads nobody
+/// finished.
 #[derive(Debug, Args)]
 #[command(
     after_help = "A dry run unless --delete is given. The store is listed as a stream \
     and checked in batches, so memory stays small whatever its size; safe while the volume is \
     mounted (an object being written is known to the metadata before its first block is \
-    stored). fsck finds problems in the metadata; gc fixes the storage side.\n\n\
-    Examples:\n  datenlord gc\n  datenlord gc --meta etcd://10.0.0.1:2379/vol --delete"
+    stored). Multipart uploads neither completed nor aborted within --uploads-older-than \
+    days are discarded as an abort would. fsck finds problems in the metadata; gc fixes the \
+    storage side.\n\n\
+    Examples:\n  datenlord gc\n  datenlord gc --meta etcd://10.0.0.1:2379/vol --delete\n  \
+    datenlord gc --delete --uploads-older-than 7"
 )]
 pub struct GcArgs {
     #[command(flatten)]
@@ -483,6 +487,10 @@ pub struct GcArgs {
     /// Delete what was found.
     #[arg(long)]
     pub delete: bool,
+    /// Unfinished S3 multipart uploads started this many days ago or earlier count as
+    /// abandoned (0: every unfinished upload).
+    #[arg(long, value_name = "DAYS", default_value_t = 1)]
+    pub uploads_older_than: u32,
 }
 
 /// Link mount.datenlord to this binary, so mount(8) and /etc/fstab can mount DatenLord.

@@ -26,6 +26,7 @@ pub mod policy;
 pub mod record;
 pub mod server;
 pub mod service;
+pub mod stale;
 pub mod tls;
 pub mod versions;
 

@@ -27,7 +27,8 @@ pub const MAX_OBJECT: u64 = 5 << 40;
 /// Part numbers run from 1 to this.
 pub const MAX_PART_NUMBER: i32 = 10_000;
 
-const UPLOADS: &[u8] = b"uploads";
+/// The staging area's directory of uploads in progress.
+pub(crate) const UPLOADS: &[u8] = b"uploads";
 
 /// What an upload is for, kept with its directory.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -389,7 +390,7 @@ impl Namespace {
         };
         self.vfs.release(fh, None).await;
         let version = result?;
-        if let Err(err) = self.remove_upload(dir, id).await {
+        if let Err(err) = self.remove_upload(id).await {
             tracing::warn!(id, ?err, "cannot remove a completed upload's parts");
         }
         Ok((etag, version))
@@ -418,20 +419,17 @@ impl Namespace {
 
     /// Aborts upload `id` of `bucket`/`key`.
     pub async fn abort(&self, id: &str, bucket: &str, key: &str) -> S3Result<()> {
-        let (dir, _) = self.upload(id, bucket, key).await?;
-        self.remove_upload(dir, id).await
+        self.upload(id, bucket, key).await?;
+        self.remove_upload(id).await
     }
 
-    /// Removes upload `id` (directory `dir`) and its parts.
-    async fn remove_upload(&self, dir: u64, id: &str) -> S3Result<()> {
-        for entry in self.entries(dir).await.map_err(internal)? {
-            let _ = self.vfs.unlink(dir, &entry.name).await;
-        }
-        let uploads = self.uploads_dir().await?;
-        match self.vfs.rmdir(uploads, id.as_bytes()).await {
-            Ok(_) => Ok(()),
-            Err(err) if err.errno() == libc::ENOENT => Err(no_such_upload()),
-            Err(err) => Err(internal(err)),
+    /// Removes upload `id` and its parts, past the trash: they are no user's files (a
+    /// completed upload's bytes live on in its object).
+    async fn remove_upload(&self, id: &str) -> S3Result<()> {
+        match crate::stale::discard_upload(self.vfs.meta(), id).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(no_such_upload()),
+            Err(err) => Err(internal(err.into())),
         }
     }
 }

@@ -551,6 +551,20 @@ impl Meta {
         })
     }
 
+    /// Removes `name` in `dir` and everything under it for good, past the trash: the name
+    /// goes at once (in one transaction, its tree becomes an abandoned clone's), then the
+    /// tree in batches; an interruption leaves what `reclaim_stale_clones` removes. ENOENT
+    /// when there is no such name.
+    pub async fn discard_tree(&self, dir: u64, name: &[u8]) -> Result<()> {
+        let root = write_txn!(self, |txn| {
+            match abandon_entry(&mut txn, dir, name).await? {
+                Some(dirent) => Ok(dirent.ino),
+                None => crate::error::errno(libc::ENOENT),
+            }
+        })?;
+        self.remove_staged_clone(root).await
+    }
+
     /// Removes the clones whose builders `dead` says died (their process is gone, or no
     /// heartbeat for [`CLONE_LEASE`] seconds): their unnamed trees, in batches. Returns how
     /// many.

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clone::Cloned;
 use crate::engine::KvTxn;
-use crate::error::{MetaError, Result, errno};
+use crate::error::{MetaError, Result};
 use crate::keys;
 use crate::meta::{Meta, put_attr, read_txn, write_txn};
 use crate::model::{Attr, Timespec};
@@ -134,12 +134,6 @@ impl Meta {
     pub async fn delete_snapshot(&self, name: &[u8]) -> Result<()> {
         check_name(name)?;
         let dir = self.reserved_dir(SNAPSHOTS).await?;
-        let root = write_txn!(self, |txn| {
-            match crate::clone::abandon_entry(&mut txn, dir, name).await? {
-                Some(dirent) => Ok(dirent.ino),
-                None => errno(libc::ENOENT),
-            }
-        })?;
-        self.remove_staged_clone(root).await
+        self.discard_tree(dir, name).await
     }
 }

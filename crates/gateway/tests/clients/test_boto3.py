@@ -1,7 +1,8 @@
 """The S3 gateway through boto3, a real client: every operation it serves and their errors.
 
 Run by scripts/s3-suite.sh, which starts the gateway (and a mount of the same volume) and
-sets GATEWAY_URL, GATEWAY_KEY, GATEWAY_SECRET and, for the one-namespace tests, MOUNT_DIR.
+sets GATEWAY_URL, GATEWAY_KEY, GATEWAY_SECRET and, for the one-namespace tests, MOUNT_DIR
+(and DATENLORD_BIN, DATENLORD_HOME for the tests that run `datenlord gc`).
 """
 
 import base64
@@ -507,6 +508,26 @@ class Multipart(unittest.TestCase):
             error_of(S3.list_parts, Bucket=self.bucket, Key="aborted", UploadId="../../x")[0], "NoSuchUpload"
         )
         self.assertNotIn(uid, [u["UploadId"] for u in S3.list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])])
+
+    @unittest.skipUnless(os.environ.get("DATENLORD_BIN"), "needs DATENLORD_BIN")
+    def test_gc_discards_abandoned_uploads(self):
+        uid = S3.create_multipart_upload(Bucket=self.bucket, Key="abandoned")["UploadId"]
+        S3.upload_part(Bucket=self.bucket, Key="abandoned", UploadId=uid, PartNumber=1, Body=b"y" * 3000)
+        gc = lambda *args: subprocess.run(
+            [os.environ["DATENLORD_BIN"], "gc", *args], capture_output=True, text=True, check=True
+        ).stdout
+        # A day has not passed: not abandoned yet.
+        self.assertNotIn(uid, gc())
+        said = gc("--uploads-older-than", "0")
+        self.assertIn(f"upload {uid} of {self.bucket}/abandoned", said)
+        self.assertIn("dry run", said)
+        self.assertIn(uid, [u["UploadId"] for u in S3.list_multipart_uploads(Bucket=self.bucket)["Uploads"]])
+        said = gc("--uploads-older-than", "0", "--delete")
+        self.assertRegex(said, r"unfinished S3 uploads .* discarded")
+        self.assertNotIn(uid, [u["UploadId"] for u in S3.list_multipart_uploads(Bucket=self.bucket).get("Uploads", [])])
+        self.assertEqual(
+            error_of(S3.list_parts, Bucket=self.bucket, Key="abandoned", UploadId=uid)[0], "NoSuchUpload"
+        )
 
     def test_upload_part_copy(self):
         src = os.urandom(6 * MIB)
