@@ -4,6 +4,7 @@
 #           local disk, its single-node set-up, like DatenLord's) vs `cp -a` on the local disk
 #   quota   small-file create+write rates in a directory with a quota vs one without, on
 #           DatenLord and on JuiceFS (target: under 10 % slower with the quota)
+#   trash   files unlinked per second with a trash and without, on DatenLord and on JuiceFS
 #   etcd    (with --etcd) two writers in two directories under two quotas, under one quota,
 #           and under none, DatenLord's metadata on a local etcd: what sharing a quota costs
 # Usage: scripts/perf/volume.sh [--files N] [--etcd]    (DATENLORD_BIN: the binary to measure,
@@ -72,7 +73,7 @@ EOF
 
 dl_meta=sqlite://$WORK/dl/meta.db
 mkdir -p "$WORK/dl" "$WORK/mnt-dl" "$WORK/mnt-jfs"
-"$BIN" format --meta "$dl_meta" --storage "file://$WORK/dl/blocks" bench >/dev/null
+"$BIN" format --meta "$dl_meta" --storage "file://$WORK/dl/blocks" --trash-days 1 bench >/dev/null
 "$BIN" mount -d "$WORK/mnt-dl" --meta "$dl_meta" >/dev/null
 mounts+=("$WORK/mnt-dl")
 jfs_meta=sqlite3://$WORK/jfs.db
@@ -122,6 +123,38 @@ for fs in dl jfs; do
         "$fs" "$plain" "$quota" "$(ratio "$quota" "$plain")"
 done
 "$BIN" quota get --meta "$dl_meta" /quota
+
+# remove_rate DIR: its files unlinked per second.
+remove_rate() {
+    python3 - "$1" <<'EOF'
+import os, sys, time
+d = sys.argv[1]
+names = os.listdir(d)
+t = time.perf_counter()
+for name in names:
+    os.unlink(os.path.join(d, name))
+print(f"{len(names) / (time.perf_counter() - t):.0f}")
+EOF
+}
+
+echo "== files unlinked per second, with a trash (1 day) and without (higher is better)"
+"$BIN" format --meta "sqlite://$WORK/dl/meta0.db" --storage "file://$WORK/dl/blocks0" --trash-days 0 bench0 >/dev/null
+mkdir -p "$WORK/mnt-dl0" "$WORK/mnt-jfs1"
+"$BIN" mount -d "$WORK/mnt-dl0" --meta "sqlite://$WORK/dl/meta0.db" >/dev/null
+mounts+=("$WORK/mnt-dl0")
+juicefs format "sqlite3://$WORK/jfs1.db" bench1 --bucket "$WORK/jfs1-blocks/" --trash-days 1 >>"$WORK/jfs.log" 2>&1
+juicefs mount -d "sqlite3://$WORK/jfs1.db" "$WORK/mnt-jfs1" --cache-dir "$WORK/jfs1-cache" \
+    --log "$WORK/jfs1-mount.log" --no-usage-report >/dev/null 2>&1
+mounts+=("$WORK/mnt-jfs1")
+for fs in dl jfs; do
+    if [ "$fs" = dl ]; then with=$WORK/mnt-dl without=$WORK/mnt-dl0; else with=$WORK/mnt-jfs1 without=$WORK/mnt-jfs; fi
+    for m in "$with" "$without"; do create_rate "$m/rm/1" "$N" >/dev/null; create_rate "$m/rm/2" "$N" >/dev/null; done
+    a1=$(remove_rate "$without/rm/1"); t1=$(remove_rate "$with/rm/1")
+    t2=$(remove_rate "$with/rm/2"); a2=$(remove_rate "$without/rm/2")
+    plain=$((a1 > a2 ? a1 : a2)); trash=$((t1 > t2 ? t1 : t2))
+    printf '  %-9s without %6d/s  with a trash %6d/s  (%s of the rate without)\n' \
+        "$fs" "$plain" "$trash" "$(ratio "$trash" "$plain")"
+done
 
 if [ "$ETCD" = 1 ]; then
     echo "== two writers on etcd, each in its own directory (files per second, both together)"

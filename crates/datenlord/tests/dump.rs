@@ -52,14 +52,6 @@ fn describe(root: &Path) -> BTreeMap<String, String> {
     out
 }
 
-/// A home whose default volume is the one in `meta`.
-fn home_on(meta: &str) -> Home {
-    let mut home = Home::new();
-    home.env.retain(|(k, _)| k != "DATENLORD_META");
-    home.env.push(("DATENLORD_META".into(), meta.to_string()));
-    home
-}
-
 #[test]
 fn a_dump_loaded_into_other_engines_is_the_same_tree() {
     let mounted = Mounted::new();
@@ -116,7 +108,7 @@ fn a_dump_loaded_into_other_engines_is_the_same_tree() {
         "a second load into the same engine"
     );
 
-    let there = Mounted::in_home(home_on(&middle), Options::default(), &[]);
+    let there = Mounted::in_home(Home::on(&middle), Options::default(), &[]);
     assert_eq!(describe(there.path()), before);
     let quota = there.home.run_ok(&["quota", "get", "/a", "--json"]);
     assert!(quota.contains("\"capacity\":1073741824"), "{quota}");
@@ -126,7 +118,7 @@ fn a_dump_loaded_into_other_engines_is_the_same_tree() {
 
     let last = format!("sqlite://{}/last.db", dir.path().display());
     source.run_ok(&["load", "--meta", &last, &second.display().to_string()]);
-    let back = Mounted::in_home(home_on(&last), Options::default(), &[]);
+    let back = Mounted::in_home(Home::on(&last), Options::default(), &[]);
     assert_eq!(describe(back.path()), before);
     let fsck = back.home.run(&["fsck"]);
     assert!(

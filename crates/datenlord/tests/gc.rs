@@ -26,14 +26,6 @@ fn leaked(said: &str) -> u64 {
         .unwrap_or_else(|| panic!("no leaked count in {said}"))
 }
 
-/// A home whose default volume is the one in `meta`.
-fn home_on(meta: &str) -> Home {
-    let mut home = Home::new();
-    home.env.retain(|(k, _)| k != "DATENLORD_META");
-    home.env.push(("DATENLORD_META".into(), meta.to_string()));
-    home
-}
-
 #[test]
 fn objects_a_restored_backup_does_not_know_are_collected() {
     let mounted = Mounted::new();
@@ -67,7 +59,7 @@ fn objects_a_restored_backup_does_not_know_are_collected() {
     let said = home.run_ok(&["gc", "--meta", &restored]);
     assert_eq!(leaked(&said), 0, "{said}");
 
-    let back = Mounted::in_home(home_on(&restored), Options::default(), &[]);
+    let back = Mounted::in_home(Home::on(&restored), Options::default(), &[]);
     assert_eq!(fs::read(back.join("kept")).unwrap(), kept);
     assert!(!back.join("later").exists());
     let fsck = back.home.run(&["fsck"]);

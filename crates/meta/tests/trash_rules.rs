@@ -6,6 +6,11 @@ mod common;
 use common::{ME, NONE_OPEN, Opens, dir, file, fresh, fresh_keeping_trash, write};
 use datenlord_meta::{FileKind, Meta, QuotaLimits, RENAME_NOREPLACE, ROOT_INO, TrashEntry};
 
+/// A new empty file `name` in `parent`, mode 0644.
+async fn new_file(meta: &Meta, parent: u64, name: &[u8]) -> u64 {
+    meta.create(ME, parent, name, file(0o644)).await.unwrap().0
+}
+
 async fn lookup(meta: &Meta, parent: u64, name: &[u8]) -> u64 {
     meta.lookup(parent, name).await.unwrap().0
 }
@@ -85,9 +90,9 @@ async fn a_removed_tree_comes_back_whole() {
     let (_d, meta) = fresh_keeping_trash(1).await;
     let a = meta.create(ME, ROOT_INO, b"a", dir()).await.unwrap().0;
     let b = meta.create(ME, a, b"b", dir()).await.unwrap().0;
-    let f = meta.create(ME, b, b"f", file(0o644)).await.unwrap().0;
+    let f = new_file(&meta, b, b"f").await;
     write(&meta, f, 100).await;
-    let g = meta.create(ME, a, b"g", file(0o644)).await.unwrap().0;
+    let g = new_file(&meta, a, b"g").await;
     // What `rm -r a` does: the deepest first.
     meta.unlink(b, b"f", &NONE_OPEN).await.unwrap();
     meta.rmdir(a, b"b").await.unwrap();
@@ -125,17 +130,9 @@ async fn a_removed_tree_comes_back_whole() {
 #[tokio::test]
 async fn a_replaced_file_goes_to_the_trash_and_restoring_never_overwrites() {
     let (_d, meta) = fresh_keeping_trash(1).await;
-    let old = meta
-        .create(ME, ROOT_INO, b"x", file(0o644))
-        .await
-        .unwrap()
-        .0;
+    let old = new_file(&meta, ROOT_INO, b"x").await;
     write(&meta, old, 10).await;
-    let new = meta
-        .create(ME, ROOT_INO, b"x.tmp", file(0o644))
-        .await
-        .unwrap()
-        .0;
+    let new = new_file(&meta, ROOT_INO, b"x.tmp").await;
     let replaced = meta
         .rename(ROOT_INO, b"x.tmp", ROOT_INO, b"x", 0, &NONE_OPEN)
         .await
@@ -169,17 +166,9 @@ async fn a_replaced_file_goes_to_the_trash_and_restoring_never_overwrites() {
 async fn purging_deletes_for_good_but_an_open_file_lives_to_its_last_close() {
     let (_d, meta) = fresh_keeping_trash(1).await;
     let before = meta.usage().await.unwrap();
-    let f = meta
-        .create(ME, ROOT_INO, b"f", file(0o644))
-        .await
-        .unwrap()
-        .0;
+    let f = new_file(&meta, ROOT_INO, b"f").await;
     let object = write(&meta, f, 3000).await;
-    let held = meta
-        .create(ME, ROOT_INO, b"held", file(0o644))
-        .await
-        .unwrap()
-        .0;
+    let held = new_file(&meta, ROOT_INO, b"held").await;
     let held_object = write(&meta, held, 700).await;
     meta.hold_open(held, 7).await.unwrap();
     meta.unlink(ROOT_INO, b"f", &NONE_OPEN).await.unwrap();
@@ -216,11 +205,7 @@ async fn purging_deletes_for_good_but_an_open_file_lives_to_its_last_close() {
 async fn without_trash_days_and_inside_the_trash_a_name_goes_at_once() {
     let (_d, meta) = fresh().await;
     assert!(meta.trash_dir().is_some(), "every new volume has a trash");
-    let f = meta
-        .create(ME, ROOT_INO, b"f", file(0o644))
-        .await
-        .unwrap()
-        .0;
+    let f = new_file(&meta, ROOT_INO, b"f").await;
     let object = write(&meta, f, 10).await;
     meta.unlink(ROOT_INO, b"f", &NONE_OPEN).await.unwrap();
     assert!(meta.getattr(f).await.is_err());
@@ -228,11 +213,7 @@ async fn without_trash_days_and_inside_the_trash_a_name_goes_at_once() {
     assert!(meta.trash_entries().await.unwrap().is_empty());
 
     let (_d, meta) = fresh_keeping_trash(1).await;
-    let f = meta
-        .create(ME, ROOT_INO, b"f", file(0o644))
-        .await
-        .unwrap()
-        .0;
+    let f = new_file(&meta, ROOT_INO, b"f").await;
     meta.unlink(ROOT_INO, b"f", &NONE_OPEN).await.unwrap();
     let entry = entry_of(&meta, f).await;
     // Removed from the trash by hand: gone for good.
@@ -241,11 +222,7 @@ async fn without_trash_days_and_inside_the_trash_a_name_goes_at_once() {
         .unwrap();
     assert!(meta.getattr(f).await.is_err());
     // A file with other names keeps them: nothing goes to the trash.
-    let g = meta
-        .create(ME, ROOT_INO, b"g", file(0o644))
-        .await
-        .unwrap()
-        .0;
+    let g = new_file(&meta, ROOT_INO, b"g").await;
     meta.link(g, ROOT_INO, b"g2").await.unwrap();
     meta.unlink(ROOT_INO, b"g", &NONE_OPEN).await.unwrap();
     assert_eq!(meta.getattr(g).await.unwrap().visible_nlink(), 1);
@@ -256,11 +233,7 @@ async fn without_trash_days_and_inside_the_trash_a_name_goes_at_once() {
 #[tokio::test]
 async fn overwritten_and_truncated_data_is_kept_until_its_day_is_over() {
     let (_d, meta) = fresh_keeping_trash(1).await;
-    let f = meta
-        .create(ME, ROOT_INO, b"f", file(0o644))
-        .await
-        .unwrap()
-        .0;
+    let f = new_file(&meta, ROOT_INO, b"f").await;
     let first = write(&meta, f, 4000).await;
     let second = write(&meta, f, 4000).await;
     // Compaction rewrites the chunk into one object: both old ones lose their last reference.
@@ -307,11 +280,7 @@ async fn overwritten_and_truncated_data_is_kept_until_its_day_is_over() {
 
     // Without the trash, overwritten data goes at once.
     let (_d, plain) = fresh().await;
-    let g = plain
-        .create(ME, ROOT_INO, b"g", file(0o644))
-        .await
-        .unwrap()
-        .0;
+    let g = new_file(&plain, ROOT_INO, b"g").await;
     let object = write(&plain, g, 10).await;
     plain.truncate(g, 0, now).await.unwrap();
     assert_eq!(plain.doomed_objects(10).await.unwrap(), vec![(object, 10)]);

@@ -127,6 +127,14 @@ impl Home {
         home
     }
 
+    /// A home whose default volume is the one in `meta`.
+    pub fn on(meta: &str) -> Self {
+        let mut home = Home::new();
+        home.env.retain(|(k, _)| k != "DATENLORD_META");
+        home.env.push(("DATENLORD_META".into(), meta.to_string()));
+        home
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
