@@ -66,7 +66,7 @@ report() { echo "s3-suite: $*" >&2; status=1; }
 
 export GATEWAY_URL=$URL GATEWAY_KEY=$KEY GATEWAY_SECRET=$SECRET MOUNT_DIR=$MNT
 export GATEWAY_DOMAIN=s3.test GATEWAY_OTHER_KEY=$OTHER_KEY GATEWAY_OTHER_SECRET=$OTHER_SECRET GATEWAY_PID=$gateway_pid
-export DATENLORD_BIN=$BIN
+export DATENLORD_BIN=$(realpath "$BIN")
 read -r -a picked <<< "${GATEWAY_TESTS:-}"
 tests=(test_boto3)
 [ "${#picked[@]}" -eq 0 ] || tests=("${picked[@]/#/test_boto3.}")
