@@ -41,6 +41,42 @@ pub enum Command {
     Load(LoadArgs),
     Snapshot(SnapshotArgs),
     Trash(TrashArgs),
+    Csi(CsiArgs),
+}
+
+/// Serve the Container Storage Interface for Kubernetes: volumes are directories of a
+/// DatenLord volume with quotas, snapshots are metadata-only clones.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Kubernetes runs it twice: once per cluster with --controller (beside \
+    csi-provisioner, csi-snapshotter and csi-resizer), once per node with --node (beside \
+    node-driver-registrar); deploy/ has the manifests. Without --controller or --node it \
+    serves both. Identity is served now; the Controller and Node services are being built \
+    (issue 17) and answer UNIMPLEMENTED meanwhile.\n\n\
+    Examples:\n  \
+    datenlord csi --endpoint unix:///csi/csi.sock --node-id $(hostname) --node\n  \
+    datenlord csi --endpoint unix:///csi/csi.sock --node-id ctl --controller \\\n      \
+    --meta etcd://etcd-0.etcd:2379/k8s"
+)]
+pub struct CsiArgs {
+    #[command(flatten)]
+    pub meta: MetaArg,
+    /// Where to listen: unix:///PATH (the form the Kubernetes sidecars use) or a path.
+    #[arg(long, value_name = "ENDPOINT", env = "CSI_ENDPOINT")]
+    pub endpoint: String,
+    /// This node's name (as Kubernetes knows it).
+    #[arg(long, value_name = "NODE", env = "NODE_NAME")]
+    pub node_id: String,
+    /// Serve the Controller service.
+    #[arg(long)]
+    pub controller: bool,
+    /// Serve the Node service.
+    #[arg(long)]
+    pub node: bool,
+    /// A topology segment of this node, KEY=VALUE (repeatable), e.g.
+    /// topology.kubernetes.io/zone=z1.
+    #[arg(long = "topology", value_name = "KEY=VALUE")]
+    pub topology: Vec<String>,
 }
 
 /// Where a volume's metadata lives.

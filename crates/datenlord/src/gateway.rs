@@ -111,7 +111,11 @@ async fn serve(mut args: GatewayArgs) -> Result<()> {
         domains,
         ..GatewayConfig::default()
     };
-    datenlord_gateway::serve(listener, gateway, server, stop_signal()).await;
+    let stop = async {
+        crate::stop_signal().await;
+        tracing::info!("stopping the S3 gateway");
+    };
+    datenlord_gateway::serve(listener, gateway, server, stop).await;
     background.abort();
     let flushed = vfs.flush_all().await;
     let synced = vfs.sync_all().await;
@@ -121,20 +125,4 @@ async fn serve(mut args: GatewayArgs) -> Result<()> {
     flushed.context("flushing buffered uploads at exit")?;
     synced.context("syncing at exit")?;
     Ok(())
-}
-
-async fn stop_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut terminate) => {
-            tokio::select! {
-                _ = terminate.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-    tracing::info!("stopping the S3 gateway");
 }

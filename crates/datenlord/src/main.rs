@@ -10,6 +10,7 @@ mod cache_options;
 mod cli;
 mod clone;
 mod coherence;
+mod csi;
 mod dump;
 mod fuse_adapter;
 mod gateway;
@@ -39,6 +40,22 @@ fn run_daemon(
     result.map(|()| std::process::ExitCode::SUCCESS)
 }
 
+/// Completes at SIGTERM or SIGINT: how a server is told to stop.
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
 /// A server holds a descriptor per client: lift the soft limit on open files (often 1 024) to
 /// the hard one.
 fn raise_open_file_limit() {
@@ -65,6 +82,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let result = match cli.command {
         cli::Command::Format(args) => admin::format(args),
+        cli::Command::Csi(args) => csi::run(args),
         cli::Command::Mount(args) => mount::run(args),
         cli::Command::Umount(args) => admin::umount(args),
         cli::Command::Status(args) => admin::status(args),
