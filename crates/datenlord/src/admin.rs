@@ -215,8 +215,8 @@ pub fn gc(args: GcArgs) -> Result<ExitCode> {
         let storage: StorageUrl = meta.volume().storage.parse()?;
         let store = datenlord_store::BlockStore::open(&storage, meta.volume().block_size, false)
             .with_context(|| format!("opening the block store {storage}"))?;
-        let before =
-            datenlord_meta::Timespec::now().sec - i64::from(args.uploads_older_than) * 86_400;
+        let now = datenlord_meta::Timespec::now().sec;
+        let before = now - i64::from(args.uploads_older_than) * 86_400;
         let uploads = datenlord_gateway::stale::stale_uploads(&meta, before)
             .await
             .context("looking for unfinished S3 uploads")?;
@@ -264,7 +264,7 @@ pub fn gc(args: GcArgs) -> Result<ExitCode> {
                 human(bytes)
             );
             for upload in uploads.iter().take(20) {
-                let hours = (datenlord_meta::Timespec::now().sec - upload.initiated).max(0) / 3600;
+                let hours = (now - upload.initiated).max(0) / 3600;
                 println!(
                     "upload {} of {}/{} started {hours} hours ago ({})",
                     upload.id,

@@ -48,20 +48,29 @@ pub async fn stale_uploads(meta: &Meta, before: i64) -> datenlord_meta::Result<V
         if dirent.kind != FileKind::Dir {
             continue;
         }
-        let Ok(attr) = meta.getattr(dirent.ino).await else {
-            continue;
-        };
         let upload = meta
             .getxattr(dirent.ino, UPLOAD_XATTR)
             .await
             .ok()
             .and_then(|bytes| serde_json::from_slice::<Upload>(&bytes).ok());
-        let initiated = upload.as_ref().map_or(attr.ctime.sec, |u| u.initiated);
+        let initiated = match &upload {
+            Some(upload) => upload.initiated,
+            None => match meta.getattr(dirent.ino).await {
+                Ok(attr) => attr.ctime.sec,
+                Err(_) => continue,
+            },
+        };
         if initiated > before {
             continue;
         }
+        let parts = match meta.readdir(dirent.ino).await {
+            Ok(parts) => parts,
+            // Completed or aborted meanwhile.
+            Err(err) if err.errno() == libc::ENOENT => continue,
+            Err(err) => return Err(err),
+        };
         let mut bytes = 0;
-        for (_, part) in meta.readdir(dirent.ino).await? {
+        for (_, part) in parts {
             if let Ok(attr) = meta.getattr(part.ino).await {
                 bytes += attr.size;
             }

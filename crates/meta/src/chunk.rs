@@ -265,11 +265,12 @@ impl Meta {
                     };
                     // Slices a live file replaced are overwritten data; a deleted file's went
                     // through the trash already.
-                    let live = match keys::u64_at(key, 1) {
-                        Some(ino) => txn.get(&keys::attr(ino)).await?.is_some(),
-                        None => false,
+                    let kept = match (self.keep_replaced(), keys::u64_at(key, 1)) {
+                        (Some(since), Some(ino)) if txn.get(&keys::attr(ino)).await?.is_some() => {
+                            Some(since)
+                        }
+                        _ => None,
                     };
-                    let kept = self.keep_replaced().filter(|_| live);
                     let slices = Slice::decode_all(&record)?;
                     let mut dropped = 0;
                     for slice in &slices {
@@ -440,8 +441,8 @@ impl Meta {
     }
 
     /// Which of `objects` (sorted) the metadata knows: referenced, kept for the trash,
-    /// waiting for deletion, or being written. The rest are leaked (a crash between storing blocks and recording
-    /// them). Reads ranges of reference records around runs of close ids, so the keys read
+    /// waiting for deletion, or being written. The rest are leaked (a crash between storing
+    /// blocks and recording them). Reads ranges of reference records around runs of close ids, so the keys read
     /// stay within a few times the ids asked about.
     pub async fn known_objects(&self, objects: &[u64]) -> Result<std::collections::HashSet<u64>> {
         read_txn!(self, |txn| {

@@ -390,33 +390,27 @@ impl Meta {
     /// Hands the objects overwritten data left, kept since `before` or earlier, to the block
     /// deleter, a page at a time; returns how many and their bytes.
     async fn release_kept(&self, before: i64) -> Result<(u64, u64)> {
-        let end = crate::engine::prefix_end(keys::KEPT_PREFIX);
-        let mut from = keys::KEPT_PREFIX.to_vec();
         let (mut objects, mut bytes) = (0, 0);
+        let mut from = Some(keys::KEPT_PREFIX.to_vec());
         loop {
-            let page = read_txn!(self, |txn| Ok(txn.scan(&from, &end, KEPT_PAGE).await?))?;
-            let Some((last, _)) = page.last() else {
+            let page = self.kept_page(&mut from).await?;
+            if page.is_empty() {
                 break;
-            };
-            from = [last.as_slice(), &[0]].concat();
-            let mut due = Vec::new();
-            for (key, value) in &page {
-                let (size, since) = crate::chunk::decode_kept(value)?;
-                if since <= before {
-                    due.push((key.clone(), size));
-                }
             }
+            let due: Vec<(u64, u64)> = page
+                .into_iter()
+                .filter(|&(_, _, since)| since <= before)
+                .map(|(object, size, _)| (object, size))
+                .collect();
             for batch in due.chunks(crate::engine::TXN_BUDGET / 2) {
                 let (count, size) = write_txn!(self, |txn| {
                     let (mut count, mut size) = (0, 0);
-                    for (key, len) in batch {
+                    for &(object, len) in batch {
                         // A clone may have taken it back meanwhile.
-                        if txn.get(key).await?.is_none() {
+                        if txn.get(&keys::kept(object)).await?.is_none() {
                             continue;
                         }
-                        let object = keys::u64_at(key, keys::KEPT_PREFIX.len())
-                            .ok_or_else(|| crate::MetaError::Corrupt("kept object key".into()))?;
-                        txn.delete(key)?;
+                        txn.delete(&keys::kept(object))?;
                         txn.put(&keys::doomed(object), &len.to_be_bytes())?;
                         count += 1;
                         size += len;
@@ -426,35 +420,49 @@ impl Meta {
                 objects += count;
                 bytes += size;
             }
-            if page.len() < KEPT_PAGE {
-                break;
-            }
         }
         Ok((objects, bytes))
     }
 
     /// How much overwritten and truncated data the trash keeps.
     pub async fn kept_data(&self) -> Result<KeptData> {
-        let end = crate::engine::prefix_end(keys::KEPT_PREFIX);
-        let mut from = keys::KEPT_PREFIX.to_vec();
         let mut kept = KeptData::default();
+        let mut from = Some(keys::KEPT_PREFIX.to_vec());
         loop {
-            let page = read_txn!(self, |txn| Ok(txn.scan(&from, &end, KEPT_PAGE).await?))?;
-            let Some((last, _)) = page.last() else {
+            let page = self.kept_page(&mut from).await?;
+            if page.is_empty() {
                 break;
-            };
-            from = [last.as_slice(), &[0]].concat();
-            for (_, value) in &page {
-                let (size, since) = crate::chunk::decode_kept(value)?;
+            }
+            for (_, size, since) in page {
                 kept.objects += 1;
                 kept.bytes += size;
                 kept.oldest = Some(kept.oldest.map_or(since, |o| o.min(since)));
             }
-            if page.len() < KEPT_PAGE {
-                break;
-            }
         }
         Ok(kept)
+    }
+
+    /// The kept objects from key `from` on, one page of them as (object, size, second), each
+    /// in its own read; `from` moves past the page, to `None` after the last.
+    async fn kept_page(&self, from: &mut Option<Vec<u8>>) -> Result<Vec<(u64, u64, i64)>> {
+        let Some(start) = from.take() else {
+            return Ok(Vec::new());
+        };
+        let end = crate::engine::prefix_end(keys::KEPT_PREFIX);
+        let page = read_txn!(self, |txn| Ok(txn.scan(&start, &end, KEPT_PAGE).await?))?;
+        if page.len() == KEPT_PAGE
+            && let Some((last, _)) = page.last()
+        {
+            *from = Some([last.as_slice(), &[0]].concat());
+        }
+        page.iter()
+            .map(|(key, value)| {
+                let object = keys::u64_at(key, keys::KEPT_PREFIX.len())
+                    .ok_or_else(|| crate::MetaError::Corrupt("kept object key".into()))?;
+                let (size, since) = crate::chunk::decode_kept(value)?;
+                Ok((object, size, since))
+            })
+            .collect()
     }
 
     /// Purges what the volume's `trash_days` no longer keeps; the background's work.
