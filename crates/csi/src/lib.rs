@@ -4,10 +4,14 @@
 //! clone. This crate knows the protocol and the volume model; the binary wires it to an engine.
 
 pub mod client;
+mod controller;
 pub mod endpoint;
 mod error;
 mod identity;
+pub mod params;
 mod server;
+mod status;
+pub mod volumes;
 
 pub use endpoint::Endpoint;
 pub use error::CsiError;

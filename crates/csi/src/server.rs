@@ -8,8 +8,11 @@ use datenlord_meta::Meta;
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
 
+use crate::controller::ControllerService;
 use crate::identity::IdentityService;
+use crate::pb::controller_server::ControllerServer;
 use crate::pb::identity_server::IdentityServer;
+use crate::volumes::Volumes;
 use crate::{CsiError, Endpoint};
 
 /// What one driver process is.
@@ -43,11 +46,18 @@ pub async fn serve(
         node = config.node,
         "serving CSI"
     );
+    let volumes = Arc::new(Volumes::new(config.meta.clone()));
     let identity = IdentityService {
         config: config.clone(),
     };
+    let controller = config.controller.then(|| {
+        ControllerServer::new(ControllerService {
+            volumes: volumes.clone(),
+        })
+    });
     let result = tonic::transport::Server::builder()
         .add_service(IdentityServer::new(identity))
+        .add_optional_service(controller)
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
         .await;
     let _ = std::fs::remove_file(endpoint.path());

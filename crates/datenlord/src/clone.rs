@@ -97,7 +97,7 @@ pub fn snapshot(args: SnapshotArgs) -> Result<ExitCode> {
                 let parent_ino = home::resolve(&meta, parent).await?;
                 let progress = Progress::start_count(&format!("restoring {name}"));
                 let cloned = meta
-                    .restore_snapshot(name.as_bytes(), parent_ino, new_name.as_bytes(), (&host, &host_id), &|n| {
+                    .restore_snapshot(name.as_bytes(), (parent_ino, new_name.as_bytes()), None, (&host, &host_id), &|n| {
                         progress.set_items(n)
                     })
                     .await

@@ -35,23 +35,7 @@ pub fn meta_url(arg: Option<&str>) -> Result<MetaUrl> {
 
 /// Parses a size like `4M`, `64K`, `1MiB` or `1048576`.
 pub fn parse_size(text: &str) -> Result<u64> {
-    let t = text.trim();
-    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (number, unit) = t.split_at(digits);
-    let number: u64 = number
-        .parse()
-        .with_context(|| format!("invalid size {text:?}: expected a number like 4M"))?;
-    let shift = match unit.trim().to_ascii_uppercase().as_str() {
-        "" | "B" => 0,
-        "K" | "KB" | "KIB" => 10,
-        "M" | "MB" | "MIB" => 20,
-        "G" | "GB" | "GIB" => 30,
-        "T" | "TB" | "TIB" => 40,
-        other => bail!("invalid size {text:?}: unknown unit {other:?} (use K, M, G or T)"),
-    };
-    number
-        .checked_mul(1 << shift)
-        .with_context(|| format!("size {text:?} is too large"))
+    Ok(datenlord_vfs::parse_size(text)?)
 }
 
 /// A random id for a new volume.

@@ -9,11 +9,18 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Home;
+use std::collections::HashMap;
+
+use common::{Home, Mounted, Options};
+use datenlord_csi::pb::controller_client::ControllerClient;
 use datenlord_csi::pb::identity_client::IdentityClient;
 use datenlord_csi::pb::plugin_capability::{self, service, volume_expansion};
-use datenlord_csi::pb::{GetPluginCapabilitiesRequest, GetPluginInfoRequest, ProbeRequest};
+use datenlord_csi::pb::volume_capability::{AccessMode, AccessType, BlockVolume, MountVolume};
+use datenlord_csi::pb::volume_content_source::{SnapshotSource, Type as ContentType, VolumeSource};
+use datenlord_csi::pb::{self, GetPluginCapabilitiesRequest, GetPluginInfoRequest, ProbeRequest};
 use datenlord_csi::{Endpoint, client};
+use tonic::Code;
+use tonic::transport::Channel;
 
 /// A home with its default volume made.
 fn formatted_home() -> Home {
@@ -56,9 +63,13 @@ fn start(home: &Home, socket: &Path, extra: &[&str]) -> Driver {
     driver
 }
 
-async fn identity(socket: &Path) -> IdentityClient<tonic::transport::Channel> {
+async fn channel(socket: &Path) -> Channel {
     let endpoint: Endpoint = socket.to_str().unwrap().parse().unwrap();
-    IdentityClient::new(client::connect(&endpoint).await.unwrap())
+    client::connect(&endpoint).await.unwrap()
+}
+
+async fn identity(socket: &Path) -> IdentityClient<Channel> {
+    IdentityClient::new(channel(socket).await)
 }
 
 fn services(capabilities: &[datenlord_csi::pb::PluginCapability]) -> Vec<service::Type> {
@@ -166,4 +177,626 @@ fn the_socket_is_refused_while_served_and_replaced_once_its_driver_died() {
     ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("KEY=VALUE"));
+}
+
+const GIB: i64 = 1 << 30;
+
+fn mount_capability(mode: pb::volume_capability::access_mode::Mode) -> pb::VolumeCapability {
+    pb::VolumeCapability {
+        access_type: Some(AccessType::Mount(MountVolume::default())),
+        access_mode: Some(AccessMode { mode: mode as i32 }),
+    }
+}
+
+fn writer() -> pb::VolumeCapability {
+    mount_capability(pb::volume_capability::access_mode::Mode::MultiNodeMultiWriter)
+}
+
+fn create_request(name: &str, bytes: i64) -> pb::CreateVolumeRequest {
+    pb::CreateVolumeRequest {
+        name: name.into(),
+        capacity_range: Some(pb::CapacityRange {
+            required_bytes: bytes,
+            limit_bytes: 0,
+        }),
+        volume_capabilities: vec![writer()],
+        ..Default::default()
+    }
+}
+
+fn params(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// `datenlord quota get PATH --json`.
+fn quota(home: &Home, path: &str) -> serde_json::Value {
+    serde_json::from_str(&home.run_ok(&["quota", "get", path, "--json"])).unwrap()
+}
+
+fn code<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> Code {
+    result.expect_err("the call should fail").code()
+}
+
+/// A driver serving the controller over `home`'s default volume, and a client of it.
+struct Controller {
+    _dir: tempfile::TempDir,
+    _driver: Driver,
+    client: ControllerClient<Channel>,
+}
+
+async fn controller(home: &Home) -> Controller {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("controller.sock");
+    let driver = start(home, &socket, &["--controller"]);
+    let client = ControllerClient::new(channel(&socket).await);
+    Controller {
+        _dir: dir,
+        _driver: driver,
+        client,
+    }
+}
+
+async fn list_ids(client: &mut ControllerClient<Channel>) -> Vec<String> {
+    let listed = client
+        .list_volumes(pb::ListVolumesRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.next_token.is_empty());
+    listed
+        .entries
+        .into_iter()
+        .map(|e| e.volume.unwrap().volume_id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn volumes_are_created_once_grown_changed_and_deleted_idempotently() {
+    let home = formatted_home();
+    let served = controller(&home).await;
+    let mut client = served.client.clone();
+
+    let made = client
+        .create_volume(create_request("pvc-1", GIB))
+        .await
+        .unwrap()
+        .into_inner()
+        .volume
+        .unwrap();
+    assert_eq!(made.volume_id, "pvc-1");
+    assert_eq!(made.capacity_bytes, GIB);
+    assert_eq!(made.volume_context["path"], "/csi/pvc-1");
+    // The quota is the capacity.
+    assert_eq!(quota(&home, "/csi/pvc-1")["capacity"], GIB);
+
+    // Asked again: the same volume; asked for more under the same name: another volume.
+    let again = client
+        .create_volume(create_request("pvc-1", GIB))
+        .await
+        .unwrap()
+        .into_inner()
+        .volume
+        .unwrap();
+    assert_eq!(again, made);
+    let mut bigger = create_request("pvc-1", 2 * GIB);
+    bigger.capacity_range.as_mut().unwrap().limit_bytes = 2 * GIB;
+    assert_eq!(
+        code(client.create_volume(bigger).await),
+        Code::AlreadyExists
+    );
+    let mut other = create_request("pvc-1", GIB);
+    other.parameters = params(&[("inodes", "10")]);
+    assert_eq!(code(client.create_volume(other).await), Code::AlreadyExists);
+
+    // What is asked wrongly is refused before anything is made.
+    let mut bad = Vec::new();
+    bad.push(create_request("", GIB));
+    let mut no_caps = create_request("pvc-x", GIB);
+    no_caps.volume_capabilities.clear();
+    bad.push(no_caps);
+    let mut block = create_request("pvc-x", GIB);
+    block.volume_capabilities[0].access_type = Some(AccessType::Block(BlockVolume {}));
+    bad.push(block);
+    let mut unknown = create_request("pvc-x", GIB);
+    unknown.parameters = params(&[("XXX_FakeKey", "XXX_FakeValue")]);
+    bad.push(unknown);
+    let mut slash = create_request("a/b", GIB);
+    slash.mutable_parameters = params(&[("cache-size", "20G")]);
+    bad.push(slash);
+    bad.push(create_request("pvc-x", -1));
+    for request in bad {
+        let what = format!("{request:?}");
+        assert_eq!(
+            code(client.create_volume(request).await),
+            Code::InvalidArgument,
+            "{what}"
+        );
+    }
+    let long = "v".repeat(128);
+    client
+        .create_volume(create_request(&long, 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        list_ids(&mut client).await,
+        vec!["pvc-1".to_string(), long.clone()]
+    );
+
+    // Capabilities: any mount in any access mode; no block; an unknown volume is NOT_FOUND.
+    let validate =
+        |id: &str, capability: pb::VolumeCapability| pb::ValidateVolumeCapabilitiesRequest {
+            volume_id: id.into(),
+            volume_capabilities: vec![capability],
+            ..Default::default()
+        };
+    let confirmed = client
+        .validate_volume_capabilities(validate(
+            "pvc-1",
+            mount_capability(pb::volume_capability::access_mode::Mode::SingleNodeReaderOnly),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(confirmed.confirmed.is_some(), "{confirmed:?}");
+    let mut block = writer();
+    block.access_type = Some(AccessType::Block(BlockVolume {}));
+    let refused = client
+        .validate_volume_capabilities(validate("pvc-1", block))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(refused.confirmed.is_none() && !refused.message.is_empty());
+    assert_eq!(
+        code(
+            client
+                .validate_volume_capabilities(validate("nope", writer()))
+                .await
+        ),
+        Code::NotFound
+    );
+
+    // Grown online: the quota follows; a smaller ask keeps the size.
+    let expand = |bytes: i64| pb::ControllerExpandVolumeRequest {
+        volume_id: "pvc-1".into(),
+        capacity_range: Some(pb::CapacityRange {
+            required_bytes: bytes,
+            limit_bytes: 0,
+        }),
+        ..Default::default()
+    };
+    let grown = client
+        .controller_expand_volume(expand(3 * GIB))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(grown.capacity_bytes, 3 * GIB);
+    assert!(!grown.node_expansion_required);
+    let kept = client
+        .controller_expand_volume(expand(GIB))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(kept.capacity_bytes, 3 * GIB);
+    assert_eq!(quota(&home, "/csi/pvc-1")["capacity"], 3 * GIB);
+    let mut no_range = expand(GIB);
+    no_range.capacity_range = None;
+    assert_eq!(
+        code(client.controller_expand_volume(no_range).await),
+        Code::InvalidArgument
+    );
+    let mut missing = expand(GIB);
+    missing.volume_id = "nope".into();
+    assert_eq!(
+        code(client.controller_expand_volume(missing).await),
+        Code::NotFound
+    );
+
+    let got = client
+        .controller_get_volume(pb::ControllerGetVolumeRequest {
+            volume_id: "pvc-1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.volume.unwrap().capacity_bytes, 3 * GIB);
+    let condition = got.status.unwrap().volume_condition.unwrap();
+    assert!(!condition.abnormal, "{condition:?}");
+
+    // Mutable parameters: the inode limit reaches the quota; unknown keys are refused.
+    let modify = |pairs: &[(&str, &str)]| pb::ControllerModifyVolumeRequest {
+        volume_id: "pvc-1".into(),
+        mutable_parameters: params(pairs),
+        ..Default::default()
+    };
+    client
+        .controller_modify_volume(modify(&[("inodes", "1000"), ("cache-size", "1G")]))
+        .await
+        .unwrap();
+    assert_eq!(quota(&home, "/csi/pvc-1")["inodes"], 1000);
+    assert_eq!(quota(&home, "/csi/pvc-1")["capacity"], 3 * GIB);
+    assert_eq!(
+        code(
+            client
+                .controller_modify_volume(modify(&[("XXX_FakeKey", "1")]))
+                .await
+        ),
+        Code::InvalidArgument
+    );
+    let got = client
+        .controller_get_volume(pb::ControllerGetVolumeRequest {
+            volume_id: "pvc-1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.volume.unwrap().volume_context["cache-size"], "1G");
+
+    // Deleted (to the trash), and deleted again; an id never made deletes fine too.
+    for id in ["pvc-1", "pvc-1", "never-made", "a/b"] {
+        client
+            .delete_volume(pb::DeleteVolumeRequest {
+                volume_id: id.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        code(
+            client
+                .delete_volume(pb::DeleteVolumeRequest::default())
+                .await
+        ),
+        Code::InvalidArgument
+    );
+    assert_eq!(list_ids(&mut client).await, vec![long]);
+    let trash = home.run_ok(&["trash", "list"]);
+    assert!(trash.contains("pvc-1"), "{trash}");
+    assert_eq!(
+        code(
+            client
+                .controller_get_volume(pb::ControllerGetVolumeRequest {
+                    volume_id: "pvc-1".into(),
+                })
+                .await
+        ),
+        Code::NotFound
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn listings_page_with_our_tokens_and_abort_on_others() {
+    let home = formatted_home();
+    let served = controller(&home).await;
+    let mut client = served.client.clone();
+    for i in 0..5 {
+        client
+            .create_volume(create_request(&format!("vol-{i}"), GIB))
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = client
+            .list_volumes(pb::ListVolumesRequest {
+                max_entries: 2,
+                starting_token: token.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.entries.len() <= 2);
+        seen.extend(
+            page.entries
+                .into_iter()
+                .map(|e| e.volume.unwrap().volume_id),
+        );
+        if page.next_token.is_empty() {
+            break;
+        }
+        token = page.next_token;
+    }
+    assert_eq!(seen, (0..5).map(|i| format!("vol-{i}")).collect::<Vec<_>>());
+    let foreign = pb::ListVolumesRequest {
+        max_entries: 0,
+        starting_token: "invalid-token".into(),
+    };
+    assert_eq!(code(client.list_volumes(foreign).await), Code::Aborted);
+    let negative = pb::ListVolumesRequest {
+        max_entries: -1,
+        starting_token: String::new(),
+    };
+    assert_eq!(
+        code(client.list_volumes(negative).await),
+        Code::InvalidArgument
+    );
+
+    let capacity = client
+        .get_capacity(pb::GetCapacityRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(capacity.available_capacity > 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn snapshots_and_clones_carry_a_volumes_files_without_copying() {
+    let mounted = Mounted::in_home(formatted_home(), Options::default(), &[]);
+    let served = controller(&mounted.home).await;
+    let mut client = served.client.clone();
+    client
+        .create_volume(create_request("data", GIB))
+        .await
+        .unwrap();
+    let root = mounted.join("csi/data");
+    std::fs::create_dir(root.join("dir")).unwrap();
+    std::fs::write(root.join("dir/file"), b"taken before").unwrap();
+    std::fs::write(root.join("big"), vec![7u8; 3 << 20]).unwrap();
+
+    let snapshot = |name: &str, volume: &str| pb::CreateSnapshotRequest {
+        source_volume_id: volume.into(),
+        name: name.into(),
+        ..Default::default()
+    };
+    let taken = client
+        .create_snapshot(snapshot("snap-1", "data"))
+        .await
+        .unwrap()
+        .into_inner()
+        .snapshot
+        .unwrap();
+    assert_eq!(taken.snapshot_id, "snap-1");
+    assert_eq!(taken.source_volume_id, "data");
+    assert!(taken.ready_to_use);
+    assert_eq!(taken.size_bytes, (3 << 20) + 12);
+    assert!(taken.creation_time.is_some());
+    let again = client
+        .create_snapshot(snapshot("snap-1", "data"))
+        .await
+        .unwrap()
+        .into_inner()
+        .snapshot
+        .unwrap();
+    assert_eq!(again, taken);
+    client
+        .create_volume(create_request("other", GIB))
+        .await
+        .unwrap();
+    assert_eq!(
+        code(client.create_snapshot(snapshot("snap-1", "other")).await),
+        Code::AlreadyExists
+    );
+    assert_eq!(
+        code(client.create_snapshot(snapshot("snap-x", "nope")).await),
+        Code::NotFound
+    );
+    assert_eq!(
+        code(client.create_snapshot(snapshot("snap-x", "")).await),
+        Code::InvalidArgument
+    );
+    assert_eq!(
+        code(client.create_snapshot(snapshot("", "data")).await),
+        Code::InvalidArgument
+    );
+    std::fs::write(root.join("dir/file"), b"changed after").unwrap();
+
+    // Restored into a new volume: the files as they were; cloned from the volume: as they are.
+    let from = |name: &str, source: ContentType| {
+        let mut request = create_request(name, GIB);
+        request.volume_content_source = Some(pb::VolumeContentSource {
+            r#type: Some(source),
+        });
+        request
+    };
+    let snap = |id: &str| {
+        ContentType::Snapshot(SnapshotSource {
+            snapshot_id: id.into(),
+        })
+    };
+    let vol = |id: &str| {
+        ContentType::Volume(VolumeSource {
+            volume_id: id.into(),
+        })
+    };
+    let restored = client
+        .create_volume(from("restored", snap("snap-1")))
+        .await
+        .unwrap()
+        .into_inner()
+        .volume
+        .unwrap();
+    assert_eq!(
+        restored.content_source.unwrap().r#type,
+        Some(snap("snap-1"))
+    );
+    client
+        .create_volume(from("restored", snap("snap-1")))
+        .await
+        .unwrap();
+    client
+        .create_volume(from("cloned", vol("data")))
+        .await
+        .unwrap();
+    let read = |path: &str| std::fs::read(mounted.join(path)).unwrap();
+    assert_eq!(read("csi/restored/dir/file"), b"taken before");
+    assert_eq!(read("csi/cloned/dir/file"), b"changed after");
+    assert_eq!(read("csi/restored/big"), vec![7u8; 3 << 20]);
+    // Each has its own quota, holding what it was made with.
+    let restored_quota = quota(&mounted.home, "/csi/restored");
+    assert_eq!(restored_quota["capacity"], GIB);
+    assert!(
+        restored_quota["used_space"].as_i64().unwrap() >= 3 << 20,
+        "{restored_quota}"
+    );
+    assert_eq!(restored_quota["ready"], true);
+    assert_eq!(
+        code(client.create_volume(from("restored", vol("data"))).await),
+        Code::AlreadyExists
+    );
+    assert_eq!(
+        code(
+            client
+                .create_volume(from("x", snap("no-such-snapshot")))
+                .await
+        ),
+        Code::NotFound
+    );
+    assert_eq!(
+        code(client.create_volume(from("x", vol("no-such-volume"))).await),
+        Code::NotFound
+    );
+    let mut small = from("small", snap("snap-1"));
+    small.capacity_range.as_mut().unwrap().required_bytes = 1 << 20;
+    assert_eq!(code(client.create_volume(small).await), Code::OutOfRange);
+
+    // Listing: all, by id, by source, in pages; GetSnapshot; deleting is idempotent.
+    for (name, volume) in [("snap-2", "data"), ("snap-3", "other")] {
+        client
+            .create_snapshot(snapshot(name, volume))
+            .await
+            .unwrap();
+    }
+    let lister = client.clone();
+    let list = move |request: pb::ListSnapshotsRequest| {
+        let mut client = lister.clone();
+        async move {
+            let page = client.list_snapshots(request).await.unwrap().into_inner();
+            let ids: Vec<String> = page
+                .entries
+                .into_iter()
+                .map(|e| e.snapshot.unwrap().snapshot_id)
+                .collect();
+            (ids, page.next_token)
+        }
+    };
+    let (all, _) = list(pb::ListSnapshotsRequest::default()).await;
+    assert_eq!(all, ["snap-1", "snap-2", "snap-3"]);
+    let (one, _) = list(pb::ListSnapshotsRequest {
+        snapshot_id: "snap-2".into(),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(one, ["snap-2"]);
+    let (none, _) = list(pb::ListSnapshotsRequest {
+        snapshot_id: "none-exist-id".into(),
+        ..Default::default()
+    })
+    .await;
+    assert!(none.is_empty());
+    let (of_data, _) = list(pb::ListSnapshotsRequest {
+        source_volume_id: "data".into(),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(of_data, ["snap-1", "snap-2"]);
+    let (first, token) = list(pb::ListSnapshotsRequest {
+        max_entries: 2,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(first, ["snap-1", "snap-2"]);
+    let (rest, end) = list(pb::ListSnapshotsRequest {
+        max_entries: 2,
+        starting_token: token,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!((rest, end.as_str()), (vec!["snap-3".to_string()], ""));
+    let foreign = pb::ListSnapshotsRequest {
+        starting_token: "invalid-token".into(),
+        ..Default::default()
+    };
+    assert_eq!(code(client.list_snapshots(foreign).await), Code::Aborted);
+    let got = client
+        .get_snapshot(pb::GetSnapshotRequest {
+            snapshot_id: "snap-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.snapshot.unwrap(), taken);
+    assert_eq!(
+        code(
+            client
+                .get_snapshot(pb::GetSnapshotRequest {
+                    snapshot_id: "none-exist-id".into(),
+                    ..Default::default()
+                })
+                .await
+        ),
+        Code::NotFound
+    );
+    for id in ["snap-1", "snap-1", "never-taken"] {
+        client
+            .delete_snapshot(pb::DeleteSnapshotRequest {
+                snapshot_id: id.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let (left, _) = list(pb::ListSnapshotsRequest::default()).await;
+    assert_eq!(left, ["snap-2", "snap-3"]);
+    // The restored volume does not depend on its snapshot.
+    assert_eq!(read("csi/restored/dir/file"), b"taken before");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_metaurl_secret_names_another_volume_and_stays_out_of_messages() {
+    let home = formatted_home();
+    let served = controller(&home).await;
+    let mut client = served.client.clone();
+    let other = Home::new();
+    let db = other.path().join("other.db");
+    let url = format!("sqlite://{}", db.display());
+    other.run_ok(&[
+        "format",
+        "--meta",
+        &url,
+        "--storage",
+        &format!("file://{}/blocks", other.path().display()),
+        "other",
+    ]);
+    let mut request = create_request("elsewhere", GIB);
+    request.secrets = params(&[("metaurl", &url)]);
+    client.create_volume(request).await.unwrap();
+    let listed = other.run_ok(&["quota", "list", "--meta", &url]);
+    assert!(listed.contains("/csi/elsewhere"), "{listed}");
+    assert!(
+        !list_ids(&mut client).await.is_empty(),
+        "a volume a secret named is listed too"
+    );
+
+    let secret = "etcd://root:s3cr3t-pw@127.0.0.1:1/x";
+    let mut unreachable = create_request("nowhere", GIB);
+    unreachable.secrets = params(&[("metaurl", secret)]);
+    let status = client.create_volume(unreachable).await.unwrap_err();
+    assert!(
+        !status.message().contains("s3cr3t-pw"),
+        "{}",
+        status.message()
+    );
+    let mut garbage = create_request("nowhere", GIB);
+    garbage.secrets = params(&[("metaurl", "s3cr3t-pw")]);
+    let status = client.create_volume(garbage).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        !status.message().contains("s3cr3t-pw"),
+        "{}",
+        status.message()
+    );
+
+    let mut delete = pb::DeleteVolumeRequest {
+        volume_id: "elsewhere".into(),
+        ..Default::default()
+    };
+    delete.secrets = params(&[("metaurl", &url)]);
+    client.delete_volume(delete).await.unwrap();
+    let listed = other.run_ok(&["quota", "list", "--meta", &url]);
+    assert!(!listed.contains("/csi/elsewhere"), "{listed}");
 }

@@ -20,6 +20,7 @@ use crate::keys;
 use crate::meta::{Meta, charged, get_attr, get_dir, put_attr, read_txn, scan_prefix, write_txn};
 use crate::model::{Attr, Dirent, FileKind, Timespec};
 use crate::namespace::{OpenFiles, check_name};
+use crate::quota::QuotaLimits;
 
 /// Seconds without a heartbeat after which a clone counts as dead.
 pub const CLONE_LEASE: i64 = 60;
@@ -373,13 +374,31 @@ impl Meta {
         builder: (&str, &str),
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Cloned> {
+        self.clone_tree_with_quota(src, parent, name, None, builder, progress)
+            .await
+    }
+
+    /// [`Meta::clone_tree`], with the clone's root a directory with a quota of `limits` of
+    /// its own from the start: its tree is charged to it as it is built (EDQUOT past the
+    /// limits), so no walk of the tree follows, as setting a quota on a full directory takes.
+    pub async fn clone_tree_with_quota(
+        &self,
+        src: u64,
+        parent: u64,
+        name: &[u8],
+        limits: Option<QuotaLimits>,
+        builder: (&str, &str),
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Cloned> {
         check_name(name)?;
         let quota = read_txn!(self, |txn| {
             let dir = get_dir(&mut txn, parent).await?;
             if txn.get(&keys::entry(parent, name)).await?.is_some() {
                 return errno(libc::EEXIST);
             }
-            get_attr(&mut txn, src).await?;
+            if get_attr(&mut txn, src).await?.kind != FileKind::Dir && limits.is_some() {
+                return errno(libc::ENOTDIR);
+            }
             Ok(dir.quota)
         })?;
         let root = self.next_inode().await?;
@@ -393,9 +412,24 @@ impl Meta {
             host_id: builder.1.to_string(),
             pid: std::process::id(),
         };
+        let own_quota = limits.map(|limits| crate::model::Quota {
+            capacity: limits.capacity,
+            inodes: limits.inodes,
+            // Charged to the destination's quotas when it is named, all at once.
+            parent: 0,
+            used_space: 0,
+            used_inodes: 0,
+            ready: true,
+        });
         // Recorded before the snapshot is taken: from then on no object the snapshot refers
         // to is deleted.
-        write_txn!(self, |txn| put_record(&mut txn, root, &record))?;
+        write_txn!(self, |txn| {
+            if let Some(quota) = &own_quota {
+                crate::quota::put_quota(&mut txn, root, quota)?;
+            }
+            put_record(&mut txn, root, &record)
+        })?;
+        let quota = if own_quota.is_some() { root } else { quota };
         let built = self
             .build_clone(src, root, parent, quota, &record, progress)
             .await;
@@ -609,6 +643,8 @@ impl Meta {
         self.remove_unnamed_tree(root).await?;
         write_txn!(self, |txn| {
             txn.delete(&keys::clone_root(root))?;
+            // A clone given a quota of its own has it from before its root's attributes.
+            txn.delete(&keys::quota(root))?;
             Ok(())
         })
     }

@@ -58,7 +58,7 @@ pub(crate) async fn get_quota(txn: &mut AnyTxn, ino: u64) -> Result<Option<Quota
     }
 }
 
-fn put_quota(txn: &mut AnyTxn, ino: u64, quota: &Quota) -> Result<()> {
+pub(crate) fn put_quota(txn: &mut AnyTxn, ino: u64, quota: &Quota) -> Result<()> {
     Ok(txn.put(&keys::quota(ino), &quota.encode())?)
 }
 

@@ -12,6 +12,7 @@ use crate::keys;
 use crate::meta::{Meta, put_attr, read_txn, write_txn};
 use crate::model::{Attr, Timespec};
 use crate::namespace::check_name;
+use crate::quota::QuotaLimits;
 
 /// The reserved directory snapshots live in.
 const SNAPSHOTS: &str = "snapshots";
@@ -26,6 +27,9 @@ pub struct SnapshotInfo {
     pub source: String,
     /// Seconds since the epoch when it was taken.
     pub created: i64,
+    /// The bytes of its files (their sizes) when it was taken.
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 impl Meta {
@@ -78,6 +82,7 @@ impl Meta {
         let info = SnapshotInfo {
             source: source.to_string(),
             created: Timespec::now().sec,
+            bytes: cloned.bytes,
         };
         let value = serde_json::to_vec(&info).map_err(|e| MetaError::Corrupt(e.to_string()))?;
         self.setxattr(cloned.ino, SNAPSHOT_XATTR, &value, 0, false)
@@ -94,6 +99,7 @@ impl Meta {
                 Ok(value) => serde_json::from_slice(&value).unwrap_or(SnapshotInfo {
                     source: String::new(),
                     created: 0,
+                    bytes: 0,
                 }),
                 // Being taken: its record comes with its last step.
                 Err(_) => continue,
@@ -103,24 +109,38 @@ impl Meta {
         Ok(out)
     }
 
+    /// Snapshot `name`'s root and record; ENOENT when there is none, EAGAIN while it is being
+    /// taken (its record comes with its last step).
+    pub async fn snapshot_info(&self, name: &[u8]) -> Result<(u64, SnapshotInfo)> {
+        let root = self.snapshot(name).await?;
+        let value = match self.getxattr(root, SNAPSHOT_XATTR).await {
+            Err(err) if err.errno() == libc::ENODATA => return crate::error::errno(libc::EAGAIN),
+            other => other?,
+        };
+        let info = serde_json::from_slice(&value)
+            .map_err(|e| MetaError::Corrupt(format!("snapshot record: {e}")))?;
+        Ok((root, info))
+    }
+
     /// Snapshot `name`'s root; ENOENT when there is none.
     pub async fn snapshot(&self, name: &[u8]) -> Result<u64> {
         let dir = self.reserved_dir(SNAPSHOTS).await?;
         Ok(self.lookup(dir, name).await?.0)
     }
 
-    /// Clones snapshot `name` back as `dst_name` in `dst_parent`.
+    /// Clones snapshot `name` back as `dst_name` in `dst_parent`, with a quota of `limits` of
+    /// its own when given (see [`Meta::clone_tree_with_quota`]).
     pub async fn restore_snapshot(
         &self,
         name: &[u8],
-        dst_parent: u64,
-        dst_name: &[u8],
+        (dst_parent, dst_name): (u64, &[u8]),
+        limits: Option<QuotaLimits>,
         builder: (&str, &str),
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<Cloned> {
         let root = self.snapshot(name).await?;
         let cloned = self
-            .clone_tree(root, dst_parent, dst_name, builder, progress)
+            .clone_tree_with_quota(root, dst_parent, dst_name, limits, builder, progress)
             .await?;
         match self.removexattr(cloned.ino, SNAPSHOT_XATTR).await {
             Err(err) if err.errno() != libc::ENODATA => Err(err),

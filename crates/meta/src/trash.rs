@@ -281,6 +281,52 @@ impl Meta {
         Ok(true)
     }
 
+    /// Removes the directory `name` in `dir` with everything under it, in one transaction:
+    /// into the trash, whole and with its quota, when the volume keeps one (renaming it out
+    /// restores it; its hour's purge frees it), else for good ([`Meta::discard_tree`]).
+    /// Returns whether it went to the trash. ENOENT when there is no such name, ENOTDIR when
+    /// it names no directory, EXDEV for a tree that cannot leave its quota whole (a
+    /// non-empty directory, under a quota, with none of its own).
+    pub async fn trash_tree(&self, dir: u64, name: &[u8]) -> Result<bool> {
+        crate::namespace::check_name(name)?;
+        let trashed = write_txn!(self, |txn| {
+            let mut dir_attr = get_dir(&mut txn, dir).await?;
+            let Some(bytes) = txn.get(&keys::entry(dir, name)).await? else {
+                return errno(libc::ENOENT);
+            };
+            let dirent = Dirent::decode(&bytes)?;
+            if dirent.kind != FileKind::Dir {
+                return errno(libc::ENOTDIR);
+            }
+            let Some(hour) = self.trash_hour(&mut txn, dir, &dir_attr).await? else {
+                return Ok(false);
+            };
+            let now = Timespec::now();
+            let mut attr = get_attr(&mut txn, dirent.ino).await?;
+            crate::quota::move_charge(&mut txn, dirent.ino, &mut attr, 0, false).await?;
+            attr.parent = hour;
+            attr.ctime = now;
+            put_attr(&mut txn, dirent.ino, &attr)?;
+            txn.delete(&keys::entry(dir, name))?;
+            txn.put(
+                &keys::entry(hour, &entry_name(dir, dirent.ino, name)),
+                &dirent.encode(),
+            )?;
+            dir_attr.nlink = dir_attr.nlink.saturating_sub(1);
+            dir_attr.mtime = now;
+            dir_attr.ctime = now;
+            put_attr(&mut txn, dir, &dir_attr)?;
+            let mut hour_attr = get_dir(&mut txn, hour).await?;
+            hour_attr.nlink += 1;
+            put_attr(&mut txn, hour, &hour_attr)?;
+            Ok(true)
+        })?;
+        if !trashed {
+            self.discard_tree(dir, name).await?;
+        }
+        Ok(trashed)
+    }
+
     /// Every trashed inode, by hour, oldest first.
     pub async fn trash_entries(&self) -> Result<Vec<TrashEntry>> {
         let Some(trash) = self.trash else {

@@ -116,6 +116,78 @@ async fn a_clone_refuses_a_taken_name_and_a_full_quota_and_leaves_nothing() {
     assert!(meta.check(false).await.unwrap().problems.is_empty());
 }
 
+#[tokio::test]
+async fn a_clone_with_a_quota_of_its_own_is_charged_as_it_is_built() {
+    let (_d, meta) = fresh().await;
+    let src = meta.create(ME, ROOT_INO, b"src", dir()).await.unwrap().0;
+    for i in 0..10 {
+        let f = meta
+            .create(ME, src, format!("f{i}").as_bytes(), file(0o644))
+            .await
+            .unwrap()
+            .0;
+        write(&meta, f, 4096).await;
+    }
+    let outer = meta.create(ME, ROOT_INO, b"outer", dir()).await.unwrap().0;
+    let no_limit = QuotaLimits {
+        capacity: 0,
+        inodes: 0,
+    };
+    meta.set_quota(outer, no_limit, &|_| {}).await.unwrap();
+
+    let limits = QuotaLimits {
+        capacity: 1 << 20,
+        inodes: 50,
+    };
+    let cloned = meta
+        .clone_tree_with_quota(src, outer, b"copy", Some(limits), BUILDER, &|_| {})
+        .await
+        .unwrap();
+    let quota = meta.quota(cloned.ino).await.unwrap().unwrap();
+    assert_eq!((quota.capacity, quota.inodes), (1 << 20, 50));
+    assert_eq!((quota.used_space, quota.used_inodes), (10 * 4096, 10));
+    assert!(quota.ready, "no walk of the tree is left to do");
+    assert_eq!(quota.parent, outer);
+    let enclosing = meta.quota(outer).await.unwrap().unwrap();
+    assert_eq!(
+        (enclosing.used_space, enclosing.used_inodes),
+        (10 * 4096 + 4096, 11),
+        "the enclosing quota holds the clone and its root"
+    );
+    let f = lookup(&meta, cloned.ino, b"f0").await;
+    assert_eq!(meta.getattr(f).await.unwrap().quota, cloned.ino);
+    assert!(meta.check(false).await.unwrap().problems.is_empty());
+    assert!(
+        meta.check_quotas(false)
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.stored == c.counted)
+    );
+
+    // Limits below what the source holds: EDQUOT, and nothing is left behind.
+    let usage = meta.usage().await.unwrap();
+    let tight = QuotaLimits {
+        capacity: 4 * 4096,
+        inodes: 0,
+    };
+    let err = meta
+        .clone_tree_with_quota(src, outer, b"small", Some(tight), BUILDER, &|_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.errno(), libc::EDQUOT);
+    assert!(meta.lookup(outer, b"small").await.is_err());
+    assert_eq!(meta.usage().await.unwrap(), usage);
+    assert_eq!(meta.quotas().await.unwrap().len(), 2, "outer and copy only");
+    let file_src = lookup(&meta, src, b"f0").await;
+    let err = meta
+        .clone_tree_with_quota(file_src, outer, b"f", Some(limits), BUILDER, &|_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.errno(), libc::ENOTDIR);
+    assert!(meta.check(false).await.unwrap().problems.is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clone_is_the_tree_at_one_moment() {
     if std::env::var("DATENLORD_TEST_ENGINE").as_deref() == Ok("faulty") {
@@ -215,7 +287,7 @@ async fn snapshots_are_taken_listed_restored_and_deleted() {
     );
     assert!(meta.is_referenced(first).await.unwrap());
 
-    meta.restore_snapshot(b"monday", ROOT_INO, b"restored", BUILDER, &|_| {})
+    meta.restore_snapshot(b"monday", (ROOT_INO, b"restored"), None, BUILDER, &|_| {})
         .await
         .unwrap();
     let restored = lookup(&meta, ROOT_INO, b"restored").await;

@@ -286,3 +286,79 @@ async fn overwritten_and_truncated_data_is_kept_until_its_day_is_over() {
     assert_eq!(plain.doomed_objects(10).await.unwrap(), vec![(object, 10)]);
     assert_eq!(plain.kept_data().await.unwrap().objects, 0);
 }
+
+#[tokio::test]
+async fn a_tree_with_its_own_quota_goes_to_the_trash_whole_and_comes_back() {
+    let (_d, meta) = fresh_keeping_trash(1).await;
+    let outer = meta.create(ME, ROOT_INO, b"outer", dir()).await.unwrap().0;
+    let no_limit = QuotaLimits {
+        capacity: 0,
+        inodes: 0,
+    };
+    meta.set_quota(outer, no_limit, &|_| {}).await.unwrap();
+    let vol = meta.create(ME, outer, b"vol", dir()).await.unwrap().0;
+    let limits = QuotaLimits {
+        capacity: 1 << 30,
+        inodes: 100,
+    };
+    meta.set_quota(vol, limits, &|_| {}).await.unwrap();
+    let sub = meta.create(ME, vol, b"sub", dir()).await.unwrap().0;
+    let f = new_file(&meta, sub, b"f").await;
+    write(&meta, f, 5000).await;
+    let before = meta.quota(outer).await.unwrap().unwrap();
+    assert!(before.used_inodes >= 3);
+
+    assert!(meta.trash_tree(outer, b"vol").await.unwrap());
+    assert!(meta.lookup(outer, b"vol").await.is_err());
+    let outer_quota = meta.quota(outer).await.unwrap().unwrap();
+    assert_eq!(
+        (outer_quota.used_space, outer_quota.used_inodes),
+        (0, 0),
+        "the tree left the enclosing quota whole"
+    );
+    assert_eq!(meta.getattr(outer).await.unwrap().nlink, 2);
+    let vol_quota = meta.quota(vol).await.unwrap().unwrap();
+    assert_eq!((vol_quota.capacity, vol_quota.used_inodes), (1 << 30, 2));
+    clean(meta.check(false).await.unwrap());
+    for (name, errno) in [(&b"vol"[..], libc::ENOENT), (b"x", libc::ENOENT)] {
+        let err = meta.trash_tree(outer, name).await.unwrap_err();
+        assert_eq!(err.errno(), errno);
+    }
+    new_file(&meta, outer, b"file").await;
+    let err = meta.trash_tree(outer, b"file").await.unwrap_err();
+    assert_eq!(err.errno(), libc::ENOTDIR);
+
+    let entry = entry_of(&meta, vol).await;
+    assert_eq!((entry.parent, &entry.original[..]), (outer, &b"vol"[..]));
+    meta.restore_trashed(&entry).await.unwrap();
+    assert_eq!(lookup(&meta, outer, b"vol").await, vol);
+    assert_eq!(lookup(&meta, sub, b"f").await, f);
+    let again = meta.quota(outer).await.unwrap().unwrap();
+    assert_eq!(
+        (again.used_space, again.used_inodes),
+        (before.used_space, before.used_inodes + 1),
+        "charged again, whole (beside the empty file made meanwhile)"
+    );
+    clean(meta.check(false).await.unwrap());
+
+    // Purged with its hour: every inode and the quota go.
+    assert!(meta.trash_tree(outer, b"vol").await.unwrap());
+    let usage = meta.usage().await.unwrap();
+    meta.purge_trash(i64::MAX).await.unwrap();
+    assert!(meta.getattr(f).await.is_err());
+    assert!(!matches!(meta.quota(vol).await, Ok(Some(_))));
+    assert!(meta.usage().await.unwrap().inodes < usage.inodes);
+    clean(meta.check(false).await.unwrap());
+}
+
+#[tokio::test]
+async fn without_trash_days_a_tree_is_discarded_at_once() {
+    let (_d, meta) = fresh().await;
+    let vol = meta.create(ME, ROOT_INO, b"vol", dir()).await.unwrap().0;
+    let f = new_file(&meta, vol, b"f").await;
+    write(&meta, f, 100).await;
+    assert!(!meta.trash_tree(ROOT_INO, b"vol").await.unwrap());
+    assert!(meta.getattr(f).await.is_err());
+    assert!(meta.trash_entries().await.unwrap().is_empty());
+    clean(meta.check(false).await.unwrap());
+}

@@ -22,6 +22,7 @@ mod locks;
 mod open_file;
 mod read;
 mod readahead;
+mod size;
 mod vfs;
 mod write;
 
@@ -33,4 +34,5 @@ pub use error::{Result, VfsError};
 pub use gc::{GcReport, gc};
 pub use liveness::{clone_is_dead, host_identity};
 pub use locks::{LockRange, Locks};
+pub use size::{SizeError, parse_size};
 pub use vfs::{Vfs, VfsConfig, this_host};
