@@ -50,9 +50,16 @@ pub enum Command {
 #[command(
     after_help = "Kubernetes runs it twice: once per cluster with --controller (beside \
     csi-provisioner, csi-snapshotter and csi-resizer), once per node with --node (beside \
-    node-driver-registrar); deploy/ has the manifests. Without --controller or --node it \
-    serves both. Identity is served now; the Controller and Node services are being built \
-    (issue 17) and answer UNIMPLEMENTED meanwhile.\n\n\
+    node-driver-registrar). Without --controller or --node it \
+    serves both.\n\n\
+    A CSI volume is the directory /csi/NAME of a DatenLord volume with a quota of its \
+    capacity; its id is NAME. The DatenLord volume is the one the call's secrets name in \
+    `metaurl` (a META_URL, password and all; never logged), else --meta. StorageClass \
+    parameters: inodes (the quota's inode limit), and the mount options cache-size, \
+    memory-cache-size, readahead, attr-timeout, entry-timeout, writeback-cache; all of them \
+    can be changed later (ControllerModifyVolume). Deleting a volume moves it to the trash \
+    of its DatenLord volume (`datenlord trash list`). The Node service is being built \
+    (issue 17) and answers UNIMPLEMENTED meanwhile.\n\n\
     Examples:\n  \
     datenlord csi --endpoint unix:///csi/csi.sock --node-id $(hostname) --node\n  \
     datenlord csi --endpoint unix:///csi/csi.sock --node-id ctl --controller \\\n      \
