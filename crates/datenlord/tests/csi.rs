@@ -239,6 +239,16 @@ async fn controller(home: &Home) -> Controller {
     }
 }
 
+async fn get_volume(
+    client: &mut ControllerClient<Channel>,
+    id: &str,
+) -> Result<pb::ControllerGetVolumeResponse, tonic::Status> {
+    let request = pb::ControllerGetVolumeRequest {
+        volume_id: id.into(),
+    };
+    Ok(client.controller_get_volume(request).await?.into_inner())
+}
+
 async fn list_ids(client: &mut ControllerClient<Channel>) -> Vec<String> {
     let listed = client
         .list_volumes(pb::ListVolumesRequest::default())
@@ -394,13 +404,7 @@ async fn volumes_are_created_once_grown_changed_and_deleted_idempotently() {
         Code::NotFound
     );
 
-    let got = client
-        .controller_get_volume(pb::ControllerGetVolumeRequest {
-            volume_id: "pvc-1".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let got = get_volume(&mut client, "pvc-1").await.unwrap();
     assert_eq!(got.volume.unwrap().capacity_bytes, 3 * GIB);
     let condition = got.status.unwrap().volume_condition.unwrap();
     assert!(!condition.abnormal, "{condition:?}");
@@ -425,13 +429,7 @@ async fn volumes_are_created_once_grown_changed_and_deleted_idempotently() {
         ),
         Code::InvalidArgument
     );
-    let got = client
-        .controller_get_volume(pb::ControllerGetVolumeRequest {
-            volume_id: "pvc-1".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let got = get_volume(&mut client, "pvc-1").await.unwrap();
     assert_eq!(got.volume.unwrap().volume_context["cache-size"], "1G");
 
     // Deleted (to the trash), and deleted again; an id never made deletes fine too.
@@ -455,16 +453,7 @@ async fn volumes_are_created_once_grown_changed_and_deleted_idempotently() {
     assert_eq!(list_ids(&mut client).await, vec![long]);
     let trash = home.run_ok(&["trash", "list"]);
     assert!(trash.contains("pvc-1"), "{trash}");
-    assert_eq!(
-        code(
-            client
-                .controller_get_volume(pb::ControllerGetVolumeRequest {
-                    volume_id: "pvc-1".into(),
-                })
-                .await
-        ),
-        Code::NotFound
-    );
+    assert_eq!(code(get_volume(&mut client, "pvc-1").await), Code::NotFound);
 }
 
 #[tokio::test(flavor = "multi_thread")]
