@@ -58,6 +58,7 @@ command -v etcd >/dev/null || missing+=(etcd-server)
 command -v etcdctl >/dev/null || missing+=(etcd-client)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v protoc >/dev/null || missing+=(protobuf-compiler)
+python3 -c 'import yaml' 2>/dev/null || missing+=(python3-yaml)
 # The well-known types (Timestamp, wrappers) the CSI protocol imports.
 [ -f /usr/include/google/protobuf/wrappers.proto ] || missing+=(libprotobuf-dev)
 install_packages() {
@@ -79,6 +80,8 @@ if ! mountpoint -q /sys/fs/fuse/connections; then
 fi
 
 step "cargo fmt" cargo fmt --all -- --check
+# The Helm chart renders to the committed plain manifests, and every object checks out.
+step "chart and manifests" python3 scripts/deploy/chart.py check
 step "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
 step "unit and integration tests (embedded engine)" cargo test --workspace --locked
 # The fuzz targets are a workspace of their own: type-checked here (in this target directory,

@@ -8,6 +8,8 @@ mod controller;
 pub mod endpoint;
 mod error;
 mod identity;
+pub mod mounts;
+mod node;
 pub mod params;
 mod server;
 mod status;

@@ -11,6 +11,7 @@ pub const INODES: &str = "inodes";
 /// Options of the mounts that serve the volume on nodes (`datenlord mount --KEY VALUE`);
 /// mutable, and taken up by each node's next stage of the volume.
 pub const MOUNT_OPTIONS: &[&str] = &[
+    "cache-policy",
     "cache-size",
     "memory-cache-size",
     "readahead",
@@ -60,6 +61,10 @@ fn check_value(key: &str, value: &str) -> Result<(), &'static str> {
             Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Ok(()),
             _ => Err("expected seconds, e.g. 1.5"),
         },
+        "cache-policy" => value
+            .parse::<datenlord_store::cache::Policy>()
+            .map(drop)
+            .map_err(|_| "expected auto, lru, mru or s3fifo"),
         "writeback-cache" => match value {
             "true" | "false" => Ok(()),
             _ => Err("expected true or false"),

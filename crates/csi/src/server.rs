@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use datenlord_meta::Meta;
@@ -10,8 +11,10 @@ use tokio_stream::wrappers::UnixListenerStream;
 
 use crate::controller::ControllerService;
 use crate::identity::IdentityService;
+use crate::node::NodeService;
 use crate::pb::controller_server::ControllerServer;
 use crate::pb::identity_server::IdentityServer;
+use crate::pb::node_server::NodeServer;
 use crate::volumes::Volumes;
 use crate::{CsiError, Endpoint};
 
@@ -26,8 +29,12 @@ pub struct DriverConfig {
     pub node: bool,
     /// The node's topology segments (none: volumes are reachable from every node).
     pub topology: BTreeMap<String, String>,
-    /// The DatenLord volume a StorageClass without parameters uses, if any.
+    /// The DatenLord volume calls whose secrets name none use, if any.
     pub meta: Option<Arc<Meta>>,
+    /// Its META_URL as given (the mount daemons of its volumes get it), if one was.
+    pub meta_url: Option<String>,
+    /// The program whose `mount` serves a staged volume (the `datenlord` binary).
+    pub binary: Option<PathBuf>,
 }
 
 /// Serves on `endpoint` until `shutdown` completes; a socket left by a driver that died is
@@ -55,9 +62,16 @@ pub async fn serve(
             volumes: volumes.clone(),
         })
     });
+    let node = config.node.then(|| {
+        NodeServer::new(NodeService {
+            config: config.clone(),
+            volumes: volumes.clone(),
+        })
+    });
     let result = tonic::transport::Server::builder()
         .add_service(IdentityServer::new(identity))
         .add_optional_service(controller)
+        .add_optional_service(node)
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
         .await;
     let _ = std::fs::remove_file(endpoint.path());

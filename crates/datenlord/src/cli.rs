@@ -55,11 +55,16 @@ pub enum Command {
     A CSI volume is the directory /csi/NAME of a DatenLord volume with a quota of its \
     capacity; its id is NAME. The DatenLord volume is the one the call's secrets name in \
     `metaurl` (a META_URL, password and all; never logged), else --meta. StorageClass \
-    parameters: inodes (the quota's inode limit), and the mount options cache-size, \
+    parameters: inodes (the quota's inode limit), and the mount options cache-policy, cache-size, \
     memory-cache-size, readahead, attr-timeout, entry-timeout, writeback-cache; all of them \
     can be changed later (ControllerModifyVolume). Deleting a volume moves it to the trash \
-    of its DatenLord volume (`datenlord trash list`). The Node service is being built \
-    (issue 17) and answers UNIMPLEMENTED meanwhile.\n\n\
+    of its DatenLord volume (`datenlord trash list`).\n\n\
+    On a node, NodeStageVolume starts one `datenlord mount -d --subdir /csi/NAME` daemon per \
+    volume at the staging path, with the volume's mount options; the daemons run in their \
+    own process groups, so restarting or upgrading the node plugin leaves pods' mounts \
+    serving, and a daemon that died is replaced at the next stage or publish. \
+    NodePublishVolume bind-mounts the staged mount into the pod (read-only when asked); \
+    NodeGetVolumeStats reports the quota as the size.\n\n\
     Examples:\n  \
     datenlord csi --endpoint unix:///csi/csi.sock --node-id $(hostname) --node\n  \
     datenlord csi --endpoint unix:///csi/csi.sock --node-id ctl --controller \\\n      \

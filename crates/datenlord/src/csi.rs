@@ -48,6 +48,8 @@ async fn serve(args: CsiArgs) -> Result<()> {
         node,
         topology: topology(&args.topology)?,
         meta: Some(Arc::new(meta)),
+        meta_url: args.meta.meta.clone(),
+        binary: Some(std::env::current_exe().context("finding this program")?),
     };
     let stop = async {
         crate::stop_signal().await;

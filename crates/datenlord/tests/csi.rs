@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use common::{Home, Mounted, Options};
 use datenlord_csi::pb::controller_client::ControllerClient;
 use datenlord_csi::pb::identity_client::IdentityClient;
+use datenlord_csi::pb::node_client::NodeClient;
 use datenlord_csi::pb::plugin_capability::{self, service, volume_expansion};
 use datenlord_csi::pb::volume_capability::{AccessMode, AccessType, BlockVolume, MountVolume};
 use datenlord_csi::pb::volume_content_source::{SnapshotSource, Type as ContentType, VolumeSource};
@@ -45,10 +46,15 @@ fn start(home: &Home, socket: &Path, extra: &[&str]) -> Driver {
     let endpoint = format!("unix://{}", socket.display());
     let mut args = vec!["csi", "--endpoint", &endpoint, "--node-id", "node-1"];
     args.extend_from_slice(extra);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(home.path().join("csi.log"))
+        .unwrap();
     let child = home
         .command(&args)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .unwrap();
     let mut driver = Driver(child);
@@ -788,4 +794,300 @@ async fn the_metaurl_secret_names_another_volume_and_stays_out_of_messages() {
     client.delete_volume(delete).await.unwrap();
     let listed = other.run_ok(&["quota", "list", "--meta", &url]);
     assert!(!listed.contains("/csi/elsewhere"), "{listed}");
+}
+
+/// Unmounts what a node test mounted, however it ends.
+struct Unmount(Vec<std::path::PathBuf>);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        for path in self.0.iter().rev() {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(path)
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// The META_URL of `home`'s default volume.
+fn home_meta(home: &Home) -> String {
+    match home.env.iter().find(|(k, _)| k == "DATENLORD_META") {
+        Some((_, url)) => url.clone(),
+        None => format!("sqlite://{}/meta.db", home.path().display()),
+    }
+}
+
+fn fstype_at(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    datenlord_csi::mounts::parse_mountinfo(&text)
+        .into_iter()
+        .rev()
+        .find(|e| e.mount_point == path)
+        .map(|e| e.fstype)
+}
+
+/// The mount daemon serving `staging` (its command line names it).
+fn daemon_of(staging: &Path) -> u32 {
+    let wanted = staging.to_str().unwrap();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.contains(&&b"mount"[..]) && args.contains(&wanted.as_bytes()) {
+            return pid;
+        }
+    }
+    panic!("no mount daemon serves {wanted}");
+}
+
+fn stage_request(id: &str, staging: &Path) -> pb::NodeStageVolumeRequest {
+    pb::NodeStageVolumeRequest {
+        volume_id: id.into(),
+        staging_target_path: staging.display().to_string(),
+        volume_capability: Some(writer()),
+        ..Default::default()
+    }
+}
+
+fn publish_request(
+    id: &str,
+    staging: &Path,
+    target: &Path,
+    readonly: bool,
+) -> pb::NodePublishVolumeRequest {
+    pb::NodePublishVolumeRequest {
+        volume_id: id.into(),
+        staging_target_path: staging.display().to_string(),
+        target_path: target.display().to_string(),
+        volume_capability: Some(writer()),
+        readonly,
+        ..Default::default()
+    }
+}
+
+async fn stats(
+    node: &mut NodeClient<Channel>,
+    id: &str,
+    path: &Path,
+) -> Result<pb::NodeGetVolumeStatsResponse, tonic::Status> {
+    let request = pb::NodeGetVolumeStatsRequest {
+        volume_id: id.into(),
+        volume_path: path.display().to_string(),
+        staging_target_path: String::new(),
+    };
+    Ok(node.node_get_volume_stats(request).await?.into_inner())
+}
+
+fn bytes_of(stats: &pb::NodeGetVolumeStatsResponse) -> &pb::VolumeUsage {
+    stats
+        .usage
+        .iter()
+        .find(|u| u.unit == pb::volume_usage::Unit::Bytes as i32)
+        .expect("a bytes usage")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_volume_is_staged_published_used_and_outlives_a_node_plugin_restart() {
+    let home = formatted_home();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("csi.sock");
+    let mut driver = start(&home, &socket, &[]);
+    let mut controller = ControllerClient::new(channel(&socket).await);
+    let mut node = NodeClient::new(channel(&socket).await);
+    let staging = dir.path().join("staging/pvc-n/globalmount");
+    let target = dir.path().join("pods/p1/volumes/pvc-n/mount");
+    let reader = dir.path().join("pods/p2/volumes/pvc-n/mount");
+    let _cleanup = Unmount(vec![staging.clone(), target.clone(), reader.clone()]);
+
+    let info = node
+        .node_get_info(pb::NodeGetInfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(info.node_id, "node-1");
+    let caps = node
+        .node_get_capabilities(pb::NodeGetCapabilitiesRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .capabilities;
+    assert!(caps.iter().any(|c| matches!(&c.r#type,
+        Some(pb::node_service_capability::Type::Rpc(r))
+            if r.r#type == pb::node_service_capability::rpc::Type::StageUnstageVolume as i32)));
+
+    controller
+        .create_volume(create_request("pvc-n", GIB))
+        .await
+        .unwrap();
+    // Wrong calls first: nothing gets mounted by them.
+    let mut no_path = stage_request("pvc-n", &staging);
+    no_path.staging_target_path.clear();
+    let mut no_capability = stage_request("pvc-n", &staging);
+    no_capability.volume_capability = None;
+    for request in [no_path, no_capability] {
+        assert_eq!(
+            code(node.node_stage_volume(request).await),
+            Code::InvalidArgument
+        );
+    }
+    assert_eq!(
+        code(
+            node.node_stage_volume(stage_request("nope", &staging))
+                .await
+        ),
+        Code::NotFound
+    );
+    assert_eq!(
+        code(
+            node.node_publish_volume(publish_request("pvc-n", &staging, &target, false))
+                .await
+        ),
+        Code::FailedPrecondition,
+        "not staged yet"
+    );
+
+    // Staged (twice: the same), published read-write and read-only.
+    for _ in 0..2 {
+        node.node_stage_volume(stage_request("pvc-n", &staging))
+            .await
+            .unwrap();
+    }
+    assert_eq!(fstype_at(&staging).as_deref(), Some("fuse.datenlord"));
+    for _ in 0..2 {
+        node.node_publish_volume(publish_request("pvc-n", &staging, &target, false))
+            .await
+            .unwrap();
+    }
+    node.node_publish_volume(publish_request("pvc-n", &staging, &reader, true))
+        .await
+        .unwrap();
+    assert_eq!(
+        code(
+            node.node_publish_volume(publish_request("pvc-n", &staging, &reader, false))
+                .await
+        ),
+        Code::AlreadyExists,
+        "published read-only already"
+    );
+    std::fs::write(target.join("hello"), b"from the pod").unwrap();
+    assert_eq!(
+        std::fs::read(reader.join("hello")).unwrap(),
+        b"from the pod"
+    );
+    let refused = std::fs::write(reader.join("nope"), b"x").unwrap_err();
+    assert_eq!(refused.raw_os_error(), Some(libc::EROFS));
+    let mounted = Mounted::in_home(Home::on(&home_meta(&home)), Options::default(), &[]);
+    assert_eq!(
+        std::fs::read(mounted.join("csi/pvc-n/hello")).unwrap(),
+        b"from the pod",
+        "the pod wrote into the volume's directory"
+    );
+    drop(mounted);
+
+    // Stats: the quota is the size, and follows an expansion.
+    let seen = stats(&mut node, "pvc-n", &target).await.unwrap();
+    assert_eq!(bytes_of(&seen).total, GIB);
+    assert!(bytes_of(&seen).used >= 4096);
+    assert!(!seen.volume_condition.unwrap().abnormal);
+    controller
+        .controller_expand_volume(pb::ControllerExpandVolumeRequest {
+            volume_id: "pvc-n".into(),
+            capacity_range: Some(pb::CapacityRange {
+                required_bytes: 2 * GIB,
+                limit_bytes: 0,
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let seen = stats(&mut node, "pvc-n", &target).await.unwrap();
+    assert_eq!(bytes_of(&seen).total, 2 * GIB);
+    assert_eq!(
+        code(stats(&mut node, "pvc-n", dir.path()).await),
+        Code::NotFound
+    );
+
+    // The node plugin is killed and comes back: the pod's mount never stops serving.
+    driver.0.kill().unwrap();
+    driver.0.wait().unwrap();
+    std::fs::write(target.join("meanwhile"), b"still here").unwrap();
+    let _second = start(&home, &socket, &[]);
+    let mut node = NodeClient::new(channel(&socket).await);
+    let mut controller = ControllerClient::new(channel(&socket).await);
+    node.node_stage_volume(stage_request("pvc-n", &staging))
+        .await
+        .unwrap();
+    node.node_publish_volume(publish_request("pvc-n", &staging, &target, false))
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(target.join("meanwhile")).unwrap(),
+        b"still here"
+    );
+
+    // The mount daemon dies: the stats say so, and the next stage and publish replace it.
+    let pid = daemon_of(&staging);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let seen = stats(&mut node, "pvc-n", &target).await.unwrap();
+    let condition = seen.volume_condition.unwrap();
+    assert!(condition.abnormal, "{condition:?}");
+    node.node_stage_volume(stage_request("pvc-n", &staging))
+        .await
+        .unwrap();
+    node.node_publish_volume(publish_request("pvc-n", &staging, &target, false))
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(target.join("hello")).unwrap(),
+        b"from the pod"
+    );
+    assert!(
+        !stats(&mut node, "pvc-n", &target)
+            .await
+            .unwrap()
+            .volume_condition
+            .unwrap()
+            .abnormal
+    );
+
+    // Unpublished and unstaged, each twice; the target directories go.
+    for path in [&target, &target, &reader] {
+        node.node_unpublish_volume(pb::NodeUnpublishVolumeRequest {
+            volume_id: "pvc-n".into(),
+            target_path: path.display().to_string(),
+        })
+        .await
+        .unwrap();
+        assert!(!path.exists());
+    }
+    for _ in 0..2 {
+        node.node_unstage_volume(pb::NodeUnstageVolumeRequest {
+            volume_id: "pvc-n".into(),
+            staging_target_path: staging.display().to_string(),
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(fstype_at(&staging), None);
+    controller
+        .delete_volume(pb::DeleteVolumeRequest {
+            volume_id: "pvc-n".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
 }

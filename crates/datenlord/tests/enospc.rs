@@ -176,12 +176,21 @@ fn a_write_that_cannot_be_stored_fails_in_write_and_keeps_what_was_acknowledged(
 fn acknowledged_bytes_survive_a_store_that_fills_before_the_flush() {
     let (disk, m, _) = small_volume("32m");
     let data = pattern(12 << 20, 2);
+    let filler = disk.0.join("filler");
+    let hog = std::fs::File::create(&filler).unwrap();
     let mut f = std::fs::File::create(m.join("late")).unwrap();
     f.write_all(&data).unwrap();
-    // Another user of the disk takes the room the buffered bytes were counted against.
-    let filler = disk.0.join("filler");
-    let mut hog = std::fs::File::create(&filler).unwrap();
-    let _ = hog.write_all(&vec![0u8; 30 << 20]);
+    // Another user of the disk takes the room the buffered bytes were counted against, in
+    // one call: the mount's background flush (every second) must not store them first.
+    let stat = nix::sys::statvfs::statvfs(&disk.0).unwrap();
+    let free = stat.blocks_available() * stat.fragment_size();
+    nix::fcntl::fallocate(
+        &hog,
+        nix::fcntl::FallocateFlags::empty(),
+        0,
+        (free - (1 << 20)) as i64,
+    )
+    .unwrap();
     drop(hog);
     let closed = f.sync_all();
     assert_eq!(

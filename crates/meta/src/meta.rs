@@ -351,6 +351,19 @@ impl Meta {
         self.next_id(&self.inodes, keys::NEXT_INODE).await
     }
 
+    /// A new inode number for a caller inside a write transaction, which cannot wait for
+    /// another one (on SQLite it would wait for itself): from this process's batch, else
+    /// one number taken from the counter in `txn` itself (so a retried transaction takes it
+    /// again, and a failed one takes none).
+    pub(crate) async fn next_inode_in(&self, txn: &mut AnyTxn) -> Result<u64> {
+        if let Some(id) = lock(&self.inodes).next() {
+            return Ok(id);
+        }
+        let start = get_counter(txn, keys::NEXT_INODE).await?;
+        txn.put(&keys::counter(keys::NEXT_INODE), &encode_u64(start + 1))?;
+        Ok(start)
+    }
+
     /// A new object id.
     pub async fn next_object(&self) -> Result<u64> {
         self.next_id(&self.objects, keys::NEXT_OBJECT).await

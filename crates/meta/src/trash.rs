@@ -185,7 +185,7 @@ impl Meta {
             return Ok(Some(Dirent::decode(&bytes)?.ino));
         }
         // Two mounts making the same hour meet on its entry: one retries and finds it.
-        let ino = self.next_inode().await?;
+        let ino = self.next_inode_in(txn).await?;
         let now = Timespec::now();
         let attr = Attr::system_dir(0o700, trash, now);
         put_attr(txn, ino, &attr)?;

@@ -362,3 +362,19 @@ async fn without_trash_days_a_tree_is_discarded_at_once() {
     assert!(meta.trash_entries().await.unwrap().is_empty());
     clean(meta.check(false).await.unwrap());
 }
+
+#[tokio::test]
+async fn a_process_whose_first_change_makes_a_trash_hour_does_not_wait_for_itself() {
+    let (_d, first, second) = common::fresh_with_second(1).await;
+    let f = new_file(&first, ROOT_INO, b"f").await;
+    // `second` has taken no inode numbers yet: the hour directory its first removal makes
+    // takes one inside the removal's own transaction.
+    let open = NONE_OPEN;
+    let removal = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        second.unlink(ROOT_INO, b"f", &open),
+    );
+    removal.await.expect("the removal finished").unwrap();
+    assert_eq!(entry_of(&second, f).await.original, b"f");
+    clean(second.check(false).await.unwrap());
+}

@@ -28,6 +28,14 @@ pub async fn fresh() -> (tempfile::TempDir, Meta) {
     fresh_keeping_trash(0).await
 }
 
+/// [`fresh_keeping_trash`], and a second handle on the same engine: another process, with
+/// no ids of its own taken yet.
+pub async fn fresh_with_second(trash_days: u32) -> (tempfile::TempDir, Meta, Meta) {
+    let (dir, meta) = fresh_keeping_trash(trash_days).await;
+    let second = Meta::open(meta.engine().clone()).await.unwrap();
+    (dir, meta, second)
+}
+
 /// [`fresh`], with deleted files kept in the trash for `trash_days`.
 pub async fn fresh_keeping_trash(trash_days: u32) -> (tempfile::TempDir, Meta) {
     let dir = tempfile::tempdir().unwrap();
