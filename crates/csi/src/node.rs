@@ -145,6 +145,10 @@ impl NodeService {
         if replace_dead {
             args.push("--clean-stale".into());
         }
+        if let Some(root) = &self.config.cache_root {
+            args.push("--cache-dir".into());
+            args.push(root.join("csi").join(id).display().to_string());
+        }
         for key in params::MOUNT_OPTIONS {
             match (*key, record.parameters.get(*key)) {
                 ("writeback-cache", Some(value)) if value == "true" => {

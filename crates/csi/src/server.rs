@@ -35,6 +35,9 @@ pub struct DriverConfig {
     pub meta_url: Option<String>,
     /// The program whose `mount` serves a staged volume (the `datenlord` binary).
     pub binary: Option<PathBuf>,
+    /// Where the mounts of staged volumes keep their disk caches, each volume in a
+    /// directory of its own (`csi/<id>`), so that each one's cache size holds for it alone.
+    pub cache_root: Option<PathBuf>,
 }
 
 /// Serves on `endpoint` until `shutdown` completes; a socket left by a driver that died is

@@ -50,6 +50,7 @@ async fn serve(args: CsiArgs) -> Result<()> {
         meta: Some(Arc::new(meta)),
         meta_url: args.meta.meta.clone(),
         binary: Some(std::env::current_exe().context("finding this program")?),
+        cache_root: Some(home::home().join("cache")),
     };
     let stop = async {
         crate::stop_signal().await;

@@ -959,6 +959,14 @@ async fn a_volume_is_staged_published_used_and_outlives_a_node_plugin_restart() 
             .unwrap();
     }
     assert_eq!(fstype_at(&staging).as_deref(), Some("fuse.datenlord"));
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", daemon_of(&staging))).unwrap();
+    let cache = home.path().join("cache/csi/pvc-n");
+    assert!(
+        cmdline
+            .split(|b| *b == 0)
+            .any(|arg| arg == cache.to_str().unwrap().as_bytes()),
+        "each volume's mount keeps its cache apart"
+    );
     for _ in 0..2 {
         node.node_publish_volume(publish_request("pvc-n", &staging, &target, false))
             .await
