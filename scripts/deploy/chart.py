@@ -27,7 +27,7 @@ DRIVER = "csi.datenlord.io"
 # Template order in the plain manifests: what others refer to comes first.
 ORDER = [
     "secret.yaml", "rbac.yaml", "csidriver.yaml", "storageclass.yaml", "snapshotclass.yaml",
-    "etcd.yaml", "controller.yaml", "node.yaml", "cache-nodes.yaml",
+    "etcd.yaml", "controller.yaml", "node.yaml", "cache-nodes.yaml", "scheduler-extender.yaml",
 ]
 
 TAG = re.compile(r"{{(-?)\s*(.*?)\s*(-?)}}")
@@ -228,6 +228,14 @@ def check_objects(objects, expect_image=None):
             for rule in obj.get("rules") or []:
                 if not rule.get("verbs") or not rule.get("resources") or "apiGroups" not in rule:
                     bad(obj, "a rule needs apiGroups, resources and verbs")
+        elif kind == "ConfigMap":
+            for key, text in (obj.get("data") or {}).items():
+                if key.endswith(".yaml"):
+                    check_scheduler_config(obj, key, text, names, bad)
+        elif kind == "Service":
+            spec = obj.get("spec") or {}
+            if not spec.get("selector") or not spec.get("ports"):
+                bad(obj, "a Service needs a selector and ports")
         elif kind == "Secret":
             if not isinstance(obj.get("stringData", {}), dict):
                 bad(obj, "stringData must be a map")
@@ -248,6 +256,25 @@ def check_objects(objects, expect_image=None):
             if not ((spec.get("resources") or {}).get("requests") or {}).get("storage"):
                 bad(obj, "resources.requests.storage is required")
     return problems
+
+
+def check_scheduler_config(obj, key, text, names, bad):
+    """A KubeSchedulerConfiguration's extenders point at a Service of ours."""
+    yaml = load_yaml()
+    config = yaml.safe_load(text)
+    if (config.get("apiVersion"), config.get("kind")) != \
+            ("kubescheduler.config.k8s.io/v1", "KubeSchedulerConfiguration"):
+        bad(obj, f"{key}: not a kubescheduler.config.k8s.io/v1 KubeSchedulerConfiguration")
+        return
+    for extender in config.get("extenders") or []:
+        url = str(extender.get("urlPrefix", ""))
+        match = re.fullmatch(r"https?://([a-z0-9-]+)\.[a-z0-9-]+\.svc:(\d+)", url)
+        if not match or ("Service", match.group(1)) not in names:
+            bad(obj, f"{key}: urlPrefix {url} names no Service of the chart")
+        if extender.get("filterVerb") != "filter" or extender.get("prioritizeVerb") != "prioritize":
+            bad(obj, f"{key}: the extender serves the verbs filter and prioritize")
+        if not 1 <= int(extender.get("weight", 0)) <= 100:
+            bad(obj, f"{key}: weight must be 1 to 100")
 
 
 def check_secret_refs(obj, parameters, names, bad):
@@ -360,7 +387,9 @@ def check():
     variants = [
         [],
         ["etcd.enabled=false", "volume.meta=etcd://10.0.0.1:2379/k8s", "cacheNodes.enabled=true",
-         "storageClass.isDefault=true", "storageClass.cacheSize=20G", "storageClass.inodes=1000"],
+         "storageClass.isDefault=true", "storageClass.cacheSize=20G", "storageClass.inodes=1000",
+         "schedulerExtender.nodeSelector=datenlord.io/node=true"],
+        ["schedulerExtender.enabled=false", "snapshotClass.deletionPolicy=Retain"],
     ]
     for assignments in variants:
         objects = [o for o in yaml.safe_load_all(render(assignments=assignments)) if o]

@@ -393,11 +393,20 @@ impl controller_server::Controller for ControllerService {
             capacity,
             inodes: params::inode_limit(&parameters),
         };
+        // What csi-provisioner --extra-create-metadata adds.
+        let claim = match (
+            req.parameters.get("csi.storage.k8s.io/pvc/namespace"),
+            req.parameters.get("csi.storage.k8s.io/pvc/name"),
+        ) {
+            (Some(namespace), Some(name)) => Some(format!("{namespace}/{name}")),
+            _ => None,
+        };
         let wanted = VolumeRecord {
             id: req.name.clone(),
             capacity,
             source,
             parameters,
+            claim,
         };
         let backing = self.volumes.resolve(&req.secrets).await?;
         let meta = &backing.meta;

@@ -7,6 +7,7 @@ pub mod client;
 mod controller;
 pub mod endpoint;
 mod error;
+pub mod extender;
 mod identity;
 pub mod mounts;
 mod node;

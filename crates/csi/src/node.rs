@@ -178,6 +178,8 @@ impl NodeService {
             // Its own group: signals meant for the driver (a terminal's, a stop) spare it.
             .process_group(0)
             .kill_on_drop(false);
+        // The scheduler extender finds where each volume's data is warm by this name.
+        command.env(datenlord_meta::NODE_NAME_ENV, &self.config.node_id);
         // The URL travels in the environment: arguments are visible to every user (ps).
         if let Some(url) = secrets
             .get(METAURL_SECRET)

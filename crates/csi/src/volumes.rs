@@ -45,6 +45,10 @@ pub struct VolumeRecord {
     pub source: Option<Source>,
     /// The parameters it was made with, and changed to since.
     pub parameters: BTreeMap<String, String>,
+    /// The claim it was made for (`namespace/name`, when the provisioner says), by which the
+    /// scheduler extender finds a pod's volumes.
+    #[serde(default)]
+    pub claim: Option<String>,
 }
 
 /// One DatenLord volume's metadata, as a call resolved it.

@@ -42,6 +42,41 @@ pub enum Command {
     Snapshot(SnapshotArgs),
     Trash(TrashArgs),
     Csi(CsiArgs),
+    SchedulerExtender(ExtenderArgs),
+}
+
+/// Serve kube-scheduler's extender API: place pods near the cached data of their DatenLord
+/// volumes.
+#[derive(Debug, Args)]
+#[command(after_help = "kube-scheduler calls it (an `extenders:` entry of its \
+    KubeSchedulerConfiguration; the Helm chart has one) with each pod to place: POST /filter \
+    drops nodes that cannot mount the pod's DatenLord volumes (with --node-selector, the \
+    nodes without that label), POST /prioritize scores every candidate 0-10 — up to 8 for \
+    the share of the pod's volumes its mounts hold in cache (relative to the best node), up \
+    to 2 for carrying the pod's --label-prefix labels alike. Where data is cached comes from \
+    the mounts' own heartbeats in the metadata, read every --refresh seconds in the \
+    background: a call never waits for the metadata. GET /healthz answers ok.\n\n\
+    Examples:\n  \
+    datenlord scheduler-extender --listen 0.0.0.0:8100 --meta etcd://etcd-0.etcd:2379/k8s\n  \
+    datenlord scheduler-extender --listen 127.0.0.1:8100 --node-selector datenlord.io/node=true \\\n      \
+    --label-prefix datenlord.io/")]
+pub struct ExtenderArgs {
+    #[command(flatten)]
+    pub meta: MetaArg,
+    /// Where to listen for the scheduler, ADDR:PORT.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: String,
+    /// Only nodes with this label (KEY=VALUE) run DatenLord's node plugin and can mount its
+    /// volumes [default: every node can].
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub node_selector: Option<String>,
+    /// Pod labels under this prefix are matched to node labels: nodes labelled alike score
+    /// higher [default: none].
+    #[arg(long, value_name = "PREFIX", default_value = "")]
+    pub label_prefix: String,
+    /// Seconds between reads of where volumes are cached.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub refresh: f64,
 }
 
 /// Serve the Container Storage Interface for Kubernetes: volumes are directories of a

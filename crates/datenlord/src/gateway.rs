@@ -88,6 +88,7 @@ async fn serve(mut args: GatewayArgs) -> Result<()> {
         started: now,
         heartbeat: now,
         lease: 0,
+        ..Default::default()
     };
     let vfs = Arc::new(Vfs::new(meta.clone(), store.clone(), config));
     if let Err(err) = vfs.reclaim_dead_sessions().await {

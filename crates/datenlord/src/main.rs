@@ -12,6 +12,7 @@ mod clone;
 mod coherence;
 mod csi;
 mod dump;
+mod extender;
 mod fuse_adapter;
 mod gateway;
 mod home;
@@ -83,6 +84,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         cli::Command::Format(args) => admin::format(args),
         cli::Command::Csi(args) => csi::run(args),
+        cli::Command::SchedulerExtender(args) => extender::run(args),
         cli::Command::Mount(args) => mount::run(args),
         cli::Command::Umount(args) => admin::umount(args),
         cli::Command::Status(args) => admin::status(args),

@@ -224,6 +224,9 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
         started: now,
         heartbeat: now,
         lease: 0,
+        node: std::env::var(datenlord_meta::NODE_NAME_ENV).unwrap_or_default(),
+        root: subdir(args)?.unwrap_or_default(),
+        cached_bytes: 0,
     };
     vfs.start_session(info).await?;
 

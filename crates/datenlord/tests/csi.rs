@@ -1099,3 +1099,169 @@ async fn a_volume_is_staged_published_used_and_outlives_a_node_plugin_restart() 
         .await
         .unwrap();
 }
+
+/// One HTTP/1.1 exchange with the extender: the status and the body.
+fn http(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, body.to_string())
+}
+
+fn extender_args(nodes: serde_json::Value) -> String {
+    serde_json::json!({
+        "Pod": {
+            "metadata": {"name": "trainer", "namespace": "ns", "labels": {"datenlord.io/job": "train"}},
+            "spec": {"volumes": [
+                {"name": "data", "persistentVolumeClaim": {"claimName": "data"}},
+                {"name": "tmp", "emptyDir": {}}
+            ]}
+        },
+        "Nodes": nodes["Nodes"],
+        "NodeNames": nodes["NodeNames"],
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_extender_sends_a_pod_where_its_volume_is_warm() {
+    let home = formatted_home();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("csi.sock");
+    let _driver = start(&home, &socket, &[]);
+    let mut controller = ControllerClient::new(channel(&socket).await);
+    let mut node = NodeClient::new(channel(&socket).await);
+    let mut request = create_request("pvc-warm", GIB);
+    // What csi-provisioner --extra-create-metadata passes; a memory cache on the mounts.
+    request.parameters = params(&[
+        ("csi.storage.k8s.io/pvc/name", "data"),
+        ("csi.storage.k8s.io/pvc/namespace", "ns"),
+        ("memory-cache-size", "64M"),
+    ]);
+    controller.create_volume(request).await.unwrap();
+    let staging = dir.path().join("staging");
+    let _cleanup = Unmount(vec![staging.clone()]);
+    node.node_stage_volume(stage_request("pvc-warm", &staging))
+        .await
+        .unwrap();
+    std::fs::write(staging.join("weights"), vec![5u8; 8 << 20]).unwrap();
+    // Written, then read through the mount: its cache holds the data.
+    assert_eq!(
+        std::fs::read(staging.join("weights")).unwrap().len(),
+        8 << 20
+    );
+
+    let port = common::servers::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut extender = Driver(
+        home.command(&[
+            "scheduler-extender",
+            "--listen",
+            &addr,
+            "--refresh",
+            "0.2",
+            "--node-selector",
+            "datenlord.io/node=true",
+            "--label-prefix",
+            "datenlord.io/",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap(),
+    );
+    common::servers::wait_listening(port, "the scheduler extender");
+    assert_eq!(http(&addr, "GET", "/healthz", "").0, 200);
+    assert_eq!(http(&addr, "GET", "/nope", "").0, 404);
+    assert_eq!(http(&addr, "POST", "/filter", "{not json").0, 400);
+
+    // The mount's heartbeat reports its cache (every few seconds): node-1 comes first.
+    let names = serde_json::json!({"NodeNames": ["node-2", "node-1", "node-3"]});
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let scores = loop {
+        let (status, body) = http(&addr, "POST", "/prioritize", &extender_args(names.clone()));
+        assert_eq!(status, 200, "{body}");
+        let scores: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+        if scores.iter().any(|s| s["Score"].as_i64() > Some(0)) {
+            break scores;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no cached bytes reported: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let score = |host: &str| {
+        scores
+            .iter()
+            .find(|s| s["Host"] == host)
+            .and_then(|s| s["Score"].as_i64())
+            .unwrap()
+    };
+    assert_eq!(score("node-1"), 8, "{scores:?}");
+    assert_eq!((score("node-2"), score("node-3")), (0, 0));
+
+    // Whole nodes: the one without the plugin's label is filtered; labels alike score.
+    let whole = |name: &str, labels: serde_json::Value| serde_json::json!({"metadata": {"name": name, "labels": labels}, "status": {"capacity": {"cpu": "4"}}});
+    let nodes = serde_json::json!({"Nodes": {"kind": "NodeList", "apiVersion": "v1", "items": [
+        whole("node-1", serde_json::json!({"datenlord.io/node": "true"})),
+        whole("node-2", serde_json::json!({"datenlord.io/node": "true", "datenlord.io/job": "train"})),
+        whole("node-4", serde_json::json!({})),
+    ]}});
+    let (status, body) = http(&addr, "POST", "/filter", &extender_args(nodes.clone()));
+    assert_eq!(status, 200, "{body}");
+    let filtered: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let kept: Vec<&str> = filtered["Nodes"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(kept, ["node-1", "node-2"]);
+    assert_eq!(
+        filtered["Nodes"]["items"][0]["status"]["capacity"]["cpu"],
+        "4"
+    );
+    assert!(
+        filtered["FailedNodes"]["node-4"]
+            .as_str()
+            .unwrap()
+            .contains("datenlord.io/node")
+    );
+    assert_eq!(filtered["Error"], "");
+    let (_, body) = http(&addr, "POST", "/prioritize", &extender_args(nodes));
+    let scores: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    let by_host: HashMap<&str, i64> = scores
+        .iter()
+        .map(|s| (s["Host"].as_str().unwrap(), s["Score"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(by_host["node-1"], 8);
+    assert_eq!(by_host["node-2"], 2, "labelled like the pod");
+    // A pod without DatenLord volumes is no one's to filter.
+    let plain = r#"{"Pod": {"metadata": {"name": "web", "namespace": "ns"}, "spec": {}},
+        "NodeNames": ["node-4"]}"#;
+    let (_, body) = http(&addr, "POST", "/filter", plain);
+    let filtered: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(filtered["NodeNames"], serde_json::json!(["node-4"]));
+
+    let _ = extender.0.kill();
+    node.node_unstage_volume(pb::NodeUnstageVolumeRequest {
+        volume_id: "pvc-warm".into(),
+        staging_target_path: staging.display().to_string(),
+    })
+    .await
+    .unwrap();
+}

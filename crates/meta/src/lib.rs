@@ -44,7 +44,7 @@ pub use namespace::{
     DIR_SIZE, NAME_MAX, NewInode, OpenFiles, RENAME_EXCHANGE, RENAME_NOREPLACE, Removed, check_name,
 };
 pub use quota::{QuotaCheck, QuotaLimits};
-pub use session::SessionInfo;
+pub use session::{NODE_NAME_ENV, SessionInfo};
 pub use snapshot::SnapshotInfo;
 pub use trash::{KeptData, Purged, TrashEntry, hour_name, hour_start};
 pub use volume::{DEFAULT_BLOCK_SIZE, FORMAT_VERSION, Volume};

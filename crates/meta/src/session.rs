@@ -14,8 +14,11 @@ use crate::model::{Attr, FileKind};
 use crate::model::{Timespec, encode_u64};
 use crate::namespace::{holders, remove_inode};
 
+/// The environment variable naming the node a mount serves ([`SessionInfo::node`]).
+pub const NODE_NAME_ENV: &str = "DATENLORD_NODE_NAME";
+
 /// What a session says about itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct SessionInfo {
     /// The host name of the machine the mount runs on.
     pub host: String,
@@ -37,6 +40,16 @@ pub struct SessionInfo {
     /// unlinked files only it held open are released.
     #[serde(default = "default_lease")]
     pub lease: i64,
+    /// The node the mount serves, as the scheduler names it (`$DATENLORD_NODE_NAME`, which
+    /// the CSI driver gives the mounts it starts); empty: `host`.
+    #[serde(default)]
+    pub node: String,
+    /// The directory of the volume the mount serves (`--subdir`); empty: all of it.
+    #[serde(default)]
+    pub root: String,
+    /// Bytes its caches (memory and disk) held at its last heartbeat: where its data is warm.
+    #[serde(default)]
+    pub cached_bytes: u64,
 }
 
 /// The lease of sessions that did not record one.
@@ -65,15 +78,16 @@ impl Meta {
         })
     }
 
-    /// Renews a session's heartbeat; false when the session is gone (other mounts found its
-    /// lease expired and ended it).
-    pub async fn heartbeat(&self, id: u64) -> Result<bool> {
+    /// Renews a session's heartbeat, recording what its caches hold; false when the session
+    /// is gone (other mounts found its lease expired and ended it).
+    pub async fn heartbeat(&self, id: u64, cached_bytes: u64) -> Result<bool> {
         write_txn!(self, |txn| {
             let Some(bytes) = txn.get(&keys::session(id)).await? else {
                 return Ok(false);
             };
             let mut info = decode(&bytes)?;
             info.heartbeat = Timespec::now().sec;
+            info.cached_bytes = cached_bytes;
             txn.put(&keys::session(id), &encode(&info)?)?;
             Ok(true)
         })

@@ -167,6 +167,7 @@ async fn open_unlinked_files_live_until_release() {
         started: 0,
         heartbeat: 0,
         lease: 60,
+        ..Default::default()
     };
     let session = meta.register_session(&info).await.unwrap();
     struct InSession(u64, u64);
@@ -489,6 +490,7 @@ async fn locks_exclude_across_sessions_and_go_with_them() {
         started: 0,
         heartbeat: 0,
         lease: 60,
+        ..Default::default()
     };
     let one = meta.register_session(&info(1)).await.unwrap();
     let two = meta.register_session(&info(2)).await.unwrap();

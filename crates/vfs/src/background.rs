@@ -78,7 +78,10 @@ impl Vfs {
             if session == 0 {
                 continue;
             }
-            match self.meta().heartbeat(session).await {
+            let cached = self.store.cache_counters().map_or(0, |c| {
+                c.memory.map_or(0, |t| t.used) + c.disk.map_or(0, |t| t.used)
+            });
+            match self.meta().heartbeat(session, cached).await {
                 Ok(true) => {}
                 Ok(false) => match self.restart_session().await {
                     Ok(new) => tracing::error!(

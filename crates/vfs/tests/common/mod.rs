@@ -56,6 +56,7 @@ pub async fn fresh(config: VfsConfig) -> Fresh {
         started: now,
         heartbeat: now,
         lease: 0,
+        ..Default::default()
     })
     .await
     .unwrap();
