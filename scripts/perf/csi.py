@@ -17,7 +17,6 @@ import argparse
 import importlib
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from perf_common import ROOT, datenlord_binary, free_port
 
 
 def ensure(module, package):
@@ -35,11 +34,6 @@ def ensure(module, package):
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
         return importlib.import_module(module)
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stubs(work):
@@ -195,11 +189,7 @@ def main():
     parser.add_argument("--engines", default="sqlite,etcd")
     parser.add_argument("--bin", default=os.environ.get("DATENLORD_BIN"))
     opts = parser.parse_args()
-    binary = opts.bin
-    if not binary:
-        subprocess.run(["cargo", "build", "--release", "--locked", "-p", "datenlord",
-                        "--manifest-path", str(ROOT / "Cargo.toml")], check=True)
-        binary = str(ROOT / "target" / "release" / "datenlord")
+    binary = datenlord_binary(opts.bin)
     with tempfile.TemporaryDirectory(prefix="dl-csi-", dir="/var/tmp") as scratch:
         work = Path(scratch)
         pb, rpc = stubs(work)

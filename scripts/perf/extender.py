@@ -19,15 +19,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from perf_common import datenlord_binary, free_port
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def node(i):
@@ -84,11 +78,7 @@ def main():
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--bin", default=os.environ.get("DATENLORD_BIN"))
     opts = parser.parse_args()
-    binary = opts.bin
-    if not binary:
-        subprocess.run(["cargo", "build", "--release", "--locked", "-p", "datenlord",
-                        "--manifest-path", str(ROOT / "Cargo.toml")], check=True)
-        binary = str(ROOT / "target" / "release" / "datenlord")
+    binary = datenlord_binary(opts.bin)
     with tempfile.TemporaryDirectory(prefix="dl-extender-") as home:
         env = dict(os.environ, DATENLORD_HOME=home)
         env.pop("DATENLORD_META", None)

@@ -3,32 +3,13 @@
 //! `stat` of its mount): callers run them off the async threads.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use datenlord_fuse::mountinfo::{self, MountEntry};
 use nix::mount::{MntFlags, MsFlags};
 
 /// The filesystem type of a DatenLord mount, and of bind mounts of one.
 pub const DATENLORD_FSTYPE: &str = "fuse.datenlord";
-
-/// One line of mountinfo.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MountEntry {
-    /// Where it is mounted.
-    pub mount_point: PathBuf,
-    /// The filesystem's directory it shows (`/` for a whole filesystem).
-    pub root: String,
-    /// The filesystem type (`fuse.datenlord`, `ext4`, ...).
-    pub fstype: String,
-    /// The per-mount options (`rw`, `ro`, `nosuid`, ...).
-    pub options: Vec<String>,
-}
-
-impl MountEntry {
-    /// Whether the mount is read-only.
-    pub fn read_only(&self) -> bool {
-        self.options.iter().any(|o| o == "ro")
-    }
-}
 
 /// What a path is, as far as mounts go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,61 +22,9 @@ pub enum MountState {
     Dead(MountEntry),
 }
 
-/// Mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|digits| bytes[i] == b'\\' && digits.iter().all(|d| (b'0'..=b'7').contains(d)));
-        if let Some(digits) = octal {
-            let value = digits
-                .iter()
-                .fold(0u32, |value, d| value * 8 + u32::from(d - b'0'));
-            out.push(u8::try_from(value).unwrap_or(b'?'));
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The entries of a mountinfo text, in mount order; lines it cannot read are skipped.
-pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
-    text.lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let separator = fields.iter().position(|f| *f == "-")?;
-            if separator < 6 {
-                return None;
-            }
-            Some(MountEntry {
-                root: unescape(fields[3]),
-                mount_point: PathBuf::from(unescape(fields[4])),
-                options: fields[5].split(',').map(str::to_string).collect(),
-                fstype: (*fields.get(separator + 1)?).to_string(),
-            })
-        })
-        .collect()
-}
-
 /// The topmost mount at `path`, if any.
 pub fn mount_at(path: &Path) -> io::Result<Option<MountEntry>> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo")?;
-    let path = normalized(path);
-    Ok(parse_mountinfo(&text)
-        .into_iter()
-        .rev()
-        .find(|entry| entry.mount_point == path))
-}
-
-/// `path` without a trailing `/` or `.` components, as mountinfo names mount points.
-fn normalized(path: &Path) -> PathBuf {
-    path.components().collect()
+    Ok(mountinfo::topmost_at(mountinfo::read()?, path))
 }
 
 /// What `path` is: not a mount, a live one, or one whose server is gone.
@@ -161,13 +90,13 @@ pub fn bind(source: &Path, target: &Path, read_only: bool, options: &[String]) -
 /// Unmounts `path`: at once if nothing uses it, else lazily (it goes when the last user lets
 /// go; new lookups no longer reach it).
 pub fn unmount(path: &Path) -> io::Result<()> {
-    match nix::mount::umount(path) {
-        Ok(()) => Ok(()),
-        Err(nix::errno::Errno::EBUSY | nix::errno::Errno::ENOTCONN) => {
-            Ok(nix::mount::umount2(path, MntFlags::MNT_DETACH)?)
+    match datenlord_fuse::unmount(path, false) {
+        Err(err) if matches!(err.raw_os_error(), Some(libc::EBUSY | libc::ENOTCONN)) => {
+            datenlord_fuse::unmount(path, true)
         }
-        Err(nix::errno::Errno::EINVAL) => Ok(()), // not a mount point (any longer)
-        Err(err) => Err(err.into()),
+        // Not a mount point (any longer).
+        Err(err) if err.raw_os_error() == Some(libc::EINVAL) => Ok(()),
+        other => other,
     }
 }
 
@@ -179,31 +108,6 @@ pub fn usage(path: &Path) -> io::Result<nix::sys::statvfs::Statvfs> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const SAMPLE: &str = "\
-22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
-40 22 0:35 / /var/lib/kubelet/plugins/kubernetes.io/csi/csi.datenlord.io/abc/globalmount rw,nosuid,nodev,relatime shared:20 - fuse.datenlord datenlord:default rw,user_id=0,group_id=0
-41 22 0:35 / /var/lib/kubelet/pods/p1/volumes/kubernetes.io~csi/pvc-1/mount ro,nosuid,nodev,relatime shared:20 - fuse.datenlord datenlord:default rw
-42 22 0:36 /data /mnt/with\\040space rw - tmpfs tmpfs rw
-bad line
-";
-
-    #[test]
-    fn mountinfo_lines_give_their_mount_points_types_and_options() {
-        let entries = parse_mountinfo(SAMPLE);
-        assert_eq!(entries.len(), 4);
-        assert_eq!(entries[1].fstype, DATENLORD_FSTYPE);
-        assert!(!entries[1].read_only());
-        assert!(entries[2].read_only());
-        assert_eq!(entries[3].mount_point, PathBuf::from("/mnt/with space"));
-        assert_eq!(entries[3].root, "/data");
-    }
-
-    #[test]
-    fn paths_compare_without_trailing_slashes() {
-        assert_eq!(normalized(Path::new("/a/b/")), PathBuf::from("/a/b"));
-        assert_eq!(normalized(Path::new("/a/./b")), PathBuf::from("/a/b"));
-    }
 
     #[test]
     fn only_per_mount_flags_reach_a_bind_mount() {

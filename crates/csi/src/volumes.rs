@@ -187,9 +187,14 @@ pub async fn make_csi_dir(meta: &Meta) -> Result<u64, Status> {
 
 /// CSI volume `id`'s directory in `meta`, if there is one.
 pub async fn find(meta: &Meta, id: &str) -> Result<Option<u64>, Status> {
-    let Some(dir) = csi_dir(meta).await? else {
-        return Ok(None);
-    };
+    match csi_dir(meta).await? {
+        Some(dir) => find_in(meta, dir, id).await,
+        None => Ok(None),
+    }
+}
+
+/// CSI volume `id`'s directory in `dir` (the volumes' directory), if there is one.
+pub async fn find_in(meta: &Meta, dir: u64, id: &str) -> Result<Option<u64>, Status> {
     match meta.lookup(dir, id.as_bytes()).await {
         Ok((ino, attr)) if attr.kind == FileKind::Dir => Ok(Some(ino)),
         Ok(_) => Ok(None),

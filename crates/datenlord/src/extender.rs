@@ -2,7 +2,7 @@
 //! the volume `--meta` names, with where its volumes are cached refreshed in the background.
 
 use std::process::ExitCode;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -42,12 +42,9 @@ async fn serve(args: ExtenderArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    let picture = Arc::new(RwLock::new(placement::Locality::default()));
     // The first picture before the first call: a scheduler that asks at once gets answers.
-    match locality::read(&meta, &picture).await {
-        Ok(first) => *picture.write().unwrap_or_else(|p| p.into_inner()) = first,
-        Err(err) => tracing::warn!(%err, "cannot read where volumes are cached yet"),
-    }
+    let picture = Arc::new(locality::Latest::default());
+    locality::refresh(&meta, &picture).await;
     tokio::spawn(locality::refresh_forever(
         meta,
         picture.clone(),

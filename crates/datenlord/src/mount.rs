@@ -118,23 +118,20 @@ fn check_mountpoint(mountpoint: &Path) -> Result<()> {
     let Ok(canonical) = mountpoint.canonicalize() else {
         return Ok(());
     };
-    let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
+    let Ok(mounts) = datenlord_fuse::mountinfo::read() else {
         return Ok(());
     };
-    for line in mountinfo.lines() {
-        let fields: Vec<&str> = line.split(' ').collect();
-        let Some(sep) = fields.iter().position(|f| *f == "-") else {
-            continue;
-        };
-        let point = fields.get(4).map(|p| p.replace("\\040", " "));
-        let fstype = fields.get(sep + 1).copied().unwrap_or("");
-        if point.as_deref() == Some(&*canonical.to_string_lossy()) && fstype.starts_with("fuse") {
-            bail!(
-                "{} is already mounted ({fstype}); unmount it first with `datenlord umount {}`",
-                mountpoint.display(),
-                mountpoint.display()
-            );
-        }
+    let fuse = mounts
+        .into_iter()
+        .filter(|m| m.fstype.starts_with("fuse"))
+        .collect();
+    if let Some(fuse) = datenlord_fuse::mountinfo::topmost_at(fuse, &canonical) {
+        bail!(
+            "{} is already mounted ({}); unmount it first with `datenlord umount {}`",
+            mountpoint.display(),
+            fuse.fstype,
+            mountpoint.display()
+        );
     }
     Ok(())
 }

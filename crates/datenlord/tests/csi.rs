@@ -820,11 +820,7 @@ fn home_meta(home: &Home) -> String {
 }
 
 fn fstype_at(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    datenlord_csi::mounts::parse_mountinfo(&text)
-        .into_iter()
-        .rev()
-        .find(|e| e.mount_point == path)
+    datenlord_fuse::mountinfo::topmost_at(datenlord_fuse::mountinfo::read().unwrap(), path)
         .map(|e| e.fstype)
 }
 
@@ -869,6 +865,21 @@ fn publish_request(
         readonly,
         ..Default::default()
     }
+}
+
+/// Stages volume `id` at `staging` and publishes it read-write at `target`.
+async fn stage_and_publish(
+    node: &mut NodeClient<Channel>,
+    id: &str,
+    staging: &Path,
+    target: &Path,
+) {
+    node.node_stage_volume(stage_request(id, staging))
+        .await
+        .unwrap();
+    node.node_publish_volume(publish_request(id, staging, target, false))
+        .await
+        .unwrap();
 }
 
 async fn stats(
@@ -1028,12 +1039,7 @@ async fn a_volume_is_staged_published_used_and_outlives_a_node_plugin_restart() 
     let _second = start(&home, &socket, &[]);
     let mut node = NodeClient::new(channel(&socket).await);
     let mut controller = ControllerClient::new(channel(&socket).await);
-    node.node_stage_volume(stage_request("pvc-n", &staging))
-        .await
-        .unwrap();
-    node.node_publish_volume(publish_request("pvc-n", &staging, &target, false))
-        .await
-        .unwrap();
+    stage_and_publish(&mut node, "pvc-n", &staging, &target).await;
     assert_eq!(
         std::fs::read(target.join("meanwhile")).unwrap(),
         b"still here"
@@ -1053,12 +1059,7 @@ async fn a_volume_is_staged_published_used_and_outlives_a_node_plugin_restart() 
     let seen = stats(&mut node, "pvc-n", &target).await.unwrap();
     let condition = seen.volume_condition.unwrap();
     assert!(condition.abnormal, "{condition:?}");
-    node.node_stage_volume(stage_request("pvc-n", &staging))
-        .await
-        .unwrap();
-    node.node_publish_volume(publish_request("pvc-n", &staging, &target, false))
-        .await
-        .unwrap();
+    stage_and_publish(&mut node, "pvc-n", &staging, &target).await;
     assert_eq!(
         std::fs::read(target.join("hello")).unwrap(),
         b"from the pod"

@@ -40,6 +40,6 @@ pub mod transport;
 pub use decode::op;
 pub use errno::{Errno, Result};
 pub use filesystem::Filesystem;
-pub use mount::{Mount, MountConfig, MountError, MountOption, unmount};
+pub use mount::{Mount, MountConfig, MountError, MountOption, mountinfo, unmount};
 pub use notify::Notifier;
 pub use session::{Config, InitInfo, Request, Session, SessionError};

@@ -12,31 +12,53 @@ use datenlord_meta::{Meta, Timespec};
 use super::placement::Locality;
 use crate::volumes::{self, CSI_DIR};
 
-/// Reads sessions into `locality` every `every`; the claims of volumes it has not seen yet
-/// are read as they appear (a volume's claim never changes).
-pub async fn refresh_forever(meta: Arc<Meta>, locality: Arc<RwLock<Locality>>, every: Duration) {
-    let mut tick = tokio::time::interval(every);
+/// The latest picture, swapped whole by each refresh: a call takes a reference to it and
+/// never copies it or waits for a refresh.
+#[derive(Debug, Default)]
+pub struct Latest(RwLock<Arc<Locality>>);
+
+impl Latest {
+    /// The picture now.
+    pub fn get(&self) -> Arc<Locality> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, locality: Locality) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(locality);
+    }
+}
+
+/// Reads the picture once into `latest`; a failure keeps the last one.
+pub async fn refresh(meta: &Meta, latest: &Latest) {
+    match read(meta, &latest.get()).await {
+        Ok(fresh) => latest.set(fresh),
+        Err(err) => {
+            tracing::warn!(%err, "cannot read where volumes are cached; keeping the last picture");
+        }
+    }
+}
+
+/// [`refresh`] every `every`, the first one `every` from now (the caller made the first
+/// picture already).
+pub async fn refresh_forever(meta: Arc<Meta>, latest: Arc<Latest>, every: Duration) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         tick.tick().await;
-        match read(&meta, &locality).await {
-            Ok(fresh) => *locality.write().unwrap_or_else(|p| p.into_inner()) = fresh,
-            Err(err) => {
-                tracing::warn!(%err, "cannot read where volumes are cached; keeping the last picture")
-            }
-        }
+        refresh(&meta, &latest).await;
     }
 }
 
 /// One refresh: the cached bytes of every live CSI mount, by volume and node; claims kept
 /// from `previous` for volumes still there, read for new ones.
-pub async fn read(meta: &Meta, previous: &RwLock<Locality>) -> datenlord_meta::Result<Locality> {
+async fn read(meta: &Meta, previous: &Locality) -> datenlord_meta::Result<Locality> {
     let now = Timespec::now().sec;
+    let prefix = format!("/{CSI_DIR}/");
     let mut cached: HashMap<String, HashMap<String, u64>> = HashMap::new();
     for (_, session) in meta.sessions().await? {
         let alive = now - session.heartbeat < session.lease.max(1);
         let Some(volume) = session
             .root
-            .strip_prefix(&format!("/{CSI_DIR}/"))
+            .strip_prefix(&prefix)
             .filter(|v| !v.is_empty() && !v.contains('/'))
         else {
             continue;
@@ -55,22 +77,19 @@ pub async fn read(meta: &Meta, previous: &RwLock<Locality>) -> datenlord_meta::R
             .entry(node)
             .or_default() += session.cached_bytes;
     }
-    let known: HashMap<String, String> = {
-        let previous = previous.read().unwrap_or_else(|p| p.into_inner());
-        previous
-            .claims
-            .iter()
-            .map(|(claim, volume)| (volume.clone(), claim.clone()))
-            .collect()
-    };
+    let known: HashMap<&str, &str> = previous
+        .claims
+        .iter()
+        .map(|(claim, volume)| (volume.as_str(), claim.as_str()))
+        .collect();
     let mut claims = HashMap::new();
     if let Ok(Some(dir)) = volumes::csi_dir(meta).await {
         for (name, dirent) in meta.readdir(dir).await? {
             let Ok(id) = String::from_utf8(name) else {
                 continue;
             };
-            if let Some(claim) = known.get(&id) {
-                claims.insert(claim.clone(), id);
+            if let Some(claim) = known.get(id.as_str()) {
+                claims.insert((*claim).to_string(), id);
                 continue;
             }
             if let Ok(Some(record)) = volumes::record(meta, &id, dirent.ino).await

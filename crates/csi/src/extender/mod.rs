@@ -9,7 +9,7 @@ pub mod placement;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use api::{ExtenderArgs, ExtenderFilterResult, HostPriority, NodeList};
+use locality::Latest;
 use placement::{Locality, Rules};
 
 /// The largest request read: 5 000 whole nodes with their status fit well inside.
@@ -30,7 +31,7 @@ const BODY_MAX: usize = 256 << 20;
 pub async fn serve(
     listener: TcpListener,
     rules: Rules,
-    locality: Arc<RwLock<Locality>>,
+    locality: Arc<Latest>,
     stop: impl Future<Output = ()>,
 ) {
     let shared = Arc::new((rules, locality));
@@ -94,7 +95,7 @@ fn json(value: &impl serde::Serialize) -> Response<Full<Bytes>> {
 async fn answer(
     request: Request<Incoming>,
     rules: &Rules,
-    locality: &RwLock<Locality>,
+    locality: &Latest,
 ) -> Response<Full<Bytes>> {
     let route = (request.method().clone(), request.uri().path().to_string());
     let verb = match route {
@@ -131,7 +132,7 @@ async fn answer(
             );
         }
     };
-    let picture = locality.read().unwrap_or_else(|p| p.into_inner()).clone();
+    let picture = locality.get();
     if verb == "/filter" {
         json(&filter(rules, &picture, args))
     } else {

@@ -3,6 +3,7 @@
 mod connection;
 mod fusermount;
 mod kernel;
+pub mod mountinfo;
 
 use std::ffi::{CString, OsStr};
 use std::io;

@@ -3,15 +3,23 @@
 //! asks — a repeated call answers what the first made, a different one under the same name
 //! is ALREADY_EXISTS.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datenlord_meta::{Caller, FileKind, Meta, NewInode, QuotaLimits, SnapshotInfo};
 use tonic::{Request, Response, Status};
 
+mod answers;
+mod paging;
+mod requests;
+
+use answers::{condition, to_snapshot, to_volume};
+use paging::page;
+use requests::{capacity, check_capabilities, fits, unsupported};
+
 use crate::params;
 use crate::pb::controller_service_capability::{self, rpc};
-use crate::pb::volume_content_source::{SnapshotSource, Type as ContentType, VolumeSource};
+use crate::pb::volume_content_source::Type as ContentType;
 use crate::pb::{self, controller_server};
 use crate::status::{meta_status, required};
 use crate::volumes::{
@@ -28,182 +36,6 @@ pub(crate) struct ControllerService {
 /// Who builds a clone: this process, so that a clone it leaves unfinished is found dead.
 fn builder() -> (String, String) {
     (datenlord_vfs::this_host(), datenlord_vfs::host_identity())
-}
-
-/// The capacity a range asks for (0: no limit): the required bytes, else the limit.
-fn capacity(range: Option<&pb::CapacityRange>) -> Result<u64, Status> {
-    let Some(range) = range else {
-        return Ok(0);
-    };
-    let (Ok(required), Ok(limit)) = (
-        u64::try_from(range.required_bytes),
-        u64::try_from(range.limit_bytes),
-    ) else {
-        return Err(Status::invalid_argument(
-            "capacity_range: bytes cannot be negative",
-        ));
-    };
-    if limit != 0 && required > limit {
-        return Err(Status::out_of_range(format!(
-            "capacity_range: required_bytes {required} is above limit_bytes {limit}"
-        )));
-    }
-    Ok(if required != 0 { required } else { limit })
-}
-
-/// Whether a volume of `existing` bytes (0: no limit) answers `range`.
-fn fits(existing: u64, range: Option<&pb::CapacityRange>) -> bool {
-    let (required, limit) = range.map_or((0, 0), |r| {
-        (
-            u64::try_from(r.required_bytes).unwrap_or(0),
-            u64::try_from(r.limit_bytes).unwrap_or(0),
-        )
-    });
-    if required == 0 && limit == 0 {
-        return true;
-    }
-    existing != 0 && existing >= required && (limit == 0 || existing <= limit)
-}
-
-/// Why a capability cannot be served, if it cannot: DatenLord volumes are filesystems, in any
-/// access mode (every node mounts the same namespace).
-fn unsupported(capability: &pb::VolumeCapability) -> Option<String> {
-    use pb::volume_capability::AccessType;
-    match &capability.access_type {
-        Some(AccessType::Mount(mount)) => {
-            if !matches!(
-                mount.fs_type.as_str(),
-                "" | "datenlord" | "fuse" | "fuse.datenlord"
-            ) {
-                return Some(format!(
-                    "fs_type {:?}: DatenLord volumes are DatenLord filesystems (leave it empty)",
-                    mount.fs_type
-                ));
-            }
-        }
-        Some(AccessType::Block(_)) => {
-            return Some("block volumes are not served: DatenLord volumes are filesystems".into());
-        }
-        None => return Some("a capability needs an access type (mount)".into()),
-    }
-    match capability.access_mode.as_ref().map(|m| m.mode) {
-        Some(mode) if mode != pb::volume_capability::access_mode::Mode::Unknown as i32 => None,
-        _ => Some("a capability needs an access mode".into()),
-    }
-}
-
-/// INVALID_ARGUMENT unless `capabilities` are given and every one can be served.
-fn check_capabilities(capabilities: &[pb::VolumeCapability]) -> Result<(), Status> {
-    if capabilities.is_empty() {
-        return Err(Status::invalid_argument("volume_capabilities is required"));
-    }
-    match capabilities.iter().find_map(unsupported) {
-        Some(why) => Err(Status::invalid_argument(why)),
-        None => Ok(()),
-    }
-}
-
-fn content_source(source: Option<&Source>) -> Option<pb::VolumeContentSource> {
-    let kind = match source? {
-        Source::Snapshot(id) => ContentType::Snapshot(SnapshotSource {
-            snapshot_id: id.clone(),
-        }),
-        Source::Volume(id) => ContentType::Volume(VolumeSource {
-            volume_id: id.clone(),
-        }),
-    };
-    Some(pb::VolumeContentSource { r#type: Some(kind) })
-}
-
-fn to_volume(record: &VolumeRecord) -> pb::Volume {
-    let mut context: HashMap<String, String> = record
-        .parameters
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    context.insert("path".into(), source_path(&record.id));
-    pb::Volume {
-        capacity_bytes: i64::try_from(record.capacity).unwrap_or(i64::MAX),
-        volume_id: record.id.clone(),
-        volume_context: context,
-        content_source: content_source(record.source.as_ref()),
-        accessible_topology: Vec::new(),
-    }
-}
-
-fn to_snapshot(id: &str, info: &SnapshotInfo) -> pb::Snapshot {
-    pb::Snapshot {
-        size_bytes: i64::try_from(info.bytes).unwrap_or(i64::MAX),
-        snapshot_id: id.to_string(),
-        source_volume_id: volume_of_source(&info.source)
-            .unwrap_or_default()
-            .to_string(),
-        creation_time: Some(prost_types::Timestamp {
-            seconds: info.created,
-            nanos: 0,
-        }),
-        ready_to_use: true,
-        group_snapshot_id: String::new(),
-    }
-}
-
-/// A paging token: the id of the last entry of the page before, hex-encoded so that a token
-/// of ours is told from anything else.
-fn encode_token(id: &str) -> String {
-    id.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The id a token names; ABORTED (the spec's answer, after which the CO lists again from the
-/// start) for a token of no listing of ours.
-fn decode_token(token: &str) -> Result<Option<String>, Status> {
-    if token.is_empty() {
-        return Ok(None);
-    }
-    let aborted = || Status::aborted(format!("starting_token {token:?} is not one of ours"));
-    if !token.len().is_multiple_of(2) {
-        return Err(aborted());
-    }
-    let bytes = (0..token.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(token.get(i..i + 2).ok_or_else(aborted)?, 16).map_err(|_| aborted())
-        })
-        .collect::<Result<Vec<u8>, Status>>()?;
-    String::from_utf8(bytes).map(Some).map_err(|_| aborted())
-}
-
-/// One page of `ids` (sorted) after `token`, at most `max_entries` (0: all), and the token of
-/// the next page.
-fn page<T>(
-    entries: BTreeMap<String, T>,
-    max_entries: i32,
-    token: &str,
-) -> Result<(Vec<(String, T)>, String), Status> {
-    let max = usize::try_from(max_entries)
-        .map_err(|_| Status::invalid_argument("max_entries cannot be negative"))?;
-    let after = decode_token(token)?;
-    let mut rest = entries
-        .into_iter()
-        .filter(|(id, _)| after.as_ref().is_none_or(|after| id > after));
-    let mut out = Vec::new();
-    for entry in rest.by_ref() {
-        out.push(entry);
-        if max != 0 && out.len() == max {
-            break;
-        }
-    }
-    let next = match (rest.next(), out.last()) {
-        (Some(_), Some((last, _))) => encode_token(last),
-        _ => String::new(),
-    };
-    Ok((out, next))
-}
-
-fn condition(abnormal: Option<String>) -> pb::VolumeCondition {
-    pb::VolumeCondition {
-        abnormal: abnormal.is_some(),
-        message: abnormal.unwrap_or_else(|| "the volume's directory and quota are in place".into()),
-    }
 }
 
 impl ControllerService {
@@ -412,7 +244,7 @@ impl controller_server::Controller for ControllerService {
         let meta = &backing.meta;
         let dir = make_csi_dir(meta).await?;
         let mut made_now = false;
-        let ino = match find(meta, &wanted.id).await? {
+        let ino = match volumes::find_in(meta, dir, &wanted.id).await? {
             Some(ino) => ino,
             None => match self.make(meta, dir, &wanted, limits).await {
                 Ok(ino) => {
@@ -421,7 +253,9 @@ impl controller_server::Controller for ControllerService {
                 }
                 // Made meanwhile by a call like this one: answered below as a repeat.
                 Err(status) if status.code() == tonic::Code::AlreadyExists => {
-                    find(meta, &wanted.id).await?.ok_or(status)?
+                    volumes::find_in(meta, dir, &wanted.id)
+                        .await?
+                        .ok_or(status)?
                 }
                 Err(status) => return Err(status),
             },
@@ -887,75 +721,5 @@ impl controller_server::Controller for ControllerService {
         volumes::put_record(meta, ino, &record).await?;
         tracing::info!(volume = %req.volume_id, "modified a volume");
         Ok(Response::new(pb::ControllerModifyVolumeResponse {}))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn range(required: i64, limit: i64) -> pb::CapacityRange {
-        pb::CapacityRange {
-            required_bytes: required,
-            limit_bytes: limit,
-        }
-    }
-
-    #[test]
-    fn capacity_is_the_required_bytes_else_the_limit() {
-        assert_eq!(capacity(None).unwrap(), 0);
-        assert_eq!(capacity(Some(&range(10, 0))).unwrap(), 10);
-        assert_eq!(capacity(Some(&range(0, 20))).unwrap(), 20);
-        assert_eq!(capacity(Some(&range(10, 20))).unwrap(), 10);
-        assert_eq!(
-            capacity(Some(&range(30, 20))).unwrap_err().code(),
-            tonic::Code::OutOfRange
-        );
-        assert_eq!(
-            capacity(Some(&range(-1, 0))).unwrap_err().code(),
-            tonic::Code::InvalidArgument
-        );
-    }
-
-    #[test]
-    fn an_existing_volume_fits_a_range_it_lies_in() {
-        assert!(fits(10, None));
-        assert!(fits(10, Some(&range(10, 10))));
-        assert!(fits(20, Some(&range(10, 0))));
-        assert!(!fits(10, Some(&range(20, 20))));
-        assert!(!fits(20, Some(&range(10, 15))));
-        assert!(!fits(0, Some(&range(10, 0))));
-    }
-
-    #[test]
-    fn tokens_round_trip_and_foreign_ones_abort() {
-        let token = encode_token("pvc-1é");
-        assert_eq!(decode_token(&token).unwrap().as_deref(), Some("pvc-1é"));
-        assert_eq!(decode_token("").unwrap(), None);
-        for bad in ["invalid-token", "abc", "zz", "ff"] {
-            assert_eq!(
-                decode_token(bad).unwrap_err().code(),
-                tonic::Code::Aborted,
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn pages_follow_the_token_and_end_without_one() {
-        let ids: BTreeMap<String, ()> = ["a", "b", "c"]
-            .iter()
-            .map(|s| (s.to_string(), ()))
-            .collect();
-        let (first, token) = page(ids.clone(), 2, "").unwrap();
-        assert_eq!(first.len(), 2);
-        let (rest, end) = page(ids.clone(), 2, &token).unwrap();
-        assert_eq!(
-            rest.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
-            ["c"]
-        );
-        assert!(end.is_empty());
-        let (all, none) = page(ids, 0, "").unwrap();
-        assert_eq!((all.len(), none.as_str()), (3, ""));
     }
 }
