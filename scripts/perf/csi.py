@@ -103,7 +103,10 @@ def run_engine(engine, opts, binary, pb, rpc, work):
             if time.time() > deadline or driver.poll() is not None:
                 sys.exit("the driver did not start")
             time.sleep(0.05)
-        channel = grpc.insecure_channel(f"unix://{sock}")
+        # grpcio sends the socket's path as :authority, which HTTP/2 servers (ours: h2)
+        # refuse; kubelet and the sidecars (grpc-go) send "localhost".
+        channel = grpc.insecure_channel(f"unix://{sock}",
+                                        options=[("grpc.default_authority", "localhost")])
         ctl, node = rpc.ControllerStub(channel), rpc.NodeStub(channel)
         cap = pb.VolumeCapability(mount=pb.VolumeCapability.MountVolume(),
                                   access_mode=pb.VolumeCapability.AccessMode(mode=5))
