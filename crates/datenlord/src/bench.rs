@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
 use datenlord_fuse::client_ioctl::ioctl_read_write;
+use datenlord_meta::EngineCounters;
 
 use crate::admin::human;
 use crate::cache_ioctl::{self, Hits, MountStats};
@@ -597,6 +598,7 @@ fn print_breakdown(outcomes: &[Outcome]) {
         let puts = count(s.objects.puts, s.objects.put_bytes, s.objects.put_nanos);
         let _ = writeln!(out, "{:<18} {meta:>20} {gets:>30} {puts:>30}", o.name);
     }
+    print_engine_requests(&mut out, outcomes);
     let _ = writeln!(
         out,
         "\nreads served by    {:>18} {:>18} {:>18} {:>18}",
@@ -629,6 +631,37 @@ fn print_breakdown(outcomes: &[Outcome]) {
         out.push_str("(-: the mount has no such cache)\n");
     }
     print!("{out}");
+}
+
+/// The metadata server's requests per phase and per file or request (an embedded engine
+/// sends none, and the table is left out).
+fn print_engine_requests(out: &mut String, outcomes: &[Outcome]) {
+    let counted = |o: &Outcome| {
+        o.stats
+            .filter(|s| s.meta.requests != EngineCounters::default())
+    };
+    if !outcomes.iter().any(|o| counted(o).is_some()) {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nmetadata server    {:>18} {:>18} {:>18} {:>18}",
+        "reads (per op)", "commits (per op)", "compares", "retries"
+    );
+    for o in outcomes {
+        let Some(s) = counted(o) else { continue };
+        let per = |n: u64| format!("{n} ({:.1})", n as f64 / o.ops.max(1) as f64);
+        let r = &s.meta.requests;
+        let _ = writeln!(
+            out,
+            "{:<18} {:>18} {:>18} {:>18} {:>18}",
+            o.name,
+            per(r.reads),
+            per(r.commits),
+            r.compares,
+            s.meta.retries,
+        );
+    }
 }
 
 #[cfg(test)]

@@ -15,13 +15,14 @@
 //! stats:   magic "DLS1" | version u16 | tiers u16 (bits: 1 memory, 2 disk, 4 group, 8 caches)
 //!          | metadata ops, ns | object gets, bytes, ns | puts, bytes, ns
 //!          | memory hits, bytes | disk hits, bytes | group hits, bytes | remote fetches, bytes
+//!          | metadata retries | engine reads, commits, compares      (version 2)
 //! ```
 //!
 //! Every counter is a u64 counted since the mount started; a tier the mount does not have is
 //! all zeros with its bit clear.
 
 use datenlord_fuse::client_ioctl::read_write_cmd;
-use datenlord_meta::MetaCounters;
+use datenlord_meta::{EngineCounters, MetaCounters};
 use datenlord_store::ObjectCounters;
 use datenlord_store::cache::{CacheCounters, TierCounters};
 use datenlord_vfs::{CacheOp, CacheReport};
@@ -116,7 +117,7 @@ pub const STATS_SIZE: usize = 256;
 pub const STATS_CMD: u32 = read_write_cmd::<STATS_SIZE>(KIND, STATS_NR);
 
 const STATS_MAGIC: &[u8; 4] = b"DLS1";
-const STATS_VERSION: u16 = 1;
+const STATS_VERSION: u16 = 2;
 
 const HAS_MEMORY: u16 = 1;
 const HAS_DISK: u16 = 2;
@@ -124,7 +125,7 @@ const HAS_GROUP: u16 = 4;
 const HAS_CACHES: u16 = 8;
 const ALL_TIERS: u16 = HAS_MEMORY | HAS_DISK | HAS_GROUP | HAS_CACHES;
 /// The u64 counters after the 8-byte header.
-const STATS_FIELDS: usize = 16;
+const STATS_FIELDS: usize = 20;
 
 /// Blocks (and their bytes) read from one place.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -189,6 +190,12 @@ impl MountStats {
             meta: MetaCounters {
                 ops: sub(self.meta.ops, before.meta.ops),
                 nanos: sub(self.meta.nanos, before.meta.nanos),
+                retries: sub(self.meta.retries, before.meta.retries),
+                requests: EngineCounters {
+                    reads: sub(self.meta.requests.reads, before.meta.requests.reads),
+                    commits: sub(self.meta.requests.commits, before.meta.requests.commits),
+                    compares: sub(self.meta.requests.compares, before.meta.requests.compares),
+                },
             },
             objects: ObjectCounters {
                 gets: sub(o.gets, p.gets),
@@ -262,6 +269,10 @@ pub fn encode_stats(stats: &MountStats) -> [u8; STATS_SIZE] {
         group_bytes,
         remote,
         remote_bytes,
+        stats.meta.retries,
+        stats.meta.requests.reads,
+        stats.meta.requests.commits,
+        stats.meta.requests.compares,
     ];
     stats_header(&mut buf, tiers);
     for (i, value) in fields.into_iter().enumerate() {
@@ -291,6 +302,12 @@ pub fn decode_stats(bytes: &[u8]) -> Option<MountStats> {
         meta: MetaCounters {
             ops: field(0)?,
             nanos: field(1)?,
+            retries: field(16)?,
+            requests: EngineCounters {
+                reads: field(17)?,
+                commits: field(18)?,
+                compares: field(19)?,
+            },
         },
         objects: ObjectCounters {
             gets: field(2)?,
@@ -353,6 +370,12 @@ mod tests {
             meta: MetaCounters {
                 ops: 12,
                 nanos: 3_400_000,
+                retries: 1,
+                requests: EngineCounters {
+                    reads: 30,
+                    commits: 7,
+                    compares: 41,
+                },
             },
             objects: ObjectCounters {
                 gets: 5,
@@ -413,7 +436,7 @@ mod tests {
         assert!(!is_stats_request(&warm));
         assert!(!is_stats_request(&good));
         let mut request = encode_stats_request();
-        request[4] = 2;
+        request[4] = 1;
         assert!(!is_stats_request(&request));
     }
 
@@ -424,6 +447,11 @@ mod tests {
             meta: MetaCounters {
                 ops: 2,
                 nanos: u64::MAX,
+                retries: 3,
+                requests: EngineCounters {
+                    reads: 10,
+                    ..EngineCounters::default()
+                },
             },
             memory: Some(Hits {
                 blocks: 40,
@@ -431,7 +459,19 @@ mod tests {
             }),
             ..MountStats::default()
         });
-        assert_eq!(delta.meta, MetaCounters { ops: 10, nanos: 0 });
+        assert_eq!(
+            delta.meta,
+            MetaCounters {
+                ops: 10,
+                nanos: 0,
+                retries: 0,
+                requests: EngineCounters {
+                    reads: 20,
+                    commits: 7,
+                    compares: 41,
+                },
+            }
+        );
         assert_eq!(delta.memory.unwrap().blocks, 60);
         assert_eq!(delta.disk, None);
         assert_eq!(delta.remote, now.remote);

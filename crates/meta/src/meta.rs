@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::engine::{AnyEngine, AnyTxn, KvEngine, KvTxn, prefix_end};
+use crate::engine::{AnyEngine, AnyTxn, EngineCounters, KvEngine, KvTxn, prefix_end};
 use crate::error::{MetaError, Result, errno};
 use crate::keys;
 use crate::model::{Attr, FileKind, ROOT_INO, Timespec, decode_u64, encode_u64};
@@ -51,6 +51,7 @@ macro_rules! write_txn {
                     if attempt < $crate::meta::MAX_ATTEMPTS =>
                 {
                     attempt += 1;
+                    $crate::meta::Meta::count_retry(&$meta);
                     $crate::meta::back_off(attempt).await;
                 }
                 Err($crate::error::MetaError::Kv($crate::engine::KvError::Unavailable(reason)))
@@ -181,6 +182,10 @@ pub struct MetaCounters {
     pub ops: u64,
     /// Their time added up, in nanoseconds.
     pub nanos: u64,
+    /// Attempts that lost a race at commit and ran again.
+    pub retries: u64,
+    /// The requests they sent to the engine's server.
+    pub requests: EngineCounters,
 }
 
 /// The metadata of one volume.
@@ -195,6 +200,7 @@ pub struct Meta {
     /// Counted where every operation runs: `write_txn!` and `read_txn!`.
     ops: AtomicU64,
     op_nanos: AtomicU64,
+    retries: AtomicU64,
     /// Run every transaction body once more, thrown away, before each attempt (tests).
     pub(crate) rehearse: bool,
     /// The trash's reserved directory, when the volume has one (see `trash.rs`).
@@ -295,6 +301,7 @@ impl Meta {
             objects: Mutex::new(0..0),
             ops: AtomicU64::new(0),
             op_nanos: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
             rehearse: cfg!(test),
             trash: None,
         }
@@ -315,11 +322,18 @@ impl Meta {
         self.op_nanos.fetch_add(took, Ordering::Relaxed);
     }
 
+    /// Records an attempt that lost a race at commit (`write_txn!` calls it).
+    pub(crate) fn count_retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The operations run so far on this volume by this process.
     pub fn counters(&self) -> MetaCounters {
         MetaCounters {
             ops: self.ops.load(Ordering::Relaxed),
             nanos: self.op_nanos.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            requests: self.engine.counters(),
         }
     }
 

@@ -6,7 +6,7 @@ use super::faulty::{Faulty, FaultyTxn};
 #[cfg(feature = "testing")]
 use super::memory::{MemoryEngine, MemoryTxn};
 use super::sqlite::SqliteTxn;
-use super::{Changes, KvEngine, KvError, KvTxn, Pair, SqliteEngine};
+use super::{Changes, EngineCounters, KvEngine, KvError, KvTxn, Pair, SqliteEngine};
 
 /// Any engine.
 #[derive(Debug, Clone)]
@@ -82,6 +82,17 @@ impl KvEngine for AnyEngine {
             Self::Memory(kv) => kv.reports_changes(),
             #[cfg(feature = "testing")]
             Self::Faulty(kv) => kv.reports_changes(),
+        }
+    }
+
+    fn counters(&self) -> EngineCounters {
+        match self {
+            Self::Sqlite(kv) => kv.counters(),
+            Self::Etcd(kv) => kv.counters(),
+            #[cfg(feature = "testing")]
+            Self::Memory(kv) => kv.counters(),
+            #[cfg(feature = "testing")]
+            Self::Faulty(kv) => kv.counters(),
         }
     }
 }

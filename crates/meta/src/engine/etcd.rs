@@ -22,7 +22,7 @@ use etcd_client::{
 use tokio::sync::mpsc;
 
 use super::url::EtcdTls;
-use super::{Changes, KvEngine, KvError, KvTxn, Pair};
+use super::{Changes, EngineCounters, KvEngine, KvError, KvTxn, Pair};
 
 /// How long one request to etcd may take before it fails (and is retried while the operation's
 /// deadline allows).
@@ -50,6 +50,9 @@ struct Shared {
     committing: Mutex<BTreeSet<u64>>,
     next_ticket: AtomicU64,
     committed: tokio::sync::Notify,
+    reads: AtomicU64,
+    commits: AtomicU64,
+    compares: AtomicU64,
 }
 
 /// A commit in flight; ends (and wakes the watch) when dropped, however the commit ends.
@@ -174,6 +177,9 @@ impl EtcdEngine {
                 committing: Mutex::new(BTreeSet::new()),
                 next_ticket: AtomicU64::new(0),
                 committed: tokio::sync::Notify::new(),
+                reads: AtomicU64::new(0),
+                commits: AtomicU64::new(0),
+                compares: AtomicU64::new(0),
             }),
         };
         // Fail now, with the reasons, rather than at the first file operation; start on a
@@ -396,6 +402,15 @@ impl KvEngine for EtcdEngine {
     fn reports_changes(&self) -> bool {
         true
     }
+
+    fn counters(&self) -> EngineCounters {
+        let shared = &self.shared;
+        EngineCounters {
+            reads: shared.reads.load(Ordering::Relaxed),
+            commits: shared.commits.load(Ordering::Relaxed),
+            compares: shared.compares.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// An optimistic transaction on etcd.
@@ -424,6 +439,7 @@ impl EtcdTxn {
             Some(revision) => options.with_revision(revision),
             None => options,
         };
+        self.engine.shared.reads.fetch_add(1, Ordering::Relaxed);
         let response = self
             .engine
             .kv()
@@ -538,6 +554,11 @@ impl KvTxn for EtcdTxn {
                 None => TxnOp::delete(key, None),
             })
             .collect();
+        let shared = &self.engine.shared;
+        shared.commits.fetch_add(1, Ordering::Relaxed);
+        shared
+            .compares
+            .fetch_add(compares.len() as u64, Ordering::Relaxed);
         let committing = self.engine.start_commit();
         let response = self
             .engine

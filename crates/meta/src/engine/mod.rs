@@ -68,6 +68,18 @@ pub enum KvError {
     Engine(String),
 }
 
+/// The requests an engine sent to its server, counted since it was opened: what one metadata
+/// operation costs in round trips (an embedded engine sends none and reports zeros).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EngineCounters {
+    /// Read requests (a point get or one page of a scan).
+    pub reads: u64,
+    /// Commit requests (one per transaction that wrote).
+    pub commits: u64,
+    /// Comparisons those commits carried (one per key read, one per range scanned).
+    pub compares: u64,
+}
+
 /// A transactional ordered key-value engine.
 pub trait KvEngine: Send + Sync {
     /// The transactions of this engine.
@@ -91,6 +103,11 @@ pub trait KvEngine: Send + Sync {
     /// be kept until a change is reported.
     fn reports_changes(&self) -> bool {
         false
+    }
+
+    /// The requests sent so far (zeros for an engine without a server).
+    fn counters(&self) -> EngineCounters {
+        EngineCounters::default()
     }
 }
 
