@@ -182,7 +182,7 @@ pub fn filter(rules: &Rules, locality: &Locality, args: ExtenderArgs) -> Extende
             }
             result.nodes = Some(NodeList {
                 items: kept,
-                rest: nodes.rest,
+                ..nodes
             });
         }
         (None, names) => result.node_names = Some(names.unwrap_or_default()),
