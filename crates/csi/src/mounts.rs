@@ -27,6 +27,22 @@ pub fn mount_at(path: &Path) -> io::Result<Option<MountEntry>> {
     Ok(mountinfo::topmost_at(mountinfo::read()?, path))
 }
 
+/// Where else the mount at `staging` is bound besides `staging` and `target` (a bind mount
+/// shows its source's device, and each staged volume has a FUSE connection of its own).
+pub fn other_binds(staging: &Path, target: &Path) -> io::Result<Vec<std::path::PathBuf>> {
+    let entries = mountinfo::read()?;
+    let Some(staged) = mountinfo::topmost_at(entries.clone(), staging) else {
+        return Ok(Vec::new());
+    };
+    let target: std::path::PathBuf = target.components().collect();
+    Ok(entries
+        .into_iter()
+        .filter(|e| e.device == staged.device)
+        .map(|e| e.mount_point)
+        .filter(|point| *point != staged.mount_point && *point != target)
+        .collect())
+}
+
 /// What `path` is: not a mount, a live one, or one whose server is gone.
 pub fn state(path: &Path) -> io::Result<MountState> {
     let Some(entry) = mount_at(path)? else {

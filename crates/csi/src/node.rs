@@ -69,6 +69,9 @@ async fn unmount(path: &Path) -> Result<(), Status> {
     .await
 }
 
+/// `path` as mountinfo names it: absolute, its directory with symbolic links resolved (a CO
+/// may hand a path through a link; mountinfo shows where mounts really are). The last
+/// component is kept as given, since it may be a mount whose daemon is gone.
 fn absolute(path: &str, field: &str) -> Result<PathBuf, Status> {
     required(path, field)?;
     let path = PathBuf::from(path);
@@ -78,11 +81,25 @@ fn absolute(path: &str, field: &str) -> Result<PathBuf, Status> {
             path.display()
         )));
     }
-    Ok(path)
+    let resolved = match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => std::fs::canonicalize(dir).ok().map(|dir| dir.join(name)),
+        _ => None,
+    };
+    Ok(resolved.unwrap_or(path))
 }
 
-/// The mount options a capability carries, INVALID_ARGUMENT unless it is a mount capability.
-fn mount_flags(capability: Option<&pb::VolumeCapability>) -> Result<(Vec<String>, bool), Status> {
+/// What a capability asks of a mount.
+struct MountRequest {
+    /// Its mount options.
+    flags: Vec<String>,
+    /// A reader-only access mode.
+    reader_only: bool,
+    /// SINGLE_NODE_SINGLE_WRITER: published at one target path at a time.
+    one_target: bool,
+}
+
+/// What a capability asks of a mount, INVALID_ARGUMENT unless it is a mount capability.
+fn mount_request(capability: Option<&pb::VolumeCapability>) -> Result<MountRequest, Status> {
     let capability =
         capability.ok_or_else(|| Status::invalid_argument("volume_capability is required"))?;
     let flags = match &capability.access_type {
@@ -103,7 +120,11 @@ fn mount_flags(capability: Option<&pb::VolumeCapability>) -> Result<(Vec<String>
         Mode::SingleNodeReaderOnly as i32,
         Mode::MultiNodeReaderOnly as i32,
     ];
-    Ok((flags, mode.is_some_and(|m| reader_only.contains(&m))))
+    Ok(MountRequest {
+        flags,
+        reader_only: mode.is_some_and(|m| reader_only.contains(&m)),
+        one_target: mode == Some(Mode::SingleNodeSingleWriter as i32),
+    })
 }
 
 impl NodeService {
@@ -252,11 +273,16 @@ impl node_server::Node for NodeService {
         let req = request.into_inner();
         required(&req.volume_id, "volume_id")?;
         let staging = absolute(&req.staging_target_path, "staging_target_path")?;
-        let flags = mount_flags(req.volume_capability.as_ref())?;
+        let asked = mount_request(req.volume_capability.as_ref())?;
         check_id(&req.volume_id, "volume_id")
             .map_err(|_| Status::not_found(format!("no volume {}", req.volume_id)))?;
-        self.ensure_staged(&req.volume_id, &staging, &req.secrets, flags)
-            .await?;
+        self.ensure_staged(
+            &req.volume_id,
+            &staging,
+            &req.secrets,
+            (asked.flags, asked.reader_only),
+        )
+        .await?;
         Ok(Response::new(pb::NodeStageVolumeResponse {}))
     }
 
@@ -282,7 +308,11 @@ impl node_server::Node for NodeService {
         required(&req.volume_id, "volume_id")?;
         let staging = absolute(&req.staging_target_path, "staging_target_path")?;
         let target = absolute(&req.target_path, "target_path")?;
-        let (flags, reader_only) = mount_flags(req.volume_capability.as_ref())?;
+        let MountRequest {
+            flags,
+            reader_only,
+            one_target,
+        } = mount_request(req.volume_capability.as_ref())?;
         check_id(&req.volume_id, "volume_id")
             .map_err(|_| Status::not_found(format!("no volume {}", req.volume_id)))?;
         let read_only = req.readonly || reader_only;
@@ -331,6 +361,21 @@ impl node_server::Node for NodeService {
             MountState::Dead(_) => unmount(&target).await?,
             MountState::NotMounted => {}
         }
+        if one_target {
+            let (from, to) = (staging.clone(), target.clone());
+            let others = blocking(
+                format!("reading the mounts of {}", staging.display()),
+                move || mounts::other_binds(&from, &to),
+            )
+            .await?;
+            if let Some(other) = others.first() {
+                return Err(Status::failed_precondition(format!(
+                    "volume {} is single-writer and published at {} already",
+                    req.volume_id,
+                    other.display()
+                )));
+            }
+        }
         tokio::fs::create_dir_all(&target)
             .await
             .map_err(|err| Status::internal(format!("making {}: {err}", target.display())))?;
@@ -372,7 +417,8 @@ impl node_server::Node for NodeService {
     ) -> Result<Response<pb::NodeGetVolumeStatsResponse>, Status> {
         let req = request.into_inner();
         required(&req.volume_id, "volume_id")?;
-        let path = absolute(&req.volume_path, "volume_path")?;
+        required(&req.volume_path, "volume_path")?;
+        let path = PathBuf::from(&req.volume_path);
         let not_found = || {
             Status::not_found(format!(
                 "{} is no mount of volume {}",

@@ -994,6 +994,21 @@ async fn a_volume_is_staged_published_used_and_outlives_a_node_plugin_restart() 
         Code::AlreadyExists,
         "published read-only already"
     );
+    let lonely = dir.path().join("pods/p3/volumes/pvc-n/mount");
+    let mut single_writer = publish_request("pvc-n", &staging, &lonely, false);
+    single_writer.volume_capability = Some(mount_capability(
+        pb::volume_capability::access_mode::Mode::SingleNodeSingleWriter,
+    ));
+    assert_eq!(
+        code(node.node_publish_volume(single_writer).await),
+        Code::FailedPrecondition,
+        "a single-writer volume is published at one target only"
+    );
+    assert!(!lonely.exists());
+    assert_eq!(
+        code(stats(&mut node, "pvc-n", Path::new("some/path")).await),
+        Code::NotFound
+    );
     std::fs::write(target.join("hello"), b"from the pod").unwrap();
     assert_eq!(
         std::fs::read(reader.join("hello")).unwrap(),
