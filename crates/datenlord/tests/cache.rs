@@ -30,9 +30,13 @@ fn s3_home(server: &S3Server, name: &str) -> Home {
 }
 
 fn mount(home: Home, cache: &Path, extra: &[&str]) -> Mounted {
+    // No free-space floor: what these tests see must not depend on the host's disk (the
+    // default floor, 10 % free, made a nearly full build machine cache nothing).
     let mut args = vec![
         "--cache-dir".to_string(),
         cache.display().to_string(),
+        "--cache-free-ratio".to_string(),
+        "0".to_string(),
         "--io-timeout".to_string(),
         "5".to_string(),
     ];
