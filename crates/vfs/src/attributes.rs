@@ -28,17 +28,6 @@ impl Vfs {
         Ok(self.with_buffered(ino, attr))
     }
 
-    /// The attributes of each of `inos`, as [`Vfs::getattr`] gives them (`None` for one that
-    /// is gone), read together.
-    pub async fn getattrs(&self, inos: &[u64]) -> Result<Vec<Option<Attr>>> {
-        let attrs = self.meta.getattrs(inos).await?;
-        Ok(inos
-            .iter()
-            .zip(attrs)
-            .map(|(&ino, attr)| attr.map(|attr| self.with_buffered(ino, attr)))
-            .collect())
-    }
-
     /// chmod, chown, utimens and truncate. Buffered writes are flushed first, so a later flush
     /// cannot undo an explicit mtime.
     pub async fn setattr(
