@@ -6,6 +6,9 @@ use datenlord_meta::{Attr, Caller, SetAttr, Timespec};
 use crate::error::Result;
 use crate::vfs::{Vfs, end_of};
 
+/// Reads of one inode's attributes at most, while flushes of it keep settling under them.
+const READS_ACROSS_SETTLES: u32 = 4;
+
 /// What `statfs` reports.
 #[derive(Debug, Clone, Copy)]
 pub struct FsStats {
@@ -24,8 +27,18 @@ impl Vfs {
     /// The attributes of `ino`, with this mount's buffered writes in its size and mtime;
     /// ENOENT when there is no such inode.
     pub async fn getattr(&self, ino: u64) -> Result<Attr> {
-        let attr = self.meta.getattr(ino).await?;
-        Ok(self.with_buffered(ino, attr))
+        let mut attempt = 1;
+        loop {
+            let mark = self.settle_mark();
+            let attr = self.meta.getattr(ino).await?;
+            // Read again when a flush of this file settled during the read (`settle_log.rs`);
+            // a file closed and written again faster than its attributes can be read gets
+            // the last reading.
+            if attempt == READS_ACROSS_SETTLES || !self.settled_since(mark, ino) {
+                return Ok(self.with_buffered(ino, attr));
+            }
+            attempt += 1;
+        }
     }
 
     /// chmod, chown, utimens and truncate. Buffered writes are flushed first, so a later flush
@@ -61,7 +74,7 @@ impl Vfs {
             end_of(size, 0)?;
             let attr = self.meta.truncate(ino, size, Timespec::now()).await?;
             if let Some(file) = &file {
-                file.settled(attr.size);
+                self.settle(file, attr.size);
             }
         }
         let attr = self.meta.setattr(caller, ino, set).await?;

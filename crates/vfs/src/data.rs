@@ -41,7 +41,7 @@ impl Vfs {
                 attr
             }
         };
-        file.settled(attr.size);
+        self.settle(&file, attr.size);
         Ok(())
     }
 
@@ -81,7 +81,7 @@ impl Vfs {
             .meta
             .clone_range(src.ino, offset_in, dst.ino, offset_out, len)
             .await?;
-        dst.settled(attr.size);
+        self.settle(&dst, attr.size);
         Ok(copied)
     }
 }

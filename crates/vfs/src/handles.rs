@@ -95,6 +95,7 @@ impl Vfs {
             file.forget_chunks();
         }
         let held = open.is_some() || lock(&self.releasing).remove(&ino).is_some();
+        let mark = self.settle_mark();
         let mut attr = if held {
             let attr = self.meta.getattr(ino).await?;
             match attr.kind {
@@ -117,7 +118,7 @@ impl Vfs {
                 }
             };
         }
-        attr = self.with_buffered(ino, attr);
+        attr = self.buffered_since(ino, mark, attr).await?;
         Ok((self.add_file_handle(ino, attr.size, flags), attr))
     }
 

@@ -22,6 +22,7 @@ mod locks;
 mod open_file;
 mod read;
 mod readahead;
+mod settle_log;
 mod size;
 mod vfs;
 mod write;

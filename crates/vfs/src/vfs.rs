@@ -15,6 +15,7 @@ use crate::error::{Result, errno};
 use crate::handles::{HOLDING_STRIPES, Handle};
 use crate::locks::Locks;
 use crate::open_file::OpenFile;
+use crate::settle_log::{Mark, SettleLog};
 
 /// How a mount behaves.
 #[derive(Debug, Clone)]
@@ -82,6 +83,8 @@ pub struct Vfs {
     locks: Locks,
     /// Chunks with many slices, waiting for the background compaction.
     pub(crate) crowded: Mutex<std::collections::BTreeSet<(u64, u32)>>,
+    /// Open files whose buffered writes the metadata absorbed lately (`settle_log.rs`).
+    settles: SettleLog,
 }
 
 /// `offset + len`, or EFBIG past the largest file.
@@ -117,6 +120,7 @@ impl Vfs {
             quota_room: Mutex::new(HashMap::new()),
             locks: Locks::default(),
             crowded: Mutex::new(std::collections::BTreeSet::new()),
+            settles: SettleLog::default(),
         }
     }
 
@@ -170,6 +174,32 @@ impl Vfs {
 
     pub(crate) fn open_file(&self, ino: u64) -> Option<Arc<OpenFile>> {
         lock(&self.files).get(&ino).cloned()
+    }
+
+    /// The metadata now holds everything `file` buffered, and it is `len` long.
+    pub(crate) fn settle(&self, file: &OpenFile, len: u64) {
+        file.settled(len);
+        self.settles.settled(file.ino);
+    }
+
+    /// Where the settle log stands: taken before reading attributes from the metadata.
+    pub(crate) fn settle_mark(&self) -> Mark {
+        self.settles.mark()
+    }
+
+    /// Whether a flush of `ino` settled after `mark` was taken.
+    pub(crate) fn settled_since(&self, mark: Mark, ino: u64) -> bool {
+        self.settles.settled_since(mark, ino)
+    }
+
+    /// `attr`, read from the metadata after `mark`, as this mount sees it (with buffered
+    /// writes counted); read again when one of this mount's flushes of `ino` settled
+    /// meanwhile, so that the length before it cannot pass for the truth.
+    pub(crate) async fn buffered_since(&self, ino: u64, mark: Mark, attr: Attr) -> Result<Attr> {
+        if self.settled_since(mark, ino) {
+            return self.getattr(ino).await;
+        }
+        Ok(self.with_buffered(ino, attr))
     }
 
     /// Attributes as this mount sees them: with buffered writes counted. Without any, the

@@ -274,7 +274,7 @@ impl Vfs {
             // A background flush may have stored the last writes: then the metadata holds
             // everything, and its times (a utimens since) are the truth again.
             if file.seen().mtime.is_some() {
-                file.settled(file.seen().len);
+                self.settle(file, file.seen().len);
             }
             return Ok(());
         }
@@ -283,7 +283,7 @@ impl Vfs {
         match result {
             Ok((total, size)) => {
                 self.buffered.fetch_sub(total, Ordering::Relaxed);
-                file.settled(size);
+                self.settle(file, size);
                 self.keep_spare(segments);
                 Ok(())
             }
