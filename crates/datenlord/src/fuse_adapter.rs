@@ -40,6 +40,9 @@ const BLOCK: u32 = 4096;
 
 /// The name the trash has at the volume's root.
 const TRASH_NAME: &[u8] = b".trash";
+/// Entries whose attributes one metadata read fetches for READDIRPLUS: about what a 4 KiB
+/// reply holds (an entry with its attributes takes some 150 bytes).
+const READDIRPLUS_BATCH: usize = 32;
 
 fn errno(err: VfsError) -> Errno {
     Errno::from_raw(err.errno())
@@ -497,15 +500,25 @@ impl Filesystem for FuseAdapter {
     ) -> Result<()> {
         let dir = self.inodes.map(op.ino);
         let entries = self.vfs.readdir(op.fh, op.offset).await.map_err(errno)?;
-        for (i, e) in entries.iter().enumerate().skip(op.offset as usize) {
+        let start = usize::try_from(op.offset).unwrap_or(usize::MAX);
+        // The attributes of a reply's worth of entries are read together (a buffer holds
+        // about 30 entries per 4 KiB page); what does not fit is read again by the next call.
+        for (n, batch) in entries
+            .get(start..)
+            .unwrap_or_default()
+            .chunks(READDIRPLUS_BATCH)
+            .enumerate()
+        {
             // The kernel takes no reference for "." and "..", so their TTLs do not matter.
-            let ino = self.within(dir, e);
-            let Ok(attr) = self.vfs.getattr(ino).await else {
-                continue;
-            };
-            let entry = self.entry(ino, &attr);
-            if !out.push(&entry, i as u64 + 1, OsStr::from_bytes(&e.name)) {
-                break;
+            let inos: Vec<u64> = batch.iter().map(|e| self.within(dir, e)).collect();
+            let attrs = self.vfs.getattrs(&inos).await.map_err(errno)?;
+            for (k, (e, (ino, attr))) in batch.iter().zip(inos.into_iter().zip(attrs)).enumerate() {
+                let Some(attr) = attr else { continue };
+                let offset = start + n * READDIRPLUS_BATCH + k + 1;
+                let entry = self.entry(ino, &attr);
+                if !out.push(&entry, offset as u64, OsStr::from_bytes(&e.name)) {
+                    return Ok(());
+                }
             }
         }
         Ok(())

@@ -91,6 +91,19 @@ impl Meta {
         read_txn!(self, |txn| get_attr(&mut txn, ino).await)
     }
 
+    /// The attributes of each of `inos` (`None` for one that is gone), read together: a
+    /// listing's attributes cost one round trip, not one per entry.
+    pub async fn getattrs(&self, inos: &[u64]) -> Result<Vec<Option<Attr>>> {
+        let keys: Vec<Vec<u8>> = inos.iter().map(|&ino| keys::attr(ino)).collect();
+        read_txn!(self, |txn| {
+            txn.get_many(&keys)
+                .await?
+                .into_iter()
+                .map(|bytes| bytes.map(|bytes| Attr::decode(&bytes)).transpose())
+                .collect()
+        })
+    }
+
     /// Creates `name` in `parent`.
     pub async fn create(
         &self,

@@ -311,6 +311,54 @@ async fn a_lost_race_is_a_conflict_that_applies_nothing() {
     }
 }
 
+#[tokio::test]
+async fn many_keys_read_together_are_read_like_one_by_one() {
+    for (name, engine, _dir) in engines().await {
+        // More keys than one etcd request may carry.
+        let pairs: Vec<(Vec<u8>, Vec<u8>)> = (0..300u32)
+            .map(|i| (format!("k{i:03}").into_bytes(), i.to_be_bytes().to_vec()))
+            .collect();
+        put_all(&engine, &pairs).await;
+        let mut keys: Vec<Vec<u8>> = (0..300u32)
+            .rev()
+            .map(|i| format!("k{i:03}").into_bytes())
+            .collect();
+        keys.insert(7, b"absent".to_vec());
+        let mut txn = engine.begin(true).await.unwrap();
+        txn.put(b"k001", b"mine").unwrap();
+        txn.delete(b"k002").unwrap();
+        let values = txn.get_many(&keys).await.unwrap();
+        assert_eq!(values.len(), keys.len(), "{name}");
+        for (key, value) in keys.iter().zip(&values) {
+            let expected = match key.as_slice() {
+                b"absent" | b"k002" => None,
+                b"k001" => Some(b"mine".to_vec()),
+                _ => {
+                    let i: u32 = std::str::from_utf8(&key[1..]).unwrap().parse().unwrap();
+                    Some(i.to_be_bytes().to_vec())
+                }
+            };
+            assert_eq!(value, &expected, "{name}: {key:?}");
+        }
+        drop(txn);
+        if !optimistic(&engine) {
+            continue;
+        }
+        // What was read together is compared at commit like what was read alone (a commit
+        // stays within the budget: etcd counts each comparison as an operation).
+        let mut txn = engine.begin(true).await.unwrap();
+        txn.get_many(&keys[..TXN_BUDGET / 2]).await.unwrap();
+        let mut other = engine.begin(true).await.unwrap();
+        other.put(&keys[3], b"changed").unwrap();
+        other.commit().await.unwrap();
+        txn.put(b"summary", b"").unwrap();
+        assert!(
+            matches!(txn.commit().await, Err(KvError::Conflict)),
+            "{name}"
+        );
+    }
+}
+
 /// etcd's blind spot, which every optimistic engine here shares: deleting a key inside a range
 /// another transaction scanned is not a conflict by itself. The logic's rule — whoever deletes
 /// a key that others find by scanning also writes a key those scanners read — makes it one;

@@ -41,6 +41,25 @@ impl Vfs {
         }
     }
 
+    /// The attributes of each of `inos`, as [`Vfs::getattr`] gives them (`None` for one that
+    /// is gone), read together.
+    pub async fn getattrs(&self, inos: &[u64]) -> Result<Vec<Option<Attr>>> {
+        let mark = self.settle_mark();
+        let stored = self.meta.getattrs(inos).await?;
+        let mut attrs = Vec::with_capacity(inos.len());
+        for (&ino, attr) in inos.iter().zip(stored) {
+            attrs.push(match attr {
+                Some(attr) => match self.buffered_since(ino, mark, attr).await {
+                    Ok(attr) => Some(attr),
+                    Err(err) if err.errno() == libc::ENOENT => None,
+                    Err(err) => return Err(err),
+                },
+                None => None,
+            });
+        }
+        Ok(attrs)
+    }
+
     /// chmod, chown, utimens and truncate. Buffered writes are flushed first, so a later flush
     /// cannot undo an explicit mtime.
     pub async fn setattr(

@@ -109,6 +109,17 @@ impl KvTxn for AnyTxn {
         }
     }
 
+    async fn get_many(&mut self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        match self {
+            Self::Sqlite(txn) => txn.get_many(keys).await,
+            Self::Etcd(txn) => txn.get_many(keys).await,
+            #[cfg(feature = "testing")]
+            Self::Memory(txn) => txn.get_many(keys).await,
+            #[cfg(feature = "testing")]
+            Self::Faulty(txn) => txn.get_many(keys).await,
+        }
+    }
+
     async fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Pair>, KvError> {
         match self {
             Self::Sqlite(txn) => txn.scan(start, end, limit).await,

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use etcd_client::{
     Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity, KvClient,
-    TlsOptions, Txn, TxnOp, WatchClient, WatchOptions,
+    TlsOptions, Txn, TxnOp, TxnOpResponse, WatchClient, WatchOptions,
 };
 use tokio::sync::mpsc;
 
@@ -30,6 +30,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Keys fetched per range request of a scan.
 const SCAN_PAGE: usize = 1000;
+/// Operations in one etcd `Txn` (etcd's default `--max-txn-ops`).
+const MAX_TXN_OPS: usize = 128;
 
 /// etcd as an ordered key-value store; every key lives under `prefix`. Cheap to clone.
 #[derive(Clone)]
@@ -467,6 +469,58 @@ impl KvTxn for EtcdTxn {
         let revision = found.as_ref().map_or(0, |(_, _, revision)| *revision);
         self.reads.entry(key).or_insert(revision);
         Ok(found.map(|(_, value, _)| value))
+    }
+
+    /// One etcd `Txn` of range requests (no comparisons) per [`MAX_TXN_OPS`] keys, at the
+    /// transaction's snapshot: one round trip where `get` would take one per key.
+    async fn get_many(&mut self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        let mut values = vec![None; keys.len()];
+        let mut wanted = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            let key = self.engine.key(key);
+            match self.writes.get(&key) {
+                Some(write) => values[i].clone_from(write),
+                None => wanted.push((i, key)),
+            }
+        }
+        for batch in wanted.chunks(MAX_TXN_OPS) {
+            let ops: Vec<TxnOp> = batch
+                .iter()
+                .map(|(_, key)| {
+                    let options = self.revision.map(|r| GetOptions::new().with_revision(r));
+                    TxnOp::get(key.clone(), options)
+                })
+                .collect();
+            self.engine.shared.reads.fetch_add(1, Ordering::Relaxed);
+            let response = self
+                .engine
+                .kv()
+                .txn(Txn::new().and_then(ops))
+                .await
+                .map_err(|e| self.engine.failed(e))?;
+            if self.revision.is_none() {
+                self.revision = response.header().map(|h| h.revision());
+            }
+            let answers = response.op_responses();
+            if answers.len() != batch.len() {
+                return Err(KvError::Engine(format!(
+                    "etcd answered {} of {} reads",
+                    answers.len(),
+                    batch.len()
+                )));
+            }
+            for ((i, key), answer) in batch.iter().zip(answers) {
+                let TxnOpResponse::Get(got) = answer else {
+                    return Err(KvError::Engine("etcd answered a read with a write".into()));
+                };
+                let found = got.kvs().first();
+                self.reads
+                    .entry(key.clone())
+                    .or_insert(found.map_or(0, |kv| kv.mod_revision()));
+                values[*i] = found.map(|kv| kv.value().to_vec());
+            }
+        }
+        Ok(values)
     }
 
     async fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Pair>, KvError> {

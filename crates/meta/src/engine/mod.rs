@@ -119,6 +119,21 @@ pub trait KvTxn: Send {
     /// The value of `key`.
     fn get(&mut self, key: &[u8]) -> impl Future<Output = Result<Option<Vec<u8>>, KvError>> + Send;
 
+    /// The values of `keys`, in their order. An engine with a server reads them in one
+    /// request where it can; the default reads them one by one.
+    fn get_many(
+        &mut self,
+        keys: &[Vec<u8>],
+    ) -> impl Future<Output = Result<Vec<Option<Vec<u8>>>, KvError>> + Send {
+        async move {
+            let mut values = Vec::with_capacity(keys.len());
+            for key in keys {
+                values.push(self.get(key).await?);
+            }
+            Ok(values)
+        }
+    }
+
     /// Up to `limit` pairs with `start <= key < end`, in key order.
     fn scan(
         &mut self,
