@@ -41,6 +41,10 @@ impl Meta {
     /// Applies `set` to `ino` and returns the new attributes.
     pub async fn setattr(&self, caller: Caller, ino: u64, set: SetAttr) -> Result<Attr> {
         write_txn!(self, |txn| {
+            if set.mode.is_some() {
+                txn.prefetch(&[keys::attr(ino), keys::xattr(ino, acl::ACCESS)])
+                    .await?;
+            }
             let mut attr = get_attr(&mut txn, ino).await?;
             if set.kill_suidgid {
                 kill_suidgid(&mut attr);

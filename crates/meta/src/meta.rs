@@ -460,12 +460,17 @@ pub(crate) async fn add_usage(txn: &mut AnyTxn, name: &str, delta: i64, ino: u64
     if delta == 0 {
         return Ok(());
     }
-    let key = keys::usage_shard(name, (ino % keys::USAGE_SHARDS) as u8);
+    let key = keys::usage_shard(name, usage_shard_of(ino));
     let value = match txn.get(&key).await? {
         Some(bytes) => decode_i64(&bytes)?,
         None => 0,
     };
     Ok(txn.put(&key, &value.saturating_add(delta).to_be_bytes())?)
+}
+
+/// The shard of the usage counters that `ino` changes.
+pub(crate) fn usage_shard_of(ino: u64) -> u8 {
+    (ino % keys::USAGE_SHARDS) as u8
 }
 
 /// Usage counter `name`: the unsharded count of older volumes plus every shard.

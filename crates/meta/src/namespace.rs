@@ -8,7 +8,8 @@ use crate::engine::KvTxn;
 use crate::error::{Result, errno};
 use crate::keys;
 use crate::meta::{
-    Caller, Meta, charged, get_attr, get_dir, put_attr, read_txn, scan_prefix, write_txn,
+    Caller, Meta, charged, get_attr, get_dir, put_attr, read_txn, scan_prefix, usage_shard_of,
+    write_txn,
 };
 use crate::model::{Attr, Dirent, FileKind, ROOT_INO, Timespec};
 
@@ -76,7 +77,9 @@ impl Meta {
         if name != b"." && name != b".." {
             check_name(name)?;
         }
+        let wanted = [keys::entry(parent, name), keys::attr(parent)];
         read_txn!(self, |txn| {
+            txn.prefetch(&wanted).await?;
             let Some(bytes) = txn.get(&keys::entry(parent, name)).await? else {
                 get_dir(&mut txn, parent).await?;
                 return errno(libc::ENOENT);
@@ -154,7 +157,15 @@ impl Meta {
             check_name(name)?;
         }
         let ino = self.next_inode().await?;
+        let mut wanted = vec![
+            keys::attr(parent),
+            keys::xattr(parent, acl::DEFAULT),
+            keys::usage_shard(keys::USED_INODES, usage_shard_of(ino)),
+            keys::usage_shard(keys::USED_SPACE, usage_shard_of(ino)),
+        ];
+        wanted.extend(name.map(|name| keys::entry(parent, name)));
         write_txn!(self, |txn| {
+            txn.prefetch(&wanted).await?;
             let mut dir = get_dir(&mut txn, parent).await?;
             if let Some(name) = name
                 && txn.get(&keys::entry(parent, name)).await?.is_some()
@@ -242,6 +253,12 @@ impl Meta {
     pub async fn link(&self, ino: u64, parent: u64, name: &[u8]) -> Result<Attr> {
         check_name(name)?;
         write_txn!(self, |txn| {
+            let wanted = [
+                keys::attr(ino),
+                keys::attr(parent),
+                keys::entry(parent, name),
+            ];
+            txn.prefetch(&wanted).await?;
             let mut attr = get_attr(&mut txn, ino).await?;
             if attr.kind == FileKind::Dir {
                 return errno(libc::EPERM);
@@ -354,6 +371,8 @@ impl Meta {
     pub async fn unlink(&self, parent: u64, name: &[u8], open: &dyn OpenFiles) -> Result<Removed> {
         check_name(name)?;
         write_txn!(self, |txn| {
+            txn.prefetch(&[keys::attr(parent), keys::entry(parent, name)])
+                .await?;
             let mut dir = get_dir(&mut txn, parent).await?;
             let Some(bytes) = txn.get(&keys::entry(parent, name)).await? else {
                 return errno(libc::ENOENT);
@@ -381,6 +400,8 @@ impl Meta {
     pub async fn rmdir(&self, parent: u64, name: &[u8]) -> Result<Removed> {
         check_name(name)?;
         write_txn!(self, |txn| {
+            txn.prefetch(&[keys::attr(parent), keys::entry(parent, name)])
+                .await?;
             let mut dir = get_dir(&mut txn, parent).await?;
             let Some(bytes) = txn.get(&keys::entry(parent, name)).await? else {
                 return errno(libc::ENOENT);
@@ -433,6 +454,13 @@ impl Meta {
         check_name(name)?;
         check_name(new_name)?;
         write_txn!(self, |txn| {
+            let wanted = [
+                keys::attr(parent),
+                keys::attr(new_parent),
+                keys::entry(parent, name),
+                keys::entry(new_parent, new_name),
+            ];
+            txn.prefetch(&wanted).await?;
             let from_quota = get_dir(&mut txn, parent).await?.quota;
             let to_dir = get_dir(&mut txn, new_parent).await?;
             let to_quota = to_dir.quota;

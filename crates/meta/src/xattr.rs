@@ -57,8 +57,9 @@ impl Meta {
             return errno(libc::E2BIG);
         }
         write_txn!(self, |txn| {
-            let mut attr = get_attr(&mut txn, ino).await?;
             let key = keys::xattr(ino, name);
+            txn.prefetch(&[keys::attr(ino), key.clone()]).await?;
+            let mut attr = get_attr(&mut txn, ino).await?;
             let exists = txn.get(&key).await?.is_some();
             if flags & XATTR_CREATE != 0 && exists {
                 return errno(libc::EEXIST);
@@ -94,8 +95,9 @@ impl Meta {
     /// when `ino` is gone.
     pub async fn removexattr(&self, ino: u64, name: &[u8]) -> Result<()> {
         write_txn!(self, |txn| {
-            let mut attr = get_attr(&mut txn, ino).await?;
             let key = keys::xattr(ino, name);
+            txn.prefetch(&[keys::attr(ino), key.clone()]).await?;
+            let mut attr = get_attr(&mut txn, ino).await?;
             if txn.get(&key).await?.is_none() {
                 return errno(libc::ENODATA);
             }

@@ -359,6 +359,67 @@ async fn many_keys_read_together_are_read_like_one_by_one() {
     }
 }
 
+#[tokio::test]
+async fn prefetched_keys_count_only_once_read() {
+    for (name, engine, _dir) in engines().await {
+        put_all(
+            &engine,
+            &[
+                (b"p1".to_vec(), b"one".to_vec()),
+                (b"p2".to_vec(), b"two".to_vec()),
+            ],
+        )
+        .await;
+        let wanted = [b"p1".to_vec(), b"p2".to_vec(), b"absent".to_vec()];
+        // Reads after a prefetch answer what plain reads answer, the transaction's own
+        // writes included.
+        let mut txn = engine.begin(true).await.unwrap();
+        txn.put(b"p2", b"mine").unwrap();
+        txn.prefetch(&wanted).await.unwrap();
+        assert_eq!(
+            txn.get(b"p1").await.unwrap(),
+            Some(b"one".to_vec()),
+            "{name}"
+        );
+        assert_eq!(
+            txn.get(b"p2").await.unwrap(),
+            Some(b"mine".to_vec()),
+            "{name}"
+        );
+        assert_eq!(txn.get(b"absent").await.unwrap(), None, "{name}");
+        drop(txn);
+        if !optimistic(&engine) {
+            continue;
+        }
+        // A key fetched but never read is no part of the transaction: its change is no
+        // conflict. One read after the prefetch is.
+        let mut txn = engine.begin(true).await.unwrap();
+        txn.prefetch(&wanted).await.unwrap();
+        txn.get(b"p1").await.unwrap();
+        let mut other = engine.begin(true).await.unwrap();
+        other.put(b"p2", b"changed").unwrap();
+        other.commit().await.unwrap();
+        txn.put(b"out", b"1").unwrap();
+        txn.commit().await.unwrap();
+        let mut txn = engine.begin(true).await.unwrap();
+        txn.prefetch(&wanted).await.unwrap();
+        txn.get(b"p1").await.unwrap();
+        let mut other = engine.begin(true).await.unwrap();
+        other.put(b"absent", b"now").unwrap();
+        other.commit().await.unwrap();
+        assert_eq!(
+            txn.get(b"absent").await.unwrap(),
+            None,
+            "{name}: the snapshot's answer"
+        );
+        txn.put(b"out", b"2").unwrap();
+        assert!(
+            matches!(txn.commit().await, Err(KvError::Conflict)),
+            "{name}"
+        );
+    }
+}
+
 /// etcd's blind spot, which every optimistic engine here shares: deleting a key inside a range
 /// another transaction scanned is not a conflict by itself. The logic's rule — whoever deletes
 /// a key that others find by scanning also writes a key those scanners read — makes it one;

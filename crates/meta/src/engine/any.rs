@@ -120,6 +120,17 @@ impl KvTxn for AnyTxn {
         }
     }
 
+    async fn prefetch(&mut self, keys: &[Vec<u8>]) -> Result<(), KvError> {
+        match self {
+            Self::Sqlite(txn) => txn.prefetch(keys).await,
+            Self::Etcd(txn) => txn.prefetch(keys).await,
+            #[cfg(feature = "testing")]
+            Self::Memory(txn) => txn.prefetch(keys).await,
+            #[cfg(feature = "testing")]
+            Self::Faulty(txn) => txn.prefetch(keys).await,
+        }
+    }
+
     async fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Pair>, KvError> {
         match self {
             Self::Sqlite(txn) => txn.scan(start, end, limit).await,

@@ -422,64 +422,55 @@ pub struct EtcdTxn {
     write: bool,
     /// The snapshot every read uses, fixed by the first read.
     revision: Option<i64>,
-    /// Keys read (with prefix) and their modification revision then (0: absent).
-    reads: BTreeMap<Vec<u8>, i64>,
+    /// Keys read (with prefix), as they were at the snapshot: read again, they are answered
+    /// from here (the snapshot does not change), and compared at commit.
+    reads: BTreeMap<Vec<u8>, Read>,
     /// Ranges scanned (with prefix).
     scans: Vec<(Vec<u8>, Vec<u8>)>,
     /// Buffered writes (with prefix): `None` deletes.
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
-impl EtcdTxn {
-    /// Keys, values and modification revisions at the transaction's snapshot.
-    async fn range(
-        &mut self,
-        key: Vec<u8>,
-        options: GetOptions,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>, i64)>, KvError> {
-        let options = match self.revision {
-            Some(revision) => options.with_revision(revision),
-            None => options,
+/// A key as a transaction read it.
+#[derive(Debug)]
+struct Read {
+    /// Its modification revision (0: absent).
+    revision: i64,
+    value: Option<Vec<u8>>,
+    /// Whether the transaction's logic read it (only prefetched: not compared at commit).
+    used: bool,
+}
+
+impl Read {
+    fn of(found: Option<(Vec<u8>, i64)>, used: bool) -> Self {
+        let (value, revision) = match found {
+            Some((value, revision)) => (Some(value), revision),
+            None => (None, 0),
         };
-        self.engine.shared.reads.fetch_add(1, Ordering::Relaxed);
-        let response = self
-            .engine
-            .kv()
-            .get(key, Some(options))
-            .await
-            .map_err(|e| self.engine.failed(e))?;
-        if self.revision.is_none() {
-            self.revision = response.header().map(|h| h.revision());
+        Self {
+            revision,
+            value,
+            used,
         }
-        Ok(response
-            .kvs()
-            .iter()
-            .map(|kv| (kv.key().to_vec(), kv.value().to_vec(), kv.mod_revision()))
-            .collect())
     }
 }
 
-impl KvTxn for EtcdTxn {
-    async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
-        let key = self.engine.key(key);
-        if let Some(write) = self.writes.get(&key) {
-            return Ok(write.clone());
-        }
-        let found = self.range(key.clone(), GetOptions::new()).await?.pop();
-        let revision = found.as_ref().map_or(0, |(_, _, revision)| *revision);
-        self.reads.entry(key).or_insert(revision);
-        Ok(found.map(|(_, value, _)| value))
-    }
-
-    /// One etcd `Txn` of range requests (no comparisons) per [`MAX_TXN_OPS`] keys, at the
-    /// transaction's snapshot: one round trip where `get` would take one per key.
-    async fn get_many(&mut self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+impl EtcdTxn {
+    /// The values of `keys`: one etcd `Txn` of range requests (no comparisons) per
+    /// [`MAX_TXN_OPS`] keys not known yet, at the transaction's snapshot — one round trip
+    /// where `get` would take one per key. Unless `used`, the keys are only kept for the reads
+    /// that may follow, and compared at commit only if one does.
+    async fn fetch(
+        &mut self,
+        keys: &[Vec<u8>],
+        used: bool,
+    ) -> Result<Vec<Option<Vec<u8>>>, KvError> {
         let mut values = vec![None; keys.len()];
         let mut wanted = Vec::new();
         for (i, key) in keys.iter().enumerate() {
             let key = self.engine.key(key);
-            match self.writes.get(&key) {
-                Some(write) => values[i].clone_from(write),
+            match self.known(&key, used) {
+                Some(known) => values[i] = known,
                 None => wanted.push((i, key)),
             }
         }
@@ -492,6 +483,7 @@ impl KvTxn for EtcdTxn {
                 })
                 .collect();
             self.engine.shared.reads.fetch_add(1, Ordering::Relaxed);
+            tracing::trace!(keys = batch.len(), "etcd ranges together");
             let response = self
                 .engine
                 .kv()
@@ -514,13 +506,76 @@ impl KvTxn for EtcdTxn {
                     return Err(KvError::Engine("etcd answered a read with a write".into()));
                 };
                 let found = got.kvs().first();
-                self.reads
-                    .entry(key.clone())
-                    .or_insert(found.map_or(0, |kv| kv.mod_revision()));
-                values[*i] = found.map(|kv| kv.value().to_vec());
+                let read = Read::of(
+                    found.map(|kv| (kv.value().to_vec(), kv.mod_revision())),
+                    used,
+                );
+                values[*i].clone_from(&read.value);
+                self.reads.insert(key.clone(), read);
             }
         }
         Ok(values)
+    }
+
+    /// The value of `key` (with prefix) as this transaction wrote or already read it; `used`
+    /// marks a read of it as one the commit depends on.
+    fn known(&mut self, key: &[u8], used: bool) -> Option<Option<Vec<u8>>> {
+        if let Some(write) = self.writes.get(key) {
+            return Some(write.clone());
+        }
+        let read = self.reads.get_mut(key)?;
+        read.used |= used;
+        Some(read.value.clone())
+    }
+
+    /// Keys, values and modification revisions at the transaction's snapshot.
+    async fn range(
+        &mut self,
+        key: Vec<u8>,
+        options: GetOptions,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>, i64)>, KvError> {
+        let options = match self.revision {
+            Some(revision) => options.with_revision(revision),
+            None => options,
+        };
+        self.engine.shared.reads.fetch_add(1, Ordering::Relaxed);
+        tracing::trace!(key = %key.escape_ascii(), "etcd range");
+        let response = self
+            .engine
+            .kv()
+            .get(key, Some(options))
+            .await
+            .map_err(|e| self.engine.failed(e))?;
+        if self.revision.is_none() {
+            self.revision = response.header().map(|h| h.revision());
+        }
+        Ok(response
+            .kvs()
+            .iter()
+            .map(|kv| (kv.key().to_vec(), kv.value().to_vec(), kv.mod_revision()))
+            .collect())
+    }
+}
+
+impl KvTxn for EtcdTxn {
+    async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
+        let key = self.engine.key(key);
+        if let Some(known) = self.known(&key, true) {
+            return Ok(known);
+        }
+        let found = self.range(key.clone(), GetOptions::new()).await?.pop();
+        let read = Read::of(found.map(|(_, value, revision)| (value, revision)), true);
+        let value = read.value.clone();
+        self.reads.insert(key, read);
+        Ok(value)
+    }
+
+    async fn get_many(&mut self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        self.fetch(keys, true).await
+    }
+
+    async fn prefetch(&mut self, keys: &[Vec<u8>]) -> Result<(), KvError> {
+        self.fetch(keys, false).await.map(drop)
     }
 
     async fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Pair>, KvError> {
@@ -580,7 +635,8 @@ impl KvTxn for EtcdTxn {
     }
 
     fn size(&self) -> usize {
-        (self.reads.len() + self.scans.len()).max(self.writes.len())
+        let reads = self.reads.values().filter(|read| read.used).count();
+        (reads + self.scans.len()).max(self.writes.len())
     }
 
     async fn commit(mut self) -> Result<(), KvError> {
@@ -590,7 +646,8 @@ impl KvTxn for EtcdTxn {
         let mut compares: Vec<Compare> = self
             .reads
             .iter()
-            .map(|(key, &revision)| match revision {
+            .filter(|(_, read)| read.used)
+            .map(|(key, read)| match read.revision {
                 0 => Compare::version(key.clone(), CompareOp::Equal, 0),
                 revision => Compare::mod_revision(key.clone(), CompareOp::Equal, revision),
             })

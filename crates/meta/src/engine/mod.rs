@@ -134,6 +134,15 @@ pub trait KvTxn: Send {
         }
     }
 
+    /// Says that the transaction is about to read some of `keys`: an engine with a server
+    /// fetches them together (one request) so that the reads that follow need none. Keys
+    /// fetched but never read are not part of the transaction (a commit does not depend on
+    /// them). The default does nothing: a local engine reads as fast one by one.
+    fn prefetch(&mut self, keys: &[Vec<u8>]) -> impl Future<Output = Result<(), KvError>> + Send {
+        let _ = keys;
+        async { Ok(()) }
+    }
+
     /// Up to `limit` pairs with `start <= key < end`, in key order.
     fn scan(
         &mut self,
