@@ -8,7 +8,9 @@
 use crate::engine::{AnyTxn, KvTxn, TXN_BUDGET};
 use crate::error::{MetaError, Result, errno};
 use crate::keys;
-use crate::meta::{Meta, charged, get_attr, put_attr, read_txn, scan_prefix, write_txn};
+use crate::meta::{
+    Meta, charged, get_attr, put_attr, read_txn, scan_prefix, usage_shard_of, write_txn,
+};
 use crate::model::{Attr, CHUNK_SIZE, FileKind, SLICE_LEN, Slice, Timespec};
 
 /// A chunk whose record holds more slices than this is worth compacting.
@@ -138,7 +140,16 @@ impl Meta {
         new_len: u64,
         mtime: Timespec,
     ) -> Result<(Attr, Vec<u32>)> {
+        let mut wanted = vec![
+            keys::attr(ino),
+            keys::pending(object.session, object.id),
+            keys::refs(object.id),
+            keys::usage_shard(keys::USED_SPACE, usage_shard_of(ino)),
+        ];
+        wanted.extend(slices.iter().map(|one| keys::chunk(ino, one.chunk)));
+        wanted.dedup();
         write_txn!(self, |txn| {
+            txn.prefetch(&wanted).await?;
             let mut attr = get_attr(&mut txn, ino).await?;
             if attr.kind != FileKind::File {
                 return errno(libc::EINVAL);
