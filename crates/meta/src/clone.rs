@@ -299,6 +299,14 @@ impl<'a> Snapshot<'a> {
         self.scan(prefix, &prefix_end(prefix), usize::MAX).await
     }
 
+    /// Fetches `keys` together for the reads that follow. Only a speed-up: when it fails,
+    /// those reads go one by one and meet the failure themselves.
+    async fn prefetch(&mut self, keys: &[Vec<u8>]) {
+        if let Err(err) = self.txn.prefetch(keys).await {
+            tracing::debug!(%err, "the clone's source is read key by key");
+        }
+    }
+
     async fn attr(&mut self, ino: u64) -> Result<Attr> {
         match self.get(&keys::attr(ino)).await? {
             Some(bytes) => Attr::decode(&bytes),
@@ -496,6 +504,11 @@ impl Meta {
                 };
                 start = last.clone();
                 start.push(0);
+                let mut attrs = Vec::with_capacity(page.len());
+                for (_, value) in &page {
+                    attrs.push(keys::attr(Dirent::decode(value)?.ino));
+                }
+                snap.prefetch(&attrs).await;
                 for (key, value) in &page {
                     let name = key[prefix.len()..].to_vec();
                     let dirent = Dirent::decode(value)?;
