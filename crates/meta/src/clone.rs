@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{AnyTxn, KvEngine, KvTxn, Pair, TXN_BUDGET, prefix_end};
 use crate::error::{MetaError, Result, errno};
 use crate::keys;
-use crate::meta::{Meta, charged, get_attr, get_dir, put_attr, read_txn, scan_prefix, write_txn};
+use crate::meta::{
+    Meta, charged, get_attr, get_dir, put_attr, read_txn, scan_prefix, usage_shard_of, write_txn,
+};
 use crate::model::{Attr, Dirent, FileKind, Timespec};
 use crate::namespace::{OpenFiles, check_name};
 use crate::quota::QuotaLimits;
@@ -102,6 +104,25 @@ impl Step {
             Step::Create { xattrs, .. } => 6 + xattrs.len(),
             Step::Chunk { objects, .. } => 1 + 2 * objects.len(),
             Step::Name { .. } | Step::Link { .. } => 1,
+        }
+    }
+
+    /// Keys applying the step reads (some of them: they are fetched together first).
+    fn reads(&self, keys: &mut Vec<Vec<u8>>) {
+        match self {
+            Step::Create { ino, attr, .. } => {
+                let shard = usage_shard_of(*ino);
+                keys.push(keys::usage_shard(keys::USED_INODES, shard));
+                keys.push(keys::usage_shard(keys::USED_SPACE, shard));
+                if attr.quota != 0 {
+                    keys.push(keys::quota(attr.quota));
+                }
+            }
+            Step::Chunk { objects, .. } => {
+                keys.extend(objects.iter().map(|(object, _)| keys::refs(*object)));
+            }
+            Step::Link { ino } => keys.push(keys::attr(*ino)),
+            Step::Name { .. } => {}
         }
     }
 }
@@ -753,8 +774,15 @@ impl CloneWriter<'_> {
                 end += 1;
             }
             let batch = &steps[at..end];
+            let mut wanted = Vec::new();
+            for step in batch {
+                step.reads(&mut wanted);
+            }
+            wanted.sort_unstable();
+            wanted.dedup();
             let meta = self.meta;
             write_txn!(meta, |txn| {
+                txn.prefetch(&wanted).await?;
                 for step in batch {
                     apply(&mut txn, step).await?;
                 }
