@@ -29,12 +29,12 @@ impl Vfs {
     pub async fn getattr(&self, ino: u64) -> Result<Attr> {
         let mut attempt = 1;
         loop {
-            let mark = self.settle_mark();
+            let mark = self.settles.mark();
             let attr = self.meta.getattr(ino).await?;
             // Read again when a flush of this file settled during the read (`settle_log.rs`);
             // a file closed and written again faster than its attributes can be read gets
             // the last reading.
-            if attempt == READS_ACROSS_SETTLES || !self.settled_since(mark, ino) {
+            if attempt == READS_ACROSS_SETTLES || !self.settles.settled_since(mark, ino) {
                 return Ok(self.with_buffered(ino, attr));
             }
             attempt += 1;
@@ -44,7 +44,7 @@ impl Vfs {
     /// The attributes of each of `inos`, as [`Vfs::getattr`] gives them (`None` for one that
     /// is gone), read together.
     pub async fn getattrs(&self, inos: &[u64]) -> Result<Vec<Option<Attr>>> {
-        let mark = self.settle_mark();
+        let mark = self.settles.mark();
         let stored = self.meta.getattrs(inos).await?;
         let mut attrs = Vec::with_capacity(inos.len());
         for (&ino, attr) in inos.iter().zip(stored) {

@@ -41,7 +41,7 @@ impl Vfs {
     /// ENOENT without such a name, ENOTDIR when `parent` is no directory, ENAMETOOLONG or EINVAL
     /// for a name no entry can have.
     pub async fn lookup(&self, parent: u64, name: &[u8]) -> Result<(u64, Attr)> {
-        let mark = self.settle_mark();
+        let mark = self.settles.mark();
         let (ino, attr) = self.meta.lookup(parent, name).await?;
         Ok((ino, self.buffered_since(ino, mark, attr).await?))
     }
@@ -61,7 +61,7 @@ impl Vfs {
     /// EEXIST when the name is taken, EMLINK at `u32::MAX` links, ENOENT for a file without names
     /// unless a mount holds it open (O_TMPFILE).
     pub async fn link(&self, ino: u64, parent: u64, name: &[u8]) -> Result<Attr> {
-        let mark = self.settle_mark();
+        let mark = self.settles.mark();
         let attr = self.meta.link(ino, parent, name).await?;
         self.buffered_since(ino, mark, attr).await
     }

@@ -95,7 +95,7 @@ impl Vfs {
             file.forget_chunks();
         }
         let held = open.is_some() || lock(&self.releasing).remove(&ino).is_some();
-        let mark = self.settle_mark();
+        let mark = self.settles.mark();
         let mut attr = if held {
             let attr = self.meta.getattr(ino).await?;
             match attr.kind {

@@ -83,8 +83,9 @@ pub struct Vfs {
     locks: Locks,
     /// Chunks with many slices, waiting for the background compaction.
     pub(crate) crowded: Mutex<std::collections::BTreeSet<(u64, u32)>>,
-    /// Open files whose buffered writes the metadata absorbed lately (`settle_log.rs`).
-    settles: SettleLog,
+    /// Open files whose buffered writes the metadata absorbed lately (`settle_log.rs`): a
+    /// mark is taken before reading attributes from the metadata.
+    pub(crate) settles: SettleLog,
 }
 
 /// `offset + len`, or EFBIG past the largest file.
@@ -182,21 +183,11 @@ impl Vfs {
         self.settles.settled(file.ino);
     }
 
-    /// Where the settle log stands: taken before reading attributes from the metadata.
-    pub(crate) fn settle_mark(&self) -> Mark {
-        self.settles.mark()
-    }
-
-    /// Whether a flush of `ino` settled after `mark` was taken.
-    pub(crate) fn settled_since(&self, mark: Mark, ino: u64) -> bool {
-        self.settles.settled_since(mark, ino)
-    }
-
     /// `attr`, read from the metadata after `mark`, as this mount sees it (with buffered
     /// writes counted); read again when one of this mount's flushes of `ino` settled
     /// meanwhile, so that the length before it cannot pass for the truth.
     pub(crate) async fn buffered_since(&self, ino: u64, mark: Mark, attr: Attr) -> Result<Attr> {
-        if self.settled_since(mark, ino) {
+        if self.settles.settled_since(mark, ino) {
             return self.getattr(ino).await;
         }
         Ok(self.with_buffered(ino, attr))
