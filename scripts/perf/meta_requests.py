@@ -2,7 +2,7 @@
 """What each POSIX operation costs the metadata server (numbers, not pass/fail): every
 operation N times on fresh names in a mounted DatenLord volume, and the mount's counters
 (`datenlord bench`'s stats ioctl) read before and after — metadata operations, server reads,
-commits, comparisons and retries per call. On an embedded (SQLite) volume the server columns
+commits, comparisons, retries and keys read from the mount's metadata cache per call. On an embedded (SQLite) volume the server columns
 are 0; mount the volume on etcd to count round trips.
 
 Usage: scripts/perf/meta_requests.py MOUNTPOINT [--calls 200] [--json]
@@ -17,7 +17,7 @@ import sys
 
 STATS_CMD = 0xC1004402
 STATS_SIZE = 256
-STATS_VERSION = 2
+STATS_VERSION = 3
 
 
 def stats(fd):
@@ -25,10 +25,10 @@ def stats(fd):
     request[:8] = b"DLS1" + struct.pack("<HH", STATS_VERSION, 0)
     answer = fcntl.ioctl(fd, STATS_CMD, bytes(request))
     if answer[:4] != b"DLS1" or struct.unpack_from("<H", answer, 4)[0] != STATS_VERSION:
-        sys.exit("the mount does not answer stats of version 2 (an older datenlord?)")
-    fields = struct.unpack_from("<20Q", answer, 8)
+        sys.exit("the mount does not answer stats of version 3 (an older datenlord?)")
+    fields = struct.unpack_from("<21Q", answer, 8)
     return {"ops": fields[0], "retries": fields[16], "reads": fields[17],
-            "commits": fields[18], "compares": fields[19]}
+            "commits": fields[18], "compares": fields[19], "cached": fields[20]}
 
 
 def phases(root, n):
@@ -99,10 +99,11 @@ def main():
     if opts.json:
         print(json.dumps(rows, indent=1))
         return
-    print(f"{'per call':<18} {'meta ops':>9} {'reads':>7} {'commits':>8} {'compares':>9} {'retries':>8}")
+    print(f"{'per call':<18} {'meta ops':>9} {'reads':>7} {'commits':>8} {'compares':>9} "
+          f"{'retries':>8} {'cached':>7}")
     for name, r in rows.items():
         print(f"{name:<18} {r['ops']:>9} {r['reads']:>7} {r['commits']:>8} {r['compares']:>9} "
-              f"{r['retries']:>8}")
+              f"{r['retries']:>8} {r['cached']:>7}")
 
 
 if __name__ == "__main__":

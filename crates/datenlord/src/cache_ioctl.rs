@@ -16,6 +16,7 @@
 //!          | metadata ops, ns | object gets, bytes, ns | puts, bytes, ns
 //!          | memory hits, bytes | disk hits, bytes | group hits, bytes | remote fetches, bytes
 //!          | metadata retries | engine reads, commits, compares      (version 2)
+//!          | keys read from the metadata cache                     (version 3)
 //! ```
 //!
 //! Every counter is a u64 counted since the mount started; a tier the mount does not have is
@@ -117,7 +118,7 @@ pub const STATS_SIZE: usize = 256;
 pub const STATS_CMD: u32 = read_write_cmd::<STATS_SIZE>(KIND, STATS_NR);
 
 const STATS_MAGIC: &[u8; 4] = b"DLS1";
-const STATS_VERSION: u16 = 2;
+const STATS_VERSION: u16 = 3;
 
 const HAS_MEMORY: u16 = 1;
 const HAS_DISK: u16 = 2;
@@ -125,7 +126,7 @@ const HAS_GROUP: u16 = 4;
 const HAS_CACHES: u16 = 8;
 const ALL_TIERS: u16 = HAS_MEMORY | HAS_DISK | HAS_GROUP | HAS_CACHES;
 /// The u64 counters after the 8-byte header.
-const STATS_FIELDS: usize = 20;
+const STATS_FIELDS: usize = 21;
 
 /// Blocks (and their bytes) read from one place.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -187,16 +188,7 @@ impl MountStats {
             |now: Option<Hits>, then: Option<Hits>| now.map(|n| n.since(then.unwrap_or_default()));
         let (o, p) = (&self.objects, &before.objects);
         Self {
-            meta: MetaCounters {
-                ops: sub(self.meta.ops, before.meta.ops),
-                nanos: sub(self.meta.nanos, before.meta.nanos),
-                retries: sub(self.meta.retries, before.meta.retries),
-                requests: EngineCounters {
-                    reads: sub(self.meta.requests.reads, before.meta.requests.reads),
-                    commits: sub(self.meta.requests.commits, before.meta.requests.commits),
-                    compares: sub(self.meta.requests.compares, before.meta.requests.compares),
-                },
-            },
+            meta: self.meta.since(&before.meta),
             objects: ObjectCounters {
                 gets: sub(o.gets, p.gets),
                 get_bytes: sub(o.get_bytes, p.get_bytes),
@@ -273,6 +265,7 @@ pub fn encode_stats(stats: &MountStats) -> [u8; STATS_SIZE] {
         stats.meta.requests.reads,
         stats.meta.requests.commits,
         stats.meta.requests.compares,
+        stats.meta.requests.cached,
     ];
     stats_header(&mut buf, tiers);
     for (i, value) in fields.into_iter().enumerate() {
@@ -307,6 +300,7 @@ pub fn decode_stats(bytes: &[u8]) -> Option<MountStats> {
                 reads: field(17)?,
                 commits: field(18)?,
                 compares: field(19)?,
+                cached: field(20)?,
             },
         },
         objects: ObjectCounters {
@@ -375,6 +369,7 @@ mod tests {
                     reads: 30,
                     commits: 7,
                     compares: 41,
+                    cached: 90,
                 },
             },
             objects: ObjectCounters {
@@ -469,6 +464,7 @@ mod tests {
                     reads: 20,
                     commits: 7,
                     compares: 41,
+                    cached: 90,
                 },
             }
         );

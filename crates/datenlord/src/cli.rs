@@ -219,6 +219,12 @@ pub struct MountArgs {
     /// Memory for buffered writes, in MiB; writers wait for flushes beyond it.
     #[arg(long, default_value_t = 512, value_name = "MIB")]
     pub buffer_size: usize,
+    /// Metadata the mount keeps in memory, current through the metadata engine's watch, so
+    /// that stat, lookups and reads of a file's block map need no round trip (etcd: reads
+    /// then trail other mounts' commits by the watch's delay, writes stay linearizable, an
+    /// open sees every close before it); 0 turns it off. The embedded engine needs none.
+    #[arg(long, default_value = "256M", value_name = "SIZE")]
+    pub meta_cache: String,
     /// Mount this directory of the volume (from its root, e.g. /pv/vol1) instead of the
     /// root; `-o subdir=PATH` says the same. Nothing outside it can be reached through the
     /// mount, and df shows its quota, if it has one, as the size.

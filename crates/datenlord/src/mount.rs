@@ -147,6 +147,10 @@ async fn serve(args: &MountArgs, ready: Option<&str>) -> Result<()> {
     let io_timeout = seconds(args.io_timeout, "io-timeout")?;
     let (meta, store) = home::open(args.meta.meta.as_deref()).await?;
     let meta = Arc::new(meta.with_timeout(io_timeout));
+    let meta_cache = home::parse_size(&args.meta_cache).context("--meta-cache")?;
+    if meta_cache > 0 {
+        meta.cache_metadata(usize::try_from(meta_cache).unwrap_or(usize::MAX));
+    }
     let uuid = meta.volume().uuid.clone();
     let caches = CacheOptions::from_args(&args.cache, &args.readahead, store.url(), &uuid, true)?;
     let mut store = store

@@ -140,7 +140,7 @@ impl Meta {
         if lock.typ == libc::F_UNLCK {
             return Ok(None);
         }
-        read_txn!(self, |txn| {
+        read_txn!(self, latest, |txn| {
             let records = scan_prefix(&mut txn, &keys::locks_of(ino, flock)).await?;
             first_conflict(&records, who, lock)
         })

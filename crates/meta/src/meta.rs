@@ -67,8 +67,18 @@ macro_rules! write_txn {
 /// Runs `$body` in a read-only transaction (one consistent snapshot), retried while the
 /// engine is unavailable and the deadline allows. Like [`write_txn!`]'s, the body may run
 /// several times and must return what it finds rather than change captured state.
+///
+/// The snapshot may come from a cache that trails other mounts by the watch's delay; with
+/// `latest` first (`read_txn!(meta, latest, |txn| ...)`) it includes every commit made
+/// before the transaction began ([`KvEngine::begin_latest`]).
 macro_rules! read_txn {
-    ($meta:expr, |$txn:ident| $body:expr) => {{
+    ($meta:expr, |$txn:ident| $body:expr) => {
+        $crate::meta::read_txn!(@run $meta, begin(false), |$txn| $body)
+    };
+    ($meta:expr, latest, |$txn:ident| $body:expr) => {
+        $crate::meta::read_txn!(@run $meta, begin_latest(), |$txn| $body)
+    };
+    (@run $meta:expr, $begin:ident($($arg:expr)?), |$txn:ident| $body:expr) => {{
         let started = std::time::Instant::now();
         let mut unavailable = $crate::meta::Unavailable::new(&$meta);
         let outcome = loop {
@@ -76,10 +86,11 @@ macro_rules! read_txn {
                 let mut rehearsal = None;
                 if $meta.rehearse {
                     #[allow(unused_mut)]
-                    let mut $txn = $crate::engine::KvEngine::begin(&$meta.engine, false).await?;
+                    let mut $txn =
+                        $crate::engine::KvEngine::$begin(&$meta.engine $(, $arg)?).await?;
                     rehearsal = Some(async { $body }.await);
                 }
-                let mut $txn = $crate::engine::KvEngine::begin(&$meta.engine, false).await?;
+                let mut $txn = $crate::engine::KvEngine::$begin(&$meta.engine $(, $arg)?).await?;
                 let body: $crate::error::Result<_> = async { $body }.await;
                 $crate::meta::same_type(&rehearsal, &body);
                 body
@@ -186,6 +197,18 @@ pub struct MetaCounters {
     pub retries: u64,
     /// The requests they sent to the engine's server.
     pub requests: EngineCounters,
+}
+
+impl MetaCounters {
+    /// What happened between `before` and `self` (a smaller counter counts as 0).
+    pub fn since(&self, before: &Self) -> Self {
+        Self {
+            ops: self.ops.saturating_sub(before.ops),
+            nanos: self.nanos.saturating_sub(before.nanos),
+            retries: self.retries.saturating_sub(before.retries),
+            requests: self.requests.since(&before.requests),
+        }
+    }
 }
 
 /// The metadata of one volume.
@@ -352,6 +375,17 @@ impl Meta {
     /// The engine underneath.
     pub fn engine(&self) -> &AnyEngine {
         &self.engine
+    }
+
+    /// Keeps up to `budget` bytes of metadata in memory, kept current by the engine's watch,
+    /// so that reads need no round trip to the engine's server (etcd; the embedded engine
+    /// reads locally and ignores this). Reads may then trail other mounts' commits by the
+    /// watch's delay; writes stay linearizable, and the reads that must not trail (an open's,
+    /// a failed lookup's, a lock test's) ask for the latest state.
+    pub fn cache_metadata(&self, budget: usize) {
+        if let AnyEngine::Etcd(etcd) = &self.engine {
+            etcd.cache_metadata(budget);
+        }
     }
 
     /// Makes every committed change durable.

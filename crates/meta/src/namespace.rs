@@ -78,20 +78,39 @@ impl Meta {
             check_name(name)?;
         }
         let wanted = [keys::entry(parent, name), keys::attr(parent)];
-        read_txn!(self, |txn| {
-            txn.prefetch(&wanted).await?;
-            let Some(bytes) = txn.get(&keys::entry(parent, name)).await? else {
-                get_dir(&mut txn, parent).await?;
-                return errno(libc::ENOENT);
+        if !self.reports_changes() {
+            return read_txn!(self, |txn| lookup_in(&mut txn, &wanted, parent, name).await);
+        }
+        // With other mounts about, a name is taken from the cache only when the cache holds
+        // it: one another mount created a moment ago may not be there yet, and a negative
+        // answer decides an open's or a create's fate, so it is asked for at the latest state
+        // (a positive one may trail like any read).
+        let cached = read_txn!(self, |txn| {
+            let Some(Some(bytes)) = txn.peek(&keys::entry(parent, name)).await? else {
+                return Ok(None);
             };
-            let dirent = Dirent::decode(&bytes)?;
-            Ok((dirent.ino, get_attr(&mut txn, dirent.ino).await?))
-        })
+            let ino = Dirent::decode(&bytes)?.ino;
+            Ok(Some((ino, get_attr(&mut txn, ino).await?)))
+        })?;
+        match cached {
+            Some(found) => Ok(found),
+            None => read_txn!(self, latest, |txn| lookup_in(
+                &mut txn, &wanted, parent, name
+            )
+            .await),
+        }
     }
 
     /// The attributes of `ino`.
     pub async fn getattr(&self, ino: u64) -> Result<Attr> {
         read_txn!(self, |txn| get_attr(&mut txn, ino).await)
+    }
+
+    /// The attributes of `ino` with every change committed before the call (by any mount)
+    /// in them, where [`Meta::getattr`] may trail other mounts by the watch's delay: an
+    /// open's (close-to-open), and the reads after it start from there.
+    pub async fn getattr_latest(&self, ino: u64) -> Result<Attr> {
+        read_txn!(self, latest, |txn| get_attr(&mut txn, ino).await)
     }
 
     /// The attributes of each of `inos` (`None` for one that is gone), read together: a
@@ -582,6 +601,22 @@ impl Meta {
             }
         })
     }
+}
+
+/// The inode `name` in `parent` names and its attributes; `wanted` the keys that takes.
+async fn lookup_in(
+    txn: &mut AnyTxn,
+    wanted: &[Vec<u8>],
+    parent: u64,
+    name: &[u8],
+) -> Result<(u64, Attr)> {
+    txn.prefetch(wanted).await?;
+    let Some(bytes) = txn.get(&keys::entry(parent, name)).await? else {
+        get_dir(txn, parent).await?;
+        return errno(libc::ENOENT);
+    };
+    let dirent = Dirent::decode(&bytes)?;
+    Ok((dirent.ino, get_attr(txn, dirent.ino).await?))
 }
 
 pub(crate) async fn has_entries(txn: &mut AnyTxn, dir: u64) -> Result<bool> {

@@ -1,13 +1,14 @@
 //! One conformance suite for every metadata engine (`KvEngine` / `KvTxn`): the embedded
 //! SQLite engine, the memory engine, the memory engine behind the fault wrapper (with no
 //! faults planned it must be indistinguishable), and a real etcd when `DATENLORD_TEST_ETCD`
-//! (`host:port`) is set. What the metadata logic relies on is exactly what is checked here.
+//! (`host:port`) is set, with and without its metadata cache. What the metadata logic relies
+//! on is exactly what is checked here.
 
 use std::sync::Arc;
 
 use datenlord_meta::MetaUrl;
 use datenlord_meta::engine::{
-    AnyEngine, Faulty, KvEngine, KvError, KvTxn, MemoryEngine, TXN_BUDGET, prefix_end,
+    AnyEngine, EtcdEngine, Faulty, KvEngine, KvError, KvTxn, MemoryEngine, TXN_BUDGET, prefix_end,
 };
 
 /// Every engine to run a check on, each fresh and empty, with the directory it lives in.
@@ -36,8 +37,53 @@ async fn engines() -> Vec<(String, AnyEngine, tempfile::TempDir)> {
             .into_owned();
         let url: MetaUrl = format!("etcd://{endpoint}/engine-{name}").parse().unwrap();
         all.push(("etcd".into(), url.open(true).await.unwrap(), dir));
+        let (cached, _, dir) = cached_etcd(&endpoint).await;
+        all.push(("etcd with its cache".into(), AnyEngine::Etcd(cached), dir));
     }
     all
+}
+
+/// An etcd engine with its metadata cache on, live (its watch started), and a second client
+/// of the same prefix without one, for what other clients do.
+async fn cached_etcd(endpoint: &str) -> (EtcdEngine, EtcdEngine, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let name = dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let url: MetaUrl = format!("etcd://{endpoint}/cached-{name}").parse().unwrap();
+    let open = || async {
+        match url.open(true).await.unwrap() {
+            AnyEngine::Etcd(etcd) => etcd,
+            _ => unreachable!("an etcd URL opens etcd"),
+        }
+    };
+    let (cached, other) = (open().await, open().await);
+    cached.cache_metadata(1 << 20);
+    // The cache goes live once the watch is set up: a key written now comes back through it.
+    let before = cached.counters().cached;
+    for _ in 0..500 {
+        let mut txn = cached.begin(true).await.unwrap();
+        txn.put(b"warm", b"1").unwrap();
+        txn.commit().await.unwrap();
+        cached
+            .begin(false)
+            .await
+            .unwrap()
+            .get(b"warm")
+            .await
+            .unwrap();
+        if cached.counters().cached > before {
+            let mut txn = cached.begin(true).await.unwrap();
+            txn.delete(b"warm").unwrap();
+            txn.commit().await.unwrap();
+            return (cached, other, dir);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the cache of {url} never went live");
 }
 
 /// Whether the engine runs transactions optimistically (conflicts at commit) rather than
@@ -525,4 +571,116 @@ async fn the_fault_wrapper_fails_what_it_is_told_to() {
     txn.commit().await.unwrap();
     assert_eq!(get(&engine, b"a").await.as_deref(), Some(&b"1"[..]));
     assert_eq!(plan.injected(), 2);
+}
+
+/// Reads `key` through `engine`'s cache until it holds `want`; how many tries that took
+/// (the watch's delay: a bounded wait, never timed).
+async fn eventually(engine: &EtcdEngine, key: &[u8], want: Option<&[u8]>) -> usize {
+    for tries in 1..=500 {
+        let got = engine.begin(false).await.unwrap().get(key).await.unwrap();
+        if got.as_deref() == want {
+            return tries;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{} never became {want:?}", key.escape_ascii());
+}
+
+async fn put(engine: &EtcdEngine, key: &[u8], value: &[u8]) {
+    let mut txn = engine.begin(true).await.unwrap();
+    txn.put(key, value).unwrap();
+    txn.commit().await.unwrap();
+}
+
+/// The cache: other clients' commits reach its reads through the watch, a latest read sees
+/// them at once, this client's own commits are seen by its next read, and read-modify-write
+/// on a stale cache conflicts and retries rather than losing the other client's update.
+#[tokio::test]
+async fn the_etcd_cache_follows_other_clients_and_loses_no_update() {
+    let Ok(endpoint) = std::env::var("DATENLORD_TEST_ETCD") else {
+        return;
+    };
+    let (cached, other, _dir) = cached_etcd(&endpoint).await;
+    // Absent, then kept as absent by the cache.
+    assert_eq!(
+        cached.begin(false).await.unwrap().get(b"k").await.unwrap(),
+        None
+    );
+    put(&other, b"k", b"1").await;
+    assert_eq!(
+        cached
+            .begin_latest()
+            .await
+            .unwrap()
+            .get(b"k")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"1"[..])
+    );
+    eventually(&cached, b"k", Some(b"1")).await;
+    let hits = cached.counters().cached;
+    assert_eq!(
+        cached
+            .begin(false)
+            .await
+            .unwrap()
+            .get(b"k")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"1"[..])
+    );
+    assert!(cached.counters().cached > hits, "read from the cache");
+
+    // Own commits: the very next read sees them, every time.
+    for i in 0..20u8 {
+        put(&cached, b"own", &[i]).await;
+        let got = cached
+            .begin(false)
+            .await
+            .unwrap()
+            .get(b"own")
+            .await
+            .unwrap();
+        assert_eq!(got.as_deref(), Some(&[i][..]));
+    }
+
+    // Increments racing between the two clients lose nothing.
+    let increment = |engine: EtcdEngine| async move {
+        for _ in 0..20 {
+            loop {
+                let mut txn = engine.begin(true).await.unwrap();
+                let n = txn.get(b"n").await.unwrap().map_or(0, |v| v[0]);
+                txn.put(b"n", &[n + 1]).unwrap();
+                match txn.commit().await {
+                    Ok(()) => break,
+                    Err(KvError::Conflict) => continue,
+                    Err(err) => panic!("{err}"),
+                }
+            }
+        }
+    };
+    let (a, b) = tokio::join!(
+        tokio::spawn(increment(cached.clone())),
+        tokio::spawn(increment(other.clone()))
+    );
+    a.unwrap();
+    b.unwrap();
+    eventually(&cached, b"n", Some(&[40])).await;
+
+    // Deletions reach the cache too; scans see neither the deleted key nor the tick key.
+    let mut txn = other.begin(true).await.unwrap();
+    txn.delete(b"k").unwrap();
+    txn.commit().await.unwrap();
+    eventually(&cached, b"k", None).await;
+    let mut txn = cached.begin(false).await.unwrap();
+    let keys: Vec<Vec<u8>> = txn
+        .scan(b"", &prefix_end(&[0xff]), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(key, _)| key)
+        .collect();
+    assert_eq!(keys, vec![b"n".to_vec(), b"own".to_vec()]);
 }

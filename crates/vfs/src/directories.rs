@@ -148,7 +148,9 @@ impl Vfs {
     /// Opens directory `ino` for [`Vfs::readdir`]; returns the handle. ENOTDIR when it is no
     /// directory.
     pub async fn opendir(&self, ino: u64) -> Result<u64> {
-        let attr = self.meta.getattr(ino).await?;
+        // The latest attributes: the listing that follows, read at a snapshot no older, then
+        // holds every change made in the directory before it was opened.
+        let attr = self.meta.getattr_latest(ino).await?;
         if attr.kind != FileKind::Dir {
             return errno(libc::ENOTDIR);
         }

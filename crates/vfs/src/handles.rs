@@ -97,7 +97,7 @@ impl Vfs {
         let held = open.is_some() || lock(&self.releasing).remove(&ino).is_some();
         let mark = self.settles.mark();
         let mut attr = if held {
-            let attr = self.meta.getattr(ino).await?;
+            let attr = self.meta.getattr_latest(ino).await?;
             match attr.kind {
                 FileKind::File => attr,
                 _ => return errno(libc::EISDIR),

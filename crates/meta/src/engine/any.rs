@@ -52,6 +52,13 @@ impl KvEngine for AnyEngine {
         }
     }
 
+    async fn begin_latest(&self) -> Result<AnyTxn, KvError> {
+        match self {
+            Self::Etcd(kv) => kv.begin_latest().await.map(AnyTxn::Etcd),
+            _ => self.begin(false).await,
+        }
+    }
+
     async fn sync(&self) -> Result<(), KvError> {
         match self {
             Self::Sqlite(kv) => kv.sync().await,
@@ -117,6 +124,13 @@ impl KvTxn for AnyTxn {
             Self::Memory(txn) => txn.get_many(keys).await,
             #[cfg(feature = "testing")]
             Self::Faulty(txn) => txn.get_many(keys).await,
+        }
+    }
+
+    async fn peek(&mut self, key: &[u8]) -> Result<Option<Option<Vec<u8>>>, KvError> {
+        match self {
+            Self::Etcd(txn) => txn.peek(key).await,
+            _ => self.get(key).await.map(Some),
         }
     }
 

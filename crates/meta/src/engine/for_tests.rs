@@ -6,7 +6,8 @@ use std::path::Path;
 use super::{AnyEngine, Faulty, KvError, MemoryEngine, MetaUrl};
 
 /// A fresh, empty engine for a test whose files may live in `dir`:
-/// - `DATENLORD_TEST_ETCD=HOST:PORT`: that etcd, under a prefix named after `dir`;
+/// - `DATENLORD_TEST_ETCD=HOST:PORT`: that etcd, under a prefix named after `dir`, with the
+///   metadata cache on (as a mount has it);
 /// - `DATENLORD_TEST_ENGINE=memory`: the memory engine (etcd's semantics, the deletion rule
 ///   enforced); `=faulty`: the memory engine losing every 3rd commit to a conflict and
 ///   failing every 101st operation as unreachable;
@@ -29,5 +30,10 @@ pub async fn engine_for_tests(dir: &Path) -> Result<AnyEngine, KvError> {
         }
         Err(_) => format!("sqlite://{}/meta.db", dir.display()),
     };
-    url.parse::<MetaUrl>()?.open(true).await
+    let engine = url.parse::<MetaUrl>()?.open(true).await?;
+    // A mount's set-up: etcd with the metadata cache on.
+    if let AnyEngine::Etcd(etcd) = &engine {
+        etcd.cache_metadata(64 << 20);
+    }
+    Ok(engine)
 }

@@ -78,6 +78,20 @@ pub struct EngineCounters {
     pub commits: u64,
     /// Comparisons those commits carried (one per key read, one per range scanned).
     pub compares: u64,
+    /// Keys read from the engine's cache instead of its server.
+    pub cached: u64,
+}
+
+impl EngineCounters {
+    /// What happened between `before` and `self` (a smaller counter counts as 0).
+    pub fn since(&self, before: &Self) -> Self {
+        Self {
+            reads: self.reads.saturating_sub(before.reads),
+            commits: self.commits.saturating_sub(before.commits),
+            compares: self.compares.saturating_sub(before.compares),
+            cached: self.cached.saturating_sub(before.cached),
+        }
+    }
 }
 
 /// A transactional ordered key-value engine.
@@ -88,6 +102,13 @@ pub trait KvEngine: Send + Sync {
     /// Starts a transaction. A read-only one must not write; an engine may run it on a
     /// snapshot without taking any lock.
     fn begin(&self, write: bool) -> impl Future<Output = Result<Self::Txn, KvError>> + Send;
+
+    /// Starts a read-only transaction that sees every commit made before it began, by any
+    /// client, where [`KvEngine::begin`] may read a cache that trails other clients by the
+    /// watch's delay (etcd's, when a mount turned it on).
+    fn begin_latest(&self) -> impl Future<Output = Result<Self::Txn, KvError>> + Send {
+        self.begin(false)
+    }
 
     /// Makes every committed transaction durable (survives power loss) before returning.
     fn sync(&self) -> impl Future<Output = Result<(), KvError>> + Send;
@@ -132,6 +153,16 @@ pub trait KvTxn: Send {
             }
             Ok(values)
         }
+    }
+
+    /// The value of `key` if the transaction can have it without a request to a server
+    /// (it read or wrote the key, or a cache of the engine's holds it); `None` otherwise. An
+    /// engine without a server reads it.
+    fn peek(
+        &mut self,
+        key: &[u8],
+    ) -> impl Future<Output = Result<Option<Option<Vec<u8>>>, KvError>> + Send {
+        async move { self.get(key).await.map(Some) }
     }
 
     /// Says that the transaction is about to read some of `keys`: an engine with a server

@@ -9,17 +9,32 @@
 //! it; the metadata layer never relies on that: whoever deletes a key that others decide on
 //! by scanning also writes a key those others read (a directory's entries change with the
 //! directory's attributes; an open-unlinked record with the file's attributes).
+//!
+//! With its metadata cache on ([`EtcdEngine::cache_metadata`], a mount's), a transaction
+//! takes as its snapshot the revision the process's watch has reported every change up to,
+//! and reads what the cache holds from the cache ([`cache`]); the rest it reads from etcd at
+//! that snapshot. Commits compare the revisions read, whichever way, so writes stay
+//! linearizable; reads may trail other clients' commits by the watch's delay. A snapshot is
+//! never older than what this process committed or saw fresh from etcd (the engine's
+//! `needed`): a transaction waits for the watch to get there first. A commit that loses its
+//! race reads the keys it compared as they are now, so the retry does not lose again. A
+//! transaction begun with [`KvEngine::begin_latest`] reads from etcd, at its latest revision.
+
+mod cache;
+mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use etcd_client::{
     Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity, KvClient,
-    TlsOptions, Txn, TxnOp, TxnOpResponse, WatchClient, WatchOptions,
+    SortOrder, SortTarget, TlsOptions, Txn, TxnOp, TxnOpResponse, WatchClient,
 };
 use tokio::sync::mpsc;
+
+use cache::{Cache, Found};
 
 use super::url::EtcdTls;
 use super::{Changes, EngineCounters, KvEngine, KvError, KvTxn, Pair};
@@ -32,6 +47,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const SCAN_PAGE: usize = 1000;
 /// Operations in one etcd `Txn` (etcd's default `--max-txn-ops`).
 const MAX_TXN_OPS: usize = 128;
+/// How long a transaction waits for the watch to report what it must see before it reads
+/// from etcd instead.
+const CATCH_UP: Duration = Duration::from_secs(1);
 
 /// etcd as an ordered key-value store; every key lives under `prefix`. Cheap to clone.
 #[derive(Clone)]
@@ -55,6 +73,17 @@ struct Shared {
     reads: AtomicU64,
     commits: AtomicU64,
     compares: AtomicU64,
+    /// Keys answered by the cache.
+    cached: AtomicU64,
+    /// The metadata cache, once [`EtcdEngine::cache_metadata`] turned it on.
+    cache: OnceLock<Cache>,
+    /// The oldest snapshot a transaction may read from the cache: the revision of this
+    /// process's last commit, or of the newest value it read from etcd.
+    needed: AtomicI64,
+    /// Whether the watch runs.
+    watching: AtomicBool,
+    /// Who asked for other clients' changes ([`KvEngine::watch`]).
+    subscribers: Mutex<Vec<mpsc::Sender<Vec<Vec<u8>>>>>,
 }
 
 /// A commit in flight; ends (and wakes the watch) when dropped, however the commit ends.
@@ -182,6 +211,11 @@ impl EtcdEngine {
                 reads: AtomicU64::new(0),
                 commits: AtomicU64::new(0),
                 compares: AtomicU64::new(0),
+                cached: AtomicU64::new(0),
+                cache: OnceLock::new(),
+                needed: AtomicI64::new(0),
+                watching: AtomicBool::new(false),
+                subscribers: Mutex::new(Vec::new()),
             }),
         };
         // Fail now, with the reasons, rather than at the first file operation; start on a
@@ -294,87 +328,23 @@ impl EtcdEngine {
             .contains(&revision)
     }
 
-    /// Keys (without the prefix) that other clients change, in batches, as etcd reports them;
-    /// this process's own commits are left out. The watch reconnects by itself after a
-    /// failure and resumes where it was; it stops when the receiver is dropped.
-    fn start_watch(&self) -> Changes {
-        let (tx, rx) = mpsc::channel(1024);
-        let engine = self.clone();
-        tokio::spawn(async move { engine.watch_loop(tx).await });
-        rx
+    /// Keeps what transactions read and what the watch reports in a cache of up to
+    /// `budget` bytes, and reads from it (see the module's documentation). Takes effect once
+    /// the watch runs; turning it on again changes nothing.
+    pub fn cache_metadata(&self, budget: usize) {
+        if self.shared.cache.set(Cache::new(budget)).is_ok() {
+            self.ensure_watch();
+        }
     }
 
-    async fn watch_loop(&self, tx: mpsc::Sender<Vec<Vec<u8>>>) {
-        let prefix = self.shared.prefix.clone();
-        let mut next: Option<i64> = None;
-        let mut pause = Duration::from_millis(100);
-        while !tx.is_closed() {
-            let mut options = WatchOptions::new().with_prefix().with_progress_notify();
-            if let Some(revision) = next {
-                options = options.with_start_revision(revision);
-            }
-            let mut watch = self.member().watch.clone();
-            let mut stream = match watch.watch(prefix.clone(), Some(options)).await {
-                Ok(stream) => stream,
-                Err(err) => {
-                    tracing::warn!(%err, "cannot watch etcd; retrying");
-                    self.next_member();
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(5));
-                    continue;
-                }
-            };
-            loop {
-                let response = match stream.message().await {
-                    Ok(Some(response)) => response,
-                    Ok(None) => break,
-                    Err(err) => {
-                        tracing::warn!(%err, "the etcd watch failed; resuming");
-                        self.next_member();
-                        break;
-                    }
-                };
-                pause = Duration::from_millis(100);
-                if response.compact_revision() > 0 {
-                    tracing::warn!(
-                        revision = response.compact_revision(),
-                        "etcd compacted changes this mount had not seen yet; \
-                         kernel caches may stay stale until their timeouts"
-                    );
-                    next = None;
-                    break;
-                }
-                // A progress report (no events) promises everything up to its revision was sent.
-                if response.events().is_empty()
-                    && let Some(header) = response.header()
-                {
-                    next = Some(header.revision() + 1);
-                }
-                if !response.events().is_empty() {
-                    self.settle_commits().await;
-                }
-                let keys: Vec<Vec<u8>> = response
-                    .events()
-                    .iter()
-                    .filter_map(|event| event.kv())
-                    .filter(|kv| !self.is_own(kv.mod_revision()))
-                    .filter_map(|kv| kv.key().strip_prefix(prefix.as_slice()).map(<[u8]>::to_vec))
-                    .collect();
-                if let Some(last) = response.events().iter().filter_map(|e| e.kv()).next_back() {
-                    next = Some(last.mod_revision() + 1);
-                }
-                if !keys.is_empty() && tx.send(keys).await.is_err() {
-                    return;
-                }
-                if response.canceled() {
-                    break;
-                }
-            }
-            if !tx.is_closed() {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
-            }
-        }
+    fn cache(&self) -> Option<&Cache> {
+        self.shared.cache.get()
+    }
+
+    /// Notes that this process saw (or made) revision `revision`: later snapshots from the
+    /// cache must include it.
+    fn observed(&self, revision: i64) {
+        self.shared.needed.fetch_max(revision, Ordering::Relaxed);
     }
 }
 
@@ -382,14 +352,11 @@ impl KvEngine for EtcdEngine {
     type Txn = EtcdTxn;
 
     async fn begin(&self, write: bool) -> Result<EtcdTxn, KvError> {
-        Ok(EtcdTxn {
-            engine: self.clone(),
-            write,
-            revision: None,
-            reads: BTreeMap::new(),
-            scans: Vec::new(),
-            writes: BTreeMap::new(),
-        })
+        Ok(EtcdTxn::new(self.clone(), write, false))
+    }
+
+    async fn begin_latest(&self) -> Result<EtcdTxn, KvError> {
+        Ok(EtcdTxn::new(self.clone(), false, true))
     }
 
     async fn sync(&self) -> Result<(), KvError> {
@@ -398,7 +365,7 @@ impl KvEngine for EtcdEngine {
     }
 
     fn watch(&self) -> Option<Changes> {
-        Some(self.start_watch())
+        Some(self.subscribe())
     }
 
     fn reports_changes(&self) -> bool {
@@ -411,6 +378,7 @@ impl KvEngine for EtcdEngine {
             reads: shared.reads.load(Ordering::Relaxed),
             commits: shared.commits.load(Ordering::Relaxed),
             compares: shared.compares.load(Ordering::Relaxed),
+            cached: shared.cached.load(Ordering::Relaxed),
         }
     }
 }
@@ -420,6 +388,12 @@ impl KvEngine for EtcdEngine {
 pub struct EtcdTxn {
     engine: EtcdEngine,
     write: bool,
+    /// Read from etcd at its latest revision, not from the cache.
+    latest: bool,
+    /// Whether the snapshot was chosen (at the first read).
+    started: bool,
+    /// Whether the snapshot is the cache's, which then answers what it holds.
+    cached: bool,
     /// The snapshot every read uses, fixed by the first read.
     revision: Option<i64>,
     /// Keys read (with prefix), as they were at the snapshot: read again, they are answered
@@ -456,6 +430,82 @@ impl Read {
 }
 
 impl EtcdTxn {
+    fn new(engine: EtcdEngine, write: bool, latest: bool) -> Self {
+        Self {
+            engine,
+            write,
+            latest,
+            started: false,
+            cached: false,
+            revision: None,
+            reads: BTreeMap::new(),
+            scans: Vec::new(),
+            writes: BTreeMap::new(),
+        }
+    }
+
+    /// Chooses the snapshot before the first read: the cache's, once its watch has reported
+    /// everything this process must see; otherwise the one etcd answers the first read at.
+    async fn start(&mut self) {
+        if std::mem::replace(&mut self.started, true) || self.latest {
+            return;
+        }
+        let Some(cache) = self.engine.cache() else {
+            return;
+        };
+        let needed = self.engine.shared.needed.load(Ordering::Relaxed);
+        match cache.snapshot_from(needed, CATCH_UP).await {
+            Some(revision) => {
+                self.revision = Some(revision);
+                self.cached = true;
+            }
+            None if cache.is_live() => tracing::warn!(
+                needed,
+                reported = cache.revision(),
+                "the etcd watch is slow to report changes; reading from etcd"
+            ),
+            None => {}
+        }
+    }
+
+    /// Classifies a failed read. A snapshot of the cache's that etcd has compacted away is
+    /// retried once the watch has moved on (the tick makes it).
+    fn read_failed(&self, err: etcd_client::Error) -> KvError {
+        let compacted = matches!(&err, etcd_client::Error::GRpcStatus(status)
+            if status.code() == tonic::Code::OutOfRange);
+        if compacted && self.cached {
+            let engine = self.engine.clone();
+            tokio::spawn(async move {
+                if let Err(err) = engine.tick().await {
+                    tracing::debug!(%err, "cannot write the watch's tick");
+                }
+            });
+            return KvError::Unavailable(format!("etcd compacted the cache's snapshot: {err}"));
+        }
+        self.engine.failed(err)
+    }
+
+    /// The key (with prefix) as the cache holds it at this transaction's snapshot.
+    fn cached_value(&self, key: &[u8]) -> Option<Found> {
+        if !self.cached {
+            return None;
+        }
+        let found = self.engine.cache()?.get(key, self.revision?)?;
+        self.engine.shared.cached.fetch_add(1, Ordering::Relaxed);
+        tracing::trace!(key = %key.escape_ascii(), "etcd cache hit");
+        Some(found)
+    }
+
+    /// Takes in what a read from etcd found for `key` (with prefix).
+    fn learned(&self, key: &[u8], found: &Found) {
+        if let Some((_, changed)) = found {
+            self.engine.observed(*changed);
+        }
+        if let (Some(cache), Some(at)) = (self.engine.cache(), self.revision) {
+            cache.read(key, found, at);
+        }
+    }
+
     /// The values of `keys`: one etcd `Txn` of range requests (no comparisons) per
     /// [`MAX_TXN_OPS`] keys not known yet, at the transaction's snapshot — one round trip
     /// where `get` would take one per key. Unless `used`, the keys are only kept for the reads
@@ -465,13 +515,19 @@ impl EtcdTxn {
         keys: &[Vec<u8>],
         used: bool,
     ) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        self.start().await;
         let mut values = vec![None; keys.len()];
         let mut wanted = Vec::new();
         for (i, key) in keys.iter().enumerate() {
             let key = self.engine.key(key);
-            match self.known(&key, used) {
-                Some(known) => values[i] = known,
-                None => wanted.push((i, key)),
+            if let Some(known) = self.known(&key, used) {
+                values[i] = known;
+            } else if let Some(found) = self.cached_value(&key) {
+                let read = Read::of(found, used);
+                values[i].clone_from(&read.value);
+                self.reads.insert(key, read);
+            } else {
+                wanted.push((i, key));
             }
         }
         for batch in wanted.chunks(MAX_TXN_OPS) {
@@ -483,13 +539,20 @@ impl EtcdTxn {
                 })
                 .collect();
             self.engine.shared.reads.fetch_add(1, Ordering::Relaxed);
-            tracing::trace!(keys = batch.len(), "etcd ranges together");
+            tracing::trace!(
+                keys = %batch
+                    .iter()
+                    .map(|(_, key)| key.escape_ascii().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                "etcd ranges together"
+            );
             let response = self
                 .engine
                 .kv()
                 .txn(Txn::new().and_then(ops))
                 .await
-                .map_err(|e| self.engine.failed(e))?;
+                .map_err(|e| self.read_failed(e))?;
             if self.revision.is_none() {
                 self.revision = response.header().map(|h| h.revision());
             }
@@ -505,11 +568,12 @@ impl EtcdTxn {
                 let TxnOpResponse::Get(got) = answer else {
                     return Err(KvError::Engine("etcd answered a read with a write".into()));
                 };
-                let found = got.kvs().first();
-                let read = Read::of(
-                    found.map(|kv| (kv.value().to_vec(), kv.mod_revision())),
-                    used,
-                );
+                let found = got
+                    .kvs()
+                    .first()
+                    .map(|kv| (kv.value().to_vec(), kv.mod_revision()));
+                self.learned(key, &found);
+                let read = Read::of(found, used);
                 values[*i].clone_from(&read.value);
                 self.reads.insert(key.clone(), read);
             }
@@ -545,7 +609,7 @@ impl EtcdTxn {
             .kv()
             .get(key, Some(options))
             .await
-            .map_err(|e| self.engine.failed(e))?;
+            .map_err(|e| self.read_failed(e))?;
         if self.revision.is_none() {
             self.revision = response.header().map(|h| h.revision());
         }
@@ -559,12 +623,21 @@ impl EtcdTxn {
 
 impl KvTxn for EtcdTxn {
     async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
+        self.start().await;
         let key = self.engine.key(key);
         if let Some(known) = self.known(&key, true) {
             return Ok(known);
         }
-        let found = self.range(key.clone(), GetOptions::new()).await?.pop();
-        let read = Read::of(found.map(|(_, value, revision)| (value, revision)), true);
+        let found = match self.cached_value(&key) {
+            Some(found) => found,
+            None => {
+                let found = self.range(key.clone(), GetOptions::new()).await?.pop();
+                let found = found.map(|(_, value, revision)| (value, revision));
+                self.learned(&key, &found);
+                found
+            }
+        };
+        let read = Read::of(found, true);
         let value = read.value.clone();
         self.reads.insert(key, read);
         Ok(value)
@@ -574,11 +647,27 @@ impl KvTxn for EtcdTxn {
         self.fetch(keys, true).await
     }
 
+    async fn peek(&mut self, key: &[u8]) -> Result<Option<Option<Vec<u8>>>, KvError> {
+        self.start().await;
+        let key = self.engine.key(key);
+        if let Some(known) = self.known(&key, true) {
+            return Ok(Some(known));
+        }
+        let Some(found) = self.cached_value(&key) else {
+            return Ok(None);
+        };
+        let read = Read::of(found, true);
+        let value = read.value.clone();
+        self.reads.insert(key, read);
+        Ok(Some(value))
+    }
+
     async fn prefetch(&mut self, keys: &[Vec<u8>]) -> Result<(), KvError> {
         self.fetch(keys, false).await.map(drop)
     }
 
     async fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Pair>, KvError> {
+        self.start().await;
         let (start, end) = (self.engine.key(start), self.engine.key(end));
         // Buffered deletes may hide some of what etcd returns: ask for that many more.
         let hidden = self.writes.range(start.clone()..end.clone()).count();
@@ -596,7 +685,13 @@ impl KvTxn for EtcdTxn {
             if let Some((last, _, _)) = pairs.last() {
                 cursor = [last.as_slice(), &[0]].concat();
             }
-            fetched.extend(pairs.into_iter().map(|(key, value, _)| (key, value)));
+            for (key, value, changed) in pairs {
+                // The tick key (the prefix itself) is the engine's, not the caller's.
+                if key != self.engine.shared.prefix {
+                    self.learned(&key, &Some((value.clone(), changed)));
+                    fetched.push((key, value));
+                }
+            }
             if !full {
                 break;
             }
@@ -665,26 +760,64 @@ impl KvTxn for EtcdTxn {
                 None => TxnOp::delete(key, None),
             })
             .collect();
+        // Lost the race: what the comparisons were about, as it is now, for the retry.
+        let compared: Vec<Vec<u8>> = self
+            .reads
+            .iter()
+            .filter(|(_, read)| read.used)
+            .map(|(key, _)| key.clone())
+            .collect();
+        let mut recheck: Vec<TxnOp> = compared
+            .iter()
+            .map(|key| TxnOp::get(key.clone(), None))
+            .collect();
+        recheck.extend(self.scans.iter().map(|(start, end)| {
+            let newest = GetOptions::new()
+                .with_range(end.clone())
+                .with_sort(SortTarget::Mod, SortOrder::Descend)
+                .with_limit(1)
+                .with_keys_only();
+            TxnOp::get(start.clone(), Some(newest))
+        }));
         let shared = &self.engine.shared;
         shared.commits.fetch_add(1, Ordering::Relaxed);
         shared
             .compares
             .fetch_add(compares.len() as u64, Ordering::Relaxed);
         let committing = self.engine.start_commit();
+        tracing::trace!(
+            revision = self.revision,
+            cached = self.cached,
+            "etcd commit"
+        );
         let response = self
             .engine
             .kv()
-            .txn(Txn::new().when(compares).and_then(ops))
+            .txn(Txn::new().when(compares).and_then(ops).or_else(recheck))
             .await
             .map_err(|e| self.engine.failed(e))?;
+        let revision = response.header().map_or(0, |h| h.revision());
         if response.succeeded() {
-            if let Some(header) = response.header() {
-                self.engine.remember_own(header.revision());
-            }
+            self.engine.remember_own(revision);
+            self.engine.observed(revision);
             drop(committing);
-            Ok(())
-        } else {
-            Err(KvError::Conflict)
+            return Ok(());
         }
+        for (i, answer) in response.op_responses().into_iter().enumerate() {
+            let TxnOpResponse::Get(got) = answer else {
+                continue;
+            };
+            let found = got
+                .kvs()
+                .first()
+                .map(|kv| (kv.value().to_vec(), kv.mod_revision()));
+            if let Some((_, changed)) = &found {
+                self.engine.observed(*changed);
+            }
+            if let (Some(key), Some(cache)) = (compared.get(i), self.engine.cache()) {
+                cache.read(key, &found, revision);
+            }
+        }
+        Err(KvError::Conflict)
     }
 }
