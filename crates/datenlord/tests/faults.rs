@@ -1,6 +1,8 @@
 //! Faults of the servers under a mount: a 3-member etcd cluster losing one member (no error
 //! seen) and two (EIO within the timeout, then recovery by itself, nothing acknowledged lost);
-//! the S3 server killed during a large write and restarted.
+//! the watch under a mount's metadata cache cut and its history compacted (the cache pauses,
+//! resumes or starts over, and no read stays stale); the S3 server killed during a large write
+//! and restarted.
 
 mod common;
 
@@ -175,4 +177,112 @@ fn s3_killed_during_a_large_write_and_restarted_loses_nothing_acknowledged() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The length `stat` gives `path`, polled until it is `want` (a bounded wait: the watch's
+/// delay, and a cut watch's recovery).
+fn until_len(path: &Path, want: u64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.len() == want => return,
+            other => assert!(
+                Instant::now() < deadline,
+                "{what}: {} still {other:?}, not {want} bytes",
+                path.display()
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits (bounded) until the mount's log says `what` `times` times.
+fn until_logged(m: &Mounted, what: &str, times: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while m.stderr().matches(what).count() < times {
+        assert!(
+            Instant::now() < deadline,
+            "the mount never logged {what:?} {times} times:\n{}",
+            m.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Mount B reaches one etcd member only; that member goes down while mount A changes a file
+/// B has cached, and comes back: B's watch resumes, its cache answers nothing until the watch
+/// caught up, then the change. Again with the history compacted while the member was down: B's
+/// watch cannot resume, and its cache starts over. An open on B is exact throughout.
+#[test]
+fn the_metadata_cache_follows_a_cut_watch_and_a_compacted_history() {
+    let mut etcd = Etcd::start(3);
+    for i in 0..3 {
+        etcd.wait_healthy(i);
+    }
+    let blocks = tempfile::tempdir().unwrap();
+    let storage = format!("file://{}", blocks.path().display());
+    let mut home_a = Home::new();
+    home_a
+        .env
+        .push(("DATENLORD_META".into(), etcd.member_url(0, "cached")));
+    let out = home_a.run(&["format", "--storage", &storage, "cached"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut home_b = Home::new();
+    home_b
+        .env
+        .push(("DATENLORD_META".into(), etcd.member_url(2, "cached")));
+    let a = Mounted::in_home(home_a, Options::uncached(), &["--io-timeout", "10"]);
+    let b = Mounted::in_home(home_b, Options::uncached(), &["--io-timeout", "10"]);
+    std::fs::write(a.join("f"), b"one").unwrap();
+    until_len(&b.join("f"), 3, "a new file");
+    assert_eq!(std::fs::read(b.join("f")).unwrap(), b"one");
+
+    // The watch cut: B's member down while A writes.
+    etcd.kill(2);
+    std::fs::write(a.join("f"), b"second").unwrap();
+    std::fs::write(a.join("g"), b"new while cut").unwrap();
+    etcd.restart(2);
+    etcd.wait_healthy(2);
+    assert_eq!(
+        std::fs::read(b.join("f")).unwrap(),
+        b"second",
+        "open: exact"
+    );
+    until_logged(&b, "caught up: metadata cache on", 1);
+    until_len(&b.join("f"), 6, "after the watch resumed");
+    until_len(&b.join("g"), 13, "a file made while the watch was cut");
+    for _ in 0..20 {
+        assert_eq!(
+            std::fs::metadata(b.join("f")).unwrap().len(),
+            6,
+            "never stale again"
+        );
+    }
+
+    // The history compacted past what B's watch had reported.
+    etcd.kill(2);
+    std::fs::write(a.join("f"), b"third time").unwrap();
+    for i in 0..20 {
+        std::fs::write(a.join(&format!("h{i}")), b"x").unwrap();
+    }
+    etcd.compact(0);
+    // Down long enough that B's watch retries only seconds apart: by its next try the member
+    // has applied the compaction, so the watch cannot resume.
+    std::thread::sleep(Duration::from_secs(4));
+    etcd.restart(2);
+    etcd.wait_compacted(2);
+    until_len(&b.join("f"), 10, "after a compaction");
+    assert_eq!(std::fs::read(b.join("f")).unwrap(), b"third time");
+    until_logged(&b, "compacted changes", 1);
+    // Once at the start, once after the compaction.
+    until_logged(&b, "metadata cache on, empty", 2);
+    // The cache works again: A's next change reaches B's stat through it.
+    std::fs::write(a.join("f"), b"4").unwrap();
+    until_len(&b.join("f"), 1, "after the cache started over");
+    drop(b);
+    drop(a);
 }

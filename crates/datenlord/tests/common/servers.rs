@@ -194,6 +194,75 @@ impl Etcd {
         format!("etcd://{}/{prefix}", self.endpoints())
     }
 
+    /// A metadata URL for a volume under `prefix` that reaches member `i` only.
+    pub fn member_url(&self, i: usize, prefix: &str) -> String {
+        format!("etcd://127.0.0.1:{}/{prefix}", self.members[i].client)
+    }
+
+    /// Compacts the cluster's history up to its current revision, through member `i`: a
+    /// watch that has not reported a change yet can no longer resume before it.
+    pub fn compact(&self, i: usize) {
+        let endpoint = format!("127.0.0.1:{}", self.members[i].client);
+        let etcdctl = installed("etcdctl", "apt-get install etcd-client");
+        let put = Command::new(&etcdctl)
+            .args([
+                "--endpoints",
+                &endpoint,
+                "put",
+                "datenlord-test-compact",
+                "x",
+                "-w",
+                "json",
+            ])
+            .output()
+            .expect("etcdctl put");
+        let text = String::from_utf8_lossy(&put.stdout);
+        let revision: String = text
+            .split("\"revision\":")
+            .nth(1)
+            .expect("a revision in etcdctl's answer")
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        let compacted = Command::new(&etcdctl)
+            .args(["--endpoints", &endpoint, "compact", &revision])
+            .output()
+            .expect("etcdctl compact");
+        assert!(
+            compacted.status.success(),
+            "{}",
+            String::from_utf8_lossy(&compacted.stderr)
+        );
+    }
+
+    /// Waits until member `i` has applied a compaction (reading revision 1 fails).
+    pub fn wait_compacted(&self, i: usize) {
+        let endpoint = format!("127.0.0.1:{}", self.members[i].client);
+        let etcdctl = installed("etcdctl", "apt-get install etcd-client");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let get = Command::new(&etcdctl)
+                .args([
+                    "--endpoints",
+                    &endpoint,
+                    "get",
+                    "datenlord-test-compact",
+                    "--rev",
+                    "1",
+                ])
+                .output()
+                .expect("etcdctl get");
+            if String::from_utf8_lossy(&get.stderr).contains("compacted") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "member {i} never applied the compaction"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Kills member `i` (SIGKILL).
     pub fn kill(&mut self, i: usize) {
         if let Some(mut child) = self.members[i].child.take() {

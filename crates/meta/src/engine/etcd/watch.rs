@@ -92,7 +92,10 @@ async fn watch_loop(shared: Weak<Shared>, reported: mpsc::UnboundedSender<Report
             .await;
         drop(engine);
         let ended = match opened {
-            Ok(mut stream) => follow(&shared, &mut stream, &mut next, &reported).await,
+            Ok(mut stream) => {
+                pause = Duration::from_millis(100);
+                follow(&shared, &mut stream, &mut next, &reported).await
+            }
             Err(err) => {
                 tracing::warn!(%err, "cannot watch etcd; retrying");
                 Ended::Broken
@@ -163,6 +166,7 @@ async fn follow(
                 None => {
                     if let Some(cache) = cache {
                         cache.restart(header);
+                        tracing::info!(revision = header, "metadata cache on, empty");
                     }
                     *next = Some(header + 1);
                 }
@@ -187,6 +191,10 @@ async fn follow(
             if catching_up.is_some_and(|tick| revision >= tick) {
                 catching_up = None;
                 cache.resume(revision);
+                tracing::info!(
+                    revision,
+                    "the resumed etcd watch caught up: metadata cache on"
+                );
             }
         }
         *next = Some(revision + 1);
