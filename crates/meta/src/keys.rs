@@ -127,6 +127,28 @@ pub fn quota(ino: u64) -> Vec<u8> {
     with(QUOTA_PREFIX, &[&ino.to_be_bytes()])
 }
 
+/// The kinds of keys named after an inode number.
+pub const INODE_KINDS: [&[u8]; 7] = [
+    ATTR_PREFIX,
+    ENTRY_PREFIX,
+    CHUNK_PREFIX,
+    XATTR_PREFIX,
+    SYMLINK_PREFIX,
+    OPEN_PREFIX,
+    LOCK_PREFIX,
+];
+
+/// The kinds of keys named after an object id.
+pub const OBJECT_KINDS: [&[u8]; 2] = [REFS_PREFIX, DOOMED_PREFIX];
+
+/// For each of `kinds`, the range of keys named after an id in `ids`: `[kind start, kind end)`.
+pub fn id_ranges(kinds: &[&[u8]], ids: std::ops::Range<u64>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    kinds
+        .iter()
+        .map(|kind| (id_key(kind, ids.start), id_key(kind, ids.end)))
+        .collect()
+}
+
 /// `"A" ino`: the attributes of `ino`.
 pub fn attr(ino: u64) -> Vec<u8> {
     id_key(ATTR_PREFIX, ino)

@@ -396,7 +396,8 @@ impl Meta {
     /// A new inode number. Taken before the transaction that uses it: an engine with one
     /// writer (SQLite) could not allocate inside another write transaction.
     pub async fn next_inode(&self) -> Result<u64> {
-        self.next_id(&self.inodes, keys::NEXT_INODE).await
+        self.next_id(&self.inodes, keys::NEXT_INODE, &keys::INODE_KINDS)
+            .await
     }
 
     /// A new inode number for a caller inside a write transaction, which cannot wait for
@@ -414,10 +415,19 @@ impl Meta {
 
     /// A new object id.
     pub async fn next_object(&self) -> Result<u64> {
-        self.next_id(&self.objects, keys::NEXT_OBJECT).await
+        self.next_id(&self.objects, keys::NEXT_OBJECT, &keys::OBJECT_KINDS)
+            .await
     }
 
-    async fn next_id(&self, range: &Mutex<std::ops::Range<u64>>, counter: &str) -> Result<u64> {
+    /// The next id of this process's batch, or a new batch from `counter`; the keys named
+    /// after a new batch's ids (`kinds`) are known to be absent until this process hands the
+    /// ids out (`KvEngine::unused`), so the first reads of a new inode's keys cost nothing.
+    async fn next_id(
+        &self,
+        range: &Mutex<std::ops::Range<u64>>,
+        counter: &str,
+        kinds: &[&[u8]],
+    ) -> Result<u64> {
         if let Some(id) = lock(range).next() {
             return Ok(id);
         }
@@ -426,6 +436,8 @@ impl Meta {
             txn.put(&keys::counter(counter), &encode_u64(start + ID_BATCH))?;
             Ok(start)
         })?;
+        self.engine
+            .unused(&keys::id_ranges(kinds, start..start + ID_BATCH));
         let mut range = lock(range);
         *range = start + 1..start + ID_BATCH;
         Ok(start)

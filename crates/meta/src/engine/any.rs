@@ -81,6 +81,12 @@ impl KvEngine for AnyEngine {
         }
     }
 
+    fn unused(&self, ranges: &[(Vec<u8>, Vec<u8>)]) {
+        if let Self::Etcd(kv) = self {
+            kv.unused(ranges);
+        }
+    }
+
     fn reports_changes(&self) -> bool {
         match self {
             Self::Sqlite(kv) => kv.reports_changes(),

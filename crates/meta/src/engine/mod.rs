@@ -126,6 +126,13 @@ pub trait KvEngine: Send + Sync {
         false
     }
 
+    /// Says that no key in `ranges` (`[start, end)` each) exists or was ever written, and
+    /// none will be before this client writes one: keys named after ids it just took. An
+    /// engine with a cache may then answer reads of them as absent without a request.
+    fn unused(&self, ranges: &[(Vec<u8>, Vec<u8>)]) {
+        let _ = ranges;
+    }
+
     /// The requests sent so far (zeros for an engine without a server).
     fn counters(&self) -> EngineCounters {
         EngineCounters::default()

@@ -46,7 +46,13 @@ struct State {
     recent: HashMap<Vec<u8>, Entry>,
     older: HashMap<Vec<u8>, Entry>,
     recent_bytes: usize,
+    /// Key ranges no client had written by the revision given (keys named after ids this
+    /// process had just taken): a key in one without an entry is absent since then.
+    unused: Vec<(Vec<u8>, Vec<u8>, i64)>,
 }
+
+/// Ranges of unused keys kept (each batch of ids gives a few; older ones are long in use).
+const UNUSED_RANGES: usize = 256;
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -112,16 +118,48 @@ impl Cache {
         }
         let entry = match state.recent.get(key) {
             Some(entry) => entry.clone(),
-            None => {
-                let entry = state.older.remove(key)?;
-                state.insert_recent(key.to_vec(), entry.clone(), self.budget);
-                entry
-            }
+            None => match state.older.remove(key) {
+                Some(entry) => {
+                    state.insert_recent(key.to_vec(), entry.clone(), self.budget);
+                    entry
+                }
+                // No change since the range was known unused (the watch would have made an
+                // entry): still absent.
+                None => {
+                    let floor = state.floor;
+                    state
+                        .unused
+                        .iter()
+                        .any(|(start, end, since)| {
+                            *since >= floor
+                                && *since <= at
+                                && start.as_slice() <= key
+                                && key < end.as_slice()
+                        })
+                        .then_some(())?;
+                    return Some(None);
+                }
+            },
         };
         if entry.changed > at {
             return None;
         }
         Some(entry.value.map(|value| (value, entry.changed)))
+    }
+
+    /// Knows the keys in `ranges` (with prefix) to be absent from now on, but for what the
+    /// watch reports: no client writes them before this process hands out their ids.
+    pub(super) fn unused(&self, ranges: Vec<(Vec<u8>, Vec<u8>)>) {
+        let mut state = self.state();
+        if !state.live {
+            return;
+        }
+        let since = state.revision;
+        state
+            .unused
+            .extend(ranges.into_iter().map(|(start, end)| (start, end, since)));
+        let excess = state.unused.len().saturating_sub(UNUSED_RANGES);
+        state.unused.drain(..excess);
     }
 
     /// Takes in what a read at snapshot `at` found for `key` (etcd's answer, with the key's
@@ -243,6 +281,7 @@ impl State {
             self.older = std::mem::take(&mut self.recent);
             self.recent_bytes = 0;
             self.floor = self.revision;
+            self.unused.clear();
         }
         self.recent_bytes += bytes;
         self.recent.insert(key, entry);
@@ -353,6 +392,22 @@ mod tests {
         cache.read(b"f", &Some((b"1".to_vec(), 1)), 5);
         cache.read(b"g", &Some((b"1".to_vec(), 1)), 5);
         assert_eq!(cache.get(b"b", 5), None, "dropped with its generation");
+    }
+
+    #[test]
+    fn keys_of_unused_ids_are_absent_until_the_watch_says_otherwise() {
+        let cache = live_at(10);
+        cache.unused(vec![(b"A1".to_vec(), b"A5".to_vec())]);
+        assert_eq!(cache.get(b"A3", 10), Some(None));
+        assert_eq!(cache.get(b"A5", 10), None, "past the range");
+        assert_eq!(
+            cache.get(b"A3", 9),
+            None,
+            "before the range was known unused"
+        );
+        cache.apply(vec![event(b"A3", Some(b"new"), 11)], 11);
+        assert_eq!(cache.get(b"A3", 11), Some(Some((b"new".to_vec(), 11))));
+        assert_eq!(cache.get(b"A4", 11), Some(None));
     }
 
     #[test]

@@ -372,6 +372,16 @@ impl KvEngine for EtcdEngine {
         true
     }
 
+    fn unused(&self, ranges: &[(Vec<u8>, Vec<u8>)]) {
+        if let Some(cache) = self.cache() {
+            let ranges: Vec<_> = ranges
+                .iter()
+                .map(|(start, end)| (self.key(start), self.key(end)))
+                .collect();
+            cache.unused(ranges);
+        }
+    }
+
     fn counters(&self) -> EngineCounters {
         let shared = &self.shared;
         EngineCounters {
