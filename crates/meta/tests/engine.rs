@@ -28,14 +28,7 @@ async fn engines() -> Vec<(String, AnyEngine, tempfile::TempDir)> {
         tempfile::tempdir().unwrap(),
     ));
     if let Ok(endpoint) = std::env::var("DATENLORD_TEST_ETCD") {
-        let dir = tempfile::tempdir().unwrap();
-        let name = dir
-            .path()
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        let url: MetaUrl = format!("etcd://{endpoint}/engine-{name}").parse().unwrap();
+        let (url, dir) = etcd_url(&endpoint, "engine");
         all.push(("etcd".into(), url.open(true).await.unwrap(), dir));
         let (cached, _, dir) = cached_etcd(&endpoint).await;
         all.push(("etcd with its cache".into(), AnyEngine::Etcd(cached), dir));
@@ -43,17 +36,18 @@ async fn engines() -> Vec<(String, AnyEngine, tempfile::TempDir)> {
     all
 }
 
+/// A fresh prefix of the etcd at `endpoint`, named after a new directory.
+fn etcd_url(endpoint: &str, kind: &str) -> (MetaUrl, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let name = dir.path().file_name().unwrap().to_string_lossy();
+    let url = format!("etcd://{endpoint}/{kind}-{name}").parse().unwrap();
+    (url, dir)
+}
+
 /// An etcd engine with its metadata cache on, live (its watch started), and a second client
 /// of the same prefix without one, for what other clients do.
 async fn cached_etcd(endpoint: &str) -> (EtcdEngine, EtcdEngine, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let name = dir
-        .path()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
-    let url: MetaUrl = format!("etcd://{endpoint}/cached-{name}").parse().unwrap();
+    let (url, dir) = etcd_url(endpoint, "cached");
     let open = || async {
         match url.open(true).await.unwrap() {
             AnyEngine::Etcd(etcd) => etcd,
