@@ -236,22 +236,35 @@ impl Drop for Holder {
     }
 }
 
+/// The holder says when it has the lock: probing with [`flock_free`] could mistake the
+/// probe's own lock for the holder's, since a flock goes with the FUSE RELEASE of its file,
+/// which the kernel sends after the probing process has exited.
 fn hold_flock(path: &Path) -> Holder {
-    let child = Command::new("python3")
+    let mut child = Command::new("python3")
         .args([
             "-c",
             "import fcntl, sys, time\n\
              f = open(sys.argv[1])\n\
              fcntl.flock(f, fcntl.LOCK_EX)\n\
+             print('locked', flush=True)\n\
              time.sleep(600)",
         ])
         .arg(path)
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let stdout = child.stdout.take().unwrap();
     let holder = Holder(child);
-    seen_within(Duration::from_secs(10), "the holder's lock", || {
-        !flock_free(path)
+    let (said, heard) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+        let _ = said.send(line);
     });
+    let line = heard
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the holder's lock: not taken after 10 s");
+    assert_eq!(line.trim(), "locked", "the holder's lock");
     holder
 }
 
