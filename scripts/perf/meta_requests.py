@@ -6,6 +6,7 @@ commits, comparisons, retries and keys read from the mount's metadata cache per 
 are 0; mount the volume on etcd to count round trips.
 
 Usage: scripts/perf/meta_requests.py MOUNTPOINT [--calls 200] [--json]
+       scripts/perf/meta_requests.py MOUNTPOINT --counters   (the counters now, as JSON)
 """
 
 import argparse
@@ -82,8 +83,16 @@ def main():
     parser.add_argument("mountpoint")
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--counters", action="store_true",
+                        help="print the mount's counters now, as JSON, and run nothing")
     opts = parser.parse_args()
     fd = os.open(opts.mountpoint, os.O_RDONLY | os.O_DIRECTORY)
+    if opts.counters:
+        try:
+            print(json.dumps(stats(fd)))
+        finally:
+            os.close(fd)
+        return
     rows = {}
     try:
         for name, prepare, operation in phases(opts.mountpoint, opts.calls):

@@ -76,6 +76,11 @@ impl Meta {
                 attr.mtime = mtime;
             }
             attr.ctime = set.ctime.unwrap_or_else(Timespec::now);
+            // Times set outright may be earlier than the last entry change's.
+            let times = keys::dir_times(ino);
+            if (set.mtime.is_some() || set.ctime.is_some()) && txn.get(&times).await?.is_some() {
+                txn.delete(&times)?;
+            }
             put_attr(&mut txn, ino, &attr)?;
             Ok(attr)
         })

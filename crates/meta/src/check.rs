@@ -10,7 +10,7 @@ use crate::engine::{KvTxn, TXN_BUDGET};
 use crate::error::Result;
 use crate::keys;
 use crate::meta::{Meta, charged, get_usage, read_txn, scan_prefix, write_txn};
-use crate::model::{Attr, Dirent, FileKind, ROOT_INO, Slice, encode_u64};
+use crate::model::{Attr, Dirent, FileKind, ROOT_INO, Slice, Timespec, encode_u64};
 
 /// What a check found.
 #[derive(Debug, Default)]
@@ -193,6 +193,18 @@ impl Meta {
                         .problems
                         .push(format!("symbolic link {ino} has no target"));
                 }
+            }
+            for (key, value) in scan_prefix(&mut txn, keys::DIR_TIMES_PREFIX).await? {
+                let ino = keys::u64_at(&key, 1).unwrap_or(0);
+                let problem = if !attrs.get(&ino).is_some_and(|a| a.kind == FileKind::Dir) {
+                    format!("an entry change time of inode {ino}, which is no directory")
+                } else if let Err(err) = Timespec::decode(&value, "entry change time") {
+                    format!("directory {ino}: {err}")
+                } else {
+                    continue;
+                };
+                report.problems.push(problem);
+                fixes.push(Fix::Delete(key));
             }
             let mut counted: BTreeMap<u64, u64> = BTreeMap::new();
             let dropping: BTreeSet<u64> = scan_prefix(&mut txn, keys::DROPPING_PREFIX)

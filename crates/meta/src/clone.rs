@@ -329,10 +329,16 @@ impl<'a> Snapshot<'a> {
     }
 
     async fn attr(&mut self, ino: u64) -> Result<Attr> {
-        match self.get(&keys::attr(ino)).await? {
-            Some(bytes) => Attr::decode(&bytes),
-            None => errno(libc::ENOENT),
+        let mut attr = match self.get(&keys::attr(ino)).await? {
+            Some(bytes) => Attr::decode(&bytes)?,
+            None => return errno(libc::ENOENT),
+        };
+        if attr.kind == FileKind::Dir
+            && let Some(bytes) = self.get(&keys::dir_times(ino)).await?
+        {
+            crate::meta::add_entry_times(&mut attr, &bytes)?;
         }
+        Ok(attr)
     }
 }
 
@@ -527,7 +533,11 @@ impl Meta {
                 start.push(0);
                 let mut attrs = Vec::with_capacity(page.len());
                 for (_, value) in &page {
-                    attrs.push(keys::attr(Dirent::decode(value)?.ino));
+                    let dirent = Dirent::decode(value)?;
+                    attrs.push(keys::attr(dirent.ino));
+                    if dirent.kind == FileKind::Dir {
+                        attrs.push(keys::dir_times(dirent.ino));
+                    }
                 }
                 snap.prefetch(&attrs).await;
                 for (key, value) in &page {

@@ -7,6 +7,8 @@
 //! "C" name                    counter (u64): next inode, next object id, next session, used
 //!                             space, used inodes
 //! "A" ino                     inode attributes (see `model.rs`, [`Attr`](crate::Attr))
+//! "M" ino                     when a directory's entries last changed (a time): its mtime
+//!                             and ctime when later than its attributes'
 //! "D" parent name             directory entry: kind (u8) + inode (u64)
 //! "S" ino                     symbolic link target
 //! "X" ino name                extended attribute value
@@ -45,6 +47,10 @@ pub const USED_INODES: &str = "usedInodes";
 pub const VOLUME: &[u8] = b"V";
 /// `"A" ino`: an inode's attributes ([`Attr`](crate::Attr)).
 pub const ATTR_PREFIX: &[u8] = b"A";
+/// `"M" ino`: when a directory's entries last changed. Creates, links, unlinks and renames
+/// write it without reading it, so that those in one directory do not conflict on the
+/// directory's attributes; its mtime and ctime are the later of this and the attributes'.
+pub const DIR_TIMES_PREFIX: &[u8] = b"M";
 /// `"D" parent name`: a directory entry ([`Dirent`](crate::Dirent)).
 pub const ENTRY_PREFIX: &[u8] = b"D";
 /// `"F" ino chunk:u32`: the slices of one chunk of a file, oldest first.
@@ -128,8 +134,9 @@ pub fn quota(ino: u64) -> Vec<u8> {
 }
 
 /// The kinds of keys named after an inode number.
-pub const INODE_KINDS: [&[u8]; 7] = [
+pub const INODE_KINDS: [&[u8]; 8] = [
     ATTR_PREFIX,
+    DIR_TIMES_PREFIX,
     ENTRY_PREFIX,
     CHUNK_PREFIX,
     XATTR_PREFIX,
@@ -152,6 +159,11 @@ pub fn id_ranges(kinds: &[&[u8]], ids: std::ops::Range<u64>) -> Vec<(Vec<u8>, Ve
 /// `"A" ino`: the attributes of `ino`.
 pub fn attr(ino: u64) -> Vec<u8> {
     id_key(ATTR_PREFIX, ino)
+}
+
+/// `"M" ino`: when the entries of directory `ino` last changed.
+pub fn dir_times(ino: u64) -> Vec<u8> {
+    id_key(DIR_TIMES_PREFIX, ino)
 }
 
 /// `"D" parent name`: the entry `name` in directory `parent`.

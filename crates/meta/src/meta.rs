@@ -472,15 +472,49 @@ fn put_volume(txn: &mut AnyTxn, volume: &Volume) -> Result<()> {
 
 /// The attributes of `ino`, or ENOENT.
 pub(crate) async fn get_attr(txn: &mut AnyTxn, ino: u64) -> Result<Attr> {
+    let mut attr = get_own_attr(txn, ino).await?;
+    with_entry_times(txn, ino, &mut attr).await?;
+    Ok(attr)
+}
+
+/// The attributes record of `ino` alone: a directory's times there may be older than those
+/// its last entry change set ([`touch_dir`]).
+async fn get_own_attr(txn: &mut AnyTxn, ino: u64) -> Result<Attr> {
     match txn.get(&keys::attr(ino)).await? {
         Some(bytes) => Attr::decode(&bytes),
         None => errno(libc::ENOENT),
     }
 }
 
-/// The attributes of directory `ino`: ENOENT when gone (or being removed), ENOTDIR when not one.
+/// Brings the times of `attr` (of directory `ino`) up to its last entry change's.
+pub(crate) async fn with_entry_times(txn: &mut AnyTxn, ino: u64, attr: &mut Attr) -> Result<()> {
+    if attr.kind == FileKind::Dir
+        && let Some(bytes) = txn.get(&keys::dir_times(ino)).await?
+    {
+        add_entry_times(attr, &bytes)?;
+    }
+    Ok(())
+}
+
+/// Brings the times of directory `attr` up to its last entry change's, stored as `bytes`.
+pub(crate) fn add_entry_times(attr: &mut Attr, bytes: &[u8]) -> Result<()> {
+    let changed = Timespec::decode(bytes, "a directory's entry change time")?;
+    attr.mtime = attr.mtime.max(changed);
+    attr.ctime = attr.ctime.max(changed);
+    Ok(())
+}
+
+/// Records that the entries of directory `ino` changed `now`, without reading anything.
+pub(crate) fn touch_dir(txn: &mut AnyTxn, ino: u64, now: Timespec) -> Result<()> {
+    Ok(txn.put(&keys::dir_times(ino), &now.encode())?)
+}
+
+/// The attributes of directory `ino`, to change an entry in it: ENOENT when gone (or being
+/// removed), ENOTDIR when not one. Its times are the record's own, which may be older than
+/// the last entry change's, so that concurrent entry changes do not conflict on them; a
+/// caller that stores the attributes keeps the later times all the same ([`get_attr`]).
 pub(crate) async fn get_dir(txn: &mut AnyTxn, ino: u64) -> Result<Attr> {
-    let attr = get_attr(txn, ino).await?;
+    let attr = get_own_attr(txn, ino).await?;
     if attr.kind != FileKind::Dir {
         return errno(libc::ENOTDIR);
     }

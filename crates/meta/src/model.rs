@@ -100,6 +100,25 @@ impl Timespec {
     pub fn now() -> Self {
         Self::from(std::time::SystemTime::now())
     }
+
+    /// The stored form: seconds (i64) and nanoseconds (u32), big-endian.
+    pub(crate) fn encode(&self) -> [u8; 12] {
+        let mut out = [0; 12];
+        out[..8].copy_from_slice(&self.sec.to_be_bytes());
+        out[8..].copy_from_slice(&self.nsec.to_be_bytes());
+        out
+    }
+
+    /// Reads [`Timespec::encode`]'s form.
+    pub(crate) fn decode(bytes: &[u8], what: &'static str) -> Result<Self> {
+        let mut r = Reader::new(bytes, what);
+        let sec = i64::from_be_bytes(r.array()?);
+        let nsec = r.u32()?;
+        if nsec >= 1_000_000_000 || bytes.len() != 12 {
+            return Err(MetaError::Corrupt(format!("{what}: not a time")));
+        }
+        Ok(Self { sec, nsec })
+    }
 }
 
 impl From<std::time::SystemTime> for Timespec {

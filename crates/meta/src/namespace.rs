@@ -8,8 +8,8 @@ use crate::engine::KvTxn;
 use crate::error::{Result, errno};
 use crate::keys;
 use crate::meta::{
-    Caller, Meta, charged, get_attr, get_dir, put_attr, read_txn, scan_prefix, usage_shard_of,
-    write_txn,
+    Caller, Meta, charged, get_attr, get_dir, put_attr, read_txn, scan_prefix, touch_dir,
+    usage_shard_of, with_entry_times, write_txn,
 };
 use crate::model::{Attr, Dirent, FileKind, ROOT_INO, Timespec};
 
@@ -110,7 +110,12 @@ impl Meta {
     /// in them, where [`Meta::getattr`] may trail other mounts by the watch's delay: an
     /// open's (close-to-open), and the reads after it start from there.
     pub async fn getattr_latest(&self, ino: u64) -> Result<Attr> {
-        read_txn!(self, latest, |txn| get_attr(&mut txn, ino).await)
+        read_txn!(self, latest, |txn| {
+            // A directory's times are a second key: read in the same round trip.
+            txn.prefetch(&[keys::attr(ino), keys::dir_times(ino)])
+                .await?;
+            get_attr(&mut txn, ino).await
+        })
     }
 
     /// The attributes of each of `inos` (`None` for one that is gone), read together: a
@@ -118,11 +123,28 @@ impl Meta {
     pub async fn getattrs(&self, inos: &[u64]) -> Result<Vec<Option<Attr>>> {
         let keys: Vec<Vec<u8>> = inos.iter().map(|&ino| keys::attr(ino)).collect();
         read_txn!(self, |txn| {
-            txn.get_many(&keys)
+            let mut attrs = txn
+                .get_many(&keys)
                 .await?
                 .into_iter()
                 .map(|bytes| bytes.map(|bytes| Attr::decode(&bytes)).transpose())
-                .collect()
+                .collect::<Result<Vec<_>>>()?;
+            let dirs: Vec<u64> = inos
+                .iter()
+                .zip(&attrs)
+                .filter(|(_, attr)| attr.as_ref().is_some_and(|a| a.kind == FileKind::Dir))
+                .map(|(&ino, _)| ino)
+                .collect();
+            if !dirs.is_empty() {
+                let times: Vec<Vec<u8>> = dirs.iter().map(|&ino| keys::dir_times(ino)).collect();
+                txn.prefetch(&times).await?;
+                for (ino, attr) in inos.iter().zip(&mut attrs) {
+                    if let Some(attr) = attr {
+                        with_entry_times(&mut txn, *ino, attr).await?;
+                    }
+                }
+            }
+            Ok(attrs)
         })
     }
 
@@ -257,10 +279,12 @@ impl Meta {
                     txn.put(&keys::entry(parent, name), &dirent.encode())?;
                     if new.kind == FileKind::Dir {
                         dir.nlink += 1;
+                        dir.mtime = now;
+                        dir.ctime = now;
+                        put_attr(&mut txn, parent, &dir)?;
+                    } else {
+                        touch_dir(&mut txn, parent, now)?;
                     }
-                    dir.mtime = now;
-                    dir.ctime = now;
-                    put_attr(&mut txn, parent, &dir)?;
                 }
             }
             crate::quota::charge(&mut txn, ino, &attr, charged(new.kind, size), 1).await?;
@@ -295,7 +319,7 @@ impl Meta {
             if attr.nlink == u32::MAX {
                 return errno(libc::EMLINK);
             }
-            let mut dir = get_dir(&mut txn, parent).await?;
+            let dir = get_dir(&mut txn, parent).await?;
             if txn.get(&keys::entry(parent, name)).await?.is_some() {
                 return errno(libc::EEXIST);
             }
@@ -310,9 +334,7 @@ impl Meta {
                 ino,
             };
             txn.put(&keys::entry(parent, name), &dirent.encode())?;
-            dir.mtime = now;
-            dir.ctime = now;
-            put_attr(&mut txn, parent, &dir)?;
+            touch_dir(&mut txn, parent, now)?;
             Ok(attr)
         })
     }
@@ -347,7 +369,7 @@ impl Meta {
             if attr.kind != FileKind::File || attr.nlink != 0 || !held {
                 return errno(libc::ENOENT);
             }
-            let mut dir = get_dir(&mut txn, parent).await?;
+            let dir = get_dir(&mut txn, parent).await?;
             let old = match txn.get(&keys::entry(parent, name)).await? {
                 Some(bytes) => Some(Dirent::decode(&bytes)?),
                 None => None,
@@ -378,9 +400,7 @@ impl Meta {
                 ino,
             };
             txn.put(&keys::entry(parent, name), &dirent.encode())?;
-            dir.mtime = now;
-            dir.ctime = now;
-            put_attr(&mut txn, parent, &dir)?;
+            touch_dir(&mut txn, parent, now)?;
             Ok(replaced)
         })
     }
@@ -392,7 +412,7 @@ impl Meta {
         write_txn!(self, |txn| {
             txn.prefetch(&[keys::attr(parent), keys::entry(parent, name)])
                 .await?;
-            let mut dir = get_dir(&mut txn, parent).await?;
+            let dir = get_dir(&mut txn, parent).await?;
             let Some(bytes) = txn.get(&keys::entry(parent, name)).await? else {
                 return errno(libc::ENOENT);
             };
@@ -402,9 +422,7 @@ impl Meta {
             }
             let now = Timespec::now();
             txn.delete(&keys::entry(parent, name))?;
-            dir.mtime = now;
-            dir.ctime = now;
-            put_attr(&mut txn, parent, &dir)?;
+            touch_dir(&mut txn, parent, now)?;
             let attr = self
                 .drop_name(&mut txn, (parent, &dir), name, dirent.ino, now, open)
                 .await?;
@@ -566,12 +584,8 @@ impl Meta {
                 adjust_nlink(&mut txn, parent, -moved_dirs).await?;
                 adjust_nlink(&mut txn, new_parent, moved_dirs).await?;
             }
-            for dir in [parent, new_parent] {
-                let mut attr = get_attr(&mut txn, dir).await?;
-                attr.mtime = now;
-                attr.ctime = now;
-                put_attr(&mut txn, dir, &attr)?;
-            }
+            touch_dir(&mut txn, parent, now)?;
+            touch_dir(&mut txn, new_parent, now)?;
             Ok(replaced)
         })
     }
@@ -616,6 +630,10 @@ async fn lookup_in(
         return errno(libc::ENOENT);
     };
     let dirent = Dirent::decode(&bytes)?;
+    if dirent.kind == FileKind::Dir {
+        txn.prefetch(&[keys::attr(dirent.ino), keys::dir_times(dirent.ino)])
+            .await?;
+    }
     Ok((dirent.ino, get_attr(txn, dirent.ino).await?))
 }
 
@@ -663,7 +681,7 @@ async fn adjust_nlink(txn: &mut AnyTxn, ino: u64, delta: i32) -> Result<()> {
     if delta == 0 {
         return Ok(());
     }
-    let mut attr = get_attr(txn, ino).await?;
+    let mut attr = get_dir(txn, ino).await?;
     attr.nlink = attr.nlink.saturating_add_signed(delta);
     put_attr(txn, ino, &attr)
 }
@@ -725,6 +743,7 @@ pub(crate) async fn remove_inode(txn: &mut AnyTxn, ino: u64, attr: &Attr) -> Res
     }
     match attr.kind {
         FileKind::Symlink => txn.delete(&keys::symlink(ino))?,
+        FileKind::Dir => txn.delete(&keys::dir_times(ino))?,
         // A large file's chunks may not fit in this transaction: the rest go in the background.
         FileKind::File if !crate::chunk::drop_chunks(txn, ino).await? => {
             txn.put(&keys::dropping(ino), &[])?;

@@ -571,7 +571,7 @@ async fn the_fault_wrapper_fails_what_it_is_told_to() {
 /// (the watch's delay: a bounded wait, never timed).
 async fn eventually(engine: &EtcdEngine, key: &[u8], want: Option<&[u8]>) -> usize {
     for tries in 1..=500 {
-        let got = engine.begin(false).await.unwrap().get(key).await.unwrap();
+        let got = read(engine, key, false).await;
         if got.as_deref() == want {
             return tries;
         }
@@ -586,6 +586,17 @@ async fn put(engine: &EtcdEngine, key: &[u8], value: &[u8]) {
     txn.commit().await.unwrap();
 }
 
+/// `key` as a fresh transaction of `engine` reads it: at the latest revision when `latest`,
+/// else at the snapshot `begin` takes (the cache's).
+async fn read(engine: &EtcdEngine, key: &[u8], latest: bool) -> Option<Vec<u8>> {
+    let mut txn = if latest {
+        engine.begin_latest().await.unwrap()
+    } else {
+        engine.begin(false).await.unwrap()
+    };
+    txn.get(key).await.unwrap()
+}
+
 /// The cache: other clients' commits reach its reads through the watch, a latest read sees
 /// them at once, this client's own commits are seen by its next read, and read-modify-write
 /// on a stale cache conflicts and retries rather than losing the other client's update.
@@ -596,48 +607,21 @@ async fn the_etcd_cache_follows_other_clients_and_loses_no_update() {
     };
     let (cached, other, _dir) = cached_etcd(&endpoint).await;
     // Absent, then kept as absent by the cache.
-    assert_eq!(
-        cached.begin(false).await.unwrap().get(b"k").await.unwrap(),
-        None
-    );
+    assert_eq!(read(&cached, b"k", false).await, None);
     put(&other, b"k", b"1").await;
-    assert_eq!(
-        cached
-            .begin_latest()
-            .await
-            .unwrap()
-            .get(b"k")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some(&b"1"[..])
-    );
+    assert_eq!(read(&cached, b"k", true).await.as_deref(), Some(&b"1"[..]));
     eventually(&cached, b"k", Some(b"1")).await;
     let hits = cached.counters().cached;
-    assert_eq!(
-        cached
-            .begin(false)
-            .await
-            .unwrap()
-            .get(b"k")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some(&b"1"[..])
-    );
+    assert_eq!(read(&cached, b"k", false).await.as_deref(), Some(&b"1"[..]));
     assert!(cached.counters().cached > hits, "read from the cache");
 
     // Own commits: the very next read sees them, every time.
     for i in 0..20u8 {
         put(&cached, b"own", &[i]).await;
-        let got = cached
-            .begin(false)
-            .await
-            .unwrap()
-            .get(b"own")
-            .await
-            .unwrap();
-        assert_eq!(got.as_deref(), Some(&[i][..]));
+        assert_eq!(
+            read(&cached, b"own", false).await.as_deref(),
+            Some(&[i][..])
+        );
     }
 
     // Increments racing between the two clients lose nothing.

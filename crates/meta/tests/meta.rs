@@ -1,8 +1,8 @@
 //! The metadata rules, checked on the embedded engine.
 
 use datenlord_meta::{
-    Caller, ChunkSlice, FileKind, Meta, NewInode, OpenFiles, RENAME_EXCHANGE, RENAME_NOREPLACE,
-    ROOT_INO, SetAttr, Slice, Timespec,
+    Attr, Caller, ChunkSlice, FileKind, Meta, NewInode, OpenFiles, RENAME_EXCHANGE,
+    RENAME_NOREPLACE, ROOT_INO, SetAttr, Slice, Timespec,
 };
 
 mod common;
@@ -396,11 +396,14 @@ async fn format_refuses_other_settings_without_force() {
     drop(dir);
 }
 
+/// Creates in one directory share no key they write (the directory's times are written
+/// without being read), so none of them loses a race to another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_creates_in_one_directory_all_land() {
     let (_d, meta) = fresh().await;
     let meta = std::sync::Arc::new(meta);
     let (dir, _) = meta.create(ME, ROOT_INO, b"d", dir()).await.unwrap();
+    let before = meta.counters();
     let tasks: Vec<_> = (0..8)
         .map(|t| {
             let meta = meta.clone();
@@ -417,8 +420,70 @@ async fn concurrent_creates_in_one_directory_all_land() {
     for task in tasks {
         task.await.unwrap();
     }
+    let retries = meta.counters().since(&before).retries;
+    if !matches!(meta.engine(), datenlord_meta::engine::AnyEngine::Faulty(_)) {
+        assert_eq!(
+            retries, 0,
+            "creates in one directory lost races to each other"
+        );
+    }
     assert_eq!(meta.readdir(dir).await.unwrap().len(), 200);
     assert_eq!(meta.usage().await.unwrap().inodes, 203);
+    let report = meta.check(false).await.unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+/// A directory's mtime and ctime move with every change of its entries, even though those
+/// changes do not write its attributes; times set outright win over earlier changes.
+#[tokio::test]
+async fn a_directory_s_times_follow_its_entries_and_utimes() {
+    let (_d, meta) = fresh().await;
+    let (dir, made) = meta.create(ME, ROOT_INO, b"d", dir()).await.unwrap();
+    let times = |attr: &Attr| (attr.mtime, attr.ctime);
+    let mut last = times(&made);
+    let mut changed = |attr: Attr, what: &str| {
+        let now = times(&attr);
+        assert!(
+            now.0 > last.0 && now.1 > last.1,
+            "{what}: {last:?} then {now:?}"
+        );
+        last = now;
+    };
+    let (ino, _) = meta.create(ME, dir, b"f", file(0o644)).await.unwrap();
+    changed(meta.getattr(dir).await.unwrap(), "create");
+    meta.link(ino, dir, b"g").await.unwrap();
+    changed(meta.getattr(dir).await.unwrap(), "link");
+    meta.rename(dir, b"g", dir, b"h", 0, &NONE_OPEN)
+        .await
+        .unwrap();
+    changed(meta.getattr(dir).await.unwrap(), "rename");
+    meta.unlink(dir, b"h", &NONE_OPEN).await.unwrap();
+    changed(meta.getattr(dir).await.unwrap(), "unlink");
+    let listed = meta.getattrs(&[dir, ino]).await.unwrap();
+    assert_eq!(listed[0].map(|a| times(&a)), Some(last), "getattrs");
+    let (_, found) = meta.lookup(ROOT_INO, b"d").await.unwrap();
+    assert_eq!(times(&found), last, "lookup");
+
+    let past = Timespec {
+        sec: 1_000_000,
+        nsec: 5,
+    };
+    let set = SetAttr {
+        mtime: Some(past),
+        ..SetAttr::default()
+    };
+    let attr = meta.setattr(ME, dir, set).await.unwrap();
+    assert_eq!(attr.mtime, past);
+    assert_eq!(meta.getattr(dir).await.unwrap().mtime, past, "utimes");
+    meta.create(ME, dir, b"e", file(0o644)).await.unwrap();
+    assert!(
+        meta.getattr(dir).await.unwrap().mtime > past,
+        "create after utimes"
+    );
+
+    meta.unlink(dir, b"e", &NONE_OPEN).await.unwrap();
+    meta.unlink(dir, b"f", &NONE_OPEN).await.unwrap();
+    meta.rmdir(ROOT_INO, b"d").await.unwrap();
     let report = meta.check(false).await.unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 }

@@ -7,10 +7,11 @@
 //! fuzzer, without a cluster.
 //!
 //! The logic lives with that blind spot by a rule: whoever deletes a key that others find by
-//! scanning also writes a key those scanners read (a directory's entries change with the
-//! directory's attributes). This engine enforces the rule: a commit whose scanned range lost a
-//! key to a later commit that wrote none of the keys this one read fails with
-//! [`KvError::Engine`] naming the key — on etcd it would have committed on a stale view.
+//! scanning also writes a key those scanners read (a directory's entries change with its
+//! entry change time, which every read of its attributes reads). This engine enforces the
+//! rule: a commit whose scanned range lost a key to a later commit that wrote none of the
+//! keys this one read fails with [`KvError::Engine`] naming the key — on etcd it would have
+//! committed on a stale view.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Bound;

@@ -7,8 +7,9 @@
 //! metadata layer retries. A scan costs one comparison however many keys it returns (etcd
 //! limits a transaction's comparisons), so deleting a key in a scanned range is not seen by
 //! it; the metadata layer never relies on that: whoever deletes a key that others decide on
-//! by scanning also writes a key those others read (a directory's entries change with the
-//! directory's attributes; an open-unlinked record with the file's attributes).
+//! by scanning also writes a key those others read (a directory's entries change with its
+//! entry change time, which every read of its attributes reads; an open-unlinked record
+//! with the file's attributes).
 //!
 //! With its metadata cache on ([`EtcdEngine::cache_metadata`], a mount's), a transaction
 //! takes as its snapshot the revision the process's watch has reported every change up to,
@@ -82,6 +83,8 @@ struct Shared {
     needed: AtomicI64,
     /// Whether the watch runs.
     watching: AtomicBool,
+    /// Whether a tick for reads of a compacted snapshot is on its way (one is enough).
+    ticking: AtomicBool,
     /// Who asked for other clients' changes ([`KvEngine::watch`]).
     subscribers: Mutex<Vec<mpsc::Sender<Vec<Vec<u8>>>>>,
 }
@@ -215,6 +218,7 @@ impl EtcdEngine {
                 cache: OnceLock::new(),
                 needed: AtomicI64::new(0),
                 watching: AtomicBool::new(false),
+                ticking: AtomicBool::new(false),
                 subscribers: Mutex::new(Vec::new()),
             }),
         };
@@ -483,12 +487,13 @@ impl EtcdTxn {
     fn read_failed(&self, err: etcd_client::Error) -> KvError {
         let compacted = matches!(&err, etcd_client::Error::GRpcStatus(status)
             if status.code() == tonic::Code::OutOfRange);
-        if compacted && self.cached {
+        if compacted && self.cached && !self.engine.shared.ticking.swap(true, Ordering::Relaxed) {
             let engine = self.engine.clone();
             tokio::spawn(async move {
                 if let Err(err) = engine.tick().await {
                     tracing::debug!(%err, "cannot write the watch's tick");
                 }
+                engine.shared.ticking.store(false, Ordering::Relaxed);
             });
             return KvError::Unavailable(format!("etcd compacted the cache's snapshot: {err}"));
         }
