@@ -116,6 +116,20 @@ fn changes_on_one_mount_show_on_another_despite_long_cache_timeouts() {
         "unlink",
         seen_within(limit, "unlink", || !b.join("h").exists()),
     );
+    // A directory's times after an entry changes in it (B has them cached).
+    let mtime = |m: &Mounted| std::fs::metadata(m.join(".")).unwrap().modified().unwrap();
+    let seen = mtime(b);
+    std::thread::sleep(Duration::from_millis(10));
+    std::fs::write(a.join("i"), b"i").unwrap();
+    let changed = mtime(a);
+    assert!(
+        changed > seen,
+        "the create moved the directory's mtime on A"
+    );
+    latencies.insert(
+        "directory mtime",
+        seen_within(limit, "the directory's mtime", || mtime(b) == changed),
+    );
     std::fs::write(a.join("f"), b"short").unwrap();
     latencies.insert(
         "write",

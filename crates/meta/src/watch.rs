@@ -29,7 +29,9 @@ impl Change {
         let (&kind, rest) = key.split_first()?;
         let id = keys::u64_at(key, 1)?;
         match [kind].as_slice() {
-            keys::ATTR_PREFIX | keys::XATTR_PREFIX => Some(Change::Attr(id)),
+            keys::ATTR_PREFIX | keys::XATTR_PREFIX | keys::DIR_TIMES_PREFIX => {
+                Some(Change::Attr(id))
+            }
             keys::CHUNK_PREFIX => Some(Change::Data(id)),
             keys::LOCK_PREFIX => Some(Change::Lock(id)),
             keys::ENTRY_PREFIX => Some(Change::Entry {
@@ -85,6 +87,7 @@ mod tests {
             Change::of_key(&keys::xattr(5, b"user.a")),
             Some(Change::Attr(5))
         );
+        assert_eq!(Change::of_key(&keys::dir_times(5)), Some(Change::Attr(5)));
         assert_eq!(Change::of_key(&keys::chunk(5, 2)), Some(Change::Data(5)));
         assert_eq!(
             Change::of_key(&keys::entry(1, b"name")),
