@@ -19,14 +19,8 @@ python3 -c 'import boto3' 2>/dev/null || pip install -q boto3
 # shellcheck source=servers.sh
 source "$ROOT/scripts/perf/servers.sh"
 
-etcd_port=$(free_port); peer=$(free_port)
-etcd --name bench --data-dir "$WORK/etcd" --listen-client-urls "http://127.0.0.1:$etcd_port" \
-    --advertise-client-urls "http://127.0.0.1:$etcd_port" --listen-peer-urls "http://127.0.0.1:$peer" \
-    --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
-    --initial-cluster "bench=http://127.0.0.1:$peer" >"$WORK/etcd.log" 2>&1 &
-pids+=($!)
+start_etcd
 start_s3
-sleep 2
 
 # mount_volume NAME META STORAGE: formats and mounts on $WORK/mnt-NAME (not in a subshell, so
 # that cleanup knows the mount).

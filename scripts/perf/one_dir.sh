@@ -20,13 +20,7 @@ WORK=$(mktemp -d /var/tmp/dl-one-dir.XXXXXX)
 # shellcheck source=servers.sh
 source "$ROOT/scripts/perf/servers.sh"
 
-etcd_port=$(free_port); peer=$(free_port)
-etcd --name bench --data-dir "$WORK/etcd" --listen-client-urls "http://127.0.0.1:$etcd_port" \
-    --advertise-client-urls "http://127.0.0.1:$etcd_port" --listen-peer-urls "http://127.0.0.1:$peer" \
-    --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
-    --initial-cluster "bench=http://127.0.0.1:$peer" >"$WORK/etcd.log" 2>&1 &
-pids+=($!)
-sleep 2
+start_etcd
 meta="etcd://127.0.0.1:$etcd_port/onedir"
 DATENLORD_HOME="$WORK/home-0" "$BIN" format --meta "$meta" --storage "file://$WORK/blocks" \
     onedir >/dev/null
