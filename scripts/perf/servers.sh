@@ -16,26 +16,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_etcd: a one-member etcd on free loopback ports (its client port in etcd_port), its
-# data under WORK; returns once it answers (fails after 10 s).
-start_etcd() {
-    etcd_port=$(free_port)
-    local peer
-    peer=$(free_port)
-    etcd --name bench --data-dir "$WORK/etcd" --listen-client-urls "http://127.0.0.1:$etcd_port" \
-        --advertise-client-urls "http://127.0.0.1:$etcd_port" --listen-peer-urls "http://127.0.0.1:$peer" \
-        --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
-        --initial-cluster "bench=http://127.0.0.1:$peer" >"$WORK/etcd.log" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 100); do
-        python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' \
-            "$etcd_port" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    echo "etcd did not start (see $WORK/etcd.log)" >&2
-    return 1
-}
-
 # S3S_FS: the s3s-fs binary, found on PATH or in cargo's bin directory (not always on PATH,
 # e.g. under sudo), else installed there by ensure_s3s_fs (a few minutes).
 S3S_FS_VERSION=0.14.1
