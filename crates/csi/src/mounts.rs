@@ -24,14 +24,14 @@ pub enum MountState {
 
 /// The topmost mount at `path`, if any.
 pub fn mount_at(path: &Path) -> io::Result<Option<MountEntry>> {
-    Ok(mountinfo::topmost_at(mountinfo::read()?, path))
+    Ok(mountinfo::topmost_at(&mountinfo::read()?, path))
 }
 
 /// Where else the mount at `staging` is bound besides `staging` and `target` (a bind mount
 /// shows its source's device, and each staged volume has a FUSE connection of its own).
 pub fn other_binds(staging: &Path, target: &Path) -> io::Result<Vec<std::path::PathBuf>> {
     let entries = mountinfo::read()?;
-    let Some(staged) = mountinfo::topmost_at(entries.clone(), staging) else {
+    let Some(staged) = mountinfo::topmost_at(&entries, staging) else {
         return Ok(Vec::new());
     };
     let target: std::path::PathBuf = target.components().collect();

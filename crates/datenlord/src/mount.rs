@@ -124,8 +124,8 @@ fn check_mountpoint(mountpoint: &Path) -> Result<()> {
     let fuse = mounts
         .into_iter()
         .filter(|m| m.fstype.starts_with("fuse"))
-        .collect();
-    if let Some(fuse) = datenlord_fuse::mountinfo::topmost_at(fuse, &canonical) {
+        .collect::<Vec<_>>();
+    if let Some(fuse) = datenlord_fuse::mountinfo::topmost_at(&fuse, &canonical) {
         bail!(
             "{} is already mounted ({}); unmount it first with `datenlord umount {}`",
             mountpoint.display(),

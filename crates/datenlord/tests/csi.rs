@@ -820,7 +820,7 @@ fn home_meta(home: &Home) -> String {
 }
 
 fn fstype_at(path: &Path) -> Option<String> {
-    datenlord_fuse::mountinfo::topmost_at(datenlord_fuse::mountinfo::read().unwrap(), path)
+    datenlord_fuse::mountinfo::topmost_at(&datenlord_fuse::mountinfo::read().unwrap(), path)
         .map(|e| e.fstype)
 }
 

@@ -24,8 +24,8 @@ fn id_in(text: &str, mountpoint: &Path) -> Option<u32> {
     let fuse = mountinfo::parse(text)
         .into_iter()
         .filter(|e| e.fstype.starts_with("fuse"))
-        .collect();
-    let (major, minor) = mountinfo::topmost_at(fuse, mountpoint)?.device;
+        .collect::<Vec<_>>();
+    let (major, minor) = mountinfo::topmost_at(&fuse, mountpoint)?.device;
     // fusectl names a connection by the kernel's dev_t: major << 20 | minor.
     Some((major << 20) | minor)
 }

@@ -81,9 +81,13 @@ pub fn read() -> io::Result<Vec<MountEntry>> {
 
 /// The topmost of `entries` mounted at `path` (compared by components: a trailing `/` or
 /// `.` does not matter).
-pub fn topmost_at(entries: Vec<MountEntry>, path: &Path) -> Option<MountEntry> {
+pub fn topmost_at(entries: &[MountEntry], path: &Path) -> Option<MountEntry> {
     let path: PathBuf = path.components().collect();
-    entries.into_iter().rev().find(|e| e.mount_point == path)
+    entries
+        .iter()
+        .rev()
+        .find(|e| e.mount_point == path)
+        .cloned()
 }
 
 #[cfg(test)]
@@ -113,8 +117,8 @@ bad line
 
     #[test]
     fn the_topmost_mount_wins_and_trailing_slashes_do_not_matter() {
-        let top = topmost_at(parse(SAMPLE), Path::new("/mnt/with space/")).unwrap();
+        let top = topmost_at(&parse(SAMPLE), Path::new("/mnt/with space/")).unwrap();
         assert_eq!((top.fstype.as_str(), top.device), ("fuse", (0, 37)));
-        assert!(topmost_at(parse(SAMPLE), Path::new("/mnt/none")).is_none());
+        assert!(topmost_at(&parse(SAMPLE), Path::new("/mnt/none")).is_none());
     }
 }
