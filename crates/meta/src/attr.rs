@@ -78,7 +78,10 @@ impl Meta {
             attr.ctime = set.ctime.unwrap_or_else(Timespec::now);
             // Times set outright may be earlier than the last entry change's.
             let times = keys::dir_times(ino);
-            if (set.mtime.is_some() || set.ctime.is_some()) && txn.get(&times).await?.is_some() {
+            if attr.kind == FileKind::Dir
+                && (set.mtime.is_some() || set.ctime.is_some())
+                && txn.get(&times).await?.is_some()
+            {
                 txn.delete(&times)?;
             }
             put_attr(&mut txn, ino, &attr)?;

@@ -111,13 +111,11 @@ impl Timespec {
 
     /// Reads [`Timespec::encode`]'s form.
     pub(crate) fn decode(bytes: &[u8], what: &'static str) -> Result<Self> {
-        let mut r = Reader::new(bytes, what);
-        let sec = i64::from_be_bytes(r.array()?);
-        let nsec = r.u32()?;
-        if nsec >= 1_000_000_000 || bytes.len() != 12 {
+        let time = Reader::new(bytes, what).time()?;
+        if time.nsec >= 1_000_000_000 || bytes.len() != 12 {
             return Err(MetaError::Corrupt(format!("{what}: not a time")));
         }
-        Ok(Self { sec, nsec })
+        Ok(time)
     }
 }
 
@@ -238,8 +236,7 @@ impl Attr {
         out.extend_from_slice(&self.size.to_be_bytes());
         out.extend_from_slice(&self.rdev.to_be_bytes());
         for time in [self.atime, self.mtime, self.ctime] {
-            out.extend_from_slice(&time.sec.to_be_bytes());
-            out.extend_from_slice(&time.nsec.to_be_bytes());
+            out.extend_from_slice(&time.encode());
         }
         out.extend_from_slice(&self.parent.to_be_bytes());
         out.extend_from_slice(&self.quota.to_be_bytes());
@@ -267,8 +264,7 @@ impl Attr {
         let rdev = r.u32()?;
         let mut times = [Timespec::default(); 3];
         for time in &mut times {
-            time.sec = i64::from_be_bytes(r.array()?);
-            time.nsec = r.u32()?;
+            *time = r.time()?;
         }
         let parent = r.u64()?;
         let quota = if version == 1 { 0 } else { r.u64()? };
@@ -498,6 +494,13 @@ impl<'a> Reader<'a> {
 
     fn u64(&mut self) -> Result<u64> {
         Ok(u64::from_be_bytes(self.array()?))
+    }
+
+    fn time(&mut self) -> Result<Timespec> {
+        Ok(Timespec {
+            sec: i64::from_be_bytes(self.array()?),
+            nsec: self.u32()?,
+        })
     }
 }
 

@@ -129,14 +129,13 @@ impl Meta {
                 .into_iter()
                 .map(|bytes| bytes.map(|bytes| Attr::decode(&bytes)).transpose())
                 .collect::<Result<Vec<_>>>()?;
-            let dirs: Vec<u64> = inos
+            let times: Vec<Vec<u8>> = inos
                 .iter()
                 .zip(&attrs)
                 .filter(|(_, attr)| attr.as_ref().is_some_and(|a| a.kind == FileKind::Dir))
-                .map(|(&ino, _)| ino)
+                .map(|(&ino, _)| keys::dir_times(ino))
                 .collect();
-            if !dirs.is_empty() {
-                let times: Vec<Vec<u8>> = dirs.iter().map(|&ino| keys::dir_times(ino)).collect();
+            if !times.is_empty() {
                 txn.prefetch(&times).await?;
                 for (ino, attr) in inos.iter().zip(&mut attrs) {
                     if let Some(attr) = attr {
