@@ -206,6 +206,23 @@ impl Meta {
                 report.problems.push(problem);
                 fixes.push(Fix::Delete(key));
             }
+            let quotas: BTreeSet<u64> = scan_prefix(&mut txn, keys::QUOTA_PREFIX)
+                .await?
+                .iter()
+                .filter_map(|(key, _)| keys::u64_at(key, 1))
+                .collect();
+            for (key, value) in scan_prefix(&mut txn, keys::QUOTA_USAGE_PREFIX).await? {
+                let quota = keys::u64_at(&key, 1).unwrap_or(0);
+                let problem = if !quotas.contains(&quota) {
+                    format!("a usage shard of quota {quota}, which does not exist")
+                } else if value.len() != 16 || key.len() != 10 {
+                    format!("quota {quota}: a usage shard is damaged")
+                } else {
+                    continue;
+                };
+                report.problems.push(problem);
+                fixes.push(Fix::Delete(key));
+            }
             let mut counted: BTreeMap<u64, u64> = BTreeMap::new();
             let dropping: BTreeSet<u64> = scan_prefix(&mut txn, keys::DROPPING_PREFIX)
                 .await?

@@ -115,7 +115,7 @@ impl Step {
                 keys.push(keys::usage_shard(keys::USED_INODES, shard));
                 keys.push(keys::usage_shard(keys::USED_SPACE, shard));
                 if attr.quota != 0 {
-                    keys.push(keys::quota(attr.quota));
+                    keys.extend(crate::quota::quota_keys(attr.quota));
                 }
             }
             Step::Chunk { objects, .. } => {
@@ -688,8 +688,7 @@ impl Meta {
         write_txn!(self, |txn| {
             txn.delete(&keys::clone_root(root))?;
             // A clone given a quota of its own has it from before its root's attributes.
-            txn.delete(&keys::quota(root))?;
-            Ok(())
+            crate::quota::delete_quota_keys(&mut txn, root)
         })
     }
 

@@ -25,6 +25,8 @@
 //! "L" ino kind session owner  one owner's locks on a file (kind 0: POSIX, 1: flock)
 //! "N" group 0x00 addr         a member of a cache group (JSON) with its heartbeat
 //! "Q" ino                     a directory quota: limits, enclosing quota, usage (`model.rs`)
+//!                             less what its shards hold
+//! "U" quota shard:u8          a shard of a quota's usage: space (i64) + inodes (i64)
 //! "K" root                    a clone being built under the unnamed `root` (JSON, `clone.rs`)
 //! "I" name                    a reserved directory no entry names (u64 inode): snapshots
 //! ```
@@ -82,6 +84,12 @@ pub const GARBAGE_PREFIX: &[u8] = b"G";
 pub const CACHE_NODE_PREFIX: &[u8] = b"N";
 /// Prefix of directory quotas.
 pub const QUOTA_PREFIX: &[u8] = b"Q";
+/// Prefix of the shards of quotas' usage.
+pub const QUOTA_USAGE_PREFIX: &[u8] = b"U";
+/// A quota's usage is kept in its record and this many shards, each changed only by the
+/// inodes it owns (inode % shards), so concurrent writers under one quota seldom meet on one
+/// key.
+pub const QUOTA_SHARDS: u64 = 16;
 /// Prefix of clones being built.
 pub const CLONE_PREFIX: &[u8] = b"K";
 /// Prefix of reserved directories.
@@ -131,6 +139,16 @@ pub fn clone_root(root: u64) -> Vec<u8> {
 /// `"Q" ino`: the quota of directory `ino`.
 pub fn quota(ino: u64) -> Vec<u8> {
     with(QUOTA_PREFIX, &[&ino.to_be_bytes()])
+}
+
+/// `"U" quota shard`: shard `shard` of the usage of quota `quota`.
+pub fn quota_usage(quota: u64, shard: u8) -> Vec<u8> {
+    with(QUOTA_USAGE_PREFIX, &[&quota.to_be_bytes(), &[shard]])
+}
+
+/// The prefix of every shard of quota `quota`'s usage.
+pub fn quota_usages(quota: u64) -> Vec<u8> {
+    id_key(QUOTA_USAGE_PREFIX, quota)
 }
 
 /// The kinds of keys named after an inode number.

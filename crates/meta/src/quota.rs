@@ -5,6 +5,15 @@
 //! the transaction that makes the change, and only there: inodes under no quota read no quota
 //! record, and writers under different quotas share no key.
 //!
+//! Writers under one quota seldom share a key either: a quota's usage is its record's plus
+//! that of [`keys::QUOTA_SHARDS`] usage shards (`"U" quota shard`), and a change charges the
+//! shard of the inode it changes. A limit check reads the other shards without the commit
+//! depending on them, so enforcement is exact for one writer and, for concurrent writers
+//! under one quota, may let each of them pass the limit by what the others charged in the
+//! same moment (the charges themselves are never lost: each shard is read and written in
+//! the commit that changes it). Moving or recounting a quota's whole usage reads every shard
+//! as part of its commit.
+//!
 //! Usage is exact because every charge moves with the inode: a file renamed into another
 //! quota takes its charge along (`rehome`); a directory tree moves only whole when its root
 //! has a quota of its own (its total moves), otherwise a non-empty directory refuses to cross
@@ -13,7 +22,7 @@
 //! tree in bounded transactions, rehoming inode by inode, so usage stays exact meanwhile; the
 //! limits apply once the walk is done (`Quota::ready`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::engine::{AnyTxn, KvTxn, TXN_BUDGET};
 use crate::error::{MetaError, Result, errno};
@@ -51,15 +60,110 @@ pub struct QuotaCheck {
     pub repaired: bool,
 }
 
-pub(crate) async fn get_quota(txn: &mut AnyTxn, ino: u64) -> Result<Option<Quota>> {
+/// The stored record of quota `ino`: its usage is what its shards do not hold.
+async fn get_record(txn: &mut AnyTxn, ino: u64) -> Result<Option<Quota>> {
     match txn.get(&keys::quota(ino)).await? {
         Some(bytes) => Ok(Some(Quota::decode(&bytes)?)),
         None => Ok(None),
     }
 }
 
+/// Stores the record of quota `ino` (its shards untouched).
 pub(crate) fn put_quota(txn: &mut AnyTxn, ino: u64, quota: &Quota) -> Result<()> {
     Ok(txn.put(&keys::quota(ino), &quota.encode())?)
+}
+
+/// Removes quota `ino`: its record and its usage shards.
+pub(crate) fn delete_quota_keys(txn: &mut AnyTxn, ino: u64) -> Result<()> {
+    txn.delete(&keys::quota(ino))?;
+    for key in shard_keys(ino) {
+        txn.delete(&key)?;
+    }
+    Ok(())
+}
+
+/// The keys of quota `ino`'s usage shards.
+fn shard_keys(ino: u64) -> Vec<Vec<u8>> {
+    (0..keys::QUOTA_SHARDS)
+        .map(|shard| keys::quota_usage(ino, shard as u8))
+        .collect()
+}
+
+/// The keys a quota's figures are read from: its record, then its usage shards.
+pub(crate) fn quota_keys(ino: u64) -> Vec<Vec<u8>> {
+    let mut keys = vec![keys::quota(ino)];
+    keys.extend(shard_keys(ino));
+    keys
+}
+
+/// The usage shard that charges on behalf of inode `ino` change.
+fn shard_key(quota: u64, ino: u64) -> Vec<u8> {
+    keys::quota_usage(quota, (ino % keys::QUOTA_SHARDS) as u8)
+}
+
+fn encode_usage(space: i64, inodes: i64) -> [u8; 16] {
+    let mut out = [0; 16];
+    out[..8].copy_from_slice(&space.to_be_bytes());
+    out[8..].copy_from_slice(&inodes.to_be_bytes());
+    out
+}
+
+fn decode_usage(bytes: &[u8]) -> Result<(i64, i64)> {
+    let corrupt = || MetaError::Corrupt("a quota usage shard is not 16 bytes".into());
+    let (space, inodes) = bytes.split_at_checked(8).ok_or_else(corrupt)?;
+    Ok((
+        i64::from_be_bytes(space.try_into().map_err(|_| corrupt())?),
+        i64::from_be_bytes(inodes.try_into().map_err(|_| corrupt())?),
+    ))
+}
+
+/// Adds what a usage shard holds to `quota`'s usage.
+fn add_shard(quota: &mut Quota, shard: &[u8]) -> Result<()> {
+    let (space, inodes) = decode_usage(shard)?;
+    quota.used_space = quota.used_space.saturating_add(space);
+    quota.used_inodes = quota.used_inodes.saturating_add(inodes);
+    Ok(())
+}
+
+/// Quota `ino` with its whole usage: the record's and its shards'. Unless `guarded`, the
+/// shards are read without the commit depending on them: concurrent writers under the quota
+/// each change a shard of their own and do not conflict with this transaction, so the usage
+/// may trail theirs (enough for a limit check, not for moving the usage elsewhere).
+pub(crate) async fn get_quota(txn: &mut AnyTxn, ino: u64, guarded: bool) -> Result<Option<Quota>> {
+    txn.prefetch(&quota_keys(ino)).await?;
+    let Some(mut quota) = get_record(txn, ino).await? else {
+        return Ok(None);
+    };
+    let shards = shard_keys(ino);
+    let values = if guarded {
+        txn.get_many(&shards).await?
+    } else {
+        txn.get_many_unguarded(&shards).await?
+    };
+    for value in values.iter().flatten() {
+        add_shard(&mut quota, value)?;
+    }
+    Ok(Some(quota))
+}
+
+/// Adds `space` and `inodes` to the usage shard of quota `quota` that `ino` changes.
+async fn add_to_shard(
+    txn: &mut AnyTxn,
+    quota: u64,
+    ino: u64,
+    space: i64,
+    inodes: i64,
+) -> Result<()> {
+    let key = shard_key(quota, ino);
+    let (old_space, old_inodes) = match txn.get(&key).await? {
+        Some(bytes) => decode_usage(&bytes)?,
+        None => (0, 0),
+    };
+    let value = encode_usage(
+        old_space.saturating_add(space),
+        old_inodes.saturating_add(inodes),
+    );
+    Ok(txn.put(&key, &value)?)
 }
 
 /// Whether `attr` is a directory with a quota of its own.
@@ -73,7 +177,7 @@ async fn charged_to(txn: &mut AnyTxn, ino: u64, attr: &Attr) -> Result<u64> {
     if !owns_quota(ino, attr) {
         return Ok(attr.quota);
     }
-    Ok(get_quota(txn, ino).await?.map_or(0, |q| q.parent))
+    Ok(get_record(txn, ino).await?.map_or(0, |q| q.parent))
 }
 
 /// The quotas from `start` outwards. A quota whose record is gone (removed while inodes still
@@ -81,7 +185,7 @@ async fn charged_to(txn: &mut AnyTxn, ino: u64, attr: &Attr) -> Result<u64> {
 async fn chain(txn: &mut AnyTxn, mut at: u64) -> Result<Vec<(u64, Quota)>> {
     let mut quotas = Vec::new();
     while at != 0 {
-        let Some(quota) = get_quota(txn, at).await? else {
+        let Some(quota) = get_quota(txn, at, false).await? else {
             break;
         };
         if quotas.len() == MAX_NESTING {
@@ -95,16 +199,20 @@ async fn chain(txn: &mut AnyTxn, mut at: u64) -> Result<Vec<(u64, Quota)>> {
     Ok(quotas)
 }
 
-/// Adds `space` and `inodes` to every quota of `quotas`; EDQUOT (nothing written) when an
-/// increase passes one's limit.
-fn add_to(txn: &mut AnyTxn, quotas: &mut [(u64, Quota)], space: i64, inodes: i64) -> Result<()> {
+/// Adds `space` and `inodes`, charged on behalf of `ino`, to every quota of `quotas`; EDQUOT
+/// (nothing written) when an increase passes one's limit.
+async fn add_to(
+    txn: &mut AnyTxn,
+    quotas: &[(u64, Quota)],
+    ino: u64,
+    space: i64,
+    inodes: i64,
+) -> Result<()> {
     if quotas.iter().any(|(_, q)| q.exceeded_by(space, inodes)) {
         return errno(libc::EDQUOT);
     }
-    for (ino, quota) in quotas {
-        quota.used_space = quota.used_space.saturating_add(space);
-        quota.used_inodes = quota.used_inodes.saturating_add(inodes);
-        put_quota(txn, *ino, quota)?;
+    for (quota, _) in quotas {
+        add_to_shard(txn, *quota, ino, space, inodes).await?;
     }
     Ok(())
 }
@@ -120,8 +228,8 @@ pub(crate) async fn charge(
 ) -> Result<()> {
     let start = charged_to(txn, ino, attr).await?;
     if start != 0 && (space != 0 || inodes != 0) {
-        let mut quotas = chain(txn, start).await?;
-        add_to(txn, &mut quotas, space, inodes)?;
+        let quotas = chain(txn, start).await?;
+        add_to(txn, &quotas, ino, space, inodes).await?;
     }
     add_usage(txn, keys::USED_INODES, inodes, ino).await?;
     add_usage(txn, keys::USED_SPACE, space, ino).await
@@ -134,7 +242,8 @@ async fn weight(txn: &mut AnyTxn, ino: u64, attr: &Attr) -> Result<(i64, i64)> {
     if !owns_quota(ino, attr) {
         return Ok(own);
     }
-    let quota = get_quota(txn, ino).await?.unwrap_or_default();
+    // Guarded: the whole usage moves, so it must be exact as of the commit.
+    let quota = get_quota(txn, ino, true).await?.unwrap_or_default();
     Ok((own.0 + quota.used_space, own.1 + quota.used_inodes))
 }
 
@@ -152,18 +261,18 @@ pub(crate) async fn rehome(txn: &mut AnyTxn, ino: u64, attr: &mut Attr, to: u64)
     let new = chain(txn, to).await?;
     let old_set: HashSet<u64> = old.iter().map(|(q, _)| *q).collect();
     let new_set: HashSet<u64> = new.iter().map(|(q, _)| *q).collect();
-    let mut gaining: Vec<_> = new
+    let gaining: Vec<_> = new
         .into_iter()
         .filter(|(q, _)| !old_set.contains(q))
         .collect();
-    let mut losing: Vec<_> = old
+    let losing: Vec<_> = old
         .into_iter()
         .filter(|(q, _)| !new_set.contains(q))
         .collect();
-    add_to(txn, &mut gaining, space, inodes)?;
-    add_to(txn, &mut losing, -space, -inodes)?;
+    add_to(txn, &gaining, ino, space, inodes).await?;
+    add_to(txn, &losing, ino, -space, -inodes).await?;
     if owns_quota(ino, attr) {
-        if let Some(mut quota) = get_quota(txn, ino).await? {
+        if let Some(mut quota) = get_record(txn, ino).await? {
             quota.parent = to;
             put_quota(txn, ino, &quota)?;
         }
@@ -200,7 +309,7 @@ pub(crate) async fn move_charge(
 /// Removes the quota record of a directory being removed.
 pub(crate) fn forget(txn: &mut AnyTxn, ino: u64, attr: &Attr) -> Result<()> {
     if owns_quota(ino, attr) {
-        txn.delete(&keys::quota(ino))?;
+        delete_quota_keys(txn, ino)?;
     }
     Ok(())
 }
@@ -210,23 +319,16 @@ impl Meta {
     pub async fn quota(&self, ino: u64) -> Result<Option<Quota>> {
         read_txn!(self, |txn| {
             get_dir(&mut txn, ino).await?;
-            get_quota(&mut txn, ino).await
+            get_quota(&mut txn, ino, false).await
         })
     }
 
     /// Every quota, by directory.
     pub async fn quotas(&self) -> Result<Vec<(u64, Quota)>> {
-        read_txn!(self, |txn| {
-            crate::meta::scan_prefix(&mut txn, keys::QUOTA_PREFIX)
-                .await?
-                .into_iter()
-                .map(|(key, value)| {
-                    let ino = keys::u64_at(&key, keys::QUOTA_PREFIX.len())
-                        .ok_or_else(|| MetaError::Corrupt("quota key".into()))?;
-                    Ok((ino, Quota::decode(&value)?))
-                })
-                .collect()
-        })
+        read_txn!(self, |txn| Ok(all_quotas(&mut txn)
+            .await?
+            .into_iter()
+            .collect()))
     }
 
     /// The quotas whose limits bound what inode `ino` (a directory: what it holds) may grow
@@ -267,16 +369,18 @@ impl Meta {
     ) -> Result<Quota> {
         let (quota, from) = write_txn!(self, |txn| {
             let mut attr = get_dir(&mut txn, ino).await?;
-            let existing = get_quota(&mut txn, ino).await?;
+            let existing = get_record(&mut txn, ino).await?;
             if let Some(mut quota) = existing
                 && owns_quota(ino, &attr)
             {
                 quota.capacity = limits.capacity;
                 quota.inodes = limits.inodes;
                 put_quota(&mut txn, ino, &quota)?;
+                let quota = get_quota(&mut txn, ino, false).await?.unwrap_or(quota);
                 return Ok((quota, quota.parent));
             }
-            // A quota whose removal was interrupted still holds what was not moved out yet.
+            // A quota whose removal was interrupted still holds what was not moved out yet
+            // (in its record and its shards, which stay).
             let held = existing.map_or((0, 0), |q| (q.used_space, q.used_inodes));
             let quota = Quota {
                 capacity: limits.capacity,
@@ -296,12 +400,12 @@ impl Meta {
         }
         self.rehome_tree(ino, from, ino, progress).await?;
         write_txn!(self, |txn| {
-            let mut quota = get_quota(&mut txn, ino)
+            let mut quota = get_record(&mut txn, ino)
                 .await?
                 .ok_or(MetaError::Errno(libc::ENOENT))?;
             quota.ready = true;
             put_quota(&mut txn, ino, &quota)?;
-            Ok(quota)
+            Ok(get_quota(&mut txn, ino, false).await?.unwrap_or(quota))
         })
     }
 
@@ -310,7 +414,7 @@ impl Meta {
     pub async fn delete_quota(&self, ino: u64, progress: &(dyn Fn(u64) + Sync)) -> Result<()> {
         let parent = write_txn!(self, |txn| {
             let mut attr = get_dir(&mut txn, ino).await?;
-            let Some(mut quota) = get_quota(&mut txn, ino).await? else {
+            let Some(mut quota) = get_record(&mut txn, ino).await? else {
                 return errno(libc::ENOENT);
             };
             quota.ready = false;
@@ -321,10 +425,7 @@ impl Meta {
             Ok(quota.parent)
         })?;
         self.rehome_tree(ino, ino, parent, progress).await?;
-        write_txn!(self, |txn| {
-            txn.delete(&keys::quota(ino))?;
-            Ok(())
-        })
+        write_txn!(self, |txn| delete_quota_keys(&mut txn, ino))
     }
 
     /// Charges every inode under `root` charged to `from` to `to` instead, directory by
@@ -366,13 +467,15 @@ impl Meta {
         for mut check in counted {
             if repair && check.stored != check.counted {
                 check.repaired = write_txn!(self, |txn| {
-                    let Some(mut quota) = get_quota(&mut txn, check.ino).await? else {
+                    let Some(mut quota) = get_quota(&mut txn, check.ino, true).await? else {
                         return Ok(false);
                     };
                     if (quota.used_space, quota.used_inodes) != check.stored {
                         return Ok(false);
                     }
+                    // The whole usage goes into the record; the shards start again from 0.
                     (quota.used_space, quota.used_inodes) = check.counted;
+                    delete_quota_keys(&mut txn, check.ino)?;
                     put_quota(&mut txn, check.ino, &quota)?;
                     Ok(true)
                 })?;
@@ -434,6 +537,27 @@ async fn rehome_batch(
     Ok((seen, last, subdirs))
 }
 
+/// Every quota with its whole usage, by directory: two scans (records, shards). A shard of
+/// no quota (left by an older release or damage) counts for nothing; fsck reports it.
+async fn all_quotas(txn: &mut AnyTxn) -> Result<BTreeMap<u64, Quota>> {
+    let corrupt = || MetaError::Corrupt("quota key".into());
+    let mut quotas = BTreeMap::new();
+    for (key, value) in crate::meta::scan_prefix(txn, keys::QUOTA_PREFIX).await? {
+        let ino = keys::u64_at(&key, keys::QUOTA_PREFIX.len()).ok_or_else(corrupt)?;
+        quotas.insert(ino, Quota::decode(&value)?);
+    }
+    if quotas.is_empty() {
+        return Ok(quotas);
+    }
+    for (key, value) in crate::meta::scan_prefix(txn, keys::QUOTA_USAGE_PREFIX).await? {
+        let ino = keys::u64_at(&key, keys::QUOTA_USAGE_PREFIX.len()).ok_or_else(corrupt)?;
+        if let Some(quota) = quotas.get_mut(&ino) {
+            add_shard(quota, &value)?;
+        }
+    }
+    Ok(quotas)
+}
+
 /// What counting needs of an inode.
 struct Counted {
     kind: FileKind,
@@ -447,11 +571,7 @@ struct Counted {
 /// quotas, the inodes and the entries with three scans of one snapshot.
 async fn count_quotas(txn: &mut AnyTxn) -> Result<Vec<QuotaCheck>> {
     let corrupt = |what: &str| MetaError::Corrupt(format!("{what} key"));
-    let mut quotas = HashMap::new();
-    for (key, value) in crate::meta::scan_prefix(txn, keys::QUOTA_PREFIX).await? {
-        let ino = keys::u64_at(&key, keys::QUOTA_PREFIX.len()).ok_or_else(|| corrupt("quota"))?;
-        quotas.insert(ino, Quota::decode(&value)?);
-    }
+    let quotas = all_quotas(txn).await?;
     if quotas.is_empty() {
         return Ok(Vec::new());
     }

@@ -460,6 +460,59 @@ async fn prefetched_keys_count_only_once_read() {
     }
 }
 
+/// Keys read unguarded answer what plain reads answer (the snapshot, the transaction's own
+/// writes) but a change to them is no conflict, until the transaction reads one plainly.
+#[tokio::test]
+async fn unguarded_reads_are_no_part_of_the_commit() {
+    for (name, engine, _dir) in engines().await {
+        put_all(
+            &engine,
+            &[
+                (b"u1".to_vec(), b"one".to_vec()),
+                (b"u2".to_vec(), b"two".to_vec()),
+            ],
+        )
+        .await;
+        let wanted = [b"u1".to_vec(), b"u2".to_vec(), b"absent".to_vec()];
+        let mut txn = engine.begin(true).await.unwrap();
+        txn.put(b"u2", b"mine").unwrap();
+        assert_eq!(
+            txn.get_many_unguarded(&wanted).await.unwrap(),
+            vec![Some(b"one".to_vec()), Some(b"mine".to_vec()), None],
+            "{name}"
+        );
+        drop(txn);
+        if !optimistic(&engine) {
+            continue;
+        }
+        let mut txn = engine.begin(true).await.unwrap();
+        txn.get_many_unguarded(&wanted).await.unwrap();
+        let mut other = engine.begin(true).await.unwrap();
+        other.put(b"u1", b"changed").unwrap();
+        other.put(b"absent", b"now").unwrap();
+        other.commit().await.unwrap();
+        assert_eq!(
+            txn.get_many_unguarded(&wanted).await.unwrap()[0],
+            Some(b"one".to_vec()),
+            "{name}: the snapshot's answer"
+        );
+        txn.put(b"out", b"1").unwrap();
+        txn.commit().await.unwrap();
+        // Read plainly after, the key is compared at commit.
+        let mut txn = engine.begin(true).await.unwrap();
+        txn.get_many_unguarded(&wanted).await.unwrap();
+        txn.get(b"u2").await.unwrap();
+        let mut other = engine.begin(true).await.unwrap();
+        other.put(b"u2", b"changed").unwrap();
+        other.commit().await.unwrap();
+        txn.put(b"out", b"2").unwrap();
+        assert!(
+            matches!(txn.commit().await, Err(KvError::Conflict)),
+            "{name}"
+        );
+    }
+}
+
 /// etcd's blind spot, which every optimistic engine here shares: deleting a key inside a range
 /// another transaction scanned is not a conflict by itself. The logic's rule — whoever deletes
 /// a key that others find by scanning also writes a key those scanners read — makes it one;

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use common::{ME, NONE_OPEN, dir, file, fresh};
 use datenlord_meta::engine::{KvEngine, KvTxn};
 use datenlord_meta::{FileKind, Meta, NewInode, QuotaLimits, ROOT_INO, Timespec, keys};
@@ -60,6 +62,24 @@ async fn usage_follows_creates_writes_truncates_and_unlinks() {
         meta.quotas().await.unwrap().is_empty(),
         "the quota goes with its directory"
     );
+    let report = meta.check(false).await.unwrap();
+    assert!(
+        report.problems.is_empty(),
+        "its usage shards too: {:?}",
+        report.problems
+    );
+    // A usage shard of no quota is damage fsck reports and removes.
+    loop {
+        let Ok(mut txn) = meta.engine().begin(true).await else {
+            continue;
+        };
+        txn.put(&keys::quota_usage(q, 3), &[0; 16]).unwrap();
+        if txn.commit().await.is_ok() {
+            break;
+        }
+    }
+    assert_eq!(meta.check(true).await.unwrap().problems.len(), 1);
+    assert!(meta.check(false).await.unwrap().problems.is_empty());
 }
 
 #[tokio::test]
@@ -262,6 +282,9 @@ async fn check_finds_and_repairs_a_wrong_count() {
             continue;
         };
         txn.put(&keys::quota(q), &wrong.encode()).unwrap();
+        for shard in 0..keys::QUOTA_SHARDS {
+            txn.delete(&keys::quota_usage(q, shard as u8)).unwrap();
+        }
         if txn.commit().await.is_ok() {
             break;
         }
@@ -281,4 +304,82 @@ async fn check_finds_and_repairs_a_wrong_count() {
         !meta.check_quotas(true).await.unwrap()[0].repaired,
         "nothing left to repair"
     );
+}
+
+/// Creates `each` files in `dir` from `tasks` tasks at once; returns how many were refused
+/// with EDQUOT.
+async fn create_concurrently(meta: &Arc<Meta>, dir: u64, tasks: usize, each: usize) -> usize {
+    let tasks: Vec<_> = (0..tasks)
+        .map(|t| {
+            let meta = meta.clone();
+            tokio::spawn(async move {
+                let mut refused = 0;
+                for i in 0..each {
+                    let name = format!("f-{t}-{i}");
+                    match meta.create(ME, dir, name.as_bytes(), file(0o644)).await {
+                        Ok(_) => {}
+                        Err(err) if err.errno() == libc::EDQUOT => refused += 1,
+                        Err(err) => panic!("create {name}: {err}"),
+                    }
+                }
+                refused
+            })
+        })
+        .collect();
+    let mut refused = 0;
+    for task in tasks {
+        refused += task.await.unwrap();
+    }
+    refused
+}
+
+/// Concurrent creates under one quota charge different usage shards, so they seldom lose a
+/// race to each other, and the usage is exact once they are done.
+#[tokio::test]
+async fn concurrent_creates_under_one_quota_are_all_charged() {
+    let (_d, meta) = fresh().await;
+    let meta = Arc::new(meta);
+    let q = mkdir(&meta, ROOT_INO, b"q").await;
+    meta.set_quota(q, limits(0, 1000), &|_| {}).await.unwrap();
+    let before = meta.counters();
+    assert_eq!(create_concurrently(&meta, q, 8, 25).await, 0);
+    let retries = meta.counters().since(&before).retries;
+    if !matches!(meta.engine(), datenlord_meta::engine::AnyEngine::Faulty(_)) {
+        assert!(
+            retries < 10,
+            "creates under one quota lost {retries} races to each other"
+        );
+    }
+    assert_eq!(usage(&meta, q).await, (0, 200));
+    let checks = meta.check_quotas(false).await.unwrap();
+    assert_eq!(checks[0].stored, checks[0].counted);
+    let report = meta.check(false).await.unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+/// Concurrent writers may pass a limit by what the others charged in the same moment (a
+/// limit check does not wait for them) — by fewer inodes than there are writers — and what
+/// they created is charged exactly.
+#[tokio::test]
+async fn concurrent_creates_pass_a_limit_by_less_than_the_writers() {
+    let (_d, meta) = fresh().await;
+    let meta = Arc::new(meta);
+    let q = mkdir(&meta, ROOT_INO, b"q").await;
+    meta.set_quota(q, limits(0, 50), &|_| {}).await.unwrap();
+    let refused = create_concurrently(&meta, q, 8, 10).await;
+    let (_, inodes) = usage(&meta, q).await;
+    assert!(
+        (50..58).contains(&inodes),
+        "{inodes} inodes under a limit of 50"
+    );
+    assert_eq!(inodes as usize + refused, 80);
+    assert_eq!(meta.readdir(q).await.unwrap().len(), inodes as usize);
+    let checks = meta.check_quotas(false).await.unwrap();
+    assert_eq!(checks[0].stored, checks[0].counted);
+    // Once they are done the limit holds exactly again.
+    let err = meta
+        .create(ME, q, b"one-more", file(0o644))
+        .await
+        .unwrap_err();
+    assert_eq!(err.errno(), libc::EDQUOT);
 }

@@ -133,6 +133,20 @@ impl KvTxn for AnyTxn {
         }
     }
 
+    async fn get_many_unguarded(
+        &mut self,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        match self {
+            Self::Sqlite(txn) => txn.get_many_unguarded(keys).await,
+            Self::Etcd(txn) => txn.get_many_unguarded(keys).await,
+            #[cfg(feature = "testing")]
+            Self::Memory(txn) => txn.get_many_unguarded(keys).await,
+            #[cfg(feature = "testing")]
+            Self::Faulty(txn) => txn.get_many_unguarded(keys).await,
+        }
+    }
+
     async fn peek(&mut self, key: &[u8]) -> Result<Option<Option<Vec<u8>>>, KvError> {
         match self {
             Self::Etcd(txn) => txn.peek(key).await,

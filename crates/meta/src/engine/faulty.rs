@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use super::{Changes, KvEngine, KvError, KvTxn, Pair};
 
-/// Which operations of a [`Faulty`] engine fail. Operations (begins, gets, scans and commits
-/// of every transaction) and commits are numbered from 1 in the order they are made.
+/// Which operations of a [`Faulty`] engine fail. Operations (begins, gets — a `get_many` is
+/// one, as it is one request to a server — scans and commits of every transaction) and
+/// commits are numbered from 1 in the order they are made.
 #[derive(Debug, Default)]
 pub struct FaultPlan {
     fail_ops: Mutex<BTreeSet<u64>>,
@@ -155,6 +156,19 @@ impl<T: KvTxn> KvTxn for FaultyTxn<T> {
     async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
         self.plan.before_op().await?;
         self.inner.get(key).await
+    }
+
+    async fn get_many(&mut self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        self.plan.before_op().await?;
+        self.inner.get_many(keys).await
+    }
+
+    async fn get_many_unguarded(
+        &mut self,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        self.plan.before_op().await?;
+        self.inner.get_many_unguarded(keys).await
     }
 
     async fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Pair>, KvError> {

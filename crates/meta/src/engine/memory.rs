@@ -161,6 +161,21 @@ impl KvTxn for MemoryTxn {
         Ok(found.map(|(value, _)| value))
     }
 
+    async fn get_many_unguarded(
+        &mut self,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            let value = match self.writes.get(key) {
+                Some(write) => write.clone(),
+                None => self.snapshot().get(key).map(|(value, _)| value.clone()),
+            };
+            values.push(value);
+        }
+        Ok(values)
+    }
+
     async fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Pair>, KvError> {
         if start >= end {
             return Ok(Vec::new());

@@ -162,6 +162,19 @@ pub trait KvTxn: Send {
         }
     }
 
+    /// The values of `keys` as [`KvTxn::get_many`] reads them, except that the commit does not
+    /// depend on them: another transaction changing one meanwhile is no conflict. For figures
+    /// that may be a little stale under concurrent writers (a limit checked against counters
+    /// others update). A later `get` of one of the keys makes the commit depend on it. The
+    /// default reads them as `get_many` does (an engine that runs write transactions one at a
+    /// time has nothing to gain).
+    fn get_many_unguarded(
+        &mut self,
+        keys: &[Vec<u8>],
+    ) -> impl Future<Output = Result<Vec<Option<Vec<u8>>>, KvError>> + Send {
+        self.get_many(keys)
+    }
+
     /// The value of `key` if the transaction can have it without a request to a server
     /// (it read or wrote the key, or a cache of the engine's holds it); `None` otherwise. An
     /// engine without a server reads it.

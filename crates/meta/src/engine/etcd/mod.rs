@@ -662,6 +662,13 @@ impl KvTxn for EtcdTxn {
         self.fetch(keys, true).await
     }
 
+    async fn get_many_unguarded(
+        &mut self,
+        keys: &[Vec<u8>],
+    ) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        self.fetch(keys, false).await
+    }
+
     async fn peek(&mut self, key: &[u8]) -> Result<Option<Option<Vec<u8>>>, KvError> {
         self.start().await;
         let key = self.engine.key(key);
