@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Writers in one directory from several mounts of one etcd volume (issue 18, step 4): 1, 2
 # and 4 mounts of the volume, one writer process on each, every writer creating and then
-# unlinking FILES files, all in one shared directory ("one") or each in its own ("own").
+# unlinking FILES files, all in one shared directory ("one"), each in its own ("own"), or each
+# in its own under one directory quota they all charge ("quota").
 # A mount's creates in one directory are serialised by the kernel (it holds the directory's
 # lock), so writers on different mounts are where a shared directory can scale, or meet on
 # its keys. Prints ops/s for each phase (all writers, from a common start to the slowest)
@@ -31,12 +32,14 @@ for m in 0 1 2 3; do
 done
 
 printf 'dirs\tmounts\tcreate\tunlink\t(ops/s)\tretries/op\n'
-for shape in one own; do
+for shape in one own quota; do
     for writers in 1 2 4; do
-        python3 - "$WORK" "$shape" "$writers" "$FILES" "$ROOT/scripts/perf/meta_requests.py" <<'PY'
+        python3 - "$WORK" "$shape" "$writers" "$FILES" "$ROOT/scripts/perf/meta_requests.py" \
+            "$BIN" "$meta" <<'PY'
 import json, multiprocessing as mp, os, subprocess, sys, time
 
 work, shape, writers, files, stats_tool = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+binary, meta = sys.argv[6], sys.argv[7]
 mounts = [os.path.join(work, f"mnt-{m}") for m in range(writers)]
 run = f"{shape}-{writers}"
 
@@ -66,6 +69,11 @@ def writer(args):
             os.unlink(path)
     return time.perf_counter() - began
 
+os.makedirs(os.path.join(mounts[0], run), exist_ok=True)
+if shape == "quota":
+    subprocess.run([binary, "quota", "set", "--meta", meta, f"/{run}", "--capacity", "1T",
+                    "--inodes", "100000000"], check=True, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "DATENLORD_HOME": os.path.join(work, "home-0")})
 for m in range(writers):
     os.makedirs(where(m), exist_ok=True)
 # Every mount has seen the directories before the clock starts.
