@@ -131,7 +131,9 @@ impl Meta {
     /// The file grows to `new_len` if shorter. Returns the attributes and the chunks now worth
     /// compacting. ENOENT when the file is gone: the caller then discards the object; EINVAL
     /// when it is not a regular file; EIO when the object's pending record is gone (the session
-    /// was found dead meanwhile and its blocks may be deleted).
+    /// was found dead meanwhile and its blocks may be deleted). `announce` is announced in the
+    /// same commit, as [`Meta::intend_object`] would: the object the session's next write
+    /// stores, which then needs no commit before its bytes are stored.
     pub async fn commit_write(
         &self,
         ino: u64,
@@ -139,6 +141,7 @@ impl Meta {
         slices: &[ChunkSlice],
         new_len: u64,
         mtime: Timespec,
+        announce: Option<NewObject>,
     ) -> Result<(Attr, Vec<u32>)> {
         let mut wanted = vec![
             keys::attr(ino),
@@ -174,6 +177,12 @@ impl Meta {
             attr.mtime = mtime;
             attr.ctime = mtime.max(attr.ctime);
             put_attr(&mut txn, ino, &attr)?;
+            if let Some(next) = announce {
+                txn.put(
+                    &keys::pending(next.session, next.id),
+                    &next.len.to_be_bytes(),
+                )?;
+            }
             Ok((attr, crowded))
         })
     }

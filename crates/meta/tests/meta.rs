@@ -236,6 +236,7 @@ async fn data_slices_truncate_clone_and_references() {
             &[ChunkSlice { chunk: 0, slice }],
             100,
             Timespec::now(),
+            None,
         )
         .await
         .unwrap();
@@ -253,6 +254,7 @@ async fn data_slices_truncate_clone_and_references() {
             &[ChunkSlice { chunk: 0, slice }],
             100,
             Timespec::now(),
+            None,
         )
         .await
         .unwrap_err();
@@ -521,6 +523,7 @@ async fn large_files_are_cut_and_deleted_in_steps() {
             &[ChunkSlice { chunk, slice }],
             end,
             Timespec::now(),
+            None,
         )
         .await
         .unwrap();
@@ -821,4 +824,75 @@ async fn usage_sums_its_shards_and_counts_many_files_exactly() {
     assert_eq!(meta.usage().await.unwrap().inodes, before.inodes + 50);
     let report = meta.check(false).await.unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+/// An object announced in the commit of an earlier write needs no announcement of its own
+/// before its bytes are stored; one announced and never written is deleted with its session.
+#[tokio::test]
+async fn an_object_announced_by_an_earlier_commit_is_ready_to_write() {
+    let (_d, meta) = fresh().await;
+    let (ino, _) = meta.create(ME, ROOT_INO, b"f", file(0o644)).await.unwrap();
+    let object = |id: u64, len: u64| datenlord_meta::NewObject {
+        session: 7,
+        id,
+        len,
+    };
+    let write = |id: u64, pos: u32| {
+        vec![ChunkSlice {
+            chunk: 0,
+            slice: Slice {
+                pos,
+                len: 100,
+                object: id,
+                offset: 0,
+            },
+        }]
+    };
+    let first = object(meta.next_object().await.unwrap(), 100);
+    let next = object(meta.next_object().await.unwrap(), 4096);
+    meta.intend_object(first).await.unwrap();
+    meta.commit_write(
+        ino,
+        first,
+        &write(first.id, 0),
+        100,
+        Timespec::now(),
+        Some(next),
+    )
+    .await
+    .unwrap();
+    let written = object(next.id, 100);
+    let last = object(meta.next_object().await.unwrap(), 4096);
+    let (attr, _) = meta
+        .commit_write(
+            ino,
+            written,
+            &write(written.id, 100),
+            200,
+            Timespec::now(),
+            Some(last),
+        )
+        .await
+        .unwrap();
+    assert_eq!(attr.size, 200);
+    let unannounced = object(meta.next_object().await.unwrap(), 100);
+    let err = meta
+        .commit_write(
+            ino,
+            unannounced,
+            &write(unannounced.id, 200),
+            300,
+            Timespec::now(),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.errno(), libc::EIO);
+    meta.close_session(7).await.unwrap();
+    let doomed = meta.doomed_objects(100).await.unwrap();
+    assert_eq!(
+        doomed,
+        vec![(last.id, 4096)],
+        "the announced object nobody wrote"
+    );
 }

@@ -76,6 +76,8 @@ pub struct Vfs {
     pub(crate) buffered: AtomicUsize,
     /// Memory of flushed write buffers, for the next writes to fill.
     pub(crate) spare_buffers: Mutex<Vec<Vec<u8>>>,
+    /// The object announced ahead for the next small flush (`write.rs`).
+    pub(crate) announced: Mutex<crate::write::Announced>,
     /// The block store's free space (on stores that have a limit) and when it was read.
     pub(crate) free_space: Mutex<Option<(u64, Instant)>>,
     /// What each file being written may still grow by under its quotas (`write.rs`).
@@ -117,6 +119,7 @@ impl Vfs {
             next_handle: AtomicU64::new(1),
             buffered: AtomicUsize::new(0),
             spare_buffers: Mutex::new(Vec::new()),
+            announced: Mutex::new(crate::write::Announced::default()),
             free_space: Mutex::new(None),
             quota_room: Mutex::new(HashMap::new()),
             locks: Locks::default(),

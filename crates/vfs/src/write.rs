@@ -45,6 +45,20 @@ pub(crate) struct QuotaRoom {
     read: std::time::Instant,
 }
 
+/// An object announced ahead: the commit of a flush also records the pending object of the
+/// next one (up to one block: what a crash leaves to delete is bounded), so a flush of a
+/// small file takes one commit, not two (announce, then commit).
+#[derive(Debug, Default)]
+pub(crate) enum Announced {
+    /// None announced nor being announced: the next commit of a flush announces one.
+    #[default]
+    None,
+    /// A flush's commit is announcing one.
+    Announcing,
+    /// Announced and not yet taken by a flush.
+    Ready(NewObject),
+}
+
 fn bytes_of(segments: &Segments) -> usize {
     segments.values().map(Vec::len).sum()
 }
@@ -131,6 +145,48 @@ impl Vfs {
                 }
             }
         });
+    }
+
+    /// The id of the object announced for `session`'s next flush, if one is ready and holds
+    /// `len` bytes; it is this flush's then.
+    fn take_announced(&self, session: u64, len: u64) -> Option<u64> {
+        let mut announced = lock(&self.announced);
+        match *announced {
+            Announced::Ready(next) if next.session == session && len <= next.len => {
+                *announced = Announced::None;
+                Some(next.id)
+            }
+            // Announced by a session that ended: its end deleted the record.
+            Announced::Ready(next) if next.session != session => {
+                *announced = Announced::None;
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// The object the commit about to be made announces for the next flush, unless one is
+    /// announced (or being announced) already.
+    async fn announce_next(&self, session: u64) -> Option<NewObject> {
+        {
+            let mut announced = lock(&self.announced);
+            if !matches!(*announced, Announced::None) {
+                return None;
+            }
+            *announced = Announced::Announcing;
+        }
+        match self.meta.next_object().await {
+            Ok(id) => Some(NewObject {
+                session,
+                id,
+                len: u64::from(self.store.block_size()),
+            }),
+            Err(err) => {
+                tracing::debug!(%err, "no object id to announce");
+                *lock(&self.announced) = Announced::None;
+                None
+            }
+        }
     }
 
     fn take_spare(&self) -> Option<Vec<u8>> {
@@ -347,7 +403,12 @@ impl Vfs {
         segments: &Segments,
         len: u64,
     ) -> Result<(usize, u64)> {
-        let object = self.meta.next_object().await?;
+        let session = self.session();
+        let announced = self.take_announced(session, bytes_of(segments) as u64);
+        let object = match announced {
+            Some(id) => id,
+            None => self.meta.next_object().await?,
+        };
         let mut slices = Vec::new();
         let mut at = 0u64;
         for (start, seg) in segments {
@@ -370,19 +431,29 @@ impl Vfs {
             &joined
         };
         let object = NewObject {
-            session: self.session(),
+            session,
             id: object,
             len: at,
         };
-        self.meta.intend_object(object).await?;
+        if announced.is_none() {
+            self.meta.intend_object(object).await?;
+        }
         let stored = self.store.put(object.id, bytes).await;
         let committed = match stored {
             Ok(()) => {
                 let mtime = file.seen().mtime.unwrap_or_else(Timespec::now);
-                self.meta
-                    .commit_write(file.ino, object, &slices, len, mtime)
-                    .await
-                    .map_err(VfsError::from)
+                let next = self.announce_next(session).await;
+                let committed = self
+                    .meta
+                    .commit_write(file.ino, object, &slices, len, mtime, next)
+                    .await;
+                if let Some(next) = next {
+                    *lock(&self.announced) = match committed {
+                        Ok(_) => Announced::Ready(next),
+                        Err(_) => Announced::None,
+                    };
+                }
+                committed.map_err(VfsError::from)
             }
             Err(err) => Err(err.into()),
         };

@@ -99,6 +99,7 @@ pub async fn write(meta: &Meta, ino: u64, len: u32) -> u64 {
         &[ChunkSlice { chunk: 0, slice }],
         u64::from(len),
         Timespec::now(),
+        None,
     )
     .await
     .unwrap();
