@@ -7,12 +7,12 @@
 //!
 //! Writers under one quota seldom share a key either: a quota's usage is its record's plus
 //! that of [`keys::QUOTA_SHARDS`] usage shards (`"U" quota shard`), and a change charges the
-//! shard of the inode it changes. A limit check reads the other shards without the commit
-//! depending on them, so enforcement is exact for one writer and, for concurrent writers
-//! under one quota, may let each of them pass the limit by what the others charged in the
-//! same moment (the charges themselves are never lost: each shard is read and written in
-//! the commit that changes it). Moving or recounting a quota's whole usage reads every shard
-//! as part of its commit.
+//! shard of the inode it changes (read and written in its commit: no charge is lost). Far
+//! from a limit, its check reads the other shards without the commit depending on them;
+//! near it (within a 16th of it, and at least 256 MiB or 1 024 inodes: `near_limit`), it
+//! compares them all, so concurrent writers near a limit conflict and it holds exactly — it
+//! could be passed only by charges made at one moment that exceed that room together.
+//! Moving or recounting a quota's whole usage compares every shard too.
 //!
 //! Usage is exact because every charge moves with the inode: a file renamed into another
 //! quota takes its charge along (`rehome`); a directory tree moves only whole when its root
@@ -199,6 +199,22 @@ async fn chain(txn: &mut AnyTxn, mut at: u64) -> Result<Vec<(u64, Quota)>> {
     Ok(quotas)
 }
 
+/// Whether a charge of `space` and `inodes` comes near enough to one of `quota`'s limits
+/// (within a 16th of it, and at least 256 MiB or 1 024 inodes) that its check compares every
+/// shard: then concurrent writers near the limit conflict, and it holds exactly. Further
+/// from it, the charges made at one moment would have to exceed the room left.
+fn near_limit(quota: &Quota, space: i64, inodes: i64) -> bool {
+    let near = |used: i64, delta: i64, limit: u64, least: u64| {
+        let margin = (limit / 16).max(least);
+        delta > 0
+            && limit > 0
+            && i128::from(used) + i128::from(delta) + i128::from(margin) > i128::from(limit)
+    };
+    quota.ready
+        && (near(quota.used_space, space, quota.capacity, 256 << 20)
+            || near(quota.used_inodes, inodes, quota.inodes, 1024))
+}
+
 /// Adds `space` and `inodes`, charged on behalf of `ino`, to every quota of `quotas`; EDQUOT
 /// (nothing written) when an increase passes one's limit.
 async fn add_to(
@@ -208,8 +224,15 @@ async fn add_to(
     space: i64,
     inodes: i64,
 ) -> Result<()> {
-    if quotas.iter().any(|(_, q)| q.exceeded_by(space, inodes)) {
-        return errno(libc::EDQUOT);
+    for (ino, quota) in quotas {
+        let quota = if near_limit(quota, space, inodes) {
+            get_quota(txn, *ino, true).await?.unwrap_or(*quota)
+        } else {
+            *quota
+        };
+        if quota.exceeded_by(space, inodes) {
+            return errno(libc::EDQUOT);
+        }
     }
     for (quota, _) in quotas {
         add_to_shard(txn, *quota, ino, space, inodes).await?;

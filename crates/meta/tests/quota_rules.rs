@@ -340,7 +340,10 @@ async fn concurrent_creates_under_one_quota_are_all_charged() {
     let (_d, meta) = fresh().await;
     let meta = Arc::new(meta);
     let q = mkdir(&meta, ROOT_INO, b"q").await;
-    meta.set_quota(q, limits(0, 1000), &|_| {}).await.unwrap();
+    // Far from the limit: the checks compare no other writer's shard.
+    meta.set_quota(q, limits(0, 100_000), &|_| {})
+        .await
+        .unwrap();
     let before = meta.counters();
     assert_eq!(create_concurrently(&meta, q, 8, 25).await, 0);
     let retries = meta.counters().since(&before).retries;
@@ -357,26 +360,21 @@ async fn concurrent_creates_under_one_quota_are_all_charged() {
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 }
 
-/// Concurrent writers may pass a limit by what the others charged in the same moment (a
-/// limit check does not wait for them) — by fewer inodes than there are writers — and what
-/// they created is charged exactly.
+/// Near a limit, concurrent writers' checks compare every shard: they stop exactly at it,
+/// and what they created is charged exactly.
 #[tokio::test]
-async fn concurrent_creates_pass_a_limit_by_less_than_the_writers() {
+async fn concurrent_creates_stop_exactly_at_a_limit() {
     let (_d, meta) = fresh().await;
     let meta = Arc::new(meta);
     let q = mkdir(&meta, ROOT_INO, b"q").await;
     meta.set_quota(q, limits(0, 50), &|_| {}).await.unwrap();
     let refused = create_concurrently(&meta, q, 8, 10).await;
     let (_, inodes) = usage(&meta, q).await;
-    assert!(
-        (50..58).contains(&inodes),
-        "{inodes} inodes under a limit of 50"
-    );
+    assert_eq!(inodes, 50, "inodes under a limit of 50");
     assert_eq!(inodes as usize + refused, 80);
     assert_eq!(meta.readdir(q).await.unwrap().len(), inodes as usize);
     let checks = meta.check_quotas(false).await.unwrap();
     assert_eq!(checks[0].stored, checks[0].counted);
-    // Once they are done the limit holds exactly again.
     let err = meta
         .create(ME, q, b"one-more", file(0o644))
         .await
