@@ -129,8 +129,8 @@ pub struct CsiArgs {
 /// Where a volume's metadata lives.
 #[derive(Debug, Clone, Args)]
 pub struct MetaArg {
-    /// Metadata engine URL: sqlite:///var/lib/datenlord/meta.db, or
-    /// etcd://host:port[,host:port...]/prefix for many nodes
+    /// Metadata engine URL: sqlite:///var/lib/datenlord/meta.db, or for many nodes
+    /// etcd://host:port[,host:port...]/prefix or redis://[:password@]host:port[/db][?prefix=name]
     /// [default: sqlite://$DATENLORD_HOME/meta.db]
     #[arg(long, global = true, value_name = "META_URL", env = "DATENLORD_META")]
     pub meta: Option<String>,
@@ -141,6 +141,7 @@ pub struct MetaArg {
 #[command(after_help = "Examples:\n  \
     datenlord format myvol\n  \
     datenlord format --meta sqlite:///var/lib/dl/meta.db --storage file:///data/dl-blocks myvol\n  \
+    datenlord format --meta 'redis://:secret@10.0.0.1:6379/1?prefix=vol' --storage s3://b/vol myvol\n  \
     datenlord format --block-size 1M --storage memory:// scratch\n  \
     datenlord format --trash-days 7 myvol                    # keep deleted files a week\n  \
     AWS_ACCESS_KEY_ID=K AWS_SECRET_ACCESS_KEY=S datenlord format \\\n      \

@@ -28,8 +28,16 @@ fn succeeded(out: &Output) -> String {
 fn bad_urls_and_settings_are_refused() {
     let home = Home::new();
     failed(
+        &home.run(&["format", "--meta", "mysql://x", "v"]),
+        "unknown metadata engine 'mysql'",
+    );
+    failed(
         &home.run(&["format", "--meta", "redis://x", "v"]),
-        "unknown metadata engine 'redis'",
+        "expected redis://",
+    );
+    failed(
+        &home.run(&["format", "--meta", "redis://127.0.0.1:1", "v"]),
+        "Connection refused",
     );
     failed(
         &home.run(&["format", "--storage", "s4://b", "v"]),

@@ -88,18 +88,10 @@ fn a_dump_loaded_into_other_engines_is_the_same_tree() {
     mounted.home.run_ok(&["dump", &first.display().to_string()]);
     let source = mounted.into_home();
 
-    let middle = match std::env::var("DATENLORD_TEST_ETCD") {
-        Ok(endpoint) => {
-            let prefix = dir
-                .path()
-                .file_name()
-                .unwrap()
-                .to_string_lossy()
-                .to_lowercase();
-            format!("etcd://{endpoint}/dump-{prefix}")
-        }
-        Err(_) => format!("sqlite://{}/middle.db", dir.path().display()),
-    };
+    let name = dir.path().file_name().unwrap().to_string_lossy();
+    let middle = common::server_meta_url(&format!("dump-{}", name.to_lowercase()))
+        .unwrap_or_else(|| format!("sqlite://{}/middle.db", dir.path().display()));
+
     let loaded = source.run_ok(&["load", "--meta", &middle, &first.display().to_string()]);
     assert!(loaded.contains("loaded volume"), "{loaded}");
     let refused = source.run(&["load", "--meta", &middle, &first.display().to_string()]);

@@ -99,8 +99,7 @@ fn a_full_store_gives_enospc_not_corruption() {
     drop(home);
 }
 
-/// A volume whose blocks live on a small tmpfs; its metadata in the etcd of
-/// `DATENLORD_TEST_ETCD` when set, else SQLite.
+/// A volume whose blocks live on a small tmpfs; its metadata in the tests' server (`DATENLORD_TEST_ETCD` or `DATENLORD_TEST_REDIS`) when set, else SQLite.
 fn small_volume(size: &str) -> (SmallDisk, Mounted, Vec<String>) {
     let home = Home::new();
     let disk = SmallDisk::new(home.path().join("small"), size);

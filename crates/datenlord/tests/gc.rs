@@ -42,13 +42,10 @@ fn objects_a_restored_backup_does_not_know_are_collected() {
     assert_eq!(leaked(&said), 0, "{said}");
     let home = mounted.into_home();
 
-    let restored = match std::env::var("DATENLORD_TEST_ETCD") {
-        Ok(endpoint) => {
-            let name = dir.path().file_name().unwrap().to_string_lossy();
-            format!("etcd://{endpoint}/gc-{}", name.to_lowercase())
-        }
-        Err(_) => format!("sqlite://{}/restored.db", dir.path().display()),
-    };
+    let name = dir.path().file_name().unwrap().to_string_lossy();
+    let restored = common::server_meta_url(&format!("gc-{}", name.to_lowercase()))
+        .unwrap_or_else(|| format!("sqlite://{}/restored.db", dir.path().display()));
+
     home.run_ok(&["load", "--meta", &restored, &backup.display().to_string()]);
     let said = home.run_ok(&["gc", "--meta", &restored]);
     assert!(leaked(&said) >= 1, "{said}");

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{AnyTxn, KvEngine, KvTxn, Pair, TXN_BUDGET, prefix_end};
+use crate::engine::{AnyTxn, KvEngine, KvError, KvTxn, Pair, TXN_BUDGET, prefix_end};
 use crate::error::{MetaError, Result, errno};
 use crate::keys;
 use crate::meta::{
@@ -32,6 +32,8 @@ const HEARTBEAT: i64 = 5;
 
 /// Entries read from the snapshot at a time.
 const PAGE: usize = 256;
+/// Clones built before giving up on a source that keeps changing (engines without snapshots).
+pub const CLONE_ATTEMPTS: u32 = 5;
 
 /// A clone being built: where it goes, and who builds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -316,6 +318,11 @@ impl<'a> Snapshot<'a> {
         }
     }
 
+    /// Ends the reads: [`KvError::Conflict`] when they were not all of one moment.
+    async fn end(self) -> Result<()> {
+        Ok(self.txn.end_read().await?)
+    }
+
     async fn scan_prefix(&mut self, prefix: &[u8]) -> Result<Vec<Pair>> {
         self.scan(prefix, &prefix_end(prefix), usize::MAX).await
     }
@@ -416,7 +423,39 @@ impl Meta {
     /// [`Meta::clone_tree`], with the clone's root a directory with a quota of `limits` of
     /// its own from the start: its tree is charged to it as it is built (EDQUOT past the
     /// limits), so no walk of the tree follows, as setting a quota on a full directory takes.
+    ///
+    /// On an engine without snapshots (Redis) the source is read as it is, and checked at the
+    /// end to be unchanged: a clone whose source changed meanwhile is thrown away and built
+    /// again, so it is still the tree of one moment (a later one); EAGAIN when the source
+    /// kept changing for [`CLONE_ATTEMPTS`] tries.
     pub async fn clone_tree_with_quota(
+        &self,
+        src: u64,
+        parent: u64,
+        name: &[u8],
+        limits: Option<QuotaLimits>,
+        builder: (&str, &str),
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<Cloned> {
+        for attempt in 1..=CLONE_ATTEMPTS {
+            match self
+                .clone_once(src, parent, name, limits, builder, progress)
+                .await
+            {
+                Err(MetaError::Kv(KvError::Conflict)) => {
+                    tracing::info!(
+                        src,
+                        attempt,
+                        "the clone's source changed while it was read; cloning again"
+                    );
+                }
+                other => return other,
+            }
+        }
+        errno(libc::EAGAIN)
+    }
+
+    async fn clone_once(
         &self,
         src: u64,
         parent: u64,
@@ -597,6 +636,7 @@ impl Meta {
                 }
             }
         }
+        snap.end().await?;
         Ok(cloned)
     }
 

@@ -33,7 +33,7 @@ pub use cache_nodes::{CacheNodeInfo, check_group_name};
 pub use check::MetaReport;
 pub use chunk::{COMPACT_SLICES, ChunkSlice, NewObject, Piece, split_range, visible};
 pub use clone::{CLONE_LEASE, CloneRecord, Cloned};
-pub use engine::{EngineCounters, EtcdTls, MetaUrl, PASSWORD_ENV, SCHEMES};
+pub use engine::{EngineCounters, MetaUrl, PASSWORD_ENV, SCHEMES, TlsFiles};
 pub use error::{MetaError, Result};
 pub use locks::{LockOwner, LockRange};
 pub use meta::{Caller, Meta, MetaCounters, Usage};

@@ -81,6 +81,7 @@ macro_rules! read_txn {
     (@run $meta:expr, $begin:ident($($arg:expr)?), |$txn:ident| $body:expr) => {{
         let started = std::time::Instant::now();
         let mut unavailable = $crate::meta::Unavailable::new(&$meta);
+        let mut torn: u32 = 0;
         let outcome = loop {
             let outcome: $crate::error::Result<_> = async {
                 let mut rehearsal = None;
@@ -93,12 +94,20 @@ macro_rules! read_txn {
                 let mut $txn = $crate::engine::KvEngine::$begin(&$meta.engine $(, $arg)?).await?;
                 let body: $crate::error::Result<_> = async { $body }.await;
                 $crate::meta::same_type(&rehearsal, &body);
+                $crate::engine::KvTxn::end_read($txn).await?;
                 body
             }
             .await;
             match outcome {
                 Err($crate::error::MetaError::Kv($crate::engine::KvError::Unavailable(reason)))
                     if unavailable.wait(&reason).await => {}
+                // Reads of an engine without snapshots straddled a commit: read again.
+                Err($crate::error::MetaError::Kv($crate::engine::KvError::Conflict))
+                    if torn < $crate::meta::MAX_ATTEMPTS =>
+                {
+                    torn += 1;
+                    $crate::meta::back_off(torn).await;
+                }
                 other => break other,
             }
         };

@@ -83,10 +83,20 @@ pub struct Home {
 
 /// With `DATENLORD_TEST_S3=http://HOST:PORT` (and the AWS key variables) the default volume of
 /// every test home keeps its blocks in that S3 server instead of a local directory; with
-/// `DATENLORD_TEST_ETCD=HOST:PORT` its metadata lives in that etcd (under a prefix of its
-/// own) instead of SQLite. test.sh runs the mount suites again these ways against real servers.
+/// `DATENLORD_TEST_ETCD=HOST:PORT` (or `DATENLORD_TEST_REDIS=HOST:PORT`) its metadata lives
+/// in that etcd (or Redis), under a prefix of its own, instead of SQLite. test.sh runs the
+/// mount suites again these ways against real servers.
 const TEST_S3: &str = "DATENLORD_TEST_S3";
-const TEST_ETCD: &str = "DATENLORD_TEST_ETCD";
+
+/// The META_URL of a fresh volume named `name` in the etcd or Redis the tests were given;
+/// `None` when they run on SQLite.
+pub fn server_meta_url(name: &str) -> Option<String> {
+    if let Ok(endpoint) = std::env::var("DATENLORD_TEST_ETCD") {
+        return Some(format!("etcd://{endpoint}/{name}"));
+    }
+    let endpoint = std::env::var("DATENLORD_TEST_REDIS").ok()?;
+    Some(format!("redis://{endpoint}?prefix={name}"))
+}
 
 impl Home {
     pub fn new() -> Self {
@@ -105,12 +115,11 @@ impl Home {
             .to_string_lossy()
             .to_lowercase();
         let s3 = std::env::var(TEST_S3).ok();
-        let etcd = std::env::var(TEST_ETCD).ok();
-        if let Some(endpoint) = &etcd {
-            home.env
-                .push(("DATENLORD_META".into(), format!("etcd://{endpoint}/{name}")));
+        let server = server_meta_url(&name);
+        if let Some(url) = &server {
+            home.env.push(("DATENLORD_META".into(), url.clone()));
         }
-        if s3.is_some() || etcd.is_some() {
+        if s3.is_some() || server.is_some() {
             let storage = match &s3 {
                 Some(endpoint) => {
                     format!("s3://datenlord-tests/{name}?endpoint={endpoint}&region=us-east-1")

@@ -311,3 +311,84 @@ impl Etcd {
         }
     }
 }
+
+/// A `redis-server` on a loopback port, as an operator would run it for metadata: keys never
+/// evicted, commits in the append-only file.
+pub struct Redis {
+    child: Child,
+    _dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Redis {
+    pub fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("datenlord-redis-")
+            .tempdir()
+            .unwrap();
+        let port = free_port();
+        let child = Command::new(installed("redis-server", "apt-get install redis-server"))
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes", "--maxmemory-policy", "noeviction"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        wait_listening(port, "redis-server");
+        Redis {
+            child,
+            _dir: dir,
+            port,
+        }
+    }
+
+    pub fn url(&self, prefix: &str) -> String {
+        format!("redis://127.0.0.1:{}?prefix={prefix}", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A metadata server of either kind, for suites that run on both.
+pub enum MetaServer {
+    Etcd(Etcd),
+    Redis(Redis),
+}
+
+impl MetaServer {
+    /// Both kinds, each started fresh.
+    pub fn both() -> [fn() -> MetaServer; 2] {
+        [
+            || MetaServer::Etcd(Etcd::start(1)),
+            || MetaServer::Redis(Redis::start()),
+        ]
+    }
+
+    pub fn url(&self, prefix: &str) -> String {
+        match self {
+            MetaServer::Etcd(etcd) => etcd.url(prefix),
+            MetaServer::Redis(redis) => redis.url(prefix),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            MetaServer::Etcd(_) => "etcd",
+            MetaServer::Redis(_) => "redis",
+        }
+    }
+}

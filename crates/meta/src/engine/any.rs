@@ -5,6 +5,7 @@ use super::etcd::{EtcdEngine, EtcdTxn};
 use super::faulty::{Faulty, FaultyTxn};
 #[cfg(feature = "testing")]
 use super::memory::{MemoryEngine, MemoryTxn};
+use super::redis::{RedisEngine, RedisTxn};
 use super::sqlite::SqliteTxn;
 use super::{Changes, EngineCounters, KvEngine, KvError, KvTxn, Pair, SqliteEngine};
 
@@ -15,6 +16,8 @@ pub enum AnyEngine {
     Sqlite(SqliteEngine),
     /// An etcd cluster.
     Etcd(EtcdEngine),
+    /// A Redis server.
+    Redis(RedisEngine),
     /// In memory, for tests.
     #[cfg(feature = "testing")]
     Memory(MemoryEngine),
@@ -30,6 +33,8 @@ pub enum AnyTxn {
     Sqlite(SqliteTxn),
     /// Of etcd.
     Etcd(EtcdTxn),
+    /// Of Redis.
+    Redis(RedisTxn),
     /// Of the memory engine.
     #[cfg(feature = "testing")]
     Memory(MemoryTxn),
@@ -45,6 +50,7 @@ impl KvEngine for AnyEngine {
         match self {
             Self::Sqlite(kv) => kv.begin(write).await.map(AnyTxn::Sqlite),
             Self::Etcd(kv) => kv.begin(write).await.map(AnyTxn::Etcd),
+            Self::Redis(kv) => kv.begin(write).await.map(AnyTxn::Redis),
             #[cfg(feature = "testing")]
             Self::Memory(kv) => kv.begin(write).await.map(AnyTxn::Memory),
             #[cfg(feature = "testing")]
@@ -55,6 +61,7 @@ impl KvEngine for AnyEngine {
     async fn begin_latest(&self) -> Result<AnyTxn, KvError> {
         match self {
             Self::Etcd(kv) => kv.begin_latest().await.map(AnyTxn::Etcd),
+            Self::Redis(kv) => kv.begin_latest().await.map(AnyTxn::Redis),
             _ => self.begin(false).await,
         }
     }
@@ -63,6 +70,7 @@ impl KvEngine for AnyEngine {
         match self {
             Self::Sqlite(kv) => kv.sync().await,
             Self::Etcd(kv) => kv.sync().await,
+            Self::Redis(kv) => kv.sync().await,
             #[cfg(feature = "testing")]
             Self::Memory(kv) => kv.sync().await,
             #[cfg(feature = "testing")]
@@ -74,6 +82,7 @@ impl KvEngine for AnyEngine {
         match self {
             Self::Sqlite(kv) => kv.watch(),
             Self::Etcd(kv) => kv.watch(),
+            Self::Redis(kv) => kv.watch(),
             #[cfg(feature = "testing")]
             Self::Memory(kv) => kv.watch(),
             #[cfg(feature = "testing")]
@@ -91,6 +100,7 @@ impl KvEngine for AnyEngine {
         match self {
             Self::Sqlite(kv) => kv.reports_changes(),
             Self::Etcd(kv) => kv.reports_changes(),
+            Self::Redis(kv) => kv.reports_changes(),
             #[cfg(feature = "testing")]
             Self::Memory(kv) => kv.reports_changes(),
             #[cfg(feature = "testing")]
@@ -102,6 +112,7 @@ impl KvEngine for AnyEngine {
         match self {
             Self::Sqlite(kv) => kv.counters(),
             Self::Etcd(kv) => kv.counters(),
+            Self::Redis(kv) => kv.counters(),
             #[cfg(feature = "testing")]
             Self::Memory(kv) => kv.counters(),
             #[cfg(feature = "testing")]
@@ -115,6 +126,7 @@ impl KvTxn for AnyTxn {
         match self {
             Self::Sqlite(txn) => txn.get(key).await,
             Self::Etcd(txn) => txn.get(key).await,
+            Self::Redis(txn) => txn.get(key).await,
             #[cfg(feature = "testing")]
             Self::Memory(txn) => txn.get(key).await,
             #[cfg(feature = "testing")]
@@ -126,6 +138,7 @@ impl KvTxn for AnyTxn {
         match self {
             Self::Sqlite(txn) => txn.get_many(keys).await,
             Self::Etcd(txn) => txn.get_many(keys).await,
+            Self::Redis(txn) => txn.get_many(keys).await,
             #[cfg(feature = "testing")]
             Self::Memory(txn) => txn.get_many(keys).await,
             #[cfg(feature = "testing")]
@@ -140,6 +153,7 @@ impl KvTxn for AnyTxn {
         match self {
             Self::Sqlite(txn) => txn.get_many_unguarded(keys).await,
             Self::Etcd(txn) => txn.get_many_unguarded(keys).await,
+            Self::Redis(txn) => txn.get_many_unguarded(keys).await,
             #[cfg(feature = "testing")]
             Self::Memory(txn) => txn.get_many_unguarded(keys).await,
             #[cfg(feature = "testing")]
@@ -150,6 +164,7 @@ impl KvTxn for AnyTxn {
     async fn peek(&mut self, key: &[u8]) -> Result<Option<Option<Vec<u8>>>, KvError> {
         match self {
             Self::Etcd(txn) => txn.peek(key).await,
+            Self::Redis(txn) => txn.peek(key).await,
             _ => self.get(key).await.map(Some),
         }
     }
@@ -158,6 +173,7 @@ impl KvTxn for AnyTxn {
         match self {
             Self::Sqlite(txn) => txn.prefetch(keys).await,
             Self::Etcd(txn) => txn.prefetch(keys).await,
+            Self::Redis(txn) => txn.prefetch(keys).await,
             #[cfg(feature = "testing")]
             Self::Memory(txn) => txn.prefetch(keys).await,
             #[cfg(feature = "testing")]
@@ -169,6 +185,7 @@ impl KvTxn for AnyTxn {
         match self {
             Self::Sqlite(txn) => txn.scan(start, end, limit).await,
             Self::Etcd(txn) => txn.scan(start, end, limit).await,
+            Self::Redis(txn) => txn.scan(start, end, limit).await,
             #[cfg(feature = "testing")]
             Self::Memory(txn) => txn.scan(start, end, limit).await,
             #[cfg(feature = "testing")]
@@ -180,6 +197,7 @@ impl KvTxn for AnyTxn {
         match self {
             Self::Sqlite(txn) => txn.put(key, value),
             Self::Etcd(txn) => txn.put(key, value),
+            Self::Redis(txn) => txn.put(key, value),
             #[cfg(feature = "testing")]
             Self::Memory(txn) => txn.put(key, value),
             #[cfg(feature = "testing")]
@@ -191,6 +209,7 @@ impl KvTxn for AnyTxn {
         match self {
             Self::Sqlite(txn) => txn.delete(key),
             Self::Etcd(txn) => txn.delete(key),
+            Self::Redis(txn) => txn.delete(key),
             #[cfg(feature = "testing")]
             Self::Memory(txn) => txn.delete(key),
             #[cfg(feature = "testing")]
@@ -202,6 +221,7 @@ impl KvTxn for AnyTxn {
         match self {
             Self::Sqlite(txn) => txn.size(),
             Self::Etcd(txn) => txn.size(),
+            Self::Redis(txn) => txn.size(),
             #[cfg(feature = "testing")]
             Self::Memory(txn) => txn.size(),
             #[cfg(feature = "testing")]
@@ -209,10 +229,18 @@ impl KvTxn for AnyTxn {
         }
     }
 
+    async fn end_read(self) -> Result<(), KvError> {
+        match self {
+            Self::Redis(txn) => txn.end_read().await,
+            _ => Ok(()),
+        }
+    }
+
     async fn commit(self) -> Result<(), KvError> {
         match self {
             Self::Sqlite(txn) => txn.commit().await,
             Self::Etcd(txn) => txn.commit().await,
+            Self::Redis(txn) => txn.commit().await,
             #[cfg(feature = "testing")]
             Self::Memory(txn) => txn.commit().await,
             #[cfg(feature = "testing")]

@@ -8,6 +8,7 @@ use super::{AnyEngine, Faulty, KvError, MemoryEngine, MetaUrl};
 /// A fresh, empty engine for a test whose files may live in `dir`:
 /// - `DATENLORD_TEST_ETCD=HOST:PORT`: that etcd, under a prefix named after `dir`, with the
 ///   metadata cache on (as a mount has it);
+/// - `DATENLORD_TEST_REDIS=HOST:PORT`: that Redis, under a prefix named after `dir`;
 /// - `DATENLORD_TEST_ENGINE=memory`: the memory engine (etcd's semantics, the deletion rule
 ///   enforced); `=faulty`: the memory engine losing every 3rd commit to a conflict and
 ///   failing every 101st operation as unreachable;
@@ -23,12 +24,15 @@ pub async fn engine_for_tests(dir: &Path) -> Result<AnyEngine, KvError> {
         }
         _ => {}
     }
-    let url = match std::env::var("DATENLORD_TEST_ETCD") {
-        Ok(endpoint) => {
-            let name = dir.file_name().map(|n| n.to_string_lossy().to_lowercase());
-            format!("etcd://{endpoint}/test-{}", name.unwrap_or_default())
-        }
-        Err(_) => format!("sqlite://{}/meta.db", dir.display()),
+    let name = dir.file_name().map(|n| n.to_string_lossy().to_lowercase());
+    let name = format!("test-{}", name.unwrap_or_default());
+    let url = match (
+        std::env::var("DATENLORD_TEST_ETCD"),
+        std::env::var("DATENLORD_TEST_REDIS"),
+    ) {
+        (Ok(endpoint), _) => format!("etcd://{endpoint}/{name}"),
+        (_, Ok(endpoint)) => format!("redis://{endpoint}?prefix={name}"),
+        _ => format!("sqlite://{}/meta.db", dir.display()),
     };
     let engine = url.parse::<MetaUrl>()?.open(true).await?;
     // A mount's set-up: etcd with the metadata cache on.

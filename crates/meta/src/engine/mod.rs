@@ -4,7 +4,7 @@
 //! scans, which see its own writes), buffers or applies writes, and commits atomically. An
 //! engine that runs transactions optimistically reports a lost race as [`KvError::Conflict`]
 //! at commit and the metadata layer retries the whole transaction (`write_txn!`), so the logic
-//! above is written once for every engine. Engines: [`sqlite`] (embedded) and [`etcd`]; a META_URL
+//! above is written once for every engine. Engines: [`sqlite`] (embedded), [`etcd`] and [`redis`]; a META_URL
 //! ([`MetaUrl`]) names one. Adding an engine touches this module only: its file, a variant of
 //! [`AnyEngine`] and a scheme of [`MetaUrl`]; what the logic needs to know of an engine it asks
 //! through [`KvEngine`] (for example whether it reports other clients' changes).
@@ -17,6 +17,7 @@ pub mod faulty;
 mod for_tests;
 #[cfg(feature = "testing")]
 pub mod memory;
+pub mod redis;
 pub mod sqlite;
 mod url;
 
@@ -30,8 +31,9 @@ pub use faulty::{FaultPlan, Faulty};
 pub use for_tests::engine_for_tests;
 #[cfg(feature = "testing")]
 pub use memory::MemoryEngine;
+pub use redis::RedisEngine;
 pub use sqlite::SqliteEngine;
-pub use url::{EtcdTls, MetaUrl, PASSWORD_ENV, SCHEMES};
+pub use url::{MetaUrl, PASSWORD_ENV, SCHEMES, TlsFiles};
 
 /// The size (see [`KvTxn::size`]) past which work that can be split ends its transaction.
 pub const TXN_BUDGET: usize = 64;
@@ -213,6 +215,16 @@ pub trait KvTxn: Send {
     /// below [`TXN_BUDGET`], since an engine may limit one transaction's size (etcd: 128 by
     /// default).
     fn size(&self) -> usize;
+
+    /// Ends a read-only transaction once its logic has what it read: fails with
+    /// [`KvError::Conflict`] when those reads did not all see one state (the logic then runs
+    /// again). An engine whose transactions read one snapshot has nothing to check.
+    fn end_read(self) -> impl Future<Output = Result<(), KvError>> + Send
+    where
+        Self: Sized,
+    {
+        async { Ok(()) }
+    }
 
     /// Applies every write atomically, or fails with [`KvError::Conflict`] when what was read
     /// changed meanwhile. Dropping a transaction without committing discards its writes.

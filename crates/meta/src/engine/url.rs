@@ -2,19 +2,22 @@
 
 use std::path::PathBuf;
 
-use crate::engine::{AnyEngine, EtcdEngine, KvError, SqliteEngine};
+use crate::engine::redis::Address;
+use crate::engine::{AnyEngine, EtcdEngine, KvError, RedisEngine, SqliteEngine};
 
 /// The engines a META_URL can name.
 pub const SCHEMES: &str = "sqlite:///PATH, etcd://[USER[:PASSWORD]@]HOST:PORT[,HOST:PORT...][/PREFIX], \
-     etcds://...[?cacert=CA.pem&cert=CLIENT.pem&key=CLIENT-KEY.pem] (TLS)";
+     etcds://...[?cacert=CA.pem&cert=CLIENT.pem&key=CLIENT-KEY.pem] (TLS), \
+     redis://[[USER]:PASSWORD@]HOST:PORT[/DB][?prefix=NAME], rediss://... (TLS, same options as etcds)";
 
-/// Where the password of an etcd user comes from when the URL has none.
+/// Where the password of an etcd or Redis user comes from when the URL has none.
 pub const PASSWORD_ENV: &str = "DATENLORD_META_PASSWORD";
 
-/// TLS to etcd (`etcds://`): PEM files; without `ca` the system's roots are not used, so a
-/// private CA is the normal case.
+/// TLS to etcd (`etcds://`) or Redis (`rediss://`): PEM files. Without `ca`, etcd's
+/// certificates are checked against no root (a private CA is the normal case there) and
+/// Redis's against the system's roots (managed services use public ones).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct EtcdTls {
+pub struct TlsFiles {
     /// The CA that signed the members' certificates.
     pub ca: Option<PathBuf>,
     /// A client certificate and its key, for clusters that check clients.
@@ -38,7 +41,15 @@ pub enum MetaUrl {
         /// User and password, from the URL or [`PASSWORD_ENV`].
         user: Option<(String, String)>,
         /// TLS options, for `etcds://`.
-        tls: Option<EtcdTls>,
+        tls: Option<TlsFiles>,
+    },
+    /// `redis://[[user]:password@]host:port[/db][?prefix=name]`, or `rediss://` with TLS
+    Redis {
+        /// The server and how to log in.
+        address: Address,
+        /// Every key of the volume carries the hash tag `{prefix}` (`datenlord` when the URL
+        /// names none).
+        prefix: String,
     },
 }
 
@@ -110,6 +121,7 @@ impl std::str::FromStr for MetaUrl {
                     tls,
                 })
             }
+            "redis" | "rediss" => redis_url(scheme, rest).map_err(|reason| invalid(&reason)),
             other => Err(invalid(&format!(
                 "unknown metadata engine '{other}' (supported: {SCHEMES})"
             ))),
@@ -130,6 +142,18 @@ impl std::fmt::Display for MetaUrl {
                 let scheme = if tls.is_some() { "etcds" } else { "etcd" };
                 write!(f, "{scheme}://{}/{prefix}", endpoints.join(","))
             }
+            Self::Redis { address, prefix } => {
+                let scheme = if address.tls.is_some() {
+                    "rediss"
+                } else {
+                    "redis"
+                };
+                write!(
+                    f,
+                    "{scheme}://{}/{}?prefix={prefix}",
+                    address.endpoint, address.db
+                )
+            }
         }
     }
 }
@@ -147,13 +171,83 @@ impl MetaUrl {
             } => EtcdEngine::connect(endpoints, prefix, user.clone(), tls.as_ref())
                 .await
                 .map(AnyEngine::Etcd),
+            Self::Redis { address, prefix } => RedisEngine::connect(address.clone(), prefix)
+                .await
+                .map(AnyEngine::Redis),
         }
     }
 }
 
+/// The rest of a `redis://` or `rediss://` URL after the scheme.
+fn redis_url(scheme: &str, rest: &str) -> Result<MetaUrl, String> {
+    let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (authority, db) = rest.split_once('/').unwrap_or((rest, ""));
+    let db = db.trim_end_matches('/');
+    let db = match db {
+        "" => 0,
+        db => db
+            .parse::<u32>()
+            .map_err(|_| format!("'{db}' is no database number: redis://HOST:PORT/DB"))?,
+    };
+    let (user, endpoint) = match authority.rsplit_once('@') {
+        Some((userinfo, endpoint)) => {
+            let (name, password) = match userinfo.split_once(':') {
+                Some((name, password)) => (name.to_string(), password.to_string()),
+                None => (
+                    userinfo.to_string(),
+                    std::env::var(PASSWORD_ENV).map_err(|_| {
+                        format!(
+                            "no password for Redis user {userinfo}: put it in the URL or in \
+                             ${PASSWORD_ENV}"
+                        )
+                    })?,
+                ),
+            };
+            let name = (!name.is_empty()).then_some(name);
+            (Some((name, password)), endpoint)
+        }
+        None => (None, authority),
+    };
+    let valid = endpoint
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if !valid {
+        return Err("expected redis://[[USER]:PASSWORD@]HOST:PORT[/DB][?prefix=NAME]".into());
+    }
+    let mut prefix = "datenlord".to_string();
+    let mut tls_query = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("prefix", name)) => {
+                if name.is_empty() || name.contains(['{', '}']) {
+                    return Err("a prefix is a non-empty name without braces".into());
+                }
+                prefix = name.to_string();
+            }
+            _ => tls_query.push(pair),
+        }
+    }
+    let tls = match scheme {
+        "rediss" => Some(tls_options(&tls_query.join("&"))?),
+        _ if !tls_query.is_empty() => {
+            return Err("options other than prefix= are for rediss:// (TLS) only".into());
+        }
+        _ => None,
+    };
+    Ok(MetaUrl::Redis {
+        address: Address {
+            endpoint: endpoint.to_string(),
+            user,
+            db,
+            tls,
+        },
+        prefix,
+    })
+}
+
 /// `cacert=...&cert=...&key=...`
-fn tls_options(query: &str) -> Result<EtcdTls, String> {
-    let mut tls = EtcdTls::default();
+fn tls_options(query: &str) -> Result<TlsFiles, String> {
+    let mut tls = TlsFiles::default();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair
             .split_once('=')
@@ -165,7 +259,7 @@ fn tls_options(query: &str) -> Result<EtcdTls, String> {
             "key" => tls.key = path,
             other => {
                 return Err(format!(
-                    "unknown option '{other}' (etcds:// takes cacert, cert and key)"
+                    "unknown option '{other}' (TLS takes cacert, cert and key)"
                 ));
             }
         }
@@ -199,8 +293,21 @@ mod tests {
         };
         assert_eq!(tls.ca, Some("/ca.pem".into()));
         assert_eq!(tls.key, Some("/k.pem".into()));
+        let redis: MetaUrl = "redis://:pw@127.0.0.1:6379/3?prefix=vol".parse().unwrap();
+        assert_eq!(redis.to_string(), "redis://127.0.0.1:6379/3?prefix=vol");
+        let MetaUrl::Redis { address, prefix } = redis else {
+            panic!("a Redis URL")
+        };
+        assert_eq!((address.db, prefix.as_str()), (3, "vol"));
+        assert_eq!(address.user, Some((None, "pw".to_string())));
+        let rediss: MetaUrl = "rediss://u:p@h:6380?cacert=/ca.pem".parse().unwrap();
+        assert_eq!(rediss.to_string(), "rediss://h:6380/0?prefix=datenlord");
         for bad in [
             "redis://x",
+            "redis://h:1/x",
+            "redis://h:1?cacert=/a",
+            "redis://h:1?prefix=a{b}",
+            "mysql://h:1",
             "sqlite://rel.db",
             "/plain/path",
             "sqlite://",

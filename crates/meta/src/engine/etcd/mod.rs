@@ -37,7 +37,7 @@ use tokio::sync::mpsc;
 
 use cache::{Cache, Found};
 
-use super::url::EtcdTls;
+use super::url::TlsFiles;
 use super::{Changes, EngineCounters, KvEngine, KvError, KvTxn, Pair};
 
 /// How long one request to etcd may take before it fails (and is retried while the operation's
@@ -124,7 +124,7 @@ impl std::fmt::Debug for EtcdEngine {
 }
 
 /// The client side of TLS from PEM files.
-fn tls_config(tls: &EtcdTls) -> Result<TlsOptions, String> {
+fn tls_config(tls: &TlsFiles) -> Result<TlsOptions, String> {
     let read = |path: &std::path::Path| {
         std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))
     };
@@ -172,7 +172,7 @@ impl EtcdEngine {
         endpoints: &[String],
         prefix: &str,
         user: Option<(String, String)>,
-        tls: Option<&EtcdTls>,
+        tls: Option<&TlsFiles>,
     ) -> Result<Self, KvError> {
         let scheme = if tls.is_some() { "etcds" } else { "etcd" };
         let url = format!("{scheme}://{}", endpoints.join(","));
