@@ -13,6 +13,9 @@
 #                     fio's cold read jobs read each byte once, one read per 4 MiB block (see
 #                     fio.sh); the S3 server's reads during each fio job are counted
 #   juicefs-s3-*      JuiceFS on the same etcd and S3 server, the same cold/warm (juicefs warmup)
+#   datenlord-redis   DatenLord with its metadata in Redis (redis-server on loopback, append-only
+#                     file synced every second) and blocks on the S3 server, caches warm
+#   juicefs-redis     JuiceFS on the same Redis and S3 server, caches warm
 #   rclone            rclone mount, VFS cache mode full, on the same S3 server
 #   s3fs              s3fs-fuse on its own S3 server, moto: s3s-fs keeps objects as files and
 #                     answers 500 to a HEAD of a name that is a directory on its disk, which
@@ -36,7 +39,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$ROOT/scripts/perf
-ALL_TARGETS=local-disk,tmpfs,datenlord,juicefs,datenlord-s3-cold,juicefs-s3-cold,datenlord-s3-warm,juicefs-s3-warm,rclone,s3fs,s3-client
+ALL_TARGETS=local-disk,tmpfs,datenlord,juicefs,datenlord-s3-cold,juicefs-s3-cold,datenlord-s3-warm,juicefs-s3-warm,datenlord-redis,juicefs-redis,rclone,s3fs,s3-client
 QUICK=
 TARGETS=$ALL_TARGETS
 ALL_WORKLOADS=fio,meta,smallfiles,dataset
@@ -77,7 +80,8 @@ export PATH=$PATH:${CARGO_HOME:-$HOME/.cargo}/bin
 
 # What the peers need, installed when missing (s3s-fs, from cargo, below).
 missing=()
-for tool in ip:iproute2 fio:fio etcd:etcd-server etcdctl:etcd-client rclone:rclone s3fs:s3fs \
+for tool in ip:iproute2 fio:fio etcd:etcd-server etcdctl:etcd-client redis-server:redis-server \
+    redis-cli:redis-tools rclone:rclone s3fs:s3fs \
     fusermount:fuse3 bc:bc numfmt:coreutils; do
     command -v "${tool%%:*}" >/dev/null || missing+=("${tool#*:}")
 done
@@ -106,7 +110,7 @@ WORK=$(mktemp -d /var/tmp/dl-compare.XXXXXX)
 # shellcheck source=servers.sh
 source "$HERE/servers.sh"
 # The S3 server, for the targets on S3 (cargo install when missing, before any phase).
-if [[ ",$TARGETS," == *-s3-* || ",$TARGETS," == *,rclone,* || ",$TARGETS," == *,s3-client,* ]]; then
+if [[ ",$TARGETS," == *-s3-* || ",$TARGETS," == *-redis,* || ",$TARGETS," == *,rclone,* || ",$TARGETS," == *,s3-client,* ]]; then
     ensure_s3s_fs || echo "compare.sh: no s3s-fs: the targets on S3 will fail to set up" >&2
 fi
 # Beyond servers.sh's cleanup: the peers' daemons (found by WORK in their command lines) once
@@ -205,6 +209,17 @@ setup_datenlord-s3-cold() {
         "datenlord warmup --evict" "datenlord warmup --check"
 }
 setup_datenlord-s3-warm() { setup_datenlord-s3 && before_read="$BIN warmup" store_io=/proc/$s3_pid/io; }
+setup_datenlord-redis() {
+    dir=$WORK/mnt-datenlord-redis
+    start_redis && start_s3_once || return 1
+    mkdir -p "$dir"
+    local meta="redis://127.0.0.1:$redis_port?prefix=datenlord"
+    "$BIN" format --meta "$meta" --storage "s3://bench/datenlord-redis?endpoint=$(s3_endpoint)&region=us-east-1" \
+        bench >/dev/null || return 1
+    "$BIN" mount -d "$dir" --meta "$meta" --cache-dir "$WORK/datenlord-redis-cache" >/dev/null || return 1
+    mounts+=("$dir")
+    before_read="$BIN warmup" store_io=/proc/$s3_pid/io
+}
 jfs_mount() {
     dir=$WORK/mnt-$1
     mkdir -p "$dir"
@@ -236,6 +251,17 @@ setup_juicefs-s3-cold() {
         "juicefs warmup --evict" "juicefs warmup --check"
 }
 setup_juicefs-s3-warm() { setup_juicefs-s3 && before_read="juicefs warmup" store_io=/proc/$s3_pid/io; }
+setup_juicefs-redis() {
+    start_redis && start_s3_once || return 1
+    mkdir -p "$WORK/s3/jfs-redis"
+    # Database 1: the same server, keys apart from DatenLord's.
+    local meta="redis://127.0.0.1:$redis_port/1"
+    juicefs format "$meta" bench --storage s3 --bucket "$(s3_endpoint)/jfs-redis" --access-key bench \
+        --secret-key bench-secret --trash-days 0 >"$WORK/juicefs-redis-format.log" 2>&1 ||
+        { tail -3 "$WORK/juicefs-redis-format.log" >&2; return 1; }
+    jfs_mount juicefs-redis "$meta"
+    before_read="juicefs warmup" store_io=/proc/$s3_pid/io
+}
 # cold_note CACHES EVICT CHECK: how the cold target's reads are made cold, for the report.
 cold_note() {
     local fio_note="fio: each read job lays out its files in a pass of its own (${FIO_COLD_SIZE:-${FIO_SIZE:-16M}} per job group), then they are made cold as above, then read once, not time-based ($LIMIT s phase, ${FIO_RUNTIME:-1} s cap per job): sequential jobs from start to end, random jobs one block at a random offset of each 4 MiB piece (the block size of both systems), the pieces in a random order, so that no read can hit a block an earlier read brought in; store_MB is what the S3 server read during each job"
@@ -356,6 +382,7 @@ done
     echo "rclone: $(rclone version 2>&1 | head -1)"
     echo "s3fs: $(s3fs --version 2>&1 | head -1)"
     echo "etcd: $(etcd --version 2>&1 | head -1)"
+    echo "redis: $(redis-server --version 2>&1 | head -1)"
     echo "s3 server: s3s-fs $(if find_s3s_fs; then "$S3S_FS" --version 2>&1 | head -1; else echo "not installed"; fi)"
     echo "fio: $(fio --version)"
     echo "python: $(python3 --version 2>&1)"

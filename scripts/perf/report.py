@@ -9,7 +9,8 @@ import os
 import sys
 
 # DatenLord targets and the JuiceFS target in the same set-up.
-PEER = {"datenlord": "juicefs", "datenlord-s3-cold": "juicefs-s3-cold", "datenlord-s3-warm": "juicefs-s3-warm"}
+PEER = {"datenlord": "juicefs", "datenlord-s3-cold": "juicefs-s3-cold", "datenlord-s3-warm": "juicefs-s3-warm",
+        "datenlord-redis": "juicefs-redis"}
 BASE = "local-disk"
 # The local disk with the cold targets' fio read jobs (raw/local-disk/fio-cold.tsv): the base
 # of their fio ratios, so that a cold read is set against the same reads on the disk.
@@ -290,7 +291,8 @@ def main():
            "Made by `scripts/perf/compare.sh`: every target measured in one run on this machine. "
            "A cell is the figure, then in brackets its ratio to the local disk and, for a DatenLord "
            "target, to JuiceFS in the same set-up (datenlord ↔ juicefs, datenlord-s3-cold ↔ "
-           "juicefs-s3-cold, datenlord-s3-warm ↔ juicefs-s3-warm). Above 1.00x is faster.", "",
+           "juicefs-s3-cold, datenlord-s3-warm ↔ juicefs-s3-warm, datenlord-redis ↔ juicefs-redis). "
+           "Above 1.00x is faster.", "",
            "## Machine and versions", ""] + [f"- {l}" for l in machine] + [""]
     try:
         import matplotlib  # noqa: F401

@@ -80,3 +80,22 @@ start_etcd() {
     echo "etcd did not start (see $WORK/etcd.log)" >&2
     return 1
 }
+
+# start_redis: one redis-server on a free port (redis_port), as an operator runs it for
+# metadata (keys never evicted, the append-only file synced every second), data under WORK;
+# returns once it answers (fails after 10 s). Does nothing when already started.
+redis_port=
+start_redis() {
+    [ -n "$redis_port" ] && return 0
+    redis_port=$(free_port)
+    mkdir -p "$WORK/redis"
+    redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$WORK/redis" --save '' \
+        --appendonly yes --appendfsync everysec --maxmemory-policy noeviction >"$WORK/redis.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 100); do
+        redis-cli -p "$redis_port" ping >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "redis-server did not start (see $WORK/redis.log)" >&2
+    return 1
+}

@@ -426,8 +426,9 @@ impl Meta {
     ///
     /// On an engine without snapshots (Redis) the source is read as it is, and checked at the
     /// end to be unchanged: a clone whose source changed meanwhile is thrown away and built
-    /// again, so it is still the tree of one moment (a later one); EAGAIN when the source
-    /// kept changing for [`CLONE_ATTEMPTS`] tries.
+    /// again, so it is still the tree of one moment (a later one; unless the engine was
+    /// unavailable midway, as on etcd); EAGAIN when the source kept changing for
+    /// [`CLONE_ATTEMPTS`] tries.
     pub async fn clone_tree_with_quota(
         &self,
         src: u64,

@@ -4,7 +4,7 @@
 //! extended attribute, ACL, chunk map, quota and reference count. The document's format (JSON
 //! lines, checksums) is the caller's.
 
-use crate::engine::{AnyEngine, KvEngine, KvTxn, prefix_end};
+use crate::engine::{AnyEngine, KvEngine, KvError, KvTxn, prefix_end};
 use crate::error::{MetaError, Result};
 use crate::keys;
 
@@ -20,7 +20,8 @@ const DURABILITY_MARKER: &[u8] = &[0];
 impl crate::Meta {
     /// Calls `each` with every key and value of the volume, in key order, all read from one
     /// snapshot (a consistent volume even while it is mounted and changing). Fails, rather
-    /// than mixing moments, when the engine becomes unavailable midway.
+    /// than mixing moments, when the engine becomes unavailable midway, or (an engine without
+    /// snapshots) when the volume changed meanwhile.
     pub async fn dump(&self, mut each: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Result<u64> {
         let mut snapshot = self.engine.begin(false).await?;
         let mut start = vec![0u8];
@@ -39,8 +40,17 @@ impl crate::Meta {
                     start = last.clone();
                     start.push(0);
                 }
-                _ => return Ok(count),
+                _ => break,
             }
+        }
+        // An engine without snapshots (Redis) checks at the end that the volume held still.
+        match snapshot.end_read().await {
+            Err(KvError::Conflict) => Err(MetaError::Refused(
+                "the volume changed while it was dumped (its metadata engine has no snapshots): \
+                 dump it again, or while it is not written"
+                    .into(),
+            )),
+            other => Ok(other.map(|()| count)?),
         }
     }
 }

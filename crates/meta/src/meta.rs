@@ -41,7 +41,15 @@ macro_rules! write_txn {
                 let body: $crate::error::Result<_> = async { $body }.await;
                 $crate::meta::same_type(&rehearsal, &body);
                 drop(rehearsal);
-                let value = body?;
+                let value = match body {
+                    Ok(value) => value,
+                    Err(err) => {
+                        // An error decided on reads that did not hold together (an engine
+                        // without snapshots) is no answer: the body runs again.
+                        $crate::engine::KvTxn::end_read($txn).await?;
+                        return Err(err);
+                    }
+                };
                 $crate::engine::KvTxn::commit($txn).await?;
                 Ok(value)
             }

@@ -7,6 +7,7 @@
 mod sys;
 pub use sys::*;
 
+pub mod certs;
 pub mod servers;
 
 use std::fs::File;

@@ -109,10 +109,14 @@ impl Connection {
     async fn expect_ok(&mut self, args: &[&[u8]], endpoint: &str) -> Result<(), KvError> {
         match self.call(args).await? {
             Reply::Status(_) => Ok(()),
-            Reply::Error(e) => Err(KvError::Open {
-                url: endpoint.to_string(),
-                reason: format!("{} refused: {e}", String::from_utf8_lossy(args[0])),
-            }),
+            // A server still loading its data passes; wrong credentials do not.
+            Reply::Error(e) => match super::refused(&e) {
+                KvError::Engine(_) => Err(KvError::Open {
+                    url: endpoint.to_string(),
+                    reason: format!("{} refused: {e}", String::from_utf8_lossy(args[0])),
+                }),
+                passing => Err(passing),
+            },
             other => Err(KvError::Engine(format!("unexpected reply {other:?}"))),
         }
     }

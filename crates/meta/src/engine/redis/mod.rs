@@ -13,10 +13,13 @@
 //! every page it scanned, and buffers its writes. Commit is one script, atomic on the server:
 //! if every key read still has its tag and every page scanned finds the same keys with the
 //! same tags, apply the writes and append them to the stream; otherwise report
-//! [`KvError::Conflict`]. A scan's check sees deletions too (stronger than etcd's). Reads that
-//! took more than one request need not be of one moment, so a read-only transaction ends
-//! with the same check ([`KvTxn::end_read`]): its reads held together at its end, or it is
-//! retried.
+//! [`KvError::Conflict`]. A scan's check sees deletions too (stronger than etcd's). Every read
+//! request also reads the revision counter: when all of a transaction's requests saw one
+//! revision they read one moment, and the commit's script skips the check if the counter has
+//! not moved since. Reads that saw different revisions need not be of one moment, so a
+//! transaction that ends without writing — read-only ([`KvTxn::end_read`]), or a write
+//! transaction that decided to write nothing or failed — is checked the same way, and retried
+//! when its reads did not hold together.
 //!
 //! Redis decides durability: with `appendonly yes` and `appendfsync always` an acknowledged
 //! commit survives a crash of the server; with less it may not. A server that evicts keys
@@ -91,11 +94,16 @@ fn refused(message: &str) -> KvError {
     let code = message.split_whitespace().next().unwrap_or_default();
     match code {
         "OOM" => KvError::NoSpace(format!("redis: {message}")),
+        // It cannot persist (often a full disk), so it takes no writes.
+        "MISCONF" => KvError::ReadOnly(format!("redis: {message}")),
         // A replica (failover under way), a server loading its data, a busy script, a
         // cluster re-sharding: all pass.
-        "READONLY" | "LOADING" | "BUSY" | "MASTERDOWN" | "TRYAGAIN" | "CLUSTERDOWN" => {
-            KvError::Unavailable(format!("redis: {message}"))
-        }
+        "READONLY" | "LOADING" | "BUSY" | "MASTERDOWN" | "TRYAGAIN" | "CLUSTERDOWN"
+        | "NOREPLICAS" => KvError::Unavailable(format!("redis: {message}")),
+        "MOVED" | "ASK" => KvError::Engine(format!(
+            "redis: {message}: this node of a Redis Cluster does not hold the volume's hash \
+             slot; name the node that does in the URL"
+        )),
         _ => KvError::Engine(format!("redis: {message}")),
     }
 }
@@ -167,7 +175,18 @@ impl RedisEngine {
             Some(conn) => conn,
             None => Connection::open(&self.shared.address).await?,
         };
-        let reply = conn.call(args).await?;
+        let reply = match conn.call(args).await {
+            Ok(reply) => reply,
+            Err(err) => {
+                // The idle ones may have lost their server too (a restart): new ones next.
+                self.shared
+                    .pool
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clear();
+                return Err(err);
+            }
+        };
         let mut pool = self
             .shared
             .pool
@@ -276,7 +295,6 @@ async fn watch_loop(shared: Weak<Shared>) {
                 continue;
             }
         };
-        pause = Duration::from_millis(100);
         if last.is_empty() {
             match stream_end(&mut conn, &address, &shared).await {
                 Some(end) => last = end,
@@ -298,40 +316,60 @@ async fn watch_loop(shared: Weak<Shared>) {
             ];
             let mut args = command.to_vec();
             args.push(&last);
-            let reply = match conn.call(&args).await {
-                Ok(reply) => reply,
-                Err(err) => {
-                    tracing::warn!(%err, "redis watch lost its connection; resuming");
-                    break;
-                }
+            let failed = match conn.call(&args).await {
+                Ok(Reply::Error(message)) => message,
+                Ok(reply) => match changes_in(reply, &engine.client) {
+                    Ok(found) => {
+                        pause = Duration::from_millis(100);
+                        if !engine.deliver(found, &mut last).await {
+                            return;
+                        }
+                        continue;
+                    }
+                    Err(message) => message,
+                },
+                Err(err) => err.to_string(),
             };
-            let (batch, newest) = match changes_in(reply, &engine.client) {
-                Ok(found) => found,
-                Err(message) => {
-                    tracing::warn!(message, "redis watch: unexpected reply; resuming");
-                    break;
-                }
-            };
-            if let Some(newest) = newest {
-                last = newest;
-            }
-            if batch.is_empty() {
-                continue;
-            }
-            let mut subscribers = engine
+            // A server that is loading its data, a refused command, a lost connection: again
+            // on a new connection, from where the stream was read to, after a pause.
+            tracing::warn!(
+                failed,
+                "redis watch: cannot read the change stream; resuming"
+            );
+            drop(engine);
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(5));
+            break;
+        }
+    }
+}
+
+impl Shared {
+    /// Passes `batch` on to the subscribers and moves `last` past it; false once none is
+    /// left. A subscriber that is behind is waited for: a change dropped would leave a
+    /// kernel cache stale.
+    async fn deliver(&self, (keys, newest): Batch, last: &mut Vec<u8>) -> bool {
+        if let Some(newest) = newest {
+            *last = newest;
+        }
+        let subscribers: Vec<_> = {
+            let mut subscribers = self
                 .subscribers
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             subscribers.retain(|tx| !tx.is_closed());
-            for tx in subscribers.iter() {
-                // A subscriber that is that far behind re-reads what it needs anyway.
-                let _ = tx.try_send(batch.clone());
-            }
-            if subscribers.is_empty() {
-                engine.watching.store(false, Ordering::Release);
-                return;
+            subscribers.clone()
+        };
+        if subscribers.is_empty() {
+            self.watching.store(false, Ordering::Release);
+            return false;
+        }
+        if !keys.is_empty() {
+            for tx in subscribers {
+                let _ = tx.send(keys.clone()).await;
             }
         }
+        true
     }
 }
 
@@ -397,10 +435,13 @@ fn changes_in(reply: Reply, own: &[u8]) -> Result<Batch, String> {
             if field(b"c") == Some(own) {
                 continue;
             }
-            let changed = field(b"k")
-                .and_then(decode_keys)
-                .ok_or("an entry without its keys")?;
-            keys.extend(changed);
+            match field(b"k").and_then(decode_keys) {
+                Some(changed) => keys.extend(changed),
+                // Not a commit's entry (someone else's writing): nothing to pass on.
+                None => {
+                    tracing::warn!(id = %id.escape_ascii(), "redis change stream: an entry without keys")
+                }
+            }
         }
     }
     Ok((keys, newest))
@@ -413,7 +454,8 @@ impl KvEngine for RedisEngine {
         Ok(RedisTxn {
             engine: self.clone(),
             write,
-            requests: 0,
+            seen: None,
+            torn: false,
             reads: BTreeMap::new(),
             scans: Vec::new(),
             writes: BTreeMap::new(),
@@ -449,8 +491,10 @@ impl KvEngine for RedisEngine {
 pub struct RedisTxn {
     engine: RedisEngine,
     write: bool,
-    /// Read requests sent.
-    requests: usize,
+    /// The revision (commits so far) the first read request saw.
+    seen: Option<Vec<u8>>,
+    /// Whether a later request saw another: the reads may not be of one moment.
+    torn: bool,
     /// Keys read (without prefix).
     reads: BTreeMap<Vec<u8>, Read>,
     /// Pages scanned, to be found the same at commit.
@@ -522,8 +566,25 @@ impl RedisTxn {
     }
 
     fn counted(&mut self) {
-        self.requests += 1;
         self.engine.shared.reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes in the revision a read request saw.
+    fn saw(&mut self, revision: Reply) -> Result<(), KvError> {
+        let revision = match revision {
+            Reply::Bulk(revision) => revision,
+            Reply::Nil => b"0".to_vec(),
+            other => {
+                return Err(KvError::Engine(format!(
+                    "redis answered with {other:?} for the revision"
+                )));
+            }
+        };
+        match &self.seen {
+            None => self.seen = Some(revision),
+            Some(seen) => self.torn |= *seen != revision,
+        }
+        Ok(())
     }
 
     /// The values of `keys`, those not known yet in one `MGET`.
@@ -550,13 +611,17 @@ impl RedisTxn {
             .collect();
         let mut command: Vec<&[u8]> = vec![b"MGET"];
         command.extend(names.iter().map(Vec::as_slice));
+        let engine = self.engine.clone();
+        command.push(&engine.shared.revision);
         self.counted();
-        let Reply::Array(answers) = self.engine.call(&command).await? else {
+        let Reply::Array(mut answers) = engine.call(&command).await? else {
             return Err(KvError::Engine("redis answered MGET with no array".into()));
         };
-        if answers.len() != wanted.len() {
+        if answers.len() != wanted.len() + 1 {
             return Err(KvError::Engine("redis answered MGET short".into()));
         }
+        let revision = answers.pop().unwrap_or(Reply::Nil);
+        self.saw(revision)?;
         for ((_, key), answer) in wanted.iter().zip(answers) {
             let found = stored(answer)?;
             self.learned(key, found, used);
@@ -579,6 +644,10 @@ impl RedisTxn {
             shared.client.to_vec(),
             encode_keys(self.writes.keys().map(Vec::as_slice)),
             STREAM_LENGTH.as_bytes().to_vec(),
+            match (&self.seen, self.torn) {
+                (Some(seen), false) => seen.clone(),
+                _ => Vec::new(),
+            },
         ];
         let used: Vec<_> = self.reads.iter().filter(|(_, r)| r.used).collect();
         let mut compares = used.len();
@@ -634,18 +703,8 @@ impl RedisTxn {
 
 impl KvTxn for RedisTxn {
     async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
-        if let Some(known) = self.known(key, true) {
-            return Ok(known);
-        }
-        self.counted();
-        let reply = self
-            .engine
-            .call(&[b"GET", &self.engine.data_key(key)])
-            .await?;
-        let found = stored(reply)?;
-        let value = found.as_ref().map(|(_, v)| v.clone());
-        self.learned(key, found, true);
-        Ok(value)
+        let mut values = self.fetch(&[key.to_vec()], true).await?;
+        Ok(values.pop().flatten())
     }
 
     async fn get_many(&mut self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
@@ -669,6 +728,9 @@ impl KvTxn for RedisTxn {
     }
 
     async fn scan(&mut self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Pair>, KvError> {
+        if start >= end || limit == 0 {
+            return Ok(Vec::new());
+        }
         // Buffered deletes may hide some of what the server returns: ask for that many more.
         let hidden = self.writes.range(start.to_vec()..end.to_vec()).count();
         let wanted = limit.saturating_add(hidden);
@@ -682,7 +744,12 @@ impl KvTxn for RedisTxn {
             let args: [&[u8]; 4] = [&cursor, end, count.as_bytes(), &shared.data];
             self.counted();
             let reply = engine
-                .eval(&shared.scan_sha, SCAN_SCRIPT, &[&shared.index], &args)
+                .eval(
+                    &shared.scan_sha,
+                    SCAN_SCRIPT,
+                    &[&shared.index, &shared.revision],
+                    &args,
+                )
                 .await?;
             let Reply::Array(items) = reply else {
                 return Err(KvError::Engine(
@@ -691,6 +758,7 @@ impl KvTxn for RedisTxn {
             };
             let mut found = Vec::with_capacity(items.len() / 2);
             let mut items = items.into_iter();
+            self.saw(items.next().unwrap_or(Reply::Nil))?;
             while let (Some(key), Some(value)) = (items.next(), items.next()) {
                 let Reply::Bulk(key) = key else {
                     return Err(KvError::Engine("redis answered a scan with no key".into()));
@@ -751,8 +819,9 @@ impl KvTxn for RedisTxn {
     }
 
     async fn end_read(mut self) -> Result<(), KvError> {
-        // One request sees one moment; more may have straddled a commit.
-        if self.requests <= 1 {
+        // Requests that all saw one revision read one moment; others may have straddled a
+        // commit.
+        if !self.torn {
             return Ok(());
         }
         match self.check_and_apply().await? {
@@ -763,7 +832,8 @@ impl KvTxn for RedisTxn {
 
     async fn commit(mut self) -> Result<(), KvError> {
         if self.writes.is_empty() {
-            return Ok(());
+            // What the logic decided without writing must rest on one moment too.
+            return self.end_read().await;
         }
         self.engine.shared.commits.fetch_add(1, Ordering::Relaxed);
         match self.check_and_apply().await? {
