@@ -57,6 +57,7 @@ command -v python3 >/dev/null || missing+=(python3)
 command -v etcd >/dev/null || missing+=(etcd-server)
 command -v etcdctl >/dev/null || missing+=(etcd-client)
 command -v redis-server >/dev/null || missing+=(redis-server)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v protoc >/dev/null || missing+=(protobuf-compiler)
 python3 -c 'import yaml' 2>/dev/null || missing+=(python3-yaml)
@@ -108,13 +109,15 @@ etcd_pid=
 s3_pid=
 redis_dir=$(mktemp -d /var/tmp/dl-redis.XXXXXX)
 redis_pid=
+pg_dir=$(mktemp -d /var/tmp/dl-postgres.XXXXXX)
+pg_pid=
 stop_servers() {
     local status=$?
-    for pid in $etcd_pid $s3_pid $redis_pid; do
+    for pid in $etcd_pid $s3_pid $redis_pid $pg_pid; do
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
-    rm -rf "$etcd_dir" "$etcd_dir.log" "$s3_root" "$redis_dir"
+    rm -rf "$etcd_dir" "$etcd_dir.log" "$s3_root" "$redis_dir" "$pg_dir"
     print_times
     exit "$status"
 }
@@ -140,34 +143,52 @@ redis_port=$(free_port)
 redis-server --bind 127.0.0.1 --port "$redis_port" --dir "$redis_dir" --save '' \
     --appendonly yes --appendfsync everysec --maxmemory-policy noeviction >"$redis_dir/log" 2>&1 &
 redis_pid=$!
+# A real PostgreSQL of its own (initdb as the postgres user, trusting local connections;
+# fsync off: a test server).
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+as_postgres() { setpriv --reuid postgres --regid postgres --clear-groups -- "$@"; }
+chown postgres:postgres "$pg_dir"
+as_postgres "$pg_bin/initdb" -A trust -U postgres -D "$pg_dir/data" >"$pg_dir/initdb.log" 2>&1
+pg_port=$(free_port)
+as_postgres "$pg_bin/postgres" -D "$pg_dir/data" -p "$pg_port" -c listen_addresses=127.0.0.1 \
+    -c unix_socket_directories="$pg_dir" -c fsync=off -c max_connections=300 >"$pg_dir/log" 2>&1 &
+pg_pid=$!
+
+# core_suites VAR=VALUE...: the engine conformance suite, the metadata rules and the core
+# without a mount, on the engine the variables name. mount_suites VAR=VALUE...: the mount
+# suites there (both keep the first step's build: `--workspace` with test names).
+core_suites() {
+    env "$@" PROPTEST_CASES=16 cargo test --locked --workspace --test meta --test quota_rules \
+        --test clone_rules --test trash_rules --test engine --test model --test core_posix
+}
+mount_suites() {
+    env "$@" cargo test --locked --workspace --test posix --test data --test apps --test crash \
+        --test acl_locks --test concurrency --test enospc --test quota --test dump --test trash \
+        --test gc --test csi -- --skip readdir_of_ten_thousand_entries --skip tar_round_trip \
+        --skip rsync_round_trip --skip quota_check_agrees_with_the_tree_after_random_operations
+}
 
 # The engine conformance suite, the metadata rules, and the core's model and POSIX tests (a
 # representative 16 sequences of the model; PROPTEST_CASES=48 is the default run by hand), on
 # etcd — in one step: the metadata tests alone select other features of the gRPC crates and
 # would build them again.
-step "metadata rules and core without a mount on etcd" env DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" \
-    PROPTEST_CASES=16 cargo test --locked --workspace --test meta --test quota_rules --test clone_rules \
-    --test trash_rules --test engine --test model --test core_posix
+step "metadata rules and core without a mount on etcd" core_suites DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client"
 
 # The mount suites with the metadata in etcd (blocks on the local disk; `--workspace` with
 # test names unique in it keeps the first step's build, as above). To stay in the CI
 # budget (35 min from an empty target/), four slow cases run only on the embedded engine: the
 # 10 000-entry directory, tar and rsync of a source tree, and 10 000 random operations under
 # quotas (~12 min on etcd with this debug build; they pass there too, run by hand).
-step "mount suites on etcd" env DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client" cargo test --locked --workspace \
-    --test posix --test data --test apps --test crash --test acl_locks --test concurrency --test enospc \
-    --test quota --test dump --test trash --test gc --test csi -- --skip readdir_of_ten_thousand_entries --skip tar_round_trip --skip rsync_round_trip \
-    --skip quota_check_agrees_with_the_tree_after_random_operations
+step "mount suites on etcd" mount_suites DATENLORD_TEST_ETCD="127.0.0.1:$etcd_client"
 
 # The same on Redis: the engine suite, the metadata rules and the core, then the mount suites
 # (without the slow cases left out on etcd).
-step "metadata rules and core without a mount on Redis" env DATENLORD_TEST_REDIS="127.0.0.1:$redis_port" \
-    PROPTEST_CASES=16 cargo test --locked --workspace --test meta --test quota_rules --test clone_rules \
-    --test trash_rules --test engine --test model --test core_posix
-step "mount suites on Redis" env DATENLORD_TEST_REDIS="127.0.0.1:$redis_port" cargo test --locked --workspace \
-    --test posix --test data --test apps --test crash --test acl_locks --test concurrency --test enospc \
-    --test quota --test dump --test trash --test gc --test csi -- --skip readdir_of_ten_thousand_entries --skip tar_round_trip --skip rsync_round_trip \
-    --skip quota_check_agrees_with_the_tree_after_random_operations
+step "metadata rules and core without a mount on Redis" core_suites DATENLORD_TEST_REDIS="127.0.0.1:$redis_port"
+step "mount suites on Redis" mount_suites DATENLORD_TEST_REDIS="127.0.0.1:$redis_port"
+
+# And on PostgreSQL.
+step "metadata rules and core without a mount on PostgreSQL" core_suites DATENLORD_TEST_POSTGRES="127.0.0.1:$pg_port"
+step "mount suites on PostgreSQL" mount_suites DATENLORD_TEST_POSTGRES="127.0.0.1:$pg_port"
 
 # The mount suites on etcd + S3 (with the default memory and disk caches in front of S3),
 # without the same three slow cases, nor the compaction model: alone it passes here in 15 s,

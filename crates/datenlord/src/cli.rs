@@ -130,7 +130,8 @@ pub struct CsiArgs {
 #[derive(Debug, Clone, Args)]
 pub struct MetaArg {
     /// Metadata engine URL: sqlite:///var/lib/datenlord/meta.db, or for many nodes
-    /// etcd://host:port[,host:port...]/prefix or redis://[:password@]host:port[/db][?prefix=name]
+    /// etcd://host:port[,host:port...]/prefix, redis://[:password@]host:port[/db][?prefix=name]
+    /// or postgres://user[:password]@host[:port]/database[?table=name]
     /// [default: sqlite://$DATENLORD_HOME/meta.db]
     #[arg(long, global = true, value_name = "META_URL", env = "DATENLORD_META")]
     pub meta: Option<String>,

@@ -1,5 +1,5 @@
 //! Many mounts of one volume, each a separate `datenlord mount` process, with the metadata in
-//! a real etcd and again in a real Redis: what one mount does, the others see — at once, although their kernels may cache
+//! a real etcd, again in a real Redis and in a real PostgreSQL: what one mount does, the others see — at once, although their kernels may cache
 //! names and attributes for 60 s — and concurrent creates from several processes and mounts
 //! all land exactly once.
 
@@ -81,7 +81,7 @@ fn seen_within(limit: Duration, what: &str, check: impl Fn() -> bool) -> Duratio
 
 #[test]
 fn changes_on_one_mount_show_on_another_despite_long_cache_timeouts() {
-    for start in MetaServer::both() {
+    for start in MetaServer::each() {
         let server = start();
         eprintln!("on {}", server.name());
         let blocks = tempfile::tempdir().unwrap();
@@ -158,7 +158,7 @@ fn changes_on_one_mount_show_on_another_despite_long_cache_timeouts() {
 
 #[test]
 fn four_processes_on_two_mounts_create_4000_files_exactly_once() {
-    for start in MetaServer::both() {
+    for start in MetaServer::each() {
         let server = start();
         eprintln!("on {}", server.name());
         let blocks = tempfile::tempdir().unwrap();
@@ -206,7 +206,7 @@ fn four_processes_on_two_mounts_create_4000_files_exactly_once() {
 
 #[test]
 fn exclusive_create_from_two_mounts_has_one_winner() {
-    for start in MetaServer::both() {
+    for start in MetaServer::each() {
         let server = start();
         eprintln!("on {}", server.name());
         let blocks = tempfile::tempdir().unwrap();
@@ -305,7 +305,7 @@ fn signal(pid: u32, signal: i32) {
 
 #[test]
 fn locks_exclude_across_mounts_and_go_when_their_mount_dies() {
-    for start in MetaServer::both() {
+    for start in MetaServer::each() {
         let server = start();
         eprintln!("on {}", server.name());
         let blocks = tempfile::tempdir().unwrap();
@@ -401,7 +401,7 @@ fn locks_exclude_across_mounts_and_go_when_their_mount_dies() {
 #[test]
 fn a_file_open_on_one_mount_outlives_its_unlink_on_another() {
     use std::io::{Read, Seek};
-    for start in MetaServer::both() {
+    for start in MetaServer::each() {
         let server = start();
         eprintln!("on {}", server.name());
         let blocks = tempfile::tempdir().unwrap();
@@ -466,7 +466,7 @@ fn a_file_open_on_one_mount_outlives_its_unlink_on_another() {
 
 #[test]
 fn a_working_directory_survives_another_mounts_changes_to_its_name() {
-    for start in MetaServer::both() {
+    for start in MetaServer::each() {
         let server = start();
         eprintln!("on {}", server.name());
         let blocks = tempfile::tempdir().unwrap();

@@ -347,7 +347,10 @@ async fn concurrent_creates_under_one_quota_are_all_charged() {
     let before = meta.counters();
     assert_eq!(create_concurrently(&meta, q, 8, 25).await, 0);
     let retries = meta.counters().since(&before).retries;
-    if !matches!(meta.engine(), datenlord_meta::engine::AnyEngine::Faulty(_)) {
+    // (PostgreSQL conflicts on a row two transactions write even unread — the directory's
+    // times — so there they do lose races: counted, not bounded.)
+    use datenlord_meta::engine::AnyEngine;
+    if !matches!(meta.engine(), AnyEngine::Faulty(_) | AnyEngine::Postgres(_)) {
         assert!(
             retries < 10,
             "creates under one quota lost {retries} races to each other"

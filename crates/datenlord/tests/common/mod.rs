@@ -84,19 +84,26 @@ pub struct Home {
 
 /// With `DATENLORD_TEST_S3=http://HOST:PORT` (and the AWS key variables) the default volume of
 /// every test home keeps its blocks in that S3 server instead of a local directory; with
-/// `DATENLORD_TEST_ETCD=HOST:PORT` (or `DATENLORD_TEST_REDIS=HOST:PORT`) its metadata lives
-/// in that etcd (or Redis), under a prefix of its own, instead of SQLite. test.sh runs the
+/// `DATENLORD_TEST_ETCD=HOST:PORT` (or `DATENLORD_TEST_REDIS`, `DATENLORD_TEST_POSTGRES`) its
+/// metadata lives in that etcd (Redis, PostgreSQL), under a prefix (a table) of its own,
+/// instead of SQLite. test.sh runs the
 /// mount suites again these ways against real servers.
 const TEST_S3: &str = "DATENLORD_TEST_S3";
 
-/// The META_URL of a fresh volume named `name` in the etcd or Redis the tests were given;
+/// The META_URL of a fresh volume named `name` in the server the tests were given;
 /// `None` when they run on SQLite.
 pub fn server_meta_url(name: &str) -> Option<String> {
     if let Ok(endpoint) = std::env::var("DATENLORD_TEST_ETCD") {
         return Some(format!("etcd://{endpoint}/{name}"));
     }
-    let endpoint = std::env::var("DATENLORD_TEST_REDIS").ok()?;
-    Some(format!("redis://{endpoint}?prefix={name}"))
+    if let Ok(endpoint) = std::env::var("DATENLORD_TEST_REDIS") {
+        return Some(format!("redis://{endpoint}?prefix={name}"));
+    }
+    let endpoint = std::env::var("DATENLORD_TEST_POSTGRES").ok()?;
+    Some(format!(
+        "postgres://postgres@{endpoint}/postgres?table={}",
+        servers::table_name(name)
+    ))
 }
 
 impl Home {

@@ -363,18 +363,123 @@ impl Drop for Redis {
     }
 }
 
-/// A metadata server of either kind, for suites that run on both.
+/// `name` as a PostgreSQL table name: a-z, 0-9 and _.
+pub fn table_name(name: &str) -> String {
+    name.chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9') => c,
+            _ => '_',
+        })
+        .collect()
+}
+
+/// A PostgreSQL server of its own (`initdb` in a temporary directory, run as the `postgres`
+/// user), on a loopback port, trusting local users; stopped on drop.
+pub struct Postgres {
+    child: Child,
+    _dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Postgres {
+    pub fn start() -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()
+            .and_then(|versions| versions.filter_map(|v| v.ok()).map(|v| v.path()).max())
+            .map(|version| version.join("bin"))
+            .expect("PostgreSQL is not installed: apt-get install postgresql");
+        let dir = tempfile::Builder::new()
+            .prefix("datenlord-postgres-")
+            .tempdir()
+            .unwrap();
+        let as_postgres = |program: &str| {
+            let mut command = Command::new("setpriv");
+            command
+                .args([
+                    "--reuid",
+                    "postgres",
+                    "--regid",
+                    "postgres",
+                    "--clear-groups",
+                    "--",
+                ])
+                .arg(bin.join(program));
+            command
+        };
+        let (uid, gid) = ids_of("postgres");
+        std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
+        let data = dir.path().join("data");
+        let out = as_postgres("initdb")
+            .args(["-A", "trust", "-U", "postgres", "-D"])
+            .arg(&data)
+            .output()
+            .expect("initdb");
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        let child = as_postgres("postgres")
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+            .arg("-c")
+            .arg(format!("unix_socket_directories={}", dir.path().display()))
+            .args(["-c", "fsync=off", "-c", "max_connections=300"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start postgres");
+        wait_listening(port, "postgres");
+        Postgres {
+            child,
+            _dir: dir,
+            port,
+        }
+    }
+
+    pub fn url(&self, name: &str) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/postgres?table={}",
+            self.port,
+            table_name(name)
+        )
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The user and group ids of the system user `name`.
+fn ids_of(name: &str) -> (u32, u32) {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    passwd
+        .lines()
+        .map(|line| line.split(':').collect::<Vec<_>>())
+        .find(|fields| fields.first() == Some(&name))
+        .and_then(|fields| Some((fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?)))
+        .unwrap_or_else(|| panic!("no user {name}"))
+}
+
+/// A metadata server of one kind, for suites that run on each.
 pub enum MetaServer {
     Etcd(Etcd),
     Redis(Redis),
+    Postgres(Postgres),
 }
 
 impl MetaServer {
-    /// Both kinds, each started fresh.
-    pub fn both() -> [fn() -> MetaServer; 2] {
+    /// Every kind, each started fresh.
+    pub fn each() -> [fn() -> MetaServer; 3] {
         [
             || MetaServer::Etcd(Etcd::start(1)),
             || MetaServer::Redis(Redis::start()),
+            || MetaServer::Postgres(Postgres::start()),
         ]
     }
 
@@ -382,6 +487,7 @@ impl MetaServer {
         match self {
             MetaServer::Etcd(etcd) => etcd.url(prefix),
             MetaServer::Redis(redis) => redis.url(prefix),
+            MetaServer::Postgres(postgres) => postgres.url(prefix),
         }
     }
 
@@ -389,6 +495,7 @@ impl MetaServer {
         match self {
             MetaServer::Etcd(_) => "etcd",
             MetaServer::Redis(_) => "redis",
+            MetaServer::Postgres(_) => "postgres",
         }
     }
 }

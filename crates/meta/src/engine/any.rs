@@ -5,6 +5,7 @@ use super::etcd::{EtcdEngine, EtcdTxn};
 use super::faulty::{Faulty, FaultyTxn};
 #[cfg(feature = "testing")]
 use super::memory::{MemoryEngine, MemoryTxn};
+use super::postgres::{PostgresEngine, PostgresTxn};
 use super::redis::{RedisEngine, RedisTxn};
 use super::sqlite::SqliteTxn;
 use super::{Changes, EngineCounters, KvEngine, KvError, KvTxn, Pair, SqliteEngine};
@@ -18,6 +19,8 @@ pub enum AnyEngine {
     Etcd(EtcdEngine),
     /// A Redis server.
     Redis(RedisEngine),
+    /// A PostgreSQL database.
+    Postgres(PostgresEngine),
     /// In memory, for tests.
     #[cfg(feature = "testing")]
     Memory(MemoryEngine),
@@ -35,6 +38,8 @@ pub enum AnyTxn {
     Etcd(EtcdTxn),
     /// Of Redis.
     Redis(RedisTxn),
+    /// Of PostgreSQL.
+    Postgres(PostgresTxn),
     /// Of the memory engine.
     #[cfg(feature = "testing")]
     Memory(MemoryTxn),
@@ -51,6 +56,7 @@ impl KvEngine for AnyEngine {
             Self::Sqlite(kv) => kv.begin(write).await.map(AnyTxn::Sqlite),
             Self::Etcd(kv) => kv.begin(write).await.map(AnyTxn::Etcd),
             Self::Redis(kv) => kv.begin(write).await.map(AnyTxn::Redis),
+            Self::Postgres(kv) => kv.begin(write).await.map(AnyTxn::Postgres),
             #[cfg(feature = "testing")]
             Self::Memory(kv) => kv.begin(write).await.map(AnyTxn::Memory),
             #[cfg(feature = "testing")]
@@ -62,6 +68,7 @@ impl KvEngine for AnyEngine {
         match self {
             Self::Etcd(kv) => kv.begin_latest().await.map(AnyTxn::Etcd),
             Self::Redis(kv) => kv.begin_latest().await.map(AnyTxn::Redis),
+            Self::Postgres(kv) => kv.begin_latest().await.map(AnyTxn::Postgres),
             _ => self.begin(false).await,
         }
     }
@@ -71,6 +78,7 @@ impl KvEngine for AnyEngine {
             Self::Sqlite(kv) => kv.sync().await,
             Self::Etcd(kv) => kv.sync().await,
             Self::Redis(kv) => kv.sync().await,
+            Self::Postgres(kv) => kv.sync().await,
             #[cfg(feature = "testing")]
             Self::Memory(kv) => kv.sync().await,
             #[cfg(feature = "testing")]
@@ -83,6 +91,7 @@ impl KvEngine for AnyEngine {
             Self::Sqlite(kv) => kv.watch(),
             Self::Etcd(kv) => kv.watch(),
             Self::Redis(kv) => kv.watch(),
+            Self::Postgres(kv) => kv.watch(),
             #[cfg(feature = "testing")]
             Self::Memory(kv) => kv.watch(),
             #[cfg(feature = "testing")]
@@ -101,6 +110,7 @@ impl KvEngine for AnyEngine {
             Self::Sqlite(kv) => kv.reports_changes(),
             Self::Etcd(kv) => kv.reports_changes(),
             Self::Redis(kv) => kv.reports_changes(),
+            Self::Postgres(kv) => kv.reports_changes(),
             #[cfg(feature = "testing")]
             Self::Memory(kv) => kv.reports_changes(),
             #[cfg(feature = "testing")]
@@ -113,6 +123,7 @@ impl KvEngine for AnyEngine {
             Self::Sqlite(kv) => kv.counters(),
             Self::Etcd(kv) => kv.counters(),
             Self::Redis(kv) => kv.counters(),
+            Self::Postgres(kv) => kv.counters(),
             #[cfg(feature = "testing")]
             Self::Memory(kv) => kv.counters(),
             #[cfg(feature = "testing")]
@@ -121,12 +132,15 @@ impl KvEngine for AnyEngine {
     }
 }
 
+// The server engines' transaction futures are large (a commit pipelines several requests):
+// boxed, they do not make every engine's futures as large.
 impl KvTxn for AnyTxn {
     async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
         match self {
             Self::Sqlite(txn) => txn.get(key).await,
             Self::Etcd(txn) => txn.get(key).await,
-            Self::Redis(txn) => txn.get(key).await,
+            Self::Redis(txn) => Box::pin(txn.get(key)).await,
+            Self::Postgres(txn) => Box::pin(txn.get(key)).await,
             #[cfg(feature = "testing")]
             Self::Memory(txn) => txn.get(key).await,
             #[cfg(feature = "testing")]
@@ -138,7 +152,8 @@ impl KvTxn for AnyTxn {
         match self {
             Self::Sqlite(txn) => txn.get_many(keys).await,
             Self::Etcd(txn) => txn.get_many(keys).await,
-            Self::Redis(txn) => txn.get_many(keys).await,
+            Self::Redis(txn) => Box::pin(txn.get_many(keys)).await,
+            Self::Postgres(txn) => Box::pin(txn.get_many(keys)).await,
             #[cfg(feature = "testing")]
             Self::Memory(txn) => txn.get_many(keys).await,
             #[cfg(feature = "testing")]
@@ -153,7 +168,8 @@ impl KvTxn for AnyTxn {
         match self {
             Self::Sqlite(txn) => txn.get_many_unguarded(keys).await,
             Self::Etcd(txn) => txn.get_many_unguarded(keys).await,
-            Self::Redis(txn) => txn.get_many_unguarded(keys).await,
+            Self::Redis(txn) => Box::pin(txn.get_many_unguarded(keys)).await,
+            Self::Postgres(txn) => Box::pin(txn.get_many_unguarded(keys)).await,
             #[cfg(feature = "testing")]
             Self::Memory(txn) => txn.get_many_unguarded(keys).await,
             #[cfg(feature = "testing")]
@@ -164,7 +180,8 @@ impl KvTxn for AnyTxn {
     async fn peek(&mut self, key: &[u8]) -> Result<Option<Option<Vec<u8>>>, KvError> {
         match self {
             Self::Etcd(txn) => txn.peek(key).await,
-            Self::Redis(txn) => txn.peek(key).await,
+            Self::Redis(txn) => Box::pin(txn.peek(key)).await,
+            Self::Postgres(txn) => Box::pin(txn.peek(key)).await,
             _ => self.get(key).await.map(Some),
         }
     }
@@ -173,7 +190,8 @@ impl KvTxn for AnyTxn {
         match self {
             Self::Sqlite(txn) => txn.prefetch(keys).await,
             Self::Etcd(txn) => txn.prefetch(keys).await,
-            Self::Redis(txn) => txn.prefetch(keys).await,
+            Self::Redis(txn) => Box::pin(txn.prefetch(keys)).await,
+            Self::Postgres(txn) => Box::pin(txn.prefetch(keys)).await,
             #[cfg(feature = "testing")]
             Self::Memory(txn) => txn.prefetch(keys).await,
             #[cfg(feature = "testing")]
@@ -185,7 +203,8 @@ impl KvTxn for AnyTxn {
         match self {
             Self::Sqlite(txn) => txn.scan(start, end, limit).await,
             Self::Etcd(txn) => txn.scan(start, end, limit).await,
-            Self::Redis(txn) => txn.scan(start, end, limit).await,
+            Self::Redis(txn) => Box::pin(txn.scan(start, end, limit)).await,
+            Self::Postgres(txn) => Box::pin(txn.scan(start, end, limit)).await,
             #[cfg(feature = "testing")]
             Self::Memory(txn) => txn.scan(start, end, limit).await,
             #[cfg(feature = "testing")]
@@ -198,6 +217,7 @@ impl KvTxn for AnyTxn {
             Self::Sqlite(txn) => txn.put(key, value),
             Self::Etcd(txn) => txn.put(key, value),
             Self::Redis(txn) => txn.put(key, value),
+            Self::Postgres(txn) => txn.put(key, value),
             #[cfg(feature = "testing")]
             Self::Memory(txn) => txn.put(key, value),
             #[cfg(feature = "testing")]
@@ -210,6 +230,7 @@ impl KvTxn for AnyTxn {
             Self::Sqlite(txn) => txn.delete(key),
             Self::Etcd(txn) => txn.delete(key),
             Self::Redis(txn) => txn.delete(key),
+            Self::Postgres(txn) => txn.delete(key),
             #[cfg(feature = "testing")]
             Self::Memory(txn) => txn.delete(key),
             #[cfg(feature = "testing")]
@@ -222,6 +243,7 @@ impl KvTxn for AnyTxn {
             Self::Sqlite(txn) => txn.size(),
             Self::Etcd(txn) => txn.size(),
             Self::Redis(txn) => txn.size(),
+            Self::Postgres(txn) => txn.size(),
             #[cfg(feature = "testing")]
             Self::Memory(txn) => txn.size(),
             #[cfg(feature = "testing")]
@@ -231,7 +253,7 @@ impl KvTxn for AnyTxn {
 
     async fn end_read(self) -> Result<(), KvError> {
         match self {
-            Self::Redis(txn) => txn.end_read().await,
+            Self::Redis(txn) => Box::pin(txn.end_read()).await,
             _ => Ok(()),
         }
     }
@@ -240,7 +262,8 @@ impl KvTxn for AnyTxn {
         match self {
             Self::Sqlite(txn) => txn.commit().await,
             Self::Etcd(txn) => txn.commit().await,
-            Self::Redis(txn) => txn.commit().await,
+            Self::Redis(txn) => Box::pin(txn.commit()).await,
+            Self::Postgres(txn) => Box::pin(txn.commit()).await,
             #[cfg(feature = "testing")]
             Self::Memory(txn) => txn.commit().await,
             #[cfg(feature = "testing")]

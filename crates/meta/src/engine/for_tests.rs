@@ -9,6 +9,8 @@ use super::{AnyEngine, Faulty, KvError, MemoryEngine, MetaUrl};
 /// - `DATENLORD_TEST_ETCD=HOST:PORT`: that etcd, under a prefix named after `dir`, with the
 ///   metadata cache on (as a mount has it);
 /// - `DATENLORD_TEST_REDIS=HOST:PORT`: that Redis, under a prefix named after `dir`;
+/// - `DATENLORD_TEST_POSTGRES=HOST:PORT`: that PostgreSQL (user `postgres`, trusted), in a
+///   table named after `dir`;
 /// - `DATENLORD_TEST_ENGINE=memory`: the memory engine (etcd's semantics, the deletion rule
 ///   enforced); `=faulty`: the memory engine losing every 3rd commit to a conflict and
 ///   failing every 101st operation as unreachable;
@@ -26,13 +28,19 @@ pub async fn engine_for_tests(dir: &Path) -> Result<AnyEngine, KvError> {
     }
     let name = dir.file_name().map(|n| n.to_string_lossy().to_lowercase());
     let name = format!("test-{}", name.unwrap_or_default());
-    let url = match (
-        std::env::var("DATENLORD_TEST_ETCD"),
-        std::env::var("DATENLORD_TEST_REDIS"),
-    ) {
-        (Ok(endpoint), _) => format!("etcd://{endpoint}/{name}"),
-        (_, Ok(endpoint)) => format!("redis://{endpoint}?prefix={name}"),
-        _ => format!("sqlite://{}/meta.db", dir.display()),
+    let var = |name: &str| std::env::var(name).ok();
+    let url = if let Some(endpoint) = var("DATENLORD_TEST_ETCD") {
+        format!("etcd://{endpoint}/{name}")
+    } else if let Some(endpoint) = var("DATENLORD_TEST_REDIS") {
+        format!("redis://{endpoint}?prefix={name}")
+    } else if let Some(endpoint) = var("DATENLORD_TEST_POSTGRES") {
+        let table: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        format!("postgres://postgres@{endpoint}/postgres?table={table}")
+    } else {
+        format!("sqlite://{}/meta.db", dir.display())
     };
     let engine = url.parse::<MetaUrl>()?.open(true).await?;
     // A mount's set-up: etcd with the metadata cache on.

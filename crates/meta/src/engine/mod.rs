@@ -4,12 +4,13 @@
 //! scans, which see its own writes), buffers or applies writes, and commits atomically. An
 //! engine that runs transactions optimistically reports a lost race as [`KvError::Conflict`]
 //! at commit and the metadata layer retries the whole transaction (`write_txn!`), so the logic
-//! above is written once for every engine. Engines: [`sqlite`] (embedded), [`etcd`] and [`redis`]; a META_URL
+//! above is written once for every engine. Engines: [`sqlite`] (embedded), [`etcd`], [`redis`] and [`postgres`]; a META_URL
 //! ([`MetaUrl`]) names one. Adding an engine touches this module only: its file, a variant of
 //! [`AnyEngine`] and a scheme of [`MetaUrl`]; what the logic needs to know of an engine it asks
 //! through [`KvEngine`] (for example whether it reports other clients' changes).
 
 mod any;
+pub mod changes;
 pub mod etcd;
 #[cfg(feature = "testing")]
 pub mod faulty;
@@ -17,6 +18,7 @@ pub mod faulty;
 mod for_tests;
 #[cfg(feature = "testing")]
 pub mod memory;
+pub mod postgres;
 pub mod redis;
 pub mod sqlite;
 mod url;
@@ -31,6 +33,7 @@ pub use faulty::{FaultPlan, Faulty};
 pub use for_tests::engine_for_tests;
 #[cfg(feature = "testing")]
 pub use memory::MemoryEngine;
+pub use postgres::PostgresEngine;
 pub use redis::RedisEngine;
 pub use sqlite::SqliteEngine;
 pub use url::{MetaUrl, PASSWORD_ENV, SCHEMES, TlsFiles};
@@ -164,8 +167,9 @@ pub trait KvTxn: Send {
         }
     }
 
-    /// The values of `keys` as [`KvTxn::get_many`] reads them, except that the commit does not
-    /// depend on them: another transaction changing one meanwhile is no conflict. For figures
+    /// The values of `keys` as [`KvTxn::get_many`] reads them (or newer: an engine may read
+    /// them outside the transaction), except that the commit does not depend on them: another
+    /// transaction changing one meanwhile is no conflict. For figures
     /// that may be a little stale under concurrent writers (a limit checked against counters
     /// others update). A later `get` of one of the keys makes the commit depend on it. The
     /// default reads them as `get_many` does (an engine that runs write transactions one at a

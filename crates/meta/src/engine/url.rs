@@ -3,12 +3,13 @@
 use std::path::PathBuf;
 
 use crate::engine::redis::Address;
-use crate::engine::{AnyEngine, EtcdEngine, KvError, RedisEngine, SqliteEngine};
+use crate::engine::{AnyEngine, EtcdEngine, KvError, PostgresEngine, RedisEngine, SqliteEngine};
 
 /// The engines a META_URL can name.
 pub const SCHEMES: &str = "sqlite:///PATH, etcd://[USER[:PASSWORD]@]HOST:PORT[,HOST:PORT...][/PREFIX], \
      etcds://...[?cacert=CA.pem&cert=CLIENT.pem&key=CLIENT-KEY.pem] (TLS), \
-     redis://[[USER]:PASSWORD@]HOST:PORT[/DB][?prefix=NAME], rediss://... (TLS, same options as etcds)";
+     redis://[[USER]:PASSWORD@]HOST:PORT[/DB][?prefix=NAME], rediss://... (TLS, same options as etcds), \
+     postgres://[USER[:PASSWORD]@]HOST[:PORT][/DATABASE][?table=NAME]";
 
 /// Where the password of an etcd or Redis user comes from when the URL has none.
 pub const PASSWORD_ENV: &str = "DATENLORD_META_PASSWORD";
@@ -42,6 +43,17 @@ pub enum MetaUrl {
         user: Option<(String, String)>,
         /// TLS options, for `etcds://`.
         tls: Option<TlsFiles>,
+    },
+    /// `postgres://[user[:password]@]host[:port][/database][?table=name]`
+    Postgres {
+        /// `host:port`
+        endpoint: String,
+        /// The user (`postgres` when the URL names none) and its password.
+        user: (String, Option<String>),
+        /// The database (`postgres` when the URL names none).
+        database: String,
+        /// The volume's table (`datenlord` when the URL names none).
+        table: String,
     },
     /// `redis://[[user]:password@]host:port[/db][?prefix=name]`, or `rediss://` with TLS
     Redis {
@@ -122,6 +134,7 @@ impl std::str::FromStr for MetaUrl {
                 })
             }
             "redis" | "rediss" => redis_url(scheme, rest).map_err(|reason| invalid(&reason)),
+            "postgres" | "postgresql" => postgres_url(rest).map_err(|reason| invalid(&reason)),
             other => Err(invalid(&format!(
                 "unknown metadata engine '{other}' (supported: {SCHEMES})"
             ))),
@@ -142,6 +155,12 @@ impl std::fmt::Display for MetaUrl {
                 let scheme = if tls.is_some() { "etcds" } else { "etcd" };
                 write!(f, "{scheme}://{}/{prefix}", endpoints.join(","))
             }
+            Self::Postgres {
+                endpoint,
+                database,
+                table,
+                ..
+            } => write!(f, "postgres://{endpoint}/{database}?table={table}"),
             Self::Redis { address, prefix } => {
                 let scheme = if address.tls.is_some() {
                     "rediss"
@@ -174,6 +193,27 @@ impl MetaUrl {
             Self::Redis { address, prefix } => RedisEngine::connect(address.clone(), prefix)
                 .await
                 .map(AnyEngine::Redis),
+            Self::Postgres {
+                endpoint,
+                user,
+                database,
+                table,
+            } => {
+                let mut config = tokio_postgres::Config::new();
+                let (host, port) = endpoint.rsplit_once(':').unwrap_or((endpoint, "5432"));
+                config
+                    .host(host.trim_start_matches('[').trim_end_matches(']'))
+                    .port(port.parse().unwrap_or(5432))
+                    .user(&user.0)
+                    .dbname(database)
+                    .application_name("datenlord");
+                if let Some(password) = &user.1 {
+                    config.password(password);
+                }
+                PostgresEngine::connect(config, table)
+                    .await
+                    .map(AnyEngine::Postgres)
+            }
         }
     }
 }
@@ -245,6 +285,69 @@ fn redis_url(scheme: &str, rest: &str) -> Result<MetaUrl, String> {
     })
 }
 
+/// The rest of a `postgres://` URL after the scheme.
+fn postgres_url(rest: &str) -> Result<MetaUrl, String> {
+    let usage = "expected postgres://[USER[:PASSWORD]@]HOST[:PORT][/DATABASE][?table=NAME]";
+    let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (authority, database) = rest.split_once('/').unwrap_or((rest, ""));
+    let (user, endpoint) = match authority.rsplit_once('@') {
+        Some((userinfo, endpoint)) => match userinfo.split_once(':') {
+            Some((name, password)) => ((name.to_string(), Some(password.to_string())), endpoint),
+            None => (
+                (userinfo.to_string(), std::env::var(PASSWORD_ENV).ok()),
+                endpoint,
+            ),
+        },
+        None => (("postgres".to_string(), None), authority),
+    };
+    let endpoint = match endpoint.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+            endpoint.to_string()
+        }
+        None if !endpoint.is_empty() => format!("{endpoint}:5432"),
+        _ => return Err(usage.into()),
+    };
+    if user.0.is_empty() {
+        return Err(usage.into());
+    }
+    let mut table = "datenlord".to_string();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("table", name))
+                if !name.is_empty()
+                    && name.len() <= 48
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') =>
+            {
+                table = name.to_string();
+            }
+            Some(("table", _)) => {
+                return Err("a table name is 1 to 48 of a-z, 0-9 and _".into());
+            }
+            Some(("sslmode", _)) => {
+                return Err("TLS to PostgreSQL is not supported yet: reach it over a trusted network or a tunnel".into());
+            }
+            _ => {
+                return Err(format!(
+                    "unknown option '{pair}' (postgres:// takes table=)"
+                ));
+            }
+        }
+    }
+    let database = database.trim_end_matches('/');
+    Ok(MetaUrl::Postgres {
+        endpoint,
+        user,
+        database: if database.is_empty() {
+            "postgres".into()
+        } else {
+            database.into()
+        },
+        table,
+    })
+}
+
 /// `cacert=...&cert=...&key=...`
 fn tls_options(query: &str) -> Result<TlsFiles, String> {
     let mut tls = TlsFiles::default();
@@ -302,7 +405,22 @@ mod tests {
         assert_eq!(address.user, Some((None, "pw".to_string())));
         let rediss: MetaUrl = "rediss://u:p@h:6380?cacert=/ca.pem".parse().unwrap();
         assert_eq!(rediss.to_string(), "rediss://h:6380/0?prefix=datenlord");
+        let pg: MetaUrl = "postgresql://dl:pw@db.example:5433/meta?table=vol_1"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            pg.to_string(),
+            "postgres://db.example:5433/meta?table=vol_1"
+        );
+        let pg: MetaUrl = "postgres://localhost".parse().unwrap();
+        assert_eq!(
+            pg.to_string(),
+            "postgres://localhost:5432/postgres?table=datenlord"
+        );
         for bad in [
+            "postgres://h/db?table=Bad-Name",
+            "postgres://h/db?sslmode=require",
+            "postgres://:1/db",
             "redis://x",
             "redis://h:1/x",
             "redis://h:1?cacert=/a",

@@ -30,16 +30,15 @@ pub mod resp;
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
-
-use tokio::sync::mpsc;
 
 pub use conn::Address;
 use conn::Connection;
 use resp::Reply;
 
+use super::changes::{Subscribers, decode_keys, encode_keys};
 use super::{Changes, EngineCounters, KvEngine, KvError, KvTxn, Pair};
 
 const SCAN_SCRIPT: &str = include_str!("scan.lua");
@@ -76,8 +75,7 @@ struct Shared {
     reads: AtomicU64,
     commits: AtomicU64,
     compares: AtomicU64,
-    watching: AtomicBool,
-    subscribers: Mutex<Vec<mpsc::Sender<Vec<Vec<u8>>>>>,
+    subscribers: Subscribers,
 }
 
 impl std::fmt::Debug for RedisEngine {
@@ -151,8 +149,7 @@ impl RedisEngine {
                 reads: AtomicU64::new(0),
                 commits: AtomicU64::new(0),
                 compares: AtomicU64::new(0),
-                watching: AtomicBool::new(false),
-                subscribers: Mutex::new(Vec::new()),
+                subscribers: Subscribers::default(),
                 address,
             }),
         })
@@ -226,16 +223,11 @@ impl RedisEngine {
 
     /// Keys (without the prefix) that other clients change, read from the change stream.
     fn subscribe(&self) -> Changes {
-        let (tx, rx) = mpsc::channel(1024);
-        self.shared
-            .subscribers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(tx);
-        if !self.shared.watching.swap(true, Ordering::AcqRel) {
+        let (changes, start) = self.shared.subscribers.subscribe();
+        if start {
             tokio::spawn(watch_loop(Arc::downgrade(&self.shared)));
         }
-        rx
+        changes
     }
 }
 
@@ -247,31 +239,6 @@ async fn load(conn: &mut Connection, script: &str) -> Result<Vec<u8>, KvError> {
             "redis answered SCRIPT LOAD with {other:?}"
         ))),
     }
-}
-
-/// The keys of one commit, as the change stream carries them: each as a 4-byte big-endian
-/// length and its bytes.
-pub fn encode_keys<'a>(keys: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
-    let mut out = Vec::new();
-    for key in keys {
-        let len = u32::try_from(key.len()).unwrap_or(u32::MAX);
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(&key[..len as usize]);
-    }
-    out
-}
-
-/// The keys [`encode_keys`] wrote; `None` for bytes it cannot have written.
-pub fn decode_keys(mut bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let mut keys = Vec::new();
-    while !bytes.is_empty() {
-        let (len, rest) = bytes.split_first_chunk::<4>()?;
-        let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
-        let key = rest.get(..len)?;
-        keys.push(key.to_vec());
-        bytes = &rest[len..];
-    }
-    Some(keys)
 }
 
 /// Follows the change stream from now on and passes other clients' commits to the
@@ -319,9 +286,12 @@ async fn watch_loop(shared: Weak<Shared>) {
             let failed = match conn.call(&args).await {
                 Ok(Reply::Error(message)) => message,
                 Ok(reply) => match changes_in(reply, &engine.client) {
-                    Ok(found) => {
+                    Ok((keys, newest)) => {
                         pause = Duration::from_millis(100);
-                        if !engine.deliver(found, &mut last).await {
+                        if let Some(newest) = newest {
+                            last = newest;
+                        }
+                        if !engine.subscribers.deliver(keys).await {
                             return;
                         }
                         continue;
@@ -341,35 +311,6 @@ async fn watch_loop(shared: Weak<Shared>) {
             pause = (pause * 2).min(Duration::from_secs(5));
             break;
         }
-    }
-}
-
-impl Shared {
-    /// Passes `batch` on to the subscribers and moves `last` past it; false once none is
-    /// left. A subscriber that is behind is waited for: a change dropped would leave a
-    /// kernel cache stale.
-    async fn deliver(&self, (keys, newest): Batch, last: &mut Vec<u8>) -> bool {
-        if let Some(newest) = newest {
-            *last = newest;
-        }
-        let subscribers: Vec<_> = {
-            let mut subscribers = self
-                .subscribers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            subscribers.retain(|tx| !tx.is_closed());
-            subscribers.clone()
-        };
-        if subscribers.is_empty() {
-            self.watching.store(false, Ordering::Release);
-            return false;
-        }
-        if !keys.is_empty() {
-            for tx in subscribers {
-                let _ = tx.send(keys.clone()).await;
-            }
-        }
-        true
     }
 }
 
@@ -846,15 +787,6 @@ impl KvTxn for RedisTxn {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn changed_keys_round_trip() {
-        let keys: Vec<Vec<u8>> = vec![b"a".to_vec(), Vec::new(), vec![0, 1, 2]];
-        let bytes = encode_keys(keys.iter().map(Vec::as_slice));
-        assert_eq!(decode_keys(&bytes), Some(keys));
-        assert_eq!(decode_keys(&bytes[..bytes.len() - 1]), None);
-        assert_eq!(decode_keys(&[0, 0, 0]), None);
-    }
 
     #[test]
     fn refusals_map_to_what_they_mean() {
