@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use crc_fast::{CrcAlgorithm, Digest};
-use datenlord_meta::MetaError;
+use datenlord_meta::{MetaError, hex};
 
 use crate::cli::{DumpArgs, LoadArgs};
 use crate::home;
@@ -15,20 +15,6 @@ use crate::progress::Progress;
 
 /// The format of the document; a reader refuses other versions.
 const FORMAT: u32 = 1;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
 
 /// The checksum of a document: every key and value with its length, in order.
 fn add(digest: &mut Digest, key: &[u8], value: &[u8]) {
@@ -62,7 +48,7 @@ pub fn dump(args: DumpArgs) -> Result<ExitCode> {
         let pairs = meta
             .dump(|key, value| {
                 add(&mut digest, key, value);
-                let line = serde_json::json!({"k": hex(key), "v": hex(value)});
+                let line = serde_json::json!({"k": hex::encode(key), "v": hex::encode(value)});
                 writeln!(out, "{line}").map_err(|e| MetaError::Refused(e.to_string()))?;
                 done += 1;
                 if done % 1024 == 0 {
@@ -132,8 +118,8 @@ pub fn load(args: LoadArgs) -> Result<ExitCode> {
             }
             let decoded = record["k"]
                 .as_str()
-                .and_then(unhex)
-                .zip(record["v"].as_str().and_then(unhex));
+                .and_then(hex::decode)
+                .zip(record["v"].as_str().and_then(hex::decode));
             let Some((key, value)) = decoded else {
                 return Some(Err(bad(number, "not a key and value in hex")));
             };
@@ -189,18 +175,4 @@ struct Read {
 
 fn bad(number: usize, why: &str) -> MetaError {
     MetaError::Refused(format!("line {} of the dump: {why}", number + 1))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{hex, unhex};
-
-    #[test]
-    fn hex_round_trips_and_refuses_garbage() {
-        let bytes = [0u8, 1, 0xab, 0xff];
-        assert_eq!(hex(&bytes), "0001abff");
-        assert_eq!(unhex("0001abff").unwrap(), bytes);
-        assert!(unhex("abc").is_none());
-        assert!(unhex("zz").is_none());
-    }
 }

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 
 use common::certs::certificates;
 use common::servers::{free_port, wait_listening};
-use common::{Home, Mounted, Options};
+use common::{Home, Mounted, Options, format_quietly as format};
 
 /// An etcd member started with `args`, killed on drop.
 struct Server(Child);
@@ -45,20 +45,6 @@ fn etcd(dir: &Path, client_url: &str, client: u16, args: &[&str]) -> Server {
         .expect("start etcd (apt-get install etcd-server)");
     wait_listening(client, "etcd");
     Server(child)
-}
-
-fn format(home: &Home, meta: &str) -> std::process::Output {
-    let storage = format!("file://{}/blocks", home.path().display());
-    home.run(&[
-        "--log",
-        "error",
-        "format",
-        "--meta",
-        meta,
-        "--storage",
-        &storage,
-        "default",
-    ])
 }
 
 #[test]

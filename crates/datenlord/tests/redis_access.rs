@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 
 use common::certs::certificates;
 use common::servers::{free_port, wait_listening};
-use common::{Home, Mounted, Options};
+use common::{Home, Mounted, Options, format_quietly as format};
 
 /// A redis-server with the configuration `config` (one directive a line), killed on drop.
 struct Server(Child);
@@ -39,20 +39,6 @@ fn redis(dir: &Path, port: u16, config: &str) -> Server {
         .expect("start redis-server (apt-get install redis-server)");
     wait_listening(port, "redis-server");
     Server(child)
-}
-
-fn format(home: &Home, meta: &str) -> std::process::Output {
-    let storage = format!("file://{}/blocks", home.path().display());
-    home.run(&[
-        "--log",
-        "error",
-        "format",
-        "--meta",
-        meta,
-        "--storage",
-        &storage,
-        "default",
-    ])
 }
 
 fn mount_and_write(mut home: Home, meta: String, name: &str) {

@@ -15,6 +15,7 @@ mod clone;
 pub mod dump;
 pub mod engine;
 mod error;
+pub mod hex;
 pub mod keys;
 mod locks;
 mod meta;

@@ -90,6 +90,22 @@ pub struct Home {
 /// mount suites again these ways against real servers.
 const TEST_S3: &str = "DATENLORD_TEST_S3";
 
+/// `datenlord format` of the default volume with its metadata at `meta` and its blocks in
+/// the home, logging only errors: for tests of reaching a metadata server.
+pub fn format_quietly(home: &Home, meta: &str) -> std::process::Output {
+    let storage = format!("file://{}/blocks", home.path().display());
+    home.run(&[
+        "--log",
+        "error",
+        "format",
+        "--meta",
+        meta,
+        "--storage",
+        &storage,
+        "default",
+    ])
+}
+
 /// The META_URL of a fresh volume named `name` in the server the tests were given;
 /// `None` when they run on SQLite.
 pub fn server_meta_url(name: &str) -> Option<String> {

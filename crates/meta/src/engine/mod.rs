@@ -10,6 +10,7 @@
 //! through [`KvEngine`] (for example whether it reports other clients' changes).
 
 mod any;
+mod buffer;
 pub mod changes;
 pub mod etcd;
 #[cfg(feature = "testing")]

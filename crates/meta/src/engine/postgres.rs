@@ -17,7 +17,7 @@
 //! replayed: kernel caches then trail until their timeouts. Durability is PostgreSQL's (an
 //! acknowledged commit is on disk with the default `synchronous_commit`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -27,6 +27,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Statement};
 
+use super::buffer::Writes;
 use super::changes::{Subscribers, decode_keys, encode_keys};
 use super::{Changes, EngineCounters, KvEngine, KvError, KvTxn, Pair};
 
@@ -276,30 +277,16 @@ fn split_notices(client: &str, list: &[u8]) -> Vec<String> {
             cut = next;
         }
         let (chunk, after) = rest.split_at(cut);
-        notices.push(format!("{client}:{}", hex(chunk)));
+        notices.push(format!("{client}:{}", crate::hex::encode(chunk)));
         rest = after;
     }
     notices
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 /// The sender and the keys of a change notice; `None` for a payload no commit sent.
 pub fn decode_notice(payload: &str) -> Option<(&str, Vec<Vec<u8>>)> {
     let (client, keys) = payload.split_once(':')?;
-    Some((client, decode_keys(&unhex(keys)?)?))
+    Some((client, decode_keys(&crate::hex::decode(keys)?)?))
 }
 
 /// Listens for the volume's change notices and passes other clients' on to the subscribers,
@@ -392,7 +379,7 @@ impl KvEngine for PostgresEngine {
             conn: None,
             begun: false,
             known: HashMap::new(),
-            writes: BTreeMap::new(),
+            writes: Writes::new(write),
             reads: 0,
         })
     }
@@ -434,8 +421,7 @@ pub struct PostgresTxn {
     begun: bool,
     /// Values read (the snapshot does not change: read again, they cost nothing).
     known: HashMap<Vec<u8>, Option<Vec<u8>>>,
-    /// Buffered writes: `None` deletes.
-    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    writes: Writes,
     reads: usize,
 }
 
@@ -528,7 +514,7 @@ impl PostgresTxn {
     async fn fetch(&mut self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
         let mut wanted: Vec<Vec<u8>> = Vec::new();
         for key in keys {
-            if !self.writes.contains_key(key) && !self.known.contains_key(key) {
+            if self.writes.get(key).is_none() && !self.known.contains_key(key) {
                 wanted.push(key.clone());
             }
         }
@@ -576,7 +562,7 @@ impl KvTxn for PostgresTxn {
         // serializable isolation then does not count them among what the commit rests on.
         let wanted: Vec<Vec<u8>> = keys
             .iter()
-            .filter(|k| !self.writes.contains_key(*k) && !self.known.contains_key(*k))
+            .filter(|k| self.writes.get(k).is_none() && !self.known.contains_key(*k))
             .cloned()
             .collect();
         let mut found: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
@@ -627,41 +613,27 @@ impl KvTxn for PostgresTxn {
             return Ok(Vec::new());
         }
         // Buffered deletes may hide some of what the table returns: ask for that many more.
-        let hidden = self.writes.range(start.to_vec()..end.to_vec()).count();
+        let hidden = self.writes.in_range(start, end);
         let wanted = i64::try_from(limit.saturating_add(hidden)).unwrap_or(i64::MAX);
         let (start_key, end_key) = (start.to_vec(), end.to_vec());
         let rows = self
             .read(Read::Scan, &[&start_key, &end_key, &wanted])
             .await?;
-        let mut merged = BTreeMap::new();
+        let mut fetched = Vec::with_capacity(rows.len());
         for row in &rows {
             let (key, value) = (Self::value_of(row, 0)?, Self::value_of(row, 1)?);
             self.known.insert(key.clone(), Some(value.clone()));
-            merged.insert(key, value);
+            fetched.push((key, value));
         }
-        for (key, write) in self.writes.range(start_key..end_key) {
-            match write {
-                Some(value) => merged.insert(key.clone(), value.clone()),
-                None => merged.remove(key),
-            };
-        }
-        Ok(merged.into_iter().take(limit).collect())
+        Ok(self.writes.merge(fetched, start, end, limit))
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), KvError> {
-        if !self.write {
-            return Err(KvError::Engine("write in a read-only transaction".into()));
-        }
-        self.writes.insert(key.to_vec(), Some(value.to_vec()));
-        Ok(())
+        self.writes.put(key, value)
     }
 
     fn delete(&mut self, key: &[u8]) -> Result<(), KvError> {
-        if !self.write {
-            return Err(KvError::Engine("write in a read-only transaction".into()));
-        }
-        self.writes.insert(key.to_vec(), None);
-        Ok(())
+        self.writes.delete(key)
     }
 
     fn size(&self) -> usize {
@@ -680,7 +652,7 @@ impl KvTxn for PostgresTxn {
         let begin = (!self.begun).then(|| self.begin_sql());
         let mut puts = (Vec::new(), Vec::new());
         let mut deletes = Vec::new();
-        for (key, write) in std::mem::take(&mut self.writes) {
+        for (key, write) in self.writes.take() {
             match write {
                 Some(value) => {
                     puts.0.push(key);

@@ -38,6 +38,7 @@ pub use conn::Address;
 use conn::Connection;
 use resp::Reply;
 
+use super::buffer::Writes;
 use super::changes::{Subscribers, decode_keys, encode_keys};
 use super::{Changes, EngineCounters, KvEngine, KvError, KvTxn, Pair};
 
@@ -394,12 +395,11 @@ impl KvEngine for RedisEngine {
     async fn begin(&self, write: bool) -> Result<RedisTxn, KvError> {
         Ok(RedisTxn {
             engine: self.clone(),
-            write,
             seen: None,
             torn: false,
             reads: BTreeMap::new(),
             scans: Vec::new(),
-            writes: BTreeMap::new(),
+            writes: Writes::new(write),
         })
     }
 
@@ -431,7 +431,6 @@ impl KvEngine for RedisEngine {
 #[derive(Debug)]
 pub struct RedisTxn {
     engine: RedisEngine,
-    write: bool,
     /// The revision (commits so far) the first read request saw.
     seen: Option<Vec<u8>>,
     /// Whether a later request saw another: the reads may not be of one moment.
@@ -440,8 +439,7 @@ pub struct RedisTxn {
     reads: BTreeMap<Vec<u8>, Read>,
     /// Pages scanned, to be found the same at commit.
     scans: Vec<Page>,
-    /// Buffered writes: `None` deletes.
-    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    writes: Writes,
 }
 
 /// A key as the transaction read it.
@@ -583,7 +581,7 @@ impl RedisTxn {
         let mut args: Vec<Vec<u8>> = vec![
             shared.data.clone(),
             shared.client.to_vec(),
-            encode_keys(self.writes.keys().map(Vec::as_slice)),
+            encode_keys(self.writes.keys()),
             STREAM_LENGTH.as_bytes().to_vec(),
             match (&self.seen, self.torn) {
                 (Some(seen), false) => seen.clone(),
@@ -610,7 +608,7 @@ impl RedisTxn {
             }
         }
         args.push(self.writes.len().to_string().into_bytes());
-        for (key, write) in std::mem::take(&mut self.writes) {
+        for (key, write) in self.writes.take() {
             match write {
                 Some(value) => {
                     args.push(b"p".to_vec());
@@ -673,7 +671,7 @@ impl KvTxn for RedisTxn {
             return Ok(Vec::new());
         }
         // Buffered deletes may hide some of what the server returns: ask for that many more.
-        let hidden = self.writes.range(start.to_vec()..end.to_vec()).count();
+        let hidden = self.writes.in_range(start, end);
         let wanted = limit.saturating_add(hidden);
         let mut fetched = Vec::new();
         let mut cursor = start.to_vec();
@@ -728,30 +726,15 @@ impl KvTxn for RedisTxn {
                 _ => break,
             }
         }
-        let mut merged: BTreeMap<Vec<u8>, Vec<u8>> = fetched.into_iter().collect();
-        for (key, write) in self.writes.range(start.to_vec()..end.to_vec()) {
-            match write {
-                Some(value) => merged.insert(key.clone(), value.clone()),
-                None => merged.remove(key),
-            };
-        }
-        Ok(merged.into_iter().take(limit).collect())
+        Ok(self.writes.merge(fetched, start, end, limit))
     }
 
     fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), KvError> {
-        if !self.write {
-            return Err(KvError::Engine("write in a read-only transaction".into()));
-        }
-        self.writes.insert(key.to_vec(), Some(value.to_vec()));
-        Ok(())
+        self.writes.put(key, value)
     }
 
     fn delete(&mut self, key: &[u8]) -> Result<(), KvError> {
-        if !self.write {
-            return Err(KvError::Engine("write in a read-only transaction".into()));
-        }
-        self.writes.insert(key.to_vec(), None);
-        Ok(())
+        self.writes.delete(key)
     }
 
     fn size(&self) -> usize {
