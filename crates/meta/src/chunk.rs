@@ -114,6 +114,18 @@ impl Meta {
         read_txn!(self, |txn| read_chunk(&mut txn, ino, index).await)
     }
 
+    /// Chunk `index` of `ino` and the file's length, of one moment: a reader clips what it
+    /// returns to that length (another mount may have cut the file since this one learned
+    /// its length).
+    pub async fn chunk_and_len(&self, ino: u64, index: u32) -> Result<(Vec<Slice>, u64)> {
+        read_txn!(self, |txn| {
+            txn.prefetch(&[keys::chunk(ino, index), keys::attr(ino)])
+                .await?;
+            let slices = read_chunk(&mut txn, ino, index).await?;
+            Ok((slices, get_attr(&mut txn, ino).await?.size))
+        })
+    }
+
     /// Announces that `object.session` is about to write `object` (`object.len` bytes), so
     /// that a crash before [`Meta::commit_write`] leaves a record of what to delete, not leaked
     /// blocks.

@@ -111,6 +111,15 @@ impl OpenFile {
         *seen
     }
 
+    /// With nothing written since the last flush settled, the length the metadata holds
+    /// now is this mount's (another mount cut the file).
+    pub fn follow(&self, stored: u64) {
+        let mut seen = lock(&self.seen);
+        if seen.mtime.is_none() {
+            seen.len = stored;
+        }
+    }
+
     /// The chunk records of this file as read while it is open (on engines that report other
     /// mounts' changes, so that those drop them), and the generation to cache new ones under.
     pub fn cached_chunk(&self, index: u32) -> (Option<Arc<[Slice]>>, u64) {

@@ -40,7 +40,19 @@ impl Vfs {
         {
             tracing::debug!(ino = file.ino, %err, "read-ahead failed");
         }
-        self.read_stored(&file, offset, &mut out, access).await?;
+        let stored = self.read_stored(&file, offset, &mut out, access).await?;
+        if let Some(stored) = stored
+            && stored < end
+            && flying.is_none()
+            && buffer.is_empty()
+            && file.seen().mtime.is_none()
+        {
+            // Another mount cut the file after this mount learned its length: past the cut
+            // there is nothing (not zeros), as the chunk records just read say.
+            file.follow(stored);
+            out.truncate(stored.saturating_sub(offset) as usize);
+            return Ok(Bytes::from(out));
+        }
         if let Some(flying) = flying {
             overlay(&flying, offset, &mut out);
         }
@@ -59,17 +71,22 @@ impl Vfs {
         Ok(())
     }
 
-    /// Fills `out` with the flushed bytes of `ino` from `offset`, fetching blocks in parallel.
+    /// Fills `out` with the flushed bytes of `ino` from `offset`, fetching blocks in parallel;
+    /// the shortest length the file had when a chunk record was read, when one was.
     async fn read_stored(
         &self,
         file: &OpenFile,
         offset: u64,
         out: &mut [u8],
         access: Access,
-    ) -> Result<()> {
+    ) -> Result<Option<u64>> {
         let mut fetches = Vec::new();
+        let mut stored: Option<u64> = None;
         for (index, start, stop) in split_range(offset, out.len() as u64) {
-            let slices = self.chunk_of(file, index).await?;
+            let (slices, len) = self.chunk_of(file, index).await?;
+            if let Some(len) = len {
+                stored = Some(stored.map_or(len, |s| s.min(len)));
+            }
             let chunk_base = u64::from(index) * datenlord_meta::CHUNK_SIZE;
             for piece in visible(&slices, start, stop) {
                 if piece.is_hole() {
@@ -88,13 +105,13 @@ impl Vfs {
         for (at, bytes) in try_join_all(fetches).await? {
             out[at..at + bytes.len()].copy_from_slice(&bytes);
         }
-        Ok(())
+        Ok(stored)
     }
 
     /// Asks the store to bring the stored bytes of `len` at `offset` into its memory cache.
     async fn read_ahead(&self, file: &OpenFile, offset: u64, len: u64) -> Result<()> {
         for (index, start, stop) in split_range(offset, len) {
-            let slices = self.chunk_of(file, index).await?;
+            let (slices, _) = self.chunk_of(file, index).await?;
             for piece in visible(&slices, start, stop) {
                 if !piece.is_hole() {
                     self.store
@@ -108,18 +125,20 @@ impl Vfs {
     /// Chunk `index` of an open file: kept while the file is open when the metadata engine
     /// reports other mounts' changes (a remote engine: each read would otherwise cost a round
     /// trip), read every time otherwise (the embedded engine answers in microseconds, and
-    /// other processes' changes could not drop a kept copy).
-    async fn chunk_of(&self, file: &OpenFile, index: u32) -> Result<Arc<[Slice]>> {
+    /// other processes' changes could not drop a kept copy). A record read anew comes with
+    /// the file's length of the same moment.
+    async fn chunk_of(&self, file: &OpenFile, index: u32) -> Result<(Arc<[Slice]>, Option<u64>)> {
         if !self.meta.reports_changes() {
-            return Ok(self.meta.chunk(file.ino, index).await?.into());
+            return Ok((self.meta.chunk(file.ino, index).await?.into(), None));
         }
         let (cached, generation) = file.cached_chunk(index);
         if let Some(slices) = cached {
-            return Ok(slices);
+            return Ok((slices, None));
         }
-        let slices: Arc<[Slice]> = self.meta.chunk(file.ino, index).await?.into();
+        let (slices, len) = self.meta.chunk_and_len(file.ino, index).await?;
+        let slices: Arc<[Slice]> = slices.into();
         file.cache_chunk(index, generation, slices.clone());
-        Ok(slices)
+        Ok((slices, Some(len)))
     }
 
     /// Another mount changed the data of `ino`: chunk records kept for it go.
