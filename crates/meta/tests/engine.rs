@@ -805,3 +805,70 @@ async fn the_etcd_cache_follows_other_clients_and_loses_no_update() {
         .collect();
     assert_eq!(keys, vec![b"n".to_vec(), b"own".to_vec()]);
 }
+
+/// Write skew under a limit: writers each read every counter (first unguarded, then
+/// guarded) and raise their own while the sum is below the limit. Serializable commits stop
+/// them exactly at it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writers_checking_a_sum_stop_exactly_at_its_limit() {
+    const LIMIT: u64 = 40;
+    const WRITERS: usize = 4;
+    for (name, engine, _dir) in engines().await {
+        let keys: Vec<Vec<u8>> = (0..WRITERS)
+            .map(|w| format!("sum-{w}").into_bytes())
+            .collect();
+        let tasks: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let engine = engine.clone();
+                let keys = keys.clone();
+                tokio::spawn(async move {
+                    let mut raised = 0u64;
+                    loop {
+                        let mut txn = engine.begin(true).await.unwrap();
+                        txn.get_many_unguarded(&keys).await.unwrap();
+                        let values = txn.get_many(&keys).await.unwrap();
+                        let count = |v: &Option<Vec<u8>>| {
+                            v.as_ref()
+                                .map_or(0, |b| u64::from_be_bytes(b[..8].try_into().unwrap()))
+                        };
+                        let sum: u64 = values.iter().map(count).sum();
+                        if sum >= LIMIT {
+                            return raised;
+                        }
+                        let mine = count(&values[w]) + 1;
+                        txn.put(&keys[w], &mine.to_be_bytes()).unwrap();
+                        match txn.commit().await {
+                            Ok(()) => raised += 1,
+                            Err(KvError::Conflict) => {}
+                            Err(err) => panic!("{err}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for task in tasks {
+            total += task.await.unwrap();
+        }
+        assert_eq!(total, LIMIT, "{name}: raised past the limit");
+    }
+}
+
+/// A write transaction ended with `end_read` (its body failed) applies nothing, whether its
+/// reads held together or not.
+#[tokio::test]
+async fn ending_a_write_transaction_applies_nothing() {
+    for (name, engine, _dir) in engines().await {
+        if !optimistic(&engine) {
+            continue;
+        }
+        let mut txn = engine.begin(true).await.unwrap();
+        txn.get(b"e-a").await.unwrap();
+        // A commit between the reads that changes neither: they still hold together.
+        put_all(&engine, &[(b"e-z".to_vec(), b"1".to_vec())]).await;
+        txn.get(b"e-b").await.unwrap();
+        txn.put(b"e-x", b"must not land").unwrap();
+        let _ = txn.end_read().await;
+        assert_eq!(get(&engine, b"e-x").await, None, "{name}");
+    }
+}

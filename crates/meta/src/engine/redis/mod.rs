@@ -748,6 +748,8 @@ impl KvTxn for RedisTxn {
         if !self.torn {
             return Ok(());
         }
+        // The check only: what the transaction buffered is dropped, never applied.
+        self.writes.take();
         match self.check_and_apply().await? {
             true => Ok(()),
             false => Err(KvError::Conflict),
