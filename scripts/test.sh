@@ -153,6 +153,10 @@ pg_port=$(free_port)
 as_postgres "$pg_bin/postgres" -D "$pg_dir/data" -p "$pg_port" -c listen_addresses=127.0.0.1 \
     -c unix_socket_directories="$pg_dir" -c fsync=off -c max_connections=300 >"$pg_dir/log" 2>&1 &
 pg_pid=$!
+for _ in $(seq 200); do
+    "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" && break
+    sleep 0.1
+done
 
 # core_suites VAR=VALUE...: the engine conformance suite, the metadata rules and the core
 # without a mount, on the engine the variables name. mount_suites VAR=VALUE...: the mount

@@ -432,6 +432,16 @@ impl Postgres {
             .spawn()
             .expect("start postgres");
         wait_listening(port, "postgres");
+        // It listens before it takes connections ("the database system is starting up").
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !Command::new(bin.join("pg_isready"))
+            .args(["-q", "-h", "127.0.0.1", "-p", &port.to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            assert!(Instant::now() < deadline, "postgres did not get ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
         Postgres {
             child,
             _dir: dir,
