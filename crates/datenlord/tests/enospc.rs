@@ -103,14 +103,8 @@ fn a_full_store_gives_enospc_not_corruption() {
 fn small_volume(size: &str) -> (SmallDisk, Mounted, Vec<String>) {
     let home = Home::new();
     let disk = SmallDisk::new(home.path().join("small"), size);
-    // On etcd, next to the home's default volume, under a prefix of its own.
-    let name = home
-        .path()
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .to_lowercase();
-    let meta = common::server_meta_url(&format!("{name}-small"))
+    // On a server, next to the home's default volume, under a name of its own.
+    let meta = common::server_meta_url(&format!("{}-small", home.name()))
         .unwrap_or_else(|| format!("sqlite://{}/meta.db", home.path().display()));
     let storage = format!("file://{}/blocks", disk.0.display());
     let out = home.run(&["format", "--meta", &meta, "--storage", &storage, "small"]);

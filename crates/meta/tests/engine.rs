@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use datenlord_meta::MetaUrl;
 use datenlord_meta::engine::{
-    AnyEngine, EtcdEngine, Faulty, KvEngine, KvError, KvTxn, MemoryEngine, TXN_BUDGET, prefix_end,
+    AnyEngine, EtcdEngine, Faulty, KvEngine, KvError, KvTxn, MemoryEngine, TXN_BUDGET,
+    postgres_table, prefix_end,
 };
 
 /// Every engine to run a check on, each fresh and empty, with the directory it lives in.
@@ -38,20 +39,7 @@ async fn engines() -> Vec<(String, AnyEngine, tempfile::TempDir)> {
     }
     if let Ok(endpoint) = std::env::var("DATENLORD_TEST_POSTGRES") {
         let dir = tempfile::tempdir().unwrap();
-        let name: String = dir
-            .path()
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let name = postgres_table(&dir.path().file_name().unwrap().to_string_lossy());
         let url: MetaUrl = format!("postgres://postgres@{endpoint}/postgres?table=engine{name}")
             .parse()
             .unwrap();

@@ -118,11 +118,20 @@ pub fn server_meta_url(name: &str) -> Option<String> {
     let endpoint = std::env::var("DATENLORD_TEST_POSTGRES").ok()?;
     Some(format!(
         "postgres://postgres@{endpoint}/postgres?table={}",
-        servers::table_name(name)
+        datenlord_meta::engine::postgres_table(name)
     ))
 }
 
 impl Home {
+    /// The home's directory name, lowercase: what its volumes on a server are named after.
+    pub fn name(&self) -> String {
+        self.path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_lowercase()
+    }
+
     pub fn new() -> Self {
         let dir = tempfile::Builder::new()
             .prefix("datenlord-test-")
@@ -132,12 +141,7 @@ impl Home {
             dir,
             env: Vec::new(),
         };
-        let name = home
-            .path()
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .to_lowercase();
+        let name = home.name();
         let s3 = std::env::var(TEST_S3).ok();
         let server = server_meta_url(&name);
         if let Some(url) = &server {

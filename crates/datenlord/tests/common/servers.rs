@@ -363,16 +363,6 @@ impl Drop for Redis {
     }
 }
 
-/// `name` as a PostgreSQL table name: a-z, 0-9 and _.
-pub fn table_name(name: &str) -> String {
-    name.chars()
-        .map(|c| match c.to_ascii_lowercase() {
-            c @ ('a'..='z' | '0'..='9') => c,
-            _ => '_',
-        })
-        .collect()
-}
-
 /// A PostgreSQL server of its own (`initdb` in a temporary directory, run as the `postgres`
 /// user), on a loopback port, trusting local users; stopped on drop.
 pub struct Postgres {
@@ -453,7 +443,7 @@ impl Postgres {
         format!(
             "postgres://postgres@127.0.0.1:{}/postgres?table={}",
             self.port,
-            table_name(name)
+            datenlord_meta::engine::postgres_table(name)
         )
     }
 }

@@ -34,10 +34,7 @@ pub async fn engine_for_tests(dir: &Path) -> Result<AnyEngine, KvError> {
     } else if let Some(endpoint) = var("DATENLORD_TEST_REDIS") {
         format!("redis://{endpoint}?prefix={name}")
     } else if let Some(endpoint) = var("DATENLORD_TEST_POSTGRES") {
-        let table: String = name
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
+        let table = super::postgres_table(&name);
         format!("postgres://postgres@{endpoint}/postgres?table={table}")
     } else {
         format!("sqlite://{}/meta.db", dir.display())

@@ -37,7 +37,7 @@ pub use memory::MemoryEngine;
 pub use postgres::PostgresEngine;
 pub use redis::RedisEngine;
 pub use sqlite::SqliteEngine;
-pub use url::{MetaUrl, PASSWORD_ENV, SCHEMES, TlsFiles};
+pub use url::{MetaUrl, PASSWORD_ENV, SCHEMES, TlsFiles, postgres_table};
 
 /// The size (see [`KvTxn::size`]) past which work that can be split ends its transaction.
 pub const TXN_BUDGET: usize = 64;

@@ -285,6 +285,17 @@ fn redis_url(scheme: &str, rest: &str) -> Result<MetaUrl, String> {
     })
 }
 
+/// `name` as a PostgreSQL table name `postgres://...?table=` takes: lowercase, every
+/// character but a-z and 0-9 made `_`.
+pub fn postgres_table(name: &str) -> String {
+    name.chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9') => c,
+            _ => '_',
+        })
+        .collect()
+}
+
 /// The rest of a `postgres://` URL after the scheme.
 fn postgres_url(rest: &str) -> Result<MetaUrl, String> {
     let usage = "expected postgres://[USER[:PASSWORD]@]HOST[:PORT][/DATABASE][?table=NAME]";
